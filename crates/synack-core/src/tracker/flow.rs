@@ -1,0 +1,412 @@
+//! One flow (a 4-tuple on one VLAN) and what its packets say about the
+//! handshake: where a handshake is decided. The flow keeps two views side by
+//! side: the handshake facts (client = sender of the first SYN) and Zeek's
+//! endpoint states (orig/resp, which Zeek's heuristics may flip).
+
+use super::zeek::{ZeekConn, likely_server_port};
+use crate::handshake::{Ecn, Handshake, IcmpInfo, Options, Outcome, Side, TfoInfo, Times};
+use std::net::{IpAddr, SocketAddr};
+use synack_wire::{Segment, TcpFlags};
+
+/// A flow's identity: VLAN plus both endpoints in canonical order, so that
+/// both directions find the same entry.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(crate) struct FlowKey {
+    pub vlan: u32,
+    pub a: (IpAddr, u16),
+    pub b: (IpAddr, u16),
+}
+
+impl FlowKey {
+    /// The key and whether `src` is endpoint `a`.
+    pub fn new(vlan: u32, src: (IpAddr, u16), dst: (IpAddr, u16)) -> (FlowKey, bool) {
+        if src <= dst { (FlowKey { vlan, a: src, b: dst }, true) } else { (FlowKey { vlan, a: dst, b: src }, false) }
+    }
+}
+
+/// Why a flow leaves the table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum End {
+    /// Closed or idle long enough that nothing more is expected.
+    Expired,
+    /// A new attempt reused the 4-tuple.
+    Reused,
+    /// The table was full and this flow was among the least recently seen.
+    Evicted,
+    /// The input ended; `now` is the last timestamp seen.
+    InputEnd,
+}
+
+/// How long after its last packet a flow whose handshake is unresolved
+/// could still change outcome at the end of a capture: Linux's second SYN
+/// retransmission comes 3 s after the first SYN (1 s + 2 s, RFC 6298 backoff).
+const STILL_OPEN_NS: i64 = 3_000_000_000;
+
+#[derive(Clone, Debug)]
+pub(crate) struct Flow {
+    pub key: FlowKey,
+    /// Endpoint `a` is Zeek's originator.
+    pub a_is_orig: bool,
+    pub zeek: ZeekConn,
+    /// Endpoint `a` is the client (sent the first SYN, or received the first
+    /// SYN-ACK); `None` until one of those is seen.
+    pub client_is_a: Option<bool>,
+    pub first_ts: i64,
+    pub last_ts: i64,
+
+    pub syn_count: u32,
+    pub client_isn: Option<u32>,
+    pub client_opts: Option<Options>,
+    pub syn_retransmit_opts: Option<Options>,
+    pub syn_ecn_setup: bool,
+    pub accecn: bool,
+    pub syn_data: u32,
+    pub synack_count: u32,
+    pub server_isn: Option<u32>,
+    pub server_opts: Option<Options>,
+    pub synack_ack: u32,
+    pub ecn_negotiated: bool,
+    pub mru_syn: Option<i64>,
+    pub mru_synack: Option<i64>,
+    pub syn_synack_ns: Option<i64>,
+    pub times: Times,
+    pub rst_from: Option<Side>,
+    pub icmp: Option<IcmpInfo>,
+    pub simultaneous_open: bool,
+    pub pkts: [u64; 2],
+    pub bytes: [u64; 2],
+}
+
+impl Flow {
+    pub fn new(key: FlowKey, from_a: bool, flags: TcpFlags, src_port: u16, dst_port: u16, ts: i64) -> Flow {
+        // Zeek's orientation: a SYN's sender is the originator; a SYN-ACK's
+        // sender tentatively too (flipped at the next ACK or data); for
+        // anything else, the port heuristic decides.
+        let sender_is_orig = if flags.syn() {
+            true
+        } else {
+            let (s, d) = (likely_server_port(src_port), likely_server_port(dst_port));
+            !((s && !d) || (s && d && src_port < dst_port))
+        };
+        let mut zeek = ZeekConn { pending_flip: flags.syn() && flags.ack(), ..ZeekConn::default() };
+        if !sender_is_orig {
+            zeek.history.push('^');
+        }
+        Flow {
+            key,
+            a_is_orig: from_a == sender_is_orig,
+            zeek,
+            client_is_a: None,
+            first_ts: ts,
+            last_ts: ts,
+            syn_count: 0,
+            client_isn: None,
+            client_opts: None,
+            syn_retransmit_opts: None,
+            syn_ecn_setup: false,
+            accecn: false,
+            syn_data: 0,
+            synack_count: 0,
+            server_isn: None,
+            server_opts: None,
+            synack_ack: 0,
+            ecn_negotiated: false,
+            mru_syn: None,
+            mru_synack: None,
+            syn_synack_ns: None,
+            times: Times { first: ts, last: ts, ..Times::default() },
+            rst_from: None,
+            icmp: None,
+            simultaneous_open: false,
+            pkts: [0; 2],
+            bytes: [0; 2],
+        }
+    }
+
+    fn from_client(&self, from_a: bool) -> Option<bool> {
+        self.client_is_a.map(|c| c == from_a)
+    }
+
+    /// Does a SYN (without ACK) with `seq` from this side start a new
+    /// attempt on the same 4-tuple (RFC 9293 section 3.4: a new
+    /// incarnation has a new ISN)?
+    pub fn is_new_attempt(&self, from_a: bool, seq: u32) -> bool {
+        match self.from_client(from_a) {
+            Some(true) => self.client_isn.is_some_and(|isn| isn != seq),
+            Some(false) => {
+                // The server sending a SYN of its own: a simultaneous open
+                // while the handshake is unresolved, else a new connection
+                // in the other direction.
+                let resolved = self.times.ack.is_some() || self.zeek.finished() || self.times.client_data.is_some();
+                resolved && self.server_isn != Some(seq)
+            }
+            // Only a SYN-ACK or mid-stream packets so far: a SYN that the
+            // SYN-ACK acknowledges belongs here, anything else is new.
+            None => !(self.synack_count > 0 && self.synack_ack == seq.wrapping_add(1)) && self.pkts != [0, 0],
+        }
+    }
+
+    /// Updates the flow with one TCP segment sent by endpoint `a` (or `b`).
+    pub fn segment(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>, checksum_ok: bool) {
+        self.last_ts = self.last_ts.max(ts);
+        self.times.last = self.last_ts;
+        let side = usize::from(!from_a);
+        self.pkts[side] += 1;
+        self.bytes[side] += u64::from(seg.payload_len);
+
+        let tcp = &seg.tcp;
+        let flags = tcp.flags();
+        let is_orig = from_a == self.a_is_orig;
+        if !checksum_ok {
+            self.zeek.bad_checksum(is_orig);
+            return;
+        }
+        if self.zeek.pending_flip && !(flags.syn() && flags.ack()) {
+            self.zeek.flip();
+            self.a_is_orig = !self.a_is_orig;
+        }
+        let is_orig = from_a == self.a_is_orig;
+        self.zeek.packet(is_orig, flags, tcp.seq(), seg.payload_len, tcp.window());
+
+        if flags.syn() && !flags.ack() && !flags.rst() {
+            self.syn(ts, from_a, seg);
+        } else if flags.syn() && flags.ack() && !flags.rst() {
+            self.synack(ts, from_a, seg);
+        } else if !flags.syn() {
+            self.after_handshake(ts, from_a, seg);
+        }
+    }
+
+    fn syn(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
+        let tcp = &seg.tcp;
+        let flags = tcp.flags();
+        if self.client_is_a.is_none() {
+            self.client_is_a = Some(from_a);
+        }
+        if self.from_client(from_a) == Some(false) {
+            // The server sent a SYN without ACK: simultaneous open (RFC 9293
+            // section 3.5, figure 8).
+            self.simultaneous_open = true;
+            if self.server_isn.is_none() {
+                self.server_isn = Some(tcp.seq());
+                self.server_opts = Some(tcp.options());
+            }
+            return;
+        }
+        self.syn_count += 1;
+        self.mru_syn = Some(ts);
+        if self.times.syn.len() < Times::MAX_SYNS {
+            self.times.syn.push(ts);
+        }
+        let opts = tcp.options();
+        match self.client_isn {
+            None => {
+                self.client_isn = Some(tcp.seq());
+                self.client_opts = Some(opts);
+                // ECN-setup SYN: ECE and CWR (RFC 3168 section 6.1.1); AccECN
+                // sets AE as well.
+                self.syn_ecn_setup = flags.has(TcpFlags::ECE) && flags.has(TcpFlags::CWR);
+                self.accecn = self.syn_ecn_setup && flags.has(TcpFlags::AE);
+                self.syn_data = seg.payload_len;
+                if seg.payload_len > 0 && self.times.client_data.is_none() {
+                    self.times.client_data = Some(ts);
+                }
+            }
+            Some(_) => {
+                if self.syn_retransmit_opts.is_none() && self.client_opts.as_ref() != Some(&opts) {
+                    // Timestamps change on every retransmission; compare the
+                    // negotiated options only.
+                    let first = self.client_opts.unwrap_or_default();
+                    let differs = first.mss != opts.mss
+                        || first.wscale != opts.wscale
+                        || first.sack_permitted != opts.sack_permitted
+                        || first.timestamps.is_some() != opts.timestamps.is_some()
+                        || first.tfo != opts.tfo
+                        || first.mptcp_subtype != opts.mptcp_subtype;
+                    if differs {
+                        self.syn_retransmit_opts = Some(opts);
+                    }
+                }
+            }
+        }
+    }
+
+    fn synack(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
+        let tcp = &seg.tcp;
+        let flags = tcp.flags();
+        if self.client_is_a.is_none() {
+            // The receiver of a SYN-ACK is the client.
+            self.client_is_a = Some(!from_a);
+        }
+        if self.from_client(from_a) == Some(true) {
+            // The client's SYN-ACK in a simultaneous open.
+            return;
+        }
+        self.synack_count += 1;
+        self.mru_synack = Some(ts);
+        if self.times.synack.len() < Times::MAX_SYNS {
+            self.times.synack.push(ts);
+        }
+        if self.times.ack.is_none()
+            && let Some(syn) = self.mru_syn
+        {
+            self.syn_synack_ns = Some(ts - syn);
+        }
+        if self.server_opts.is_none() || self.synack_count == 1 {
+            self.server_isn = Some(tcp.seq());
+            self.server_opts = Some(tcp.options());
+            self.synack_ack = tcp.ack();
+            // RFC 3168: an ECN-setup SYN-ACK has ECE without CWR; AccECN
+            // answers with any non-zero AE/CWR/ECE combination.
+            let ece = flags.has(TcpFlags::ECE);
+            let cwr = flags.has(TcpFlags::CWR);
+            let ae = flags.has(TcpFlags::AE);
+            self.ecn_negotiated =
+                self.syn_ecn_setup && if self.accecn { ece || cwr || ae } else { ece && !cwr };
+        }
+        if seg.payload_len > 0 && self.times.server_data.is_none() {
+            self.times.server_data = Some(ts);
+        }
+    }
+
+    fn after_handshake(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
+        let tcp = &seg.tcp;
+        let flags = tcp.flags();
+        let from_client = self.from_client(from_a);
+        if flags.rst() && self.times.rst.is_none() {
+            self.times.rst = Some(ts);
+            self.rst_from = Some(match from_client {
+                Some(true) => Side::Client,
+                Some(false) => Side::Server,
+                None => {
+                    if from_a == self.a_is_orig {
+                        Side::Client
+                    } else {
+                        Side::Server
+                    }
+                }
+            });
+        }
+        if from_client == Some(true)
+            && flags.ack()
+            && !flags.rst()
+            && self.times.ack.is_none()
+            && self.synack_count > 0
+            && self.server_isn.is_some_and(|isn| tcp.ack() == isn.wrapping_add(1))
+        {
+            // The ACK that completes the handshake (RFC 9293 section 3.5).
+            self.times.ack = Some(ts);
+        }
+        if seg.payload_len > 0 {
+            let slot = if from_client == Some(false) { &mut self.times.server_data } else { &mut self.times.client_data };
+            if slot.is_none() {
+                *slot = Some(ts);
+            }
+        }
+    }
+
+    /// An ICMP error quoting a segment sent by endpoint `a` (or `b`).
+    pub fn icmp(&mut self, ts: i64, quoted_from_a: bool, info: IcmpInfo) {
+        self.last_ts = self.last_ts.max(ts);
+        self.times.last = self.last_ts;
+        if self.from_client(quoted_from_a) != Some(false) && self.icmp.is_none() {
+            self.icmp = Some(info);
+            self.times.icmp = Some(ts);
+        }
+    }
+
+    /// Nothing more is expected: closed or reset and quiet for `linger`,
+    /// or idle for the timeout that fits its state.
+    pub fn expired(&self, now: i64, linger: i64, attempt_idle: i64, idle: i64) -> bool {
+        let quiet = now - self.last_ts;
+        if self.zeek.finished() {
+            return quiet > linger;
+        }
+        let unanswered = self.synack_count == 0 && self.client_isn.is_some();
+        quiet > if unanswered { attempt_idle } else { idle }
+    }
+
+    fn decide_outcome(&self, end: End, now: i64) -> Outcome {
+        let may_still_change = end == End::InputEnd && now - self.last_ts < STILL_OPEN_NS;
+        if self.client_isn.is_none() {
+            return Outcome::Midstream;
+        }
+        if self.times.ack.is_some() {
+            return Outcome::Established;
+        }
+        if self.synack_count > 0 {
+            if self.times.rst.is_some() {
+                return Outcome::Reset;
+            }
+            // Data from the client after the SYN-ACK completes the
+            // handshake too, even when the pure ACK was not captured.
+            if self.times.client_data.is_some_and(|t| self.times.synack.first().is_some_and(|s| t > *s)) {
+                return Outcome::Established;
+            }
+            return if may_still_change { Outcome::Incomplete } else { Outcome::HalfOpen };
+        }
+        if self.rst_from == Some(Side::Server) {
+            return Outcome::Refused;
+        }
+        if self.icmp.is_some() {
+            return Outcome::Unreachable;
+        }
+        if may_still_change { Outcome::Incomplete } else { Outcome::Timeout }
+    }
+
+    /// Turns the flow into its record.
+    pub fn finish(self, end: End, now: i64, source: &'static str) -> Handshake {
+        let outcome = self.decide_outcome(end, now);
+        let client_is_a = self.client_is_a.unwrap_or(self.a_is_orig);
+        let (client, server) = if client_is_a { (self.key.a, self.key.b) } else { (self.key.b, self.key.a) };
+        let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
+        let ack = self.times.ack;
+        let total_ns = ack.and_then(|a| self.mru_syn.map(|s| a - s));
+        let synack_ack_ns = ack.and_then(|a| self.mru_synack.map(|s| a - s));
+        let setup_ns = ack.and_then(|a| self.times.syn.first().map(|s| a - s));
+        let ecn = if self.ecn_negotiated {
+            Some(Ecn::Negotiated)
+        } else if self.syn_ecn_setup {
+            Some(Ecn::Requested)
+        } else {
+            None
+        };
+        let data_acked = (self.syn_data > 0 && self.synack_count > 0).then(|| {
+            self.client_isn.is_some_and(|isn| self.synack_ack == isn.wrapping_add(1).wrapping_add(self.syn_data))
+        });
+        let conn_state = self.zeek.conn_state();
+        Handshake {
+            ts_ns: self.times.syn.first().copied().unwrap_or(self.first_ts),
+            source,
+            client: SocketAddr::new(client.0, client.1),
+            server: SocketAddr::new(server.0, server.1),
+            vlan: self.key.vlan,
+            outcome,
+            conn_state,
+            history: self.zeek.history,
+            syn_count: self.syn_count,
+            synack_count: self.synack_count,
+            syn_synack_ns: self.syn_synack_ns,
+            synack_ack_ns,
+            total_ns,
+            setup_ns,
+            client_isn: self.client_isn,
+            server_isn: self.server_isn,
+            client_opts: self.client_opts,
+            server_opts: self.server_opts,
+            syn_retransmit_opts: self.syn_retransmit_opts,
+            ecn,
+            accecn: self.accecn,
+            tfo: TfoInfo { syn_data: self.syn_data, data_acked },
+            icmp: self.icmp,
+            rst_from: self.rst_from,
+            simultaneous_open: self.simultaneous_open,
+            times: self.times,
+            client_pkts: self.pkts[ci],
+            server_pkts: self.pkts[si],
+            client_bytes: self.bytes[ci],
+            server_bytes: self.bytes[si],
+            evicted: end == End::Evicted,
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The sans-IO tracker: `(timestamp, packet)` in, finished [`Handshake`]
+//! records out. It owns the bounded flow table: flows leave it when they are
+//! over (closed or reset and quiet for a linger time, or idle), when a new
+//! attempt reuses their 4-tuple, or when the table is full (counted as
+//! evictions). Records leave in a deterministic order.
+
+mod flow;
+mod zeek;
+
+use crate::handshake::{Handshake, IcmpInfo};
+use flow::{End, Flow, FlowKey};
+use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
+use synack_wire::{Decoded, LinkType, Segment, Skip, checksum, decode, ip::PROTO_TCP};
+
+/// Limits and timers of the tracker.
+#[derive(Clone, Debug)]
+pub struct TrackerConfig {
+    /// Most flows held at once; the least recently seen are evicted beyond.
+    pub max_flows: usize,
+    /// How long a closed or reset flow waits for stray packets (Zeek's
+    /// tcp_close_delay is 5 s).
+    pub linger_ns: i64,
+    /// Idle time after which an unanswered attempt is given up. Linux's
+    /// default six SYN retransmissions end 127 s after the first SYN, with
+    /// gaps of up to 64 s.
+    pub attempt_idle_ns: i64,
+    /// Idle time after which any other flow is given up (Zeek's
+    /// tcp_inactivity_timeout is 5 min).
+    pub idle_ns: i64,
+    /// Verify TCP checksums of SYN, FIN and RST segments, and ignore those
+    /// that fail as Zeek does (history `c`). Off by default: captures taken
+    /// on a sending host show offloaded, not-yet-computed checksums.
+    pub verify_checksums: bool,
+    /// What the records' `source` field says.
+    pub source: &'static str,
+}
+
+impl TrackerConfig {
+    /// Flows that fit in about 256 MB, the budget of the default table.
+    pub fn default_max_flows() -> usize {
+        (256 << 20) / Tracker::approx_bytes_per_flow()
+    }
+}
+
+impl Default for TrackerConfig {
+    fn default() -> Self {
+        TrackerConfig {
+            max_flows: Self::default_max_flows(),
+            linger_ns: 5_000_000_000,
+            attempt_idle_ns: 75_000_000_000,
+            idle_ns: 300_000_000_000,
+            verify_checksums: false,
+            source: "pcap",
+        }
+    }
+}
+
+/// What the tracker counted.
+#[derive(Clone, Debug, Default)]
+pub struct TrackerStats {
+    pub packets: u64,
+    pub tcp_segments: u64,
+    pub icmp_errors: u64,
+    /// ICMP errors quoting TCP for which no flow was known.
+    pub icmp_unmatched: u64,
+    /// Frames skipped, by reason.
+    pub skipped: BTreeMap<Skip, u64>,
+    pub bad_checksums: u64,
+    pub flows_created: u64,
+    pub evictions: u64,
+    pub peak_flows: usize,
+    /// Timestamps earlier than the latest one seen.
+    pub out_of_order: u64,
+}
+
+impl TrackerStats {
+    /// Frames skipped because their bytes were cut or inconsistent.
+    pub fn damaged(&self) -> u64 {
+        self.skipped.iter().filter(|(k, _)| k.is_damage()).map(|(_, v)| v).sum()
+    }
+}
+
+pub struct Tracker {
+    config: TrackerConfig,
+    flows: FxHashMap<FlowKey, Flow>,
+    stats: TrackerStats,
+    now: i64,
+    next_sweep: i64,
+    since_sweep: usize,
+}
+
+const SWEEP_EVERY_NS: i64 = 1_000_000_000;
+
+impl Tracker {
+    pub fn new(config: TrackerConfig) -> Tracker {
+        Tracker {
+            config,
+            flows: FxHashMap::default(),
+            stats: TrackerStats::default(),
+            now: i64::MIN,
+            next_sweep: i64::MIN,
+            since_sweep: 0,
+        }
+    }
+
+    /// Memory one flow takes in the table, to size `max_flows`.
+    pub fn approx_bytes_per_flow() -> usize {
+        // Entry plus hash-table overhead, history string and the two
+        // small timestamp vectors.
+        std::mem::size_of::<(FlowKey, Flow)>() * 8 / 7 + 64 + 2 * 32
+    }
+
+    pub fn stats(&self) -> &TrackerStats {
+        &self.stats
+    }
+
+    pub fn flows(&self) -> usize {
+        self.flows.len()
+    }
+
+    /// Decodes a frame and handles it; skipped frames are counted by reason.
+    pub fn handle_frame(&mut self, ts_ns: i64, link: LinkType, frame: &[u8], out: &mut Vec<Handshake>) {
+        match decode(link, frame) {
+            Ok(d) => self.handle(ts_ns, &d, out),
+            Err(skip) => {
+                self.stats.packets += 1;
+                *self.stats.skipped.entry(skip).or_insert(0) += 1;
+            }
+        }
+    }
+
+    /// Handles one decoded packet seen at `ts_ns`.
+    pub fn handle(&mut self, ts_ns: i64, packet: &Decoded<'_>, out: &mut Vec<Handshake>) {
+        self.stats.packets += 1;
+        if ts_ns < self.now {
+            self.stats.out_of_order += 1;
+        }
+        self.now = self.now.max(ts_ns);
+        match packet {
+            Decoded::Tcp(seg) => self.segment(ts_ns, seg, out),
+            Decoded::Icmp { vlan, error } => {
+                self.stats.icmp_errors += 1;
+                let (key, quoted_from_a) = FlowKey::new(*vlan, (error.src, error.src_port), (error.dst, error.dst_port));
+                let info = IcmpInfo { v6: error.v6, icmp_type: error.icmp_type, code: error.code, from: error.from };
+                match self.flows.get_mut(&key) {
+                    Some(flow) => flow.icmp(ts_ns, quoted_from_a, info),
+                    None => self.stats.icmp_unmatched += 1,
+                }
+            }
+        }
+        self.since_sweep += 1;
+        if self.now >= self.next_sweep && self.since_sweep >= self.flows.len() / 8 {
+            self.sweep(out);
+        }
+    }
+
+    fn segment(&mut self, ts: i64, seg: &Segment<'_>, out: &mut Vec<Handshake>) {
+        self.stats.tcp_segments += 1;
+        let tcp = &seg.tcp;
+        let flags = tcp.flags();
+        let (key, from_a) = FlowKey::new(seg.vlan, (seg.ip.src, tcp.src_port()), (seg.ip.dst, tcp.dst_port()));
+        let checksum_ok = !self.config.verify_checksums
+            || !(flags.syn() || flags.fin() || flags.rst())
+            || seg.payload_len as usize != tcp.payload().len()
+            || checksum::verify_transport(seg.ip.src, seg.ip.dst, PROTO_TCP, tcp.bytes());
+        if !checksum_ok {
+            self.stats.bad_checksums += 1;
+        }
+        let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
+        if let Some(flow) = self.flows.get_mut(&key) {
+            if !(pure_syn && checksum_ok && flow.is_new_attempt(from_a, tcp.seq())) {
+                flow.segment(ts, from_a, seg, checksum_ok);
+                return;
+            }
+            // A new attempt on the same 4-tuple: the old one is over.
+            if let Some(old) = self.flows.remove(&key) {
+                out.push(old.finish(End::Reused, self.now, self.config.source));
+            }
+        }
+        if self.flows.len() >= self.config.max_flows {
+            self.make_room(out);
+        }
+        let mut flow = Flow::new(key, from_a, flags, tcp.src_port(), tcp.dst_port(), ts);
+        flow.segment(ts, from_a, seg, checksum_ok);
+        self.flows.insert(key, flow);
+        self.stats.flows_created += 1;
+        self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
+    }
+
+    /// Emits the flows that are over, in record order.
+    fn sweep(&mut self, out: &mut Vec<Handshake>) {
+        self.next_sweep = self.now.saturating_add(SWEEP_EVERY_NS);
+        self.since_sweep = 0;
+        let (now, c) = (self.now, &self.config);
+        let expired: Vec<FlowKey> = self
+            .flows
+            .iter()
+            .filter(|(_, f)| f.expired(now, c.linger_ns, c.attempt_idle_ns, c.idle_ns))
+            .map(|(k, _)| *k)
+            .collect();
+        self.emit(expired, End::Expired, out);
+    }
+
+    /// The table is full: expire what is over, then evict the least recently
+    /// seen eighth so that eviction costs O(1) per packet on average.
+    fn make_room(&mut self, out: &mut Vec<Handshake>) {
+        self.sweep(out);
+        if self.flows.len() < self.config.max_flows {
+            return;
+        }
+        let mut by_age: Vec<(i64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+        let n = (by_age.len() / 8).max(1);
+        by_age.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
+        let victims: Vec<FlowKey> = by_age[..n].iter().map(|(_, k)| *k).collect();
+        self.stats.evictions += victims.len() as u64;
+        self.emit(victims, End::Evicted, out);
+    }
+
+    fn emit(&mut self, keys: Vec<FlowKey>, end: End, out: &mut Vec<Handshake>) {
+        let start = out.len();
+        for key in keys {
+            if let Some(flow) = self.flows.remove(&key) {
+                out.push(flow.finish(end, self.now, self.config.source));
+            }
+        }
+        out[start..].sort_by_key(|h| h.sort_key());
+    }
+
+    /// The input ended: every flow still held becomes a record.
+    pub fn finish(&mut self, out: &mut Vec<Handshake>) {
+        let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
+        self.emit(keys, End::InputEnd, out);
+    }
+}

@@ -1,0 +1,88 @@
+//! One call from a captured frame to what the handshake tracker consumes:
+//! a TCP segment with its addressing, or an ICMP error quoting one. Every
+//! other frame comes back as a [`Skip`] reason, which callers count.
+
+use crate::icmp::{self, IcmpError as IcmpView};
+use crate::ip::{self, IpHeader, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use crate::link::{self, LinkType, Network};
+use crate::tcp::TcpView;
+
+pub use crate::icmp::IcmpError;
+
+/// Why a frame carries nothing for the tracker. `Truncated` and `Malformed`
+/// name the layer where the bytes ran out or made no sense.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Skip {
+    UnsupportedLinkType,
+    NotIp,
+    NotTcp,
+    /// A non-first IP fragment: counted and skipped, never reassembled.
+    Fragment,
+    Truncated(&'static str),
+    Malformed(&'static str),
+}
+
+impl Skip {
+    /// True for reasons that mean damaged or cut packets rather than
+    /// traffic that is simply not TCP.
+    pub fn is_damage(self) -> bool {
+        matches!(self, Skip::Truncated(_) | Skip::Malformed(_))
+    }
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::UnsupportedLinkType => write!(f, "unsupported link type"),
+            Skip::NotIp => write!(f, "not IP"),
+            Skip::NotTcp => write!(f, "not TCP"),
+            Skip::Fragment => write!(f, "non-first IP fragment"),
+            Skip::Truncated(layer) => write!(f, "truncated {layer}"),
+            Skip::Malformed(layer) => write!(f, "malformed {layer}"),
+        }
+    }
+}
+
+/// A TCP segment and where it was seen.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment<'a> {
+    pub vlan: u32,
+    pub ip: IpHeader,
+    pub tcp: TcpView<'a>,
+    /// Payload length as sent (from the IP length), even when the capture
+    /// kept fewer bytes.
+    pub payload_len: u32,
+}
+
+/// What a frame holds for the tracker.
+#[derive(Clone, Copy, Debug)]
+pub enum Decoded<'a> {
+    Tcp(Segment<'a>),
+    Icmp { vlan: u32, error: IcmpView },
+}
+
+/// Decodes `frame` of link type `link`.
+pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
+    let start = link::network_layer(link, frame)?;
+    let iph = match start.network {
+        Network::Ipv4 => ip::ipv4(frame, start.offset)?,
+        Network::Ipv6 => ip::ipv6(frame, start.offset)?,
+    };
+    if iph.later_fragment {
+        return Err(Skip::Fragment);
+    }
+    match iph.protocol {
+        PROTO_TCP => {
+            let bytes = frame.get(iph.payload_start..iph.payload_end).ok_or(Skip::Truncated("tcp"))?;
+            let tcp = TcpView::new_checked(bytes)?;
+            let claimed = iph.claimed_end.saturating_sub(iph.payload_start);
+            let payload_len = claimed.saturating_sub(tcp.header_len()) as u32;
+            Ok(Decoded::Tcp(Segment { vlan: start.vlan, ip: iph, tcp, payload_len }))
+        }
+        PROTO_ICMP | PROTO_ICMPV6 => {
+            let error = icmp::icmp_error(frame, &iph)?;
+            Ok(Decoded::Icmp { vlan: start.vlan, error })
+        }
+        _ => Err(Skip::NotTcp),
+    }
+}

@@ -1,0 +1,30 @@
+//! The `synack` command: argument parsing and dispatch. The work happens in
+//! the library crates; rendering lives in `output/`.
+
+mod analyze;
+mod cli;
+mod filter;
+mod input;
+mod ladder;
+mod output;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Analyze(args) => analyze::run(&args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            // A closed pipe (`synack ... | head`) is not an error.
+            if err.chain().any(|e| e.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)) {
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("synack: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

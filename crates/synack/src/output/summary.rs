@@ -1,0 +1,218 @@
+//! The default output for people: a one-screen summary of the attempts,
+//! handshake RTT per server endpoint, retransmissions, the slowest and the
+//! failed attempts, the options seen, and what the input held besides.
+
+use super::{Context, Sink, human_ns};
+use std::io::{self, Write};
+use synack_core::summary::{EndpointStats, Summary};
+use synack_core::{Handshake, Outcome};
+
+pub struct SummarySink<W: Write> {
+    out: W,
+    summary: Summary,
+}
+
+impl<W: Write> SummarySink<W> {
+    pub fn new(out: W) -> Self {
+        SummarySink { out, summary: Summary::default() }
+    }
+}
+
+fn pct(n: u64, of: u64) -> String {
+    if of == 0 { "-".into() } else { format!("{:.0}%", 100.0 * n as f64 / of as f64) }
+}
+
+fn rtt_cells(e: &EndpointStats) -> String {
+    match e.percentiles() {
+        Some(p) => p.iter().map(|us| format!("{:>10}", human_ns(*us as i64 * 1000))).collect::<Vec<_>>().join(""),
+        None => format!("{:>40}", "no completed handshake"),
+    }
+}
+
+/// Why an attempt failed, in words.
+fn cause(h: &Handshake) -> String {
+    let after = human_ns(h.elapsed_ns());
+    match h.outcome {
+        Outcome::Refused => format!("RST from the server after {after} (nothing listening, or a firewall rejecting)"),
+        Outcome::Unreachable => match h.icmp {
+            Some(i) => format!("ICMP {} (type {} code {}) from {} after {after}", i.name(), i.icmp_type, i.code, i.from),
+            None => format!("ICMP error after {after}"),
+        },
+        Outcome::Timeout => {
+            let gave_up = match h.rst_from {
+                Some(_) => ", then the client reset",
+                None => "",
+            };
+            format!("{} SYN(s), no answer over {after}{gave_up} (dropped by a firewall, or host down)", h.syn_count)
+        }
+        Outcome::HalfOpen => {
+            format!("SYN-ACK x{} but no final ACK (client gone, or its ACK lost)", h.synack_count)
+        }
+        Outcome::Reset => format!(
+            "RST from the {} after the SYN-ACK, before the handshake completed",
+            h.rst_from.map(|s| s.as_str()).unwrap_or("?")
+        ),
+        _ => String::new(),
+    }
+}
+
+impl<W: Write> Sink for SummarySink<W> {
+    fn record(&mut self, h: &Handshake) -> io::Result<()> {
+        self.summary.add(h);
+        Ok(())
+    }
+
+    fn finish(&mut self, ctx: &Context<'_>) -> io::Result<()> {
+        let s = &self.summary;
+        let o = &mut self.out;
+        let names: Vec<String> = ctx.files.iter().map(|p| p.display().to_string()).collect();
+        let span = match (s.first_ts, s.last_ts) {
+            (Some(a), Some(b)) => format!(", {} of traffic", human_ns(b - a)),
+            _ => String::new(),
+        };
+        writeln!(
+            o,
+            "{}: {} packets, {:.1} MB{span}",
+            names.join(", "),
+            ctx.report.packets,
+            ctx.report.bytes as f64 / 1e6
+        )?;
+        writeln!(o)?;
+        let attempts = s.attempts - s.count(Outcome::Midstream);
+        let parts: Vec<String> = Outcome::ALL
+            .iter()
+            .filter(|x| **x != Outcome::Midstream && s.count(**x) > 0)
+            .map(|x| format!("{} {}", x.as_str(), s.count(*x)))
+            .collect();
+        writeln!(o, "Handshake attempts  {attempts}   {}", parts.join(" · "))?;
+        if s.count(Outcome::Midstream) > 0 {
+            writeln!(o, "Mid-stream flows    {}   (first seen after their handshake)", s.count(Outcome::Midstream))?;
+        }
+        writeln!(
+            o,
+            "SYN retransmissions {}   in {} attempts ({})",
+            s.syn_retransmissions,
+            s.attempts_with_retransmissions,
+            pct(s.attempts_with_retransmissions, attempts)
+        )?;
+        if s.simultaneous_opens > 0 {
+            writeln!(o, "Simultaneous opens  {}", s.simultaneous_opens)?;
+        }
+        writeln!(o)?;
+        writeln!(
+            o,
+            "{:<40}{:>9}{:>7}{:>7}{:>10}{:>10}{:>10}{:>10}",
+            "Handshake RTT by server", "attempts", "estab", "failed", "p50", "p90", "p99", "max"
+        )?;
+        let row = |o: &mut W, name: &str, e: &EndpointStats| {
+            writeln!(o, "{:<40}{:>9}{:>7}{:>7}{}", name, e.attempts, e.established, e.failed, rtt_cells(e))
+        };
+        const ROWS: usize = 10;
+        for (addr, e) in s.busiest_endpoints(ROWS) {
+            row(o, &addr.to_string(), e)?;
+        }
+        if s.endpoints.len() > ROWS {
+            writeln!(o, "  … {} more server endpoints", s.endpoints.len() - ROWS)?;
+        }
+        if s.other_endpoints.attempts > 0 {
+            row(o, "(endpoints beyond the table)", &s.other_endpoints)?;
+        }
+        if s.endpoints.len() > 1 {
+            row(o, "all", &s.all)?;
+        }
+        writeln!(o, "  RTT = first SYN answered → SYN-ACK → ACK, as seen at the capture point (Wireshark's iRTT)")?;
+
+        if !s.slowest.is_empty() {
+            writeln!(o)?;
+            writeln!(o, "Slowest handshakes (first SYN to completing ACK)")?;
+            for h in &s.slowest {
+                let rtx = if h.syn_count > 1 { format!(", {} SYNs", h.syn_count) } else { String::new() };
+                writeln!(
+                    o,
+                    "  {:>10}  {} → {}  (rtt {}{rtx})",
+                    human_ns(h.setup_ns.unwrap_or(0)),
+                    h.client,
+                    h.server,
+                    h.total_ns.map(human_ns).unwrap_or_else(|| "-".into())
+                )?;
+            }
+        }
+        if !s.failed.is_empty() {
+            writeln!(o)?;
+            let failures: u64 = Outcome::ALL.iter().filter(|x| x.is_failure()).map(|x| s.count(*x)).sum();
+            writeln!(o, "Failed attempts ({failures}; the first {} shown)", s.failed.len())?;
+            for h in &s.failed {
+                writeln!(o, "  {:<11} {} → {}  {}", h.outcome.as_str(), h.client, h.server, cause(h))?;
+            }
+        }
+
+        let p = &s.options;
+        if p.syns > 0 {
+            writeln!(o)?;
+            writeln!(
+                o,
+                "Options on {} SYNs: MSS {} · SACK {} · timestamps {} · window scale {}{}{}",
+                p.syns,
+                pct(p.mss, p.syns),
+                pct(p.sack, p.syns),
+                pct(p.timestamps, p.syns),
+                pct(p.wscale, p.syns),
+                if p.mptcp > 0 { format!(" · MPTCP {}", p.mptcp) } else { String::new() },
+                if p.unknown_kinds > 0 { format!(" · other kinds {}", p.unknown_kinds) } else { String::new() },
+            )?;
+            if p.synacks > 0 {
+                writeln!(
+                    o,
+                    "Options on {} SYN-ACKs: SACK {} · timestamps {} · window scale {}",
+                    p.synacks,
+                    pct(p.synack_sack, p.synacks),
+                    pct(p.synack_timestamps, p.synacks),
+                    pct(p.synack_wscale, p.synacks)
+                )?;
+            }
+            if p.tfo_cookie_request + p.tfo_cookie + p.tfo_data > 0 {
+                writeln!(
+                    o,
+                    "TCP Fast Open: {} cookie requests, {} SYNs with a cookie, {} with data, {} cookies granted",
+                    p.tfo_cookie_request, p.tfo_cookie, p.tfo_data, p.synack_tfo_cookie
+                )?;
+            }
+            if p.ecn_requested > 0 {
+                writeln!(
+                    o,
+                    "ECN: requested on {} SYNs ({} Accurate ECN), negotiated on {}",
+                    p.ecn_requested, p.accecn, p.ecn_negotiated
+                )?;
+            }
+            if p.retransmit_changed_options > 0 {
+                writeln!(o, "Retransmitted SYNs with different options: {}", p.retransmit_changed_options)?;
+            }
+        }
+
+        let t = ctx.tracker;
+        let mut notes = Vec::new();
+        if !t.skipped.is_empty() {
+            let reasons: Vec<String> = t.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            notes.push(format!("packets skipped: {}", reasons.join(", ")));
+        }
+        if t.icmp_errors > 0 {
+            notes.push(format!("ICMP errors about TCP: {} ({} for unknown flows)", t.icmp_errors, t.icmp_unmatched));
+        }
+        if t.evictions > 0 {
+            notes.push(format!("flows evicted when the table was full: {} (raise --max-flows)", t.evictions));
+        }
+        if t.bad_checksums > 0 {
+            notes.push(format!("bad TCP checksums ignored: {}", t.bad_checksums));
+        }
+        if ctx.report.backwards_timestamps > 0 {
+            notes.push(format!("timestamps going backwards: {}", ctx.report.backwards_timestamps));
+        }
+        if ctx.report.over_snaplen > 0 {
+            notes.push(format!("records longer than the file's snaplen: {}", ctx.report.over_snaplen));
+        }
+        notes.push(format!("peak flows tracked: {}", t.peak_flows));
+        writeln!(o)?;
+        writeln!(o, "Input: {}", notes.join(" · "))?;
+        o.flush()
+    }
+}
