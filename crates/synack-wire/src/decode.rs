@@ -3,7 +3,8 @@
 //! other frame comes back as a [`Skip`] reason, which callers count.
 
 use crate::icmp::{self, IcmpError as IcmpView};
-use crate::ip::{self, IpHeader, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use crate::be16;
+use crate::ip::{self, IpHeader, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::link::{self, LinkType, Network};
 use crate::tcp::TcpView;
 
@@ -64,10 +65,13 @@ pub enum Decoded<'a> {
 /// Decodes `frame` of link type `link`.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
     let start = link::network_layer(link, frame)?;
-    let iph = match start.network {
+    let mut iph = match start.network {
         Network::Ipv4 => ip::ipv4(frame, start.offset)?,
         Network::Ipv6 => ip::ipv6(frame, start.offset)?,
     };
+    if iph.protocol == PROTO_UDP && !iph.later_fragment {
+        iph = teredo(frame, &iph)?;
+    }
     if iph.later_fragment {
         return Err(Skip::Fragment);
     }
@@ -85,4 +89,34 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
         }
         _ => Err(Skip::NotTcp),
     }
+}
+
+/// The UDP port of Teredo (RFC 4380), which tunnels IPv6 in IPv4 UDP.
+const TEREDO_PORT: u16 = 3544;
+
+/// Unwraps IPv6 carried by Teredo: UDP port 3544, optional authentication
+/// and origin-indication headers (RFC 4380 section 5.1.1), then IPv6.
+/// Other UDP is not for us.
+fn teredo(frame: &[u8], outer: &IpHeader) -> Result<IpHeader, Skip> {
+    let udp = frame.get(outer.payload_start..outer.payload_end).ok_or(Skip::NotTcp)?;
+    if udp.len() < 8 + 40 || (be16(udp, 0) != TEREDO_PORT && be16(udp, 2) != TEREDO_PORT) {
+        return Err(Skip::NotTcp);
+    }
+    let mut at = 8;
+    if be16(udp, at) == 0x0001 {
+        // Authentication: indicator, id and auth lengths, nonce, confirmation.
+        let id_len = usize::from(*udp.get(at + 2).ok_or(Skip::NotTcp)?);
+        let auth_len = usize::from(*udp.get(at + 3).ok_or(Skip::NotTcp)?);
+        at += 4 + id_len + auth_len + 8 + 1;
+    }
+    if udp.len() >= at + 2 && be16(udp, at) == 0x0000 {
+        at += 8; // origin indication
+    }
+    if udp.get(at).is_none_or(|b| b >> 4 != 6) {
+        return Err(Skip::NotTcp);
+    }
+    let mut inner = ip::ipv6(frame, outer.payload_start + at)?;
+    inner.payload_end = inner.payload_end.min(outer.payload_end);
+    inner.claimed_end = inner.claimed_end.min(outer.payload_end);
+    Ok(inner)
 }

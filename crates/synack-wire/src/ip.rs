@@ -8,6 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub const PROTO_TCP: u8 = 6;
 pub const PROTO_ICMP: u8 = 1;
 pub const PROTO_ICMPV6: u8 = 58;
+pub const PROTO_UDP: u8 = 17;
 
 /// What the analysis needs from an IP header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -73,6 +73,8 @@ pub(crate) struct Flow {
     pub rst_from: Option<Side>,
     pub icmp: Option<IcmpInfo>,
     pub simultaneous_open: bool,
+    /// No SYN-ACK was seen, yet the client sent ACKs after its SYN.
+    pub client_acked_unseen_synack: bool,
     pub pkts: [u64; 2],
     pub bytes: [u64; 2],
 }
@@ -82,13 +84,18 @@ impl Flow {
         // Zeek's orientation: a SYN's sender is the originator; a SYN-ACK's
         // sender tentatively too (flipped at the next ACK or data); for
         // anything else, the port heuristic decides.
-        let sender_is_orig = if flags.syn() {
+        let (s, d) = (likely_server_port(src_port), likely_server_port(dst_port));
+        let synack = flags.syn() && flags.ack();
+        let sender_is_orig = if flags.syn() && !synack {
             true
+        } else if synack {
+            !(s && !d)
         } else {
-            let (s, d) = (likely_server_port(src_port), likely_server_port(dst_port));
             !((s && !d) || (s && d && src_port < dst_port))
         };
-        let mut zeek = ZeekConn { pending_flip: flags.syn() && flags.ack(), ..ZeekConn::default() };
+        // A SYN-ACK not flipped by its ports may still be a stealth scan:
+        // Zeek flips it only at the next ACK or data packet.
+        let mut zeek = ZeekConn { pending_flip: synack && sender_is_orig, ..ZeekConn::default() };
         if !sender_is_orig {
             zeek.history.push('^');
         }
@@ -118,6 +125,7 @@ impl Flow {
             rst_from: None,
             icmp: None,
             simultaneous_open: false,
+            client_acked_unseen_synack: false,
             pkts: [0; 2],
             bytes: [0; 2],
         }
@@ -166,7 +174,7 @@ impl Flow {
             self.a_is_orig = !self.a_is_orig;
         }
         let is_orig = from_a == self.a_is_orig;
-        self.zeek.packet(is_orig, flags, tcp.seq(), seg.payload_len, tcp.window());
+        self.zeek.packet(is_orig, flags, tcp.seq(), tcp.ack(), seg.payload_len, tcp.window());
 
         if flags.syn() && !flags.ack() && !flags.rst() {
             self.syn(ts, from_a, seg);
@@ -297,6 +305,14 @@ impl Flow {
             // The ACK that completes the handshake (RFC 9293 section 3.5).
             self.times.ack = Some(ts);
         }
+        if from_client == Some(true)
+            && flags.ack()
+            && !flags.rst()
+            && self.synack_count == 0
+            && self.client_isn.is_some_and(|isn| tcp.ack() != 0 && tcp.seq() == isn.wrapping_add(1).wrapping_add(self.syn_data))
+        {
+            self.client_acked_unseen_synack = true;
+        }
         if seg.payload_len > 0 {
             let slot = if from_client == Some(false) { &mut self.times.server_data } else { &mut self.times.client_data };
             if slot.is_none() {
@@ -344,6 +360,11 @@ impl Flow {
                 return Outcome::Established;
             }
             return if may_still_change { Outcome::Incomplete } else { Outcome::HalfOpen };
+        }
+        if self.client_acked_unseen_synack {
+            // The client acknowledged a SYN-ACK the capture did not hold
+            // (asymmetric routing, or a capture of one direction only).
+            return Outcome::Established;
         }
         if self.rst_from == Some(Side::Server) {
             return Outcome::Refused;

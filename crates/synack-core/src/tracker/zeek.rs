@@ -43,6 +43,7 @@ pub(crate) struct Endpoint {
     bad_checksums: u32,
     retransmissions: u32,
     zero_windows: u32,
+    gaps: u32,
     /// One past the highest sequence number sent (wrapping).
     seq_end: Option<u32>,
     /// Sent a FIN before a RST (so a later peer FIN makes this CLOSED again).
@@ -121,12 +122,12 @@ impl ZeekConn {
     }
 
     /// One segment from the originator (`is_orig`) or the responder.
-    pub fn packet(&mut self, is_orig: bool, flags: TcpFlags, seq: u32, len: u32, window: u16) {
-        self.update_history(is_orig, flags, seq, len, window);
+    pub fn packet(&mut self, is_orig: bool, flags: TcpFlags, seq: u32, ack: u32, len: u32, window: u16) {
+        self.update_history(is_orig, flags, seq, ack, len, window);
         self.update_state(is_orig, flags, len);
     }
 
-    fn update_history(&mut self, is_orig: bool, flags: TcpFlags, seq: u32, len: u32, window: u16) {
+    fn update_history(&mut self, is_orig: bool, flags: TcpFlags, seq: u32, ack: u32, len: u32, window: u16) {
         let (syn, fin, rst) = (flags.syn(), flags.fin(), flags.rst());
         let bits = u8::from(syn) + u8::from(fin) + u8::from(rst);
         if bits > 1 {
@@ -160,10 +161,24 @@ impl ZeekConn {
             self.add(is_orig, b'a');
         }
 
+        // A content gap: the peer acknowledges data of this side's that was
+        // never seen (Zeek's reassembler reports it as `g`).
+        if flags.ack() {
+            let p = self.endpoint(!is_orig);
+            if let Some(prev) = p.seq_end
+                && after(ack, prev)
+            {
+                p.seq_end = Some(ack);
+                p.gaps += 1;
+                if log_point(p.gaps) {
+                    self.add(!is_orig, b'g');
+                }
+            }
+        }
         // Retransmitted payload: nothing beyond what this side already sent.
         let e = self.endpoint(is_orig);
         let start = if syn { seq.wrapping_add(1) } else { seq };
-        let end = start.wrapping_add(len);
+        let end = start.wrapping_add(len).wrapping_add(u32::from(fin));
         let mut letters = 0u8;
         if len > 0 && !syn {
             if let Some(prev) = e.seq_end
@@ -324,7 +339,7 @@ mod tests {
     fn run(packets: &[(bool, u16, u32, u32)]) -> ZeekConn {
         let mut z = ZeekConn::default();
         for &(orig, flags, seq, len) in packets {
-            z.packet(orig, TcpFlags(flags), seq, len, 100);
+            z.packet(orig, TcpFlags(flags), seq, 0, len, 100);
         }
         z
     }
@@ -381,8 +396,8 @@ mod tests {
     fn flip_swaps_case_and_prefixes_caret() {
         let mut z = run(&[(true, S | A, 9, 0)]);
         z.flip();
-        z.packet(false, TcpFlags(A), 10, 0, 100);
-        z.packet(false, TcpFlags(F | A), 10, 0, 100);
+        z.packet(false, TcpFlags(A), 10, 0, 0, 100);
+        z.packet(false, TcpFlags(F | A), 10, 0, 0, 100);
         assert_eq!(z.history, "^haf");
         assert_eq!(z.conn_state(), ConnState::SHR);
     }
