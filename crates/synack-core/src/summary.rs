@@ -51,7 +51,7 @@ impl EndpointStats {
     pub fn percentiles(&self) -> Option<[u64; 4]> {
         let h = &self.rtt_us;
         (!h.is_empty()).then(|| {
-            [h.value_at_quantile(0.5), h.value_at_quantile(0.9), h.value_at_quantile(0.99), h.max()]
+            [0.5, 0.9, 0.99, 1.0].map(|q| h.median_equivalent(h.value_at_quantile(q)))
         })
     }
 }
