@@ -68,6 +68,8 @@ pub(crate) struct Flow {
     pub ecn_negotiated: bool,
     pub mru_syn: Option<i64>,
     pub mru_synack: Option<i64>,
+    /// A SYN-ACK arrived after the most recent SYN.
+    pub synack_since_syn: bool,
     pub syn_synack_ns: Option<i64>,
     pub times: Times,
     pub rst_from: Option<Side>,
@@ -120,6 +122,7 @@ impl Flow {
             ecn_negotiated: false,
             mru_syn: None,
             mru_synack: None,
+            synack_since_syn: false,
             syn_synack_ns: None,
             times: Times { first: ts, last: ts, ..Times::default() },
             rst_from: None,
@@ -203,6 +206,7 @@ impl Flow {
         }
         self.syn_count += 1;
         self.mru_syn = Some(ts);
+        self.synack_since_syn = false;
         if self.times.syn.len() < Times::MAX_SYNS {
             self.times.syn.push(ts);
         }
@@ -255,11 +259,15 @@ impl Flow {
         if self.times.synack.len() < Times::MAX_SYNS {
             self.times.synack.push(ts);
         }
+        // The leg is measured from the SYN that was answered to its first
+        // SYN-ACK; retransmitted SYN-ACKs for the same SYN do not move it.
         if self.times.ack.is_none()
+            && !self.synack_since_syn
             && let Some(syn) = self.mru_syn
         {
             self.syn_synack_ns = Some(ts - syn);
         }
+        self.synack_since_syn = true;
         if self.server_opts.is_none() || self.synack_count == 1 {
             self.server_isn = Some(tcp.seq());
             self.server_opts = Some(tcp.options());

@@ -1,0 +1,405 @@
+//! Handshake scripts for the tracker: packets with timestamps in, records
+//! out, checked against what each script injected. Frames are built with
+//! synack-wire's emitter, so they go through the same decoder as captures.
+
+use std::net::{IpAddr, SocketAddr};
+use synack_core::{ConnState, Ecn, Handshake, Outcome, Side, Tracker, TrackerConfig};
+use synack_gen::scenario::sample_packets;
+use synack_wire::emit::{OptionWriter, TcpSegmentSpec, ethernet_icmp_unreachable, ethernet_tcp};
+use synack_wire::{LinkType, TcpFlags};
+
+const S: u16 = TcpFlags::SYN;
+const A: u16 = TcpFlags::ACK;
+const F: u16 = TcpFlags::FIN;
+const R: u16 = TcpFlags::RST;
+const MS: i64 = 1_000_000;
+
+fn ep(s: &str) -> SocketAddr {
+    s.parse().unwrap()
+}
+
+struct Script {
+    tracker: Tracker,
+    out: Vec<Handshake>,
+    vlan: Option<u16>,
+}
+
+impl Script {
+    fn new() -> Script {
+        Script::with(TrackerConfig::default())
+    }
+    fn with(config: TrackerConfig) -> Script {
+        Script { tracker: Tracker::new(config), out: Vec::new(), vlan: None }
+    }
+    #[allow(clippy::too_many_arguments)]
+    fn seg(&mut self, at_ms: f64, src: &str, dst: &str, seq: u32, ack: u32, flags: u16, options: &[u8], payload: &[u8]) {
+        let mut f = Vec::new();
+        let spec = TcpSegmentSpec {
+            src: ep(src),
+            dst: ep(dst),
+            seq,
+            ack,
+            flags,
+            window: 1000,
+            options,
+            payload,
+            ecn: 0,
+            vlan: self.vlan,
+        };
+        ethernet_tcp(&mut f, &spec);
+        let ts = (at_ms * MS as f64) as i64;
+        self.tracker.handle_frame(ts, LinkType::ETHERNET, &f, &mut self.out);
+    }
+    fn icmp(&mut self, at_ms: f64, from: &str, code: u8, src: &str, dst: &str, seq: u32) {
+        let mut f = Vec::new();
+        let spec = TcpSegmentSpec {
+            src: ep(src),
+            dst: ep(dst),
+            seq,
+            ack: 0,
+            flags: S,
+            window: 1000,
+            options: &[],
+            payload: &[],
+            ecn: 0,
+            vlan: self.vlan,
+        };
+        ethernet_icmp_unreachable(&mut f, from.parse::<IpAddr>().unwrap(), code, &spec);
+        self.tracker.handle_frame((at_ms * MS as f64) as i64, LinkType::ETHERNET, &f, &mut self.out);
+    }
+    fn finish(mut self) -> Vec<Handshake> {
+        self.tracker.finish(&mut self.out);
+        self.out
+    }
+}
+
+const C: &str = "10.0.0.1:40000";
+const SV: &str = "10.0.0.2:80";
+
+#[test]
+fn established_with_legs_and_options() {
+    let mut s = Script::new();
+    let syn = OptionWriter::default().mss(1460).sack_permitted().timestamps(1, 0).nop().wscale(7).build();
+    let sa = OptionWriter::default().mss(1400).nop().wscale(9).build();
+    s.seg(0.0, C, SV, 100, 0, S, &syn, &[]);
+    s.seg(10.0, SV, C, 500, 101, S | A, &sa, &[]);
+    s.seg(10.5, C, SV, 101, 501, A, &[], &[]);
+    s.seg(11.0, C, SV, 101, 501, A, &[], b"GET /");
+    s.seg(30.0, SV, C, 501, 106, A, &[], b"200 OK");
+    let r = s.finish();
+    assert_eq!(r.len(), 1);
+    let h = &r[0];
+    assert_eq!((h.client, h.server), (ep(C), ep(SV)));
+    assert_eq!(h.outcome, Outcome::Established);
+    assert_eq!(h.conn_state, ConnState::S1);
+    assert_eq!(h.history, "ShADd");
+    assert_eq!((h.syn_synack_ns, h.synack_ack_ns, h.total_ns), (Some(10 * MS), Some(MS / 2), Some(10 * MS + MS / 2)));
+    assert_eq!(h.setup_ns, Some(10 * MS + MS / 2));
+    assert_eq!((h.client_isn, h.server_isn), (Some(100), Some(500)));
+    let c = h.client_opts.unwrap();
+    assert_eq!((c.mss, c.wscale, c.sack_permitted), (Some(1460), Some(7), true));
+    assert_eq!(h.server_opts.unwrap().mss, Some(1400));
+    assert_eq!(h.times.client_data, Some(11 * MS));
+    assert_eq!(h.times.server_data, Some(30 * MS));
+    assert_eq!((h.client_bytes, h.server_bytes), (5, 6));
+}
+
+#[test]
+fn retransmitted_syn_is_one_attempt_timed_from_the_answered_syn() {
+    let mut s = Script::new();
+    let first = OptionWriter::default().mss(1460).wscale(7).build();
+    let retry = OptionWriter::default().mss(1460).build(); // window scaling dropped
+    s.seg(0.0, C, SV, 7, 0, S, &first, &[]);
+    s.seg(1000.0, C, SV, 7, 0, S, &retry, &[]);
+    s.seg(1003.0, SV, C, 900, 8, S | A, &[], &[]);
+    s.seg(1003.1, C, SV, 8, 901, A, &[], &[]);
+    let h = &s.finish()[0];
+    assert_eq!(h.syn_count, 2);
+    assert_eq!(h.times.syn, vec![0, 1000 * MS]);
+    assert_eq!(h.syn_synack_ns, Some(3 * MS));
+    assert_eq!(h.total_ns, Some(3 * MS + MS / 10));
+    assert_eq!(h.setup_ns, Some(1003 * MS + MS / 10));
+    assert_eq!(h.syn_retransmit_opts.unwrap().wscale, None);
+    assert_eq!(h.history, "ShA");
+}
+
+#[test]
+fn refused_by_rst_is_rej() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(0.2, SV, C, 0, 8, R | A, &[], &[]);
+    let h = &s.finish()[0];
+    assert_eq!(h.outcome, Outcome::Refused);
+    assert_eq!(h.rst_from, Some(Side::Server));
+    assert_eq!((h.conn_state, h.history.as_str()), (ConnState::REJ, "Sr"));
+    assert_eq!(h.elapsed_ns(), MS / 5);
+}
+
+#[test]
+fn icmp_unreachable_names_type_code_and_sender() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.icmp(2.0, "10.0.0.254", 13, C, SV, 7);
+    let h = &s.finish()[0];
+    assert_eq!(h.outcome, Outcome::Unreachable);
+    let i = h.icmp.unwrap();
+    assert_eq!((i.icmp_type, i.code, i.from), (3, 13, "10.0.0.254".parse::<IpAddr>().unwrap()));
+    assert_eq!(i.name(), "administratively prohibited");
+    assert_eq!(h.conn_state, ConnState::S0);
+}
+
+#[test]
+fn icmpv6_unreachable() {
+    let mut s = Script::new();
+    s.seg(0.0, "[fd00::1]:40000", "[fd00::2]:443", 7, 0, S, &[], &[]);
+    s.icmp(1.0, "fd00::fe", 3, "[fd00::1]:40000", "[fd00::2]:443", 7);
+    let h = &s.finish()[0];
+    assert_eq!(h.outcome, Outcome::Unreachable);
+    assert_eq!(h.icmp.unwrap().name(), "address unreachable");
+    assert_eq!(h.client, ep("[fd00::1]:40000"));
+}
+
+#[test]
+fn unanswered_syns_time_out_but_recent_ones_are_incomplete() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(1000.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(3000.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(9000.0, "10.0.0.1:40001", SV, 9, 0, S, &[], &[]);
+    let r = s.finish();
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].outcome, r[0].syn_count, r[0].conn_state), (Outcome::Timeout, 3, ConnState::S0));
+    assert_eq!(r[0].history, "S");
+    assert_eq!(r[1].outcome, Outcome::Incomplete);
+}
+
+#[test]
+fn half_open_and_reset() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(1.0, SV, C, 50, 8, S | A, &[], &[]);
+    s.seg(1001.0, SV, C, 50, 8, S | A, &[], &[]);
+    s.seg(0.0, "10.0.0.1:40001", SV, 7, 0, S, &[], &[]);
+    s.seg(1.0, SV, "10.0.0.1:40001", 60, 8, S | A, &[], &[]);
+    s.seg(1.1, "10.0.0.1:40001", SV, 8, 0, R, &[], &[]);
+    s.seg(9000.0, "10.0.0.1:40009", SV, 1, 0, S, &[], &[]);
+    let r = s.finish();
+    let half = r.iter().find(|h| h.client.port() == 40000).unwrap();
+    assert_eq!((half.outcome, half.synack_count), (Outcome::HalfOpen, 2));
+    assert_eq!(half.syn_synack_ns, Some(MS));
+    let reset = r.iter().find(|h| h.client.port() == 40001).unwrap();
+    assert_eq!((reset.outcome, reset.rst_from), (Outcome::Reset, Some(Side::Client)));
+    assert_eq!(reset.conn_state, ConnState::RSTO);
+}
+
+#[test]
+fn port_reuse_with_new_isn_is_a_new_attempt() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(0.1, SV, C, 0, 8, R | A, &[], &[]);
+    s.seg(50.0, C, SV, 99_999, 0, S, &[], &[]);
+    s.seg(50.2, SV, C, 5, 100_000, S | A, &[], &[]);
+    s.seg(50.3, C, SV, 100_000, 6, A, &[], &[]);
+    let r = s.finish();
+    assert_eq!(r.len(), 2);
+    assert_eq!((r[0].outcome, r[0].client_isn), (Outcome::Refused, Some(7)));
+    assert_eq!((r[1].outcome, r[1].client_isn), (Outcome::Established, Some(99_999)));
+    assert_eq!(r[1].total_ns, Some(3 * MS / 10));
+}
+
+#[test]
+fn synack_captured_before_syn_still_one_handshake() {
+    let mut s = Script::new();
+    s.seg(0.0, SV, C, 500, 101, S | A, &[], &[]);
+    s.seg(0.01, C, SV, 100, 0, S, &[], &[]);
+    s.seg(0.3, C, SV, 101, 501, A, &[], &[]);
+    let r = s.finish();
+    assert_eq!(r.len(), 1);
+    let h = &r[0];
+    assert_eq!((h.client, h.server, h.outcome), (ep(C), ep(SV), Outcome::Established));
+    assert_eq!(h.client_isn, Some(100));
+    assert_eq!(h.synack_ack_ns, Some(3 * MS / 10));
+}
+
+#[test]
+fn simultaneous_open() {
+    let a = "10.0.0.1:5000";
+    let b = "10.0.0.2:6000";
+    let mut s = Script::new();
+    s.seg(0.0, a, b, 100, 0, S, &[], &[]);
+    s.seg(0.1, b, a, 300, 0, S, &[], &[]);
+    s.seg(0.2, a, b, 100, 301, S | A, &[], &[]);
+    s.seg(0.3, b, a, 300, 101, S | A, &[], &[]);
+    s.seg(0.4, a, b, 101, 301, A, &[], &[]);
+    let r = s.finish();
+    assert_eq!(r.len(), 1);
+    assert!(r[0].simultaneous_open);
+    assert_eq!(r[0].client, ep(a));
+    assert_eq!(r[0].server_isn, Some(300));
+    assert_eq!(r[0].outcome, Outcome::Established);
+}
+
+#[test]
+fn same_ip_at_both_ends_is_one_connection() {
+    let (c, sv) = ("127.0.0.1:45000", "127.0.0.1:8080");
+    let mut s = Script::new();
+    s.seg(0.0, c, sv, 1, 0, S, &[], &[]);
+    s.seg(0.01, sv, c, 9, 2, S | A, &[], &[]);
+    s.seg(0.02, c, sv, 2, 10, A, &[], &[]);
+    s.seg(0.03, c, sv, 2, 10, F | A, &[], &[]);
+    s.seg(0.04, sv, c, 10, 3, F | A, &[], &[]);
+    s.seg(0.05, c, sv, 3, 11, A, &[], &[]);
+    let r = s.finish();
+    assert_eq!(r.len(), 1);
+    assert_eq!((r[0].client, r[0].server), (ep(c), ep(sv)));
+    assert_eq!((r[0].conn_state, r[0].history.as_str()), (ConnState::SF, "ShAFf"));
+}
+
+#[test]
+fn vlan_separated_duplicates_stay_apart() {
+    let mut s = Script::new();
+    for (vlan, rtt) in [(None, 1.0), (Some(10), 2.0), (Some(20), 3.0)] {
+        s.vlan = vlan;
+        s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+        s.seg(rtt, SV, C, 50, 8, S | A, &[], &[]);
+        s.seg(rtt + 0.5, C, SV, 8, 51, A, &[], &[]);
+    }
+    let mut r = s.finish();
+    r.sort_by_key(|h| h.vlan);
+    assert_eq!(r.len(), 3);
+    let rtts: Vec<_> = r.iter().map(|h| (h.vlan, h.syn_synack_ns)).collect();
+    assert_eq!(rtts, vec![(0, Some(MS)), (10, Some(2 * MS)), (20, Some(3 * MS))]);
+}
+
+#[test]
+fn midstream_flow_is_not_a_handshake() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 1000, 2000, A, &[], b"data");
+    s.seg(1.0, SV, C, 2000, 1004, A, &[], b"reply");
+    let h = &s.finish()[0];
+    assert_eq!(h.outcome, Outcome::Midstream);
+    assert_eq!((h.syn_count, h.client_isn, h.total_ns), (0, None, None));
+    assert_eq!(h.conn_state, ConnState::OTH);
+    assert_eq!(h.client, ep(C), "the port heuristic makes the high port the client");
+}
+
+#[test]
+fn tfo_and_ecn_negotiation() {
+    let mut s = Script::new();
+    let cookie = [1u8, 2, 3, 4, 5, 6, 7, 8];
+    s.seg(0.0, C, SV, 7, 0, S | TcpFlags::ECE | TcpFlags::CWR, &OptionWriter::default().tfo(&cookie).build(), b"hello");
+    s.seg(1.0, SV, C, 50, 13, S | A | TcpFlags::ECE, &[], &[]);
+    s.seg(1.1, C, SV, 13, 51, A, &[], &[]);
+    let h = &s.finish()[0];
+    assert_eq!(h.client_opts.unwrap().tfo.unwrap().cookie(), &cookie);
+    assert_eq!((h.tfo.syn_data, h.tfo.data_acked), (5, Some(true)));
+    assert_eq!(h.ecn, Some(Ecn::Negotiated));
+    assert_eq!(h.times.client_data, Some(0));
+}
+
+#[test]
+fn tfo_data_not_acked_falls_back() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 7, 0, S, &OptionWriter::default().tfo(&[9; 8]).build(), b"hello");
+    s.seg(1.0, SV, C, 50, 8, S | A, &[], &[]);
+    s.seg(1.1, C, SV, 8, 51, A, &[], &[]);
+    assert_eq!(s.finish()[0].tfo.data_acked, Some(false));
+}
+
+#[test]
+fn asymmetric_capture_without_synack_is_established() {
+    let mut s = Script::new();
+    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(1.0, C, SV, 8, 5001, A, &[], &[]);
+    s.seg(1.1, C, SV, 8, 5001, A, &[], b"hi");
+    s.seg(9000.0, "10.0.0.9:1", SV, 1, 0, S, &[], &[]);
+    let h = &s.finish()[0];
+    assert_eq!(h.outcome, Outcome::Established);
+    assert_eq!(h.total_ns, None, "no RTT without the SYN-ACK");
+}
+
+#[test]
+fn flow_table_is_bounded_and_evictions_counted() {
+    let config = TrackerConfig { max_flows: 64, ..TrackerConfig::default() };
+    let mut s = Script::with(config);
+    for i in 0..1000u32 {
+        let c = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 10000 + i);
+        s.seg(i as f64 * 0.01, &c, SV, i, 0, S, &[], &[]);
+    }
+    assert!(s.tracker.flows() <= 64);
+    let evictions = s.tracker.stats().evictions;
+    assert!(evictions >= 900, "evictions {evictions}");
+    let r = s.finish();
+    assert_eq!(r.len(), 1000, "every attempt is reported, evicted or not");
+    assert_eq!(r.iter().filter(|h| h.evicted).count() as u64, evictions);
+}
+
+#[test]
+fn finished_flows_leave_the_table_while_reading() {
+    let mut s = Script::new();
+    for i in 0..200u32 {
+        let c = format!("10.2.0.1:{}", 20000 + i);
+        let t = i as f64 * 100.0;
+        s.seg(t, &c, SV, 1, 0, S, &[], &[]);
+        s.seg(t + 1.0, SV, &c, 9, 2, R | A, &[], &[]);
+    }
+    // 20 s of capture: attempts older than the 5 s linger are already out.
+    assert!(s.out.len() >= 140, "{} emitted", s.out.len());
+    assert!(s.tracker.flows() < 70);
+}
+
+#[test]
+fn sample_matches_its_ground_truth() {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    for (t, f) in sample_packets() {
+        tracker.handle_frame(t, LinkType::ETHERNET, &f, &mut out);
+    }
+    tracker.finish(&mut out);
+    let scripts = synack_gen::sample_scripts();
+    assert_eq!(out.len(), scripts.len());
+    for s in &scripts {
+        let e = s.expect();
+        let h = out
+            .iter()
+            .find(|h| h.client == s.client && h.server == s.server && h.vlan == u32::from(s.vlan.unwrap_or(0)))
+            .unwrap_or_else(|| panic!("no record for {:?}", s.client));
+        assert_eq!(h.outcome.as_str(), e.outcome, "{:?}", s.client);
+        assert_eq!(h.syn_count, e.syn_count, "{:?}", s.client);
+        assert_eq!(h.syn_synack_ns, e.syn_synack_ns, "{:?}", s.client);
+        assert_eq!(h.synack_ack_ns, e.synack_ack_ns, "{:?}", s.client);
+        assert_eq!(h.total_ns, e.total_ns, "{:?}", s.client);
+        assert_eq!(h.setup_ns, e.setup_ns, "{:?}", s.client);
+    }
+}
+
+#[test]
+fn generated_mix_matches_its_ground_truth_counts() {
+    let mut tracker = Tracker::new(TrackerConfig::default());
+    let mut out = Vec::new();
+    let mut by_outcome = std::collections::BTreeMap::new();
+    let totals = synack_gen::stream::generate(7, 8 << 20, |t, f| {
+        tracker.handle_frame(t, LinkType::ETHERNET, f, &mut out);
+        for h in out.drain(..) {
+            *by_outcome.entry(h.outcome.as_str()).or_insert(0u64) += 1;
+        }
+    });
+    tracker.finish(&mut out);
+    for h in out.drain(..) {
+        *by_outcome.entry(h.outcome.as_str()).or_insert(0u64) += 1;
+    }
+    // Attempts still unresolved when the capture ends are `incomplete`;
+    // they can only come from the classes that wait for an answer.
+    let incomplete = by_outcome.remove("incomplete").unwrap_or(0);
+    let mut missing = 0;
+    for (k, want) in &totals.by_outcome {
+        let got = by_outcome.get(k).copied().unwrap_or(0);
+        assert!(got <= *want, "{k}: got {got}, generated {want}");
+        if got < *want {
+            assert!(["timeout", "half_open", "established"].contains(k), "{k}: got {got}, generated {want}");
+        }
+        missing += want - got;
+    }
+    assert_eq!(missing, incomplete, "{by_outcome:?} vs {:?}", totals.by_outcome);
+    assert!(totals.attempts > 500);
+}
