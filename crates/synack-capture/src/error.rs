@@ -17,7 +17,12 @@ pub enum CaptureError {
     )]
     BadMagic { name: String, magic: Vec<u8> },
     #[error("{name}: packet {packet} at byte {offset}: {what}")]
-    Damaged { name: String, packet: u64, offset: u64, what: String },
+    Damaged {
+        name: String,
+        packet: u64,
+        offset: u64,
+        what: String,
+    },
 }
 
 impl CaptureError {

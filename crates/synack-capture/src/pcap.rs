@@ -25,8 +25,14 @@ pub(crate) fn is_magic(b: &[u8]) -> bool {
     [le, be].iter().any(|m| *m == MAGIC_US || *m == MAGIC_NS)
 }
 
-pub(crate) fn read_header<R: Read>(name: &str, buf: &mut Buffer<R>) -> Result<Header, CaptureError> {
-    let got = buf.fill(24).map_err(|source| CaptureError::Io { name: name.to_string(), source })?;
+pub(crate) fn read_header<R: Read>(
+    name: &str,
+    buf: &mut Buffer<R>,
+) -> Result<Header, CaptureError> {
+    let got = buf.fill(24).map_err(|source| CaptureError::Io {
+        name: name.to_string(),
+        source,
+    })?;
     if got < 24 {
         return Err(CaptureError::Damaged {
             name: name.to_string(),
@@ -40,7 +46,11 @@ pub(crate) fn read_header<R: Read>(name: &str, buf: &mut Buffer<R>) -> Result<He
     let swapped = !(le == MAGIC_US || le == MAGIC_NS);
     let u32_at = |at: usize| {
         let b = [h[at], h[at + 1], h[at + 2], h[at + 3]];
-        if swapped { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        if swapped {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     };
     let magic = u32_at(0);
     // The link type field's upper bits carry FCS information (pcap spec):
@@ -51,26 +61,35 @@ pub(crate) fn read_header<R: Read>(name: &str, buf: &mut Buffer<R>) -> Result<He
         snaplen: u32_at(16),
         link: LinkType(u32_at(20) & 0xffff),
     };
-    buf.start += 24;
+    buf.consume(24);
     Ok(header)
 }
 
 type Next = Option<(usize, usize, Meta)>;
 
 pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureError> {
-    let State::Pcap(h) = r.state else { unreachable!("pcap::next on a pcapng reader") };
+    let State::Pcap(h) = r.state else {
+        unreachable!("pcap::next on a pcapng reader")
+    };
     let offset = r.buf.offset();
     let got = r.buf.fill(16).map_err(|e| r.io_error(e))?;
     if got == 0 {
         return Ok(None);
     }
     if got < 16 {
-        return Err(r.damaged(offset, format!("truncated record header: the file ends after {got} of 16 bytes")));
+        return Err(r.damaged(
+            offset,
+            format!("truncated record header: the file ends after {got} of 16 bytes"),
+        ));
     }
     let rec = r.buf.peek(16);
     let u32_at = |at: usize| {
         let b = [rec[at], rec[at + 1], rec[at + 2], rec[at + 3]];
-        if h.swapped { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) }
+        if h.swapped {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
     };
     let (sec, frac, incl, orig) = (u32_at(0), u32_at(4), u32_at(8), u32_at(12));
     if incl > h.snaplen.max(MAX_SNAPLEN) || incl as usize > MAX_RECORD {
@@ -90,12 +109,28 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
     if got < need {
         return Err(r.damaged(
             offset,
-            format!("truncated record: the file ends after {} of {incl} packet bytes", got - 16),
+            format!(
+                "truncated record: the file ends after {} of {incl} packet bytes",
+                got - 16
+            ),
         ));
     }
-    let frac_ns = if h.nanos { i64::from(frac) } else { i64::from(frac) * 1000 };
+    let frac_ns = if h.nanos {
+        i64::from(frac)
+    } else {
+        i64::from(frac) * 1000
+    };
     let ts_ns = i64::from(sec) * 1_000_000_000 + frac_ns;
     let start = r.buf.start + 16;
-    r.buf.start += need;
-    Ok(Some((start, incl as usize, Meta { ts_ns, link: h.link, wire_len: orig.max(incl), offset })))
+    r.buf.consume(need);
+    Ok(Some((
+        start,
+        incl as usize,
+        Meta {
+            ts_ns,
+            link: h.link,
+            wire_len: orig.max(incl),
+            offset,
+        },
+    )))
 }

@@ -40,7 +40,8 @@ impl Interface {
         } else {
             ((units as i128) * 1_000_000_000) >> n.min(127)
         };
-        (ns + i128::from(self.tsoffset_s) * 1_000_000_000).clamp(i64::MIN as i128, i64::MAX as i128) as i64
+        (ns + i128::from(self.tsoffset_s) * 1_000_000_000).clamp(i64::MIN as i128, i64::MAX as i128)
+            as i64
     }
 }
 
@@ -60,7 +61,10 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
             return Ok(None);
         }
         if got < 12 {
-            return Err(r.damaged(offset, format!("truncated block header: the file ends after {got} of 12 bytes")));
+            return Err(r.damaged(
+                offset,
+                format!("truncated block header: the file ends after {got} of 12 bytes"),
+            ));
         }
         let head = r.buf.peek(12);
         let raw_type = [head[0], head[1], head[2], head[3]];
@@ -72,34 +76,59 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
             } else if u32::from_be_bytes(bom) == BYTE_ORDER_MAGIC {
                 true
             } else {
-                return Err(r.damaged(offset, format!("section header with a bad byte-order magic {bom:02x?}")));
+                return Err(r.damaged(
+                    offset,
+                    format!("section header with a bad byte-order magic {bom:02x?}"),
+                ));
             };
-            r.state = State::PcapNg(Section { swapped, interfaces: Vec::new() });
+            r.state = State::PcapNg(Section {
+                swapped,
+                interfaces: Vec::new(),
+            });
         }
-        let State::PcapNg(section) = &r.state else { unreachable!("pcapng::next on a pcap reader") };
+        let State::PcapNg(section) = &r.state else {
+            unreachable!("pcapng::next on a pcap reader")
+        };
         let swapped = section.swapped;
         let u32_of = |b: &[u8], at: usize| {
             let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
-            if swapped { u32::from_be_bytes(v) } else { u32::from_le_bytes(v) }
+            if swapped {
+                u32::from_be_bytes(v)
+            } else {
+                u32::from_le_bytes(v)
+            }
         };
         let block_type = u32_of(head, 0);
         let total = u32_of(head, 4) as usize;
-        if total < 12 || total % 4 != 0 || total > MAX_RECORD {
-            return Err(r.damaged(offset, format!("block of type {block_type:#x} has an impossible length {total}")));
+        if total < 12 || !total.is_multiple_of(4) || total > MAX_RECORD {
+            return Err(r.damaged(
+                offset,
+                format!("block of type {block_type:#x} has an impossible length {total}"),
+            ));
         }
         let got = r.buf.fill(total).map_err(|e| r.io_error(e))?;
         if got < total {
-            return Err(r.damaged(offset, format!("truncated block: the file ends after {got} of {total} bytes")));
+            return Err(r.damaged(
+                offset,
+                format!("truncated block: the file ends after {got} of {total} bytes"),
+            ));
         }
         let block_start = r.buf.start;
         let block = r.buf.peek(total);
         if u32_of(block, total - 4) as usize != total {
-            return Err(r.damaged(offset, "block's trailing length differs from its leading length"));
+            return Err(r.damaged(
+                offset,
+                "block's trailing length differs from its leading length",
+            ));
         }
         let body = &block[8..total - 4];
         let u16_of = |b: &[u8], at: usize| {
             let v = [b[at], b[at + 1]];
-            if swapped { u16::from_be_bytes(v) } else { u16::from_le_bytes(v) }
+            if swapped {
+                u16::from_be_bytes(v)
+            } else {
+                u16::from_le_bytes(v)
+            }
         };
         // Each arm either yields a packet (start within the buffer, length,
         // interface index, timestamp units, wire length) or continues.
@@ -107,7 +136,9 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
             BLOCK_SHB => None,
             BLOCK_IDB => {
                 if body.len() < 8 {
-                    return Err(r.damaged(offset, "interface description block shorter than 8 bytes"));
+                    return Err(
+                        r.damaged(offset, "interface description block shorter than 8 bytes")
+                    );
                 }
                 let mut iface = Interface {
                     link: LinkType(u32::from(u16_of(body, 0))),
@@ -126,7 +157,11 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                         (OPT_IF_TSRESOL, 1) => iface.tsresol = v[0],
                         (OPT_IF_TSOFFSET, 8) => {
                             let b: [u8; 8] = v.try_into().unwrap_or([0; 8]);
-                            iface.tsoffset_s = if swapped { i64::from_be_bytes(b) } else { i64::from_le_bytes(b) };
+                            iface.tsoffset_s = if swapped {
+                                i64::from_be_bytes(b)
+                            } else {
+                                i64::from_le_bytes(b)
+                            };
                         }
                         _ => {}
                     }
@@ -146,10 +181,19 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                 if caplen > body.len() - 20 {
                     return Err(r.damaged(
                         offset,
-                        format!("packet claims {caplen} captured bytes but its block holds {}", body.len() - 20),
+                        format!(
+                            "packet claims {caplen} captured bytes but its block holds {}",
+                            body.len() - 20
+                        ),
                     ));
                 }
-                Some((block_start + 28, caplen, u32_of(body, 0) as usize, units, orig))
+                Some((
+                    block_start + 28,
+                    caplen,
+                    u32_of(body, 0) as usize,
+                    units,
+                    orig,
+                ))
             }
             BLOCK_SPB => {
                 if body.len() < 4 {
@@ -172,19 +216,32 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                 if caplen > body.len() - 20 {
                     return Err(r.damaged(
                         offset,
-                        format!("packet claims {caplen} captured bytes but its block holds {}", body.len() - 20),
+                        format!(
+                            "packet claims {caplen} captured bytes but its block holds {}",
+                            body.len() - 20
+                        ),
                     ));
                 }
-                Some((block_start + 28, caplen, usize::from(u16_of(body, 0)), units, orig))
+                Some((
+                    block_start + 28,
+                    caplen,
+                    usize::from(u16_of(body, 0)),
+                    units,
+                    orig,
+                ))
             }
             _ => {
                 r.stats.skipped_blocks += 1;
                 None
             }
         };
-        r.buf.start += total;
-        let Some((start, caplen, if_id, units, orig)) = packet else { continue };
-        let State::PcapNg(section) = &r.state else { unreachable!() };
+        r.buf.consume(total);
+        let Some((start, caplen, if_id, units, orig)) = packet else {
+            continue;
+        };
+        let State::PcapNg(section) = &r.state else {
+            unreachable!()
+        };
         let Some(iface) = section.interfaces.get(if_id).copied() else {
             return Err(r.damaged(
                 offset,
@@ -200,7 +257,12 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
         if !iface.link.is_supported() {
             r.stats.unsupported_link += 1;
         }
-        let meta = Meta { ts_ns: iface.ts_ns(units), link: iface.link, wire_len: orig.max(caplen as u32), offset };
+        let meta = Meta {
+            ts_ns: iface.ts_ns(units),
+            link: iface.link,
+            wire_len: orig.max(caplen as u32),
+            offset,
+        };
         return Ok(Some((start, caplen, meta)));
     }
 }

@@ -49,8 +49,16 @@ pub struct ReadStats {
     pub unsupported_link: u64,
 }
 
+/// How often consumed pages of a mapped file are handed back, so that the
+/// resident set stays bounded however large the file.
+const RELEASE_EVERY: usize = 16 << 20;
+
 pub(crate) struct Buffer<R> {
-    src: R,
+    src: Option<R>,
+    /// A whole file mapped into memory (the fast path for regular files);
+    /// `buf` is unused then.
+    mapped: Option<memmap2::Mmap>,
+    released: usize,
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize,
     pub(crate) end: usize,
@@ -61,7 +69,73 @@ pub(crate) struct Buffer<R> {
 
 impl<R: Read> Buffer<R> {
     fn new(src: R) -> Self {
-        Buffer { src, buf: vec![0; CHUNK], start: 0, end: 0, eof: false, base: 0 }
+        Buffer {
+            src: Some(src),
+            mapped: None,
+            released: 0,
+            buf: vec![0; CHUNK],
+            start: 0,
+            end: 0,
+            eof: false,
+            base: 0,
+        }
+    }
+
+    fn mapped(map: memmap2::Mmap) -> Self {
+        let end = map.len();
+        Buffer {
+            src: None,
+            mapped: Some(map),
+            released: 0,
+            buf: Vec::new(),
+            start: 0,
+            end,
+            eof: true,
+            base: 0,
+        }
+    }
+
+    /// The bytes `start..end` index into.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match &self.mapped {
+            Some(m) => m,
+            None => &self.buf,
+        }
+    }
+
+    /// Consumes `n` bytes; for a mapped file, returns pages already read
+    /// to the kernel every [`RELEASE_EVERY`] bytes.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
+        if self.start - self.released >= RELEASE_EVERY {
+            self.release();
+        }
+    }
+
+    #[cold]
+    fn release(&mut self) {
+        let Some(map) = &self.mapped else {
+            self.released = self.start;
+            return;
+        };
+        let page = 4096;
+        let upto = self.start / page * page;
+        if upto > self.released {
+            // SAFETY: the mapping is private and read-only, so dropping its
+            // pages loses nothing: a later access would fault them back in
+            // from the file. No slice into this range is alive: packets
+            // borrow only the record being returned, which lies after `start`.
+            let _ = unsafe {
+                map.unchecked_advise_range(
+                    memmap2::UncheckedAdvice::DontNeed,
+                    self.released,
+                    upto - self.released,
+                )
+            };
+        }
+        self.released = upto;
     }
 
     pub(crate) fn available(&self) -> usize {
@@ -79,6 +153,9 @@ impl<R: Read> Buffer<R> {
         if self.available() >= n || self.eof {
             return Ok(self.available());
         }
+        if self.src.is_none() {
+            return Ok(self.available());
+        }
         if self.start + n > self.buf.len() {
             // Move the tail to the front (and grow for a record larger than
             // the buffer; callers bound `n`).
@@ -91,7 +168,8 @@ impl<R: Read> Buffer<R> {
             }
         }
         while self.available() < n {
-            let got = match self.src.read(&mut self.buf[self.end..]) {
+            let Some(src) = self.src.as_mut() else { break };
+            let got = match src.read(&mut self.buf[self.end..]) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -106,7 +184,7 @@ impl<R: Read> Buffer<R> {
     }
 
     pub(crate) fn peek(&self, n: usize) -> &[u8] {
-        &self.buf[self.start..self.start + n]
+        &self.bytes()[self.start..self.start + n]
     }
 }
 
@@ -130,15 +208,31 @@ impl CaptureReader<std::fs::File> {
     /// Opens a file by path. Directories and missing files are clear errors.
     pub fn open(path: &std::path::Path) -> Result<Self, CaptureError> {
         let name = path.display().to_string();
-        let io_err = |source| CaptureError::Io { name: name.clone(), source };
+        let io_err = |source| CaptureError::Io {
+            name: name.clone(),
+            source,
+        };
         let meta = std::fs::metadata(path).map_err(io_err)?;
         if meta.is_dir() {
             return Err(CaptureError::Io {
                 name,
-                source: io::Error::new(io::ErrorKind::InvalidInput, "is a directory, not a capture file"),
+                source: io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "is a directory, not a capture file",
+                ),
             });
         }
         let file = std::fs::File::open(path).map_err(io_err)?;
+        if meta.is_file() && meta.len() > 0 {
+            // SAFETY: the map is read-only and private. If another process
+            // truncates the file while we read it, touching the lost pages
+            // raises SIGBUS; capture files are not rewritten in place, the
+            // same trade ripgrep makes for its mapped reads.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                let _ = map.advise(memmap2::Advice::Sequential);
+                return CaptureReader::with_buffer(name, Buffer::mapped(map));
+            }
+        }
         CaptureReader::new(name, file)
     }
 }
@@ -146,8 +240,14 @@ impl CaptureReader<std::fs::File> {
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header from `src` and chooses the format by its magic.
     pub fn new(name: String, src: R) -> Result<Self, CaptureError> {
-        let mut buf = Buffer::new(src);
-        let io_err = |source| CaptureError::Io { name: name.clone(), source };
+        CaptureReader::with_buffer(name, Buffer::new(src))
+    }
+
+    fn with_buffer(name: String, mut buf: Buffer<R>) -> Result<Self, CaptureError> {
+        let io_err = |source| CaptureError::Io {
+            name: name.clone(),
+            source,
+        };
         let got = buf.fill(4).map_err(io_err)?;
         if got == 0 {
             return Err(CaptureError::Empty { name });
@@ -160,7 +260,14 @@ impl<R: Read> CaptureReader<R> {
         } else {
             return Err(CaptureError::BadMagic { name, magic });
         };
-        Ok(CaptureReader { name, buf, state, stats: ReadStats::default(), last_ts: i64::MIN, done: false })
+        Ok(CaptureReader {
+            name,
+            buf,
+            state,
+            stats: ReadStats::default(),
+            last_ts: i64::MIN,
+            done: false,
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -204,7 +311,7 @@ impl<R: Read> CaptureReader<R> {
                 Ok(Some(Packet {
                     ts_ns: meta.ts_ns,
                     link: meta.link,
-                    data: &self.buf.buf[start..start + len],
+                    data: &self.buf.bytes()[start..start + len],
                     wire_len: meta.wire_len,
                     number: self.stats.packets,
                     offset: meta.offset,
@@ -222,11 +329,19 @@ impl<R: Read> CaptureReader<R> {
     }
 
     pub(crate) fn io_error(&self, source: io::Error) -> CaptureError {
-        CaptureError::Io { name: self.name.clone(), source }
+        CaptureError::Io {
+            name: self.name.clone(),
+            source,
+        }
     }
 
     pub(crate) fn damaged(&self, offset: u64, what: impl Into<String>) -> CaptureError {
-        CaptureError::Damaged { name: self.name.clone(), packet: self.stats.packets + 1, offset, what: what.into() }
+        CaptureError::Damaged {
+            name: self.name.clone(),
+            packet: self.stats.packets + 1,
+            offset,
+            what: what.into(),
+        }
     }
 }
 

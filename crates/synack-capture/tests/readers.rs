@@ -5,7 +5,10 @@
 
 use synack_capture::{CaptureError, CaptureReader, Format, LinkType, PcapNgWriter, PcapWriter};
 
-fn read_all(bytes: &[u8]) -> (Vec<(i64, u32, Vec<u8>, u64)>, Option<CaptureError>) {
+/// (timestamp, link type, bytes, offset) of each packet read.
+type Read = (i64, u32, Vec<u8>, u64);
+
+fn read_all(bytes: &[u8]) -> (Vec<Read>, Option<CaptureError>) {
     let mut r = match CaptureReader::new("test".into(), bytes) {
         Ok(r) => r,
         Err(e) => return (Vec::new(), Some(e)),
@@ -21,8 +24,20 @@ fn read_all(bytes: &[u8]) -> (Vec<(i64, u32, Vec<u8>, u64)>, Option<CaptureError
 }
 
 fn pcap(big_endian: bool, nanos: bool, link: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
-    let w32 = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
-    let w16 = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+    let w32 = |v: u32| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
+    let w16 = |v: u16| {
+        if big_endian {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut f = Vec::new();
     f.extend_from_slice(&w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
     f.extend_from_slice(&w16(2));
@@ -71,10 +86,18 @@ struct Ng {
 
 impl Ng {
     fn w32(&self, v: u32) -> [u8; 4] {
-        if self.big { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn w16(&self, v: u16) -> [u8; 2] {
-        if self.big { v.to_be_bytes() } else { v.to_le_bytes() }
+        if self.big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
     }
     fn block(&mut self, kind: u32, body: &[u8]) {
         let mut body = body.to_vec();
@@ -120,7 +143,10 @@ impl Ng {
 fn pcapng_sections_interfaces_and_resolutions() {
     let mut f = Vec::new();
     // Section 1, little-endian: microsecond default and millisecond interfaces.
-    let mut a = Ng { big: false, out: Vec::new() };
+    let mut a = Ng {
+        big: false,
+        out: Vec::new(),
+    };
     a.shb();
     a.idb(1, None);
     a.idb(101, Some(3));
@@ -129,7 +155,10 @@ fn pcapng_sections_interfaces_and_resolutions() {
     a.block(5, &[0; 8]); // an interface statistics block: skipped
     f.extend_from_slice(&a.out);
     // Section 2, big-endian: nanoseconds and a power-of-two resolution.
-    let mut b = Ng { big: true, out: Vec::new() };
+    let mut b = Ng {
+        big: true,
+        out: Vec::new(),
+    };
     b.shb();
     b.idb(113, Some(9));
     b.idb(1, Some(0x80 | 10));
@@ -182,12 +211,20 @@ fn writers_round_trip() {
     b.write(1_700_000_000_123_456_789, b"hello!").unwrap();
     let (p, e) = read_all(&b.into_inner());
     assert!(e.is_none());
-    assert_eq!((p[0].0, p[0].2.as_slice()), (1_700_000_000_123_456_789, &b"hello!"[..]));
+    assert_eq!(
+        (p[0].0, p[0].2.as_slice()),
+        (1_700_000_000_123_456_789, &b"hello!"[..])
+    );
 }
 
 fn damage(e: Option<CaptureError>) -> (u64, u64, String) {
     match e {
-        Some(CaptureError::Damaged { packet, offset, what, .. }) => (packet, offset, what),
+        Some(CaptureError::Damaged {
+            packet,
+            offset,
+            what,
+            ..
+        }) => (packet, offset, what),
         other => panic!("expected damage, got {other:?}"),
     }
 }
@@ -230,7 +267,10 @@ fn over_snaplen_records_are_counted_not_fatal() {
 #[test]
 fn bad_magic_empty_and_short_headers() {
     assert!(matches!(read_all(b"").1, Some(CaptureError::Empty { .. })));
-    assert!(matches!(read_all(b"GET / HTTP/1.1\r\n").1, Some(CaptureError::BadMagic { .. })));
+    assert!(matches!(
+        read_all(b"GET / HTTP/1.1\r\n").1,
+        Some(CaptureError::BadMagic { .. })
+    ));
     let f = pcap(false, false, 1, &[]);
     let (p, e) = read_all(&f[..10]);
     assert!(p.is_empty());
@@ -239,7 +279,10 @@ fn bad_magic_empty_and_short_headers() {
 
 #[test]
 fn pcapng_damage_cases() {
-    let mut a = Ng { big: false, out: Vec::new() };
+    let mut a = Ng {
+        big: false,
+        out: Vec::new(),
+    };
     a.shb();
     a.idb(1, None);
     a.epb(0, 1, b"ok");
@@ -248,7 +291,10 @@ fn pcapng_damage_cases() {
     assert_eq!(p.len(), 1);
     assert!(damage(e).2.contains("interface 3"));
 
-    let mut b = Ng { big: false, out: Vec::new() };
+    let mut b = Ng {
+        big: false,
+        out: Vec::new(),
+    };
     b.shb();
     b.idb(1, None);
     b.epb(0, 1, b"ok");
@@ -256,7 +302,10 @@ fn pcapng_damage_cases() {
     b.out[n - 4] ^= 0xff; // trailing length differs
     assert!(damage(read_all(&b.out).1).2.contains("trailing length"));
 
-    let mut c = Ng { big: false, out: Vec::new() };
+    let mut c = Ng {
+        big: false,
+        out: Vec::new(),
+    };
     c.shb();
     c.idb(1, None);
     c.epb(0, 1, b"ok");
@@ -268,9 +317,13 @@ fn pcapng_damage_cases() {
 #[test]
 fn directories_and_missing_files_are_clear_errors() {
     let dir = std::env::temp_dir();
-    let e = CaptureReader::open(&dir).err().expect("a directory is not a capture");
+    let e = CaptureReader::open(&dir)
+        .err()
+        .expect("a directory is not a capture");
     assert!(e.to_string().contains("directory"), "{e}");
-    let e = CaptureReader::open(std::path::Path::new("/nonexistent/x.pcap")).err().expect("missing");
+    let e = CaptureReader::open(std::path::Path::new("/nonexistent/x.pcap"))
+        .err()
+        .expect("missing");
     assert!(e.to_string().contains("/nonexistent/x.pcap"), "{e}");
     assert!(!e.is_damage());
 }
@@ -278,7 +331,10 @@ fn directories_and_missing_files_are_clear_errors() {
 #[test]
 fn records_larger_than_a_chunk_stream_through() {
     // A pcapng block bigger than the 4 MiB read chunk forces the buffer to grow.
-    let mut a = Ng { big: false, out: Vec::new() };
+    let mut a = Ng {
+        big: false,
+        out: Vec::new(),
+    };
     a.shb();
     a.idb(1, None);
     let big = vec![0xabu8; 5 << 20];

@@ -3,7 +3,6 @@
 //! schema v1 of DESIGN.md; field names never change without a version bump.
 //! Times are integer nanoseconds inside; JSON carries microseconds as floats.
 
-use serde::ser::{Serialize, SerializeMap, Serializer};
 use std::net::{IpAddr, SocketAddr};
 use synack_wire::TcpOptions;
 
@@ -55,7 +54,14 @@ impl Outcome {
 
     /// True for outcomes where the attempt failed.
     pub fn is_failure(self) -> bool {
-        matches!(self, Outcome::Refused | Outcome::Unreachable | Outcome::Timeout | Outcome::HalfOpen | Outcome::Reset)
+        matches!(
+            self,
+            Outcome::Refused
+                | Outcome::Unreachable
+                | Outcome::Timeout
+                | Outcome::HalfOpen
+                | Outcome::Reset
+        )
     }
 }
 
@@ -234,7 +240,13 @@ pub struct Handshake {
 impl Handshake {
     /// The record's identity for ordering output deterministically.
     pub fn sort_key(&self) -> (i64, SocketAddr, SocketAddr, u32, Option<u32>) {
-        (self.ts_ns, self.client, self.server, self.vlan, self.client_isn)
+        (
+            self.ts_ns,
+            self.client,
+            self.server,
+            self.vlan,
+            self.client_isn,
+        )
     }
 
     /// How long the attempt took to reach its outcome: setup time when
@@ -252,144 +264,11 @@ impl Handshake {
     }
 }
 
-pub(crate) fn us(ns: i64) -> f64 {
-    ns as f64 / 1000.0
-}
-
-struct OptionsJson<'a>(&'a Options, Option<u32>);
-
-impl Serialize for OptionsJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let o = self.0;
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("mss", &o.mss)?;
-        m.serialize_entry("wscale", &o.wscale)?;
-        m.serialize_entry("sack", &o.sack_permitted)?;
-        m.serialize_entry("ts", &o.timestamps.is_some())?;
-        match o.tfo {
-            Some(t) => m.serialize_entry("tfo", &TfoJson(t, self.1))?,
-            None => m.serialize_entry("tfo", &None::<()>)?,
-        }
-        m.serialize_entry("mptcp", &o.mptcp_subtype.is_some())?;
-        if !o.unknown_kinds().is_empty() {
-            let raw: Vec<String> = o.unknown_kinds().iter().filter_map(|k| o.raw_option(*k)).map(hex).collect();
-            m.serialize_entry("unknown", &raw)?;
-        }
-        if o.malformed {
-            m.serialize_entry("malformed", &true)?;
-        }
-        m.end()
-    }
-}
-
-struct TfoJson(synack_wire::Tfo, Option<u32>);
-
-impl Serialize for TfoJson {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("cookie_request", &self.0.is_request())?;
-        let cookie = (!self.0.is_request()).then(|| hex(self.0.cookie()));
-        m.serialize_entry("cookie", &cookie)?;
-        if let Some(data) = self.1 {
-            m.serialize_entry("data", &data)?;
-        }
-        if self.0.experimental {
-            m.serialize_entry("experimental", &true)?;
-        }
-        m.end()
-    }
-}
-
 pub fn hex(b: &[u8]) -> String {
     use std::fmt::Write;
-    b.iter().fold(String::with_capacity(b.len() * 2), |mut s, x| {
-        let _ = write!(s, "{x:02x}");
-        s
-    })
-}
-
-struct Legs<'a>(&'a Handshake);
-
-impl Serialize for Legs<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("syn_synack", &self.0.syn_synack_ns.map(us))?;
-        m.serialize_entry("synack_ack", &self.0.synack_ack_ns.map(us))?;
-        m.serialize_entry("total", &self.0.total_ns.map(us))?;
-        m.end()
-    }
-}
-
-struct TimesJson<'a>(&'a Handshake);
-
-impl Serialize for TimesJson<'_> {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let t = &self.0.times;
-        let rel = |x: i64| us(x - self.0.ts_ns);
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("syn", &t.syn.iter().map(|x| rel(*x)).collect::<Vec<_>>())?;
-        m.serialize_entry("synack", &t.synack.iter().map(|x| rel(*x)).collect::<Vec<_>>())?;
-        m.serialize_entry("ack", &t.ack.map(rel))?;
-        m.serialize_entry("client_data", &t.client_data.map(rel))?;
-        m.serialize_entry("server_data", &t.server_data.map(rel))?;
-        m.serialize_entry("rst", &t.rst.map(rel))?;
-        m.serialize_entry("icmp", &t.icmp.map(rel))?;
-        m.serialize_entry("last", &rel(t.last))?;
-        m.end()
-    }
-}
-
-struct IcmpJson(IcmpInfo);
-
-impl Serialize for IcmpJson {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(Some(4))?;
-        m.serialize_entry("type", &self.0.icmp_type)?;
-        m.serialize_entry("code", &self.0.code)?;
-        m.serialize_entry("from", &self.0.from)?;
-        m.serialize_entry("name", self.0.name())?;
-        m.end()
-    }
-}
-
-impl Serialize for Handshake {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut m = s.serialize_map(None)?;
-        m.serialize_entry("ts", &crate::time::rfc3339(self.ts_ns))?;
-        m.serialize_entry("source", self.source)?;
-        m.serialize_entry("client", &self.client)?;
-        m.serialize_entry("server", &self.server)?;
-        m.serialize_entry("vlan", &(self.vlan != 0).then_some(self.vlan))?;
-        m.serialize_entry("outcome", self.outcome.as_str())?;
-        m.serialize_entry("conn_state", self.conn_state.as_str())?;
-        m.serialize_entry("history", &self.history)?;
-        m.serialize_entry("syn_count", &self.syn_count)?;
-        m.serialize_entry("synack_count", &self.synack_count)?;
-        m.serialize_entry("rtt_us", &Legs(self))?;
-        m.serialize_entry("setup_us", &self.setup_ns.map(us))?;
-        m.serialize_entry("client_isn", &self.client_isn)?;
-        m.serialize_entry("server_isn", &self.server_isn)?;
-        let syn_data = (self.tfo.syn_data > 0).then_some(self.tfo.syn_data);
-        m.serialize_entry("client_opts", &self.client_opts.as_ref().map(|o| OptionsJson(o, syn_data)))?;
-        m.serialize_entry("server_opts", &self.server_opts.as_ref().map(|o| OptionsJson(o, None)))?;
-        m.serialize_entry("syn_retransmit_opts", &self.syn_retransmit_opts.as_ref().map(|o| OptionsJson(o, None)))?;
-        let ecn = self.ecn.map(|e| match e {
-            Ecn::Requested => "requested",
-            Ecn::Negotiated => "negotiated",
-        });
-        m.serialize_entry("ecn", &ecn)?;
-        m.serialize_entry("accecn", &self.accecn)?;
-        m.serialize_entry("tfo_data_acked", &self.tfo.data_acked)?;
-        m.serialize_entry("icmp", &self.icmp.map(IcmpJson))?;
-        m.serialize_entry("rst_from", &self.rst_from.map(Side::as_str))?;
-        m.serialize_entry("simultaneous_open", &self.simultaneous_open)?;
-        m.serialize_entry("times_us", &TimesJson(self))?;
-        m.serialize_entry("duration_us", &us(self.times.last - self.times.first))?;
-        m.serialize_entry("client_pkts", &self.client_pkts)?;
-        m.serialize_entry("server_pkts", &self.server_pkts)?;
-        m.serialize_entry("client_bytes", &self.client_bytes)?;
-        m.serialize_entry("server_bytes", &self.server_bytes)?;
-        m.serialize_entry("evicted", &self.evicted)?;
-        m.end()
-    }
+    b.iter()
+        .fold(String::with_capacity(b.len() * 2), |mut s, x| {
+            let _ = write!(s, "{x:02x}");
+            s
+        })
 }

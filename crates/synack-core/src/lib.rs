@@ -8,6 +8,7 @@
 //! [`summary`] folds records into the statistics that `analyze` prints.
 
 pub mod handshake;
+pub mod json;
 pub mod summary;
 pub mod time;
 pub mod tracker;

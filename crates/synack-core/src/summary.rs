@@ -32,7 +32,13 @@ pub struct EndpointStats {
 
 impl Default for EndpointStats {
     fn default() -> Self {
-        EndpointStats { attempts: 0, established: 0, failed: 0, syn_retransmissions: 0, rtt_us: histogram() }
+        EndpointStats {
+            attempts: 0,
+            established: 0,
+            failed: 0,
+            syn_retransmissions: 0,
+            rtt_us: histogram(),
+        }
     }
 }
 
@@ -50,9 +56,8 @@ impl EndpointStats {
     /// (p50, p90, p99, max) in microseconds, if any RTT was recorded.
     pub fn percentiles(&self) -> Option<[u64; 4]> {
         let h = &self.rtt_us;
-        (!h.is_empty()).then(|| {
-            [0.5, 0.9, 0.99, 1.0].map(|q| h.median_equivalent(h.value_at_quantile(q)))
-        })
+        (!h.is_empty())
+            .then(|| [0.5, 0.9, 0.99, 1.0].map(|q| h.median_equivalent(h.value_at_quantile(q))))
     }
 }
 
@@ -126,7 +131,11 @@ impl Summary {
         if let Some(setup) = h.setup_ns {
             let slower = |x: &Handshake| x.setup_ns.unwrap_or(0) < setup;
             if self.slowest.len() < KEEP || self.slowest.last().is_some_and(slower) {
-                let at = self.slowest.iter().position(slower).unwrap_or(self.slowest.len());
+                let at = self
+                    .slowest
+                    .iter()
+                    .position(slower)
+                    .unwrap_or(self.slowest.len());
                 self.slowest.insert(at, h.clone());
                 self.slowest.truncate(KEEP);
             }

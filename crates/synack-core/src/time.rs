@@ -4,17 +4,40 @@
 
 /// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 pub fn rfc3339(ts_ns: i64) -> String {
+    let mut out = Vec::with_capacity(30);
+    write_rfc3339(&mut out, ts_ns);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// Appends the RFC 3339 form of `ts_ns` to `out` without allocating.
+pub fn write_rfc3339(out: &mut Vec<u8>, ts_ns: i64) {
     let secs = ts_ns.div_euclid(1_000_000_000);
     let nanos = ts_ns.rem_euclid(1_000_000_000);
     let days = secs.div_euclid(86_400);
     let sod = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{nanos:09}Z",
-        sod / 3600,
-        sod % 3600 / 60,
-        sod % 60
-    )
+    let digits = |out: &mut Vec<u8>, mut v: i64, width: usize| {
+        let at = out.len();
+        out.resize(at + width, b'0');
+        for slot in out[at..].iter_mut().rev() {
+            *slot = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    digits(out, y, 4);
+    out.push(b'-');
+    digits(out, i64::from(m), 2);
+    out.push(b'-');
+    digits(out, i64::from(d), 2);
+    out.push(b'T');
+    digits(out, sod / 3600, 2);
+    out.push(b':');
+    digits(out, sod % 3600 / 60, 2);
+    out.push(b':');
+    digits(out, sod % 60, 2);
+    out.push(b'.');
+    digits(out, nanos, 9);
+    out.push(b'Z');
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -32,7 +55,11 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Seconds with microseconds, as Zeek's `ts` column prints them.
 pub fn epoch_seconds(ts_ns: i64) -> String {
-    format!("{}.{:06}", ts_ns.div_euclid(1_000_000_000), ts_ns.rem_euclid(1_000_000_000) / 1000)
+    format!(
+        "{}.{:06}",
+        ts_ns.div_euclid(1_000_000_000),
+        ts_ns.rem_euclid(1_000_000_000) / 1000
+    )
 }
 
 #[cfg(test)]
@@ -42,9 +69,18 @@ mod tests {
     #[test]
     fn known_instants() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
-        assert_eq!(rfc3339(951_782_400_000_000_001), "2000-02-29T00:00:00.000000001Z");
-        assert_eq!(rfc3339(1_795_000_000_123_456_789), "2026-11-18T11:06:40.123456789Z");
+        assert_eq!(
+            rfc3339(951_782_400_000_000_001),
+            "2000-02-29T00:00:00.000000001Z"
+        );
+        assert_eq!(
+            rfc3339(1_795_000_000_123_456_789),
+            "2026-11-18T11:06:40.123456789Z"
+        );
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59.999999999Z");
-        assert_eq!(epoch_seconds(1_500_000_000_123_456_789), "1500000000.123456");
+        assert_eq!(
+            epoch_seconds(1_500_000_000_123_456_789),
+            "1500000000.123456"
+        );
     }
 }

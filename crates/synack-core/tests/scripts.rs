@@ -29,10 +29,24 @@ impl Script {
         Script::with(TrackerConfig::default())
     }
     fn with(config: TrackerConfig) -> Script {
-        Script { tracker: Tracker::new(config), out: Vec::new(), vlan: None }
+        Script {
+            tracker: Tracker::new(config),
+            out: Vec::new(),
+            vlan: None,
+        }
     }
     #[allow(clippy::too_many_arguments)]
-    fn seg(&mut self, at_ms: f64, src: &str, dst: &str, seq: u32, ack: u32, flags: u16, options: &[u8], payload: &[u8]) {
+    fn seg(
+        &mut self,
+        at_ms: f64,
+        src: &str,
+        dst: &str,
+        seq: u32,
+        ack: u32,
+        flags: u16,
+        options: &[u8],
+        payload: &[u8],
+    ) {
         let mut f = Vec::new();
         let spec = TcpSegmentSpec {
             src: ep(src),
@@ -48,7 +62,8 @@ impl Script {
         };
         ethernet_tcp(&mut f, &spec);
         let ts = (at_ms * MS as f64) as i64;
-        self.tracker.handle_frame(ts, LinkType::ETHERNET, &f, &mut self.out);
+        self.tracker
+            .handle_frame(ts, LinkType::ETHERNET, &f, &mut self.out);
     }
     fn icmp(&mut self, at_ms: f64, from: &str, code: u8, src: &str, dst: &str, seq: u32) {
         let mut f = Vec::new();
@@ -65,7 +80,12 @@ impl Script {
             vlan: self.vlan,
         };
         ethernet_icmp_unreachable(&mut f, from.parse::<IpAddr>().unwrap(), code, &spec);
-        self.tracker.handle_frame((at_ms * MS as f64) as i64, LinkType::ETHERNET, &f, &mut self.out);
+        self.tracker.handle_frame(
+            (at_ms * MS as f64) as i64,
+            LinkType::ETHERNET,
+            &f,
+            &mut self.out,
+        );
     }
     fn finish(mut self) -> Vec<Handshake> {
         self.tracker.finish(&mut self.out);
@@ -79,7 +99,13 @@ const SV: &str = "10.0.0.2:80";
 #[test]
 fn established_with_legs_and_options() {
     let mut s = Script::new();
-    let syn = OptionWriter::default().mss(1460).sack_permitted().timestamps(1, 0).nop().wscale(7).build();
+    let syn = OptionWriter::default()
+        .mss(1460)
+        .sack_permitted()
+        .timestamps(1, 0)
+        .nop()
+        .wscale(7)
+        .build();
     let sa = OptionWriter::default().mss(1400).nop().wscale(9).build();
     s.seg(0.0, C, SV, 100, 0, S, &syn, &[]);
     s.seg(10.0, SV, C, 500, 101, S | A, &sa, &[]);
@@ -93,11 +119,17 @@ fn established_with_legs_and_options() {
     assert_eq!(h.outcome, Outcome::Established);
     assert_eq!(h.conn_state, ConnState::S1);
     assert_eq!(h.history, "ShADd");
-    assert_eq!((h.syn_synack_ns, h.synack_ack_ns, h.total_ns), (Some(10 * MS), Some(MS / 2), Some(10 * MS + MS / 2)));
+    assert_eq!(
+        (h.syn_synack_ns, h.synack_ack_ns, h.total_ns),
+        (Some(10 * MS), Some(MS / 2), Some(10 * MS + MS / 2))
+    );
     assert_eq!(h.setup_ns, Some(10 * MS + MS / 2));
     assert_eq!((h.client_isn, h.server_isn), (Some(100), Some(500)));
     let c = h.client_opts.unwrap();
-    assert_eq!((c.mss, c.wscale, c.sack_permitted), (Some(1460), Some(7), true));
+    assert_eq!(
+        (c.mss, c.wscale, c.sack_permitted),
+        (Some(1460), Some(7), true)
+    );
     assert_eq!(h.server_opts.unwrap().mss, Some(1400));
     assert_eq!(h.times.client_data, Some(11 * MS));
     assert_eq!(h.times.server_data, Some(30 * MS));
@@ -143,7 +175,10 @@ fn icmp_unreachable_names_type_code_and_sender() {
     let h = &s.finish()[0];
     assert_eq!(h.outcome, Outcome::Unreachable);
     let i = h.icmp.unwrap();
-    assert_eq!((i.icmp_type, i.code, i.from), (3, 13, "10.0.0.254".parse::<IpAddr>().unwrap()));
+    assert_eq!(
+        (i.icmp_type, i.code, i.from),
+        (3, 13, "10.0.0.254".parse::<IpAddr>().unwrap())
+    );
     assert_eq!(i.name(), "administratively prohibited");
     assert_eq!(h.conn_state, ConnState::S0);
 }
@@ -168,7 +203,10 @@ fn unanswered_syns_time_out_but_recent_ones_are_incomplete() {
     s.seg(9000.0, "10.0.0.1:40001", SV, 9, 0, S, &[], &[]);
     let r = s.finish();
     assert_eq!(r.len(), 2);
-    assert_eq!((r[0].outcome, r[0].syn_count, r[0].conn_state), (Outcome::Timeout, 3, ConnState::S0));
+    assert_eq!(
+        (r[0].outcome, r[0].syn_count, r[0].conn_state),
+        (Outcome::Timeout, 3, ConnState::S0)
+    );
     assert_eq!(r[0].history, "S");
     assert_eq!(r[1].outcome, Outcome::Incomplete);
 }
@@ -188,7 +226,10 @@ fn half_open_and_reset() {
     assert_eq!((half.outcome, half.synack_count), (Outcome::HalfOpen, 2));
     assert_eq!(half.syn_synack_ns, Some(MS));
     let reset = r.iter().find(|h| h.client.port() == 40001).unwrap();
-    assert_eq!((reset.outcome, reset.rst_from), (Outcome::Reset, Some(Side::Client)));
+    assert_eq!(
+        (reset.outcome, reset.rst_from),
+        (Outcome::Reset, Some(Side::Client))
+    );
     assert_eq!(reset.conn_state, ConnState::RSTO);
 }
 
@@ -203,7 +244,10 @@ fn port_reuse_with_new_isn_is_a_new_attempt() {
     let r = s.finish();
     assert_eq!(r.len(), 2);
     assert_eq!((r[0].outcome, r[0].client_isn), (Outcome::Refused, Some(7)));
-    assert_eq!((r[1].outcome, r[1].client_isn), (Outcome::Established, Some(99_999)));
+    assert_eq!(
+        (r[1].outcome, r[1].client_isn),
+        (Outcome::Established, Some(99_999))
+    );
     assert_eq!(r[1].total_ns, Some(3 * MS / 10));
 }
 
@@ -216,7 +260,10 @@ fn synack_captured_before_syn_still_one_handshake() {
     let r = s.finish();
     assert_eq!(r.len(), 1);
     let h = &r[0];
-    assert_eq!((h.client, h.server, h.outcome), (ep(C), ep(SV), Outcome::Established));
+    assert_eq!(
+        (h.client, h.server, h.outcome),
+        (ep(C), ep(SV), Outcome::Established)
+    );
     assert_eq!(h.client_isn, Some(100));
     assert_eq!(h.synack_ack_ns, Some(3 * MS / 10));
 }
@@ -252,7 +299,10 @@ fn same_ip_at_both_ends_is_one_connection() {
     let r = s.finish();
     assert_eq!(r.len(), 1);
     assert_eq!((r[0].client, r[0].server), (ep(c), ep(sv)));
-    assert_eq!((r[0].conn_state, r[0].history.as_str()), (ConnState::SF, "ShAFf"));
+    assert_eq!(
+        (r[0].conn_state, r[0].history.as_str()),
+        (ConnState::SF, "ShAFf")
+    );
 }
 
 #[test]
@@ -268,7 +318,10 @@ fn vlan_separated_duplicates_stay_apart() {
     r.sort_by_key(|h| h.vlan);
     assert_eq!(r.len(), 3);
     let rtts: Vec<_> = r.iter().map(|h| (h.vlan, h.syn_synack_ns)).collect();
-    assert_eq!(rtts, vec![(0, Some(MS)), (10, Some(2 * MS)), (20, Some(3 * MS))]);
+    assert_eq!(
+        rtts,
+        vec![(0, Some(MS)), (10, Some(2 * MS)), (20, Some(3 * MS))]
+    );
 }
 
 #[test]
@@ -280,14 +333,27 @@ fn midstream_flow_is_not_a_handshake() {
     assert_eq!(h.outcome, Outcome::Midstream);
     assert_eq!((h.syn_count, h.client_isn, h.total_ns), (0, None, None));
     assert_eq!(h.conn_state, ConnState::OTH);
-    assert_eq!(h.client, ep(C), "the port heuristic makes the high port the client");
+    assert_eq!(
+        h.client,
+        ep(C),
+        "the port heuristic makes the high port the client"
+    );
 }
 
 #[test]
 fn tfo_and_ecn_negotiation() {
     let mut s = Script::new();
     let cookie = [1u8, 2, 3, 4, 5, 6, 7, 8];
-    s.seg(0.0, C, SV, 7, 0, S | TcpFlags::ECE | TcpFlags::CWR, &OptionWriter::default().tfo(&cookie).build(), b"hello");
+    s.seg(
+        0.0,
+        C,
+        SV,
+        7,
+        0,
+        S | TcpFlags::ECE | TcpFlags::CWR,
+        &OptionWriter::default().tfo(&cookie).build(),
+        b"hello",
+    );
     s.seg(1.0, SV, C, 50, 13, S | A | TcpFlags::ECE, &[], &[]);
     s.seg(1.1, C, SV, 13, 51, A, &[], &[]);
     let h = &s.finish()[0];
@@ -300,7 +366,16 @@ fn tfo_and_ecn_negotiation() {
 #[test]
 fn tfo_data_not_acked_falls_back() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 7, 0, S, &OptionWriter::default().tfo(&[9; 8]).build(), b"hello");
+    s.seg(
+        0.0,
+        C,
+        SV,
+        7,
+        0,
+        S,
+        &OptionWriter::default().tfo(&[9; 8]).build(),
+        b"hello",
+    );
     s.seg(1.0, SV, C, 50, 8, S | A, &[], &[]);
     s.seg(1.1, C, SV, 8, 51, A, &[], &[]);
     assert_eq!(s.finish()[0].tfo.data_acked, Some(false));
@@ -320,7 +395,10 @@ fn asymmetric_capture_without_synack_is_established() {
 
 #[test]
 fn flow_table_is_bounded_and_evictions_counted() {
-    let config = TrackerConfig { max_flows: 64, ..TrackerConfig::default() };
+    let config = TrackerConfig {
+        max_flows: 64,
+        ..TrackerConfig::default()
+    };
     let mut s = Script::with(config);
     for i in 0..1000u32 {
         let c = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 10000 + i);
@@ -362,7 +440,11 @@ fn sample_matches_its_ground_truth() {
         let e = s.expect();
         let h = out
             .iter()
-            .find(|h| h.client == s.client && h.server == s.server && h.vlan == u32::from(s.vlan.unwrap_or(0)))
+            .find(|h| {
+                h.client == s.client
+                    && h.server == s.server
+                    && h.vlan == u32::from(s.vlan.unwrap_or(0))
+            })
             .unwrap_or_else(|| panic!("no record for {:?}", s.client));
         assert_eq!(h.outcome.as_str(), e.outcome, "{:?}", s.client);
         assert_eq!(h.syn_count, e.syn_count, "{:?}", s.client);
@@ -396,10 +478,31 @@ fn generated_mix_matches_its_ground_truth_counts() {
         let got = by_outcome.get(k).copied().unwrap_or(0);
         assert!(got <= *want, "{k}: got {got}, generated {want}");
         if got < *want {
-            assert!(["timeout", "half_open", "established"].contains(k), "{k}: got {got}, generated {want}");
+            assert!(
+                ["timeout", "half_open", "established"].contains(k),
+                "{k}: got {got}, generated {want}"
+            );
         }
         missing += want - got;
     }
-    assert_eq!(missing, incomplete, "{by_outcome:?} vs {:?}", totals.by_outcome);
+    assert_eq!(
+        missing, incomplete,
+        "{by_outcome:?} vs {:?}",
+        totals.by_outcome
+    );
     assert!(totals.attempts > 500);
+}
+
+/// Regression: a deadline at the end of the i64 range overflowed when the
+/// sweep pushed it back (found by the conformance traces).
+#[test]
+fn timestamps_near_the_end_of_time_do_not_overflow() {
+    let mut s = Script::new();
+    let end = i64::MAX as f64 / MS as f64;
+    s.seg(end - 10.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(end - 5.0, SV, C, 9, 8, S | A, &[], &[]);
+    s.seg(end, C, SV, 8, 10, A, &[], &[]);
+    s.seg(0.0, "10.0.0.1:1", SV, 1, 0, S, &[], &[]);
+    let r = s.finish();
+    assert_eq!(r.len(), 2);
 }

@@ -36,7 +36,12 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Cmd::Sample { out } => {
             let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-            let mut w = PcapNgWriter::new(BufWriter::new(file), LinkType::ETHERNET, 262_144, "synack-gen sample")?;
+            let mut w = PcapNgWriter::new(
+                BufWriter::new(file),
+                LinkType::ETHERNET,
+                262_144,
+                "synack-gen sample",
+            )?;
             for (t, f) in synack_gen::scenario::sample_packets() {
                 w.write(t, &f)?;
             }
@@ -44,7 +49,11 @@ fn main() -> Result<()> {
         }
         Cmd::Bench { out, bytes, seed } => {
             let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-            let mut w = PcapWriter::new(BufWriter::with_capacity(1 << 20, file), LinkType::ETHERNET, 262_144)?;
+            let mut w = PcapWriter::new(
+                BufWriter::with_capacity(1 << 20, file),
+                LinkType::ETHERNET,
+                262_144,
+            )?;
             let mut err = None;
             let totals = synack_gen::stream::generate(seed, bytes, |t, f| {
                 if err.is_none() {

@@ -161,11 +161,25 @@ impl Script {
         };
         let t0 = self.start_ns;
         let rtt = self.rtt_ns;
-        let ecn_syn = if self.ecn { TcpFlags::ECE | TcpFlags::CWR } else { 0 };
+        let ecn_syn = if self.ecn {
+            TcpFlags::ECE | TcpFlags::CWR
+        } else {
+            0
+        };
         let ecn_synack = if self.ecn { TcpFlags::ECE } else { 0 };
         let tsval = (t0 / 1_000_000) as u32;
-        let mut syn_opts = OptionWriter::default().mss(1460).sack_permitted().timestamps(tsval, 0).nop().wscale(7);
-        let mut synack_opts = OptionWriter::default().mss(1460).sack_permitted().timestamps(tsval + 7, tsval).nop().wscale(9);
+        let mut syn_opts = OptionWriter::default()
+            .mss(1460)
+            .sack_permitted()
+            .timestamps(tsval, 0)
+            .nop()
+            .wscale(7);
+        let mut synack_opts = OptionWriter::default()
+            .mss(1460)
+            .sack_permitted()
+            .timestamps(tsval + 7, tsval)
+            .nop()
+            .wscale(9);
         let syn_payload: Vec<u8> = match self.tfo {
             Tfo::None => Vec::new(),
             Tfo::CookieRequest => {
@@ -197,12 +211,29 @@ impl Script {
         };
         let offsets = syn_offsets(syns);
         for off in &offsets {
-            emit(t0 + off, seg(c, s, cisn, 0, S | ecn_syn, &syn_opts, &syn_payload, 0));
+            emit(
+                t0 + off,
+                seg(c, s, cisn, 0, S | ecn_syn, &syn_opts, &syn_payload, 0),
+            );
         }
         let t_syn = t0 + offsets.last().copied().unwrap_or(0);
         let t_synack = t_syn + rtt;
         let synack_ack = cisn.wrapping_add(1).wrapping_add(syn_payload.len() as u32);
-        let synack = |t| (t, seg(s, c, sisn, synack_ack, S | A | ecn_synack, &synack_opts, &[], 0));
+        let synack = |t| {
+            (
+                t,
+                seg(
+                    s,
+                    c,
+                    sisn,
+                    synack_ack,
+                    S | A | ecn_synack,
+                    &synack_opts,
+                    &[],
+                    0,
+                ),
+            )
+        };
         match &self.shape {
             Shape::Established { data } => {
                 let (t, f) = synack(t_synack);
@@ -212,7 +243,10 @@ impl Script {
                 exchange(&mut t, rtt, data, &mut cseq, &mut sseq, c, s, &seg, emit);
                 close(t, rtt, cseq, sseq, c, s, &seg, emit);
             }
-            Shape::Refused => emit(t_syn + rtt, seg(s, c, 0, cisn.wrapping_add(1), R | A, &[], &[], 0)),
+            Shape::Refused => emit(
+                t_syn + rtt,
+                seg(s, c, 0, cisn.wrapping_add(1), R | A, &[], &[], 0),
+            ),
             Shape::Unreachable { code, from } => {
                 let spec = TcpSegmentSpec {
                     src: c,
@@ -280,11 +314,35 @@ fn exchange(
 }
 
 #[allow(clippy::too_many_arguments)]
-fn close(t: i64, rtt: i64, cseq: u32, sseq: u32, c: SocketAddr, s: SocketAddr, seg: &Seg<'_>, emit: &mut impl FnMut(i64, Vec<u8>)) {
+fn close(
+    t: i64,
+    rtt: i64,
+    cseq: u32,
+    sseq: u32,
+    c: SocketAddr,
+    s: SocketAddr,
+    seg: &Seg<'_>,
+    emit: &mut impl FnMut(i64, Vec<u8>),
+) {
     let t = t + 50_000;
     emit(t, seg(c, s, cseq, sseq, F | A, &[], &[], 0));
-    emit(t + rtt, seg(s, c, sseq, cseq.wrapping_add(1), F | A, &[], &[], 0));
-    emit(t + rtt + ACK_DELAY_NS, seg(c, s, cseq.wrapping_add(1), sseq.wrapping_add(1), A, &[], &[], 0));
+    emit(
+        t + rtt,
+        seg(s, c, sseq, cseq.wrapping_add(1), F | A, &[], &[], 0),
+    );
+    emit(
+        t + rtt + ACK_DELAY_NS,
+        seg(
+            c,
+            s,
+            cseq.wrapping_add(1),
+            sseq.wrapping_add(1),
+            A,
+            &[],
+            &[],
+            0,
+        ),
+    );
 }
 
 fn v4(last: u8, port: u16) -> SocketAddr {
@@ -301,24 +359,29 @@ fn v6(last: u16, port: u16) -> SocketAddr {
 pub fn sample_scripts() -> Vec<Script> {
     let base = 1_795_000_000 * SEC;
     let ms = 1_000_000;
-    let req_resp = vec![(Dir::ToServer, 120), (Dir::ToClient, 1400), (Dir::ToClient, 600)];
+    let req_resp = vec![
+        (Dir::ToServer, 120),
+        (Dir::ToClient, 1400),
+        (Dir::ToClient, 600),
+    ];
     let mut v = Vec::new();
-    let mut add = |at_ms: i64, client: SocketAddr, server: SocketAddr, rtt_ms: f64, shape: Shape| {
-        let n = v.len() as u32;
-        v.push(Script {
-            start_ns: base + at_ms * ms,
-            client,
-            server,
-            vlan: None,
-            rtt_ns: (rtt_ms * ms as f64) as i64,
-            lost_syns: 0,
-            client_isn: 0x1000_0000u32.wrapping_mul(n + 1).wrapping_add(12345),
-            server_isn: 0x2222_0000u32.wrapping_mul(n + 3).wrapping_add(777),
-            tfo: Tfo::None,
-            ecn: false,
-            shape,
-        });
-    };
+    let mut add =
+        |at_ms: i64, client: SocketAddr, server: SocketAddr, rtt_ms: f64, shape: Shape| {
+            let n = v.len() as u32;
+            v.push(Script {
+                start_ns: base + at_ms * ms,
+                client,
+                server,
+                vlan: None,
+                rtt_ns: (rtt_ms * ms as f64) as i64,
+                lost_syns: 0,
+                client_isn: 0x1000_0000u32.wrapping_mul(n + 1).wrapping_add(12345),
+                server_isn: 0x2222_0000u32.wrapping_mul(n + 3).wrapping_add(777),
+                tfo: Tfo::None,
+                ecn: false,
+                shape,
+            });
+        };
     let est = |d: &Vec<(Dir, u32)>| Shape::Established { data: d.clone() };
     add(0, v4(2, 40001), v4(1, 80), 0.25, est(&req_resp));
     add(40, v4(2, 40002), v4(1, 80), 0.31, est(&req_resp));
@@ -327,19 +390,63 @@ pub fn sample_scripts() -> Vec<Script> {
     add(200, v4(2, 40005), v4(1, 80), 0.28, est(&req_resp)); // SYN lost once (below)
     add(260, v4(2, 40006), v4(1, 81), 0.09, Shape::Refused);
     add(300, v6(2, 40007), v6(1, 81), 0.11, Shape::Refused);
-    add(350, v4(2, 40008), v4(77, 80), 3.0, Shape::Unreachable { code: 1, from: IpAddr::from([198, 18, 0, 254]) });
-    add(400, v6(2, 40009), v6(77, 80), 3.0, Shape::Unreachable { code: 1, from: IpAddr::from([0xfd00, 0x1ab, 0, 0, 0, 0, 0, 0xfe]) });
-    add(450, v4(2, 40010), v4(9, 80), 1.0, Shape::Timeout { syns: 3 });
-    add(500, v4(2, 40011), v4(1, 8080), 0.4, Shape::HalfOpen { synacks: 3 });
+    add(
+        350,
+        v4(2, 40008),
+        v4(77, 80),
+        3.0,
+        Shape::Unreachable {
+            code: 1,
+            from: IpAddr::from([198, 18, 0, 254]),
+        },
+    );
+    add(
+        400,
+        v6(2, 40009),
+        v6(77, 80),
+        3.0,
+        Shape::Unreachable {
+            code: 1,
+            from: IpAddr::from([0xfd00, 0x1ab, 0, 0, 0, 0, 0, 0xfe]),
+        },
+    );
+    add(
+        450,
+        v4(2, 40010),
+        v4(9, 80),
+        1.0,
+        Shape::Timeout { syns: 3 },
+    );
+    add(
+        500,
+        v4(2, 40011),
+        v4(1, 8080),
+        0.4,
+        Shape::HalfOpen { synacks: 3 },
+    );
     add(550, v4(2, 40012), v4(1, 8080), 0.4, Shape::Reset);
-    add(600, v4(2, 40013), v4(1, 80), 0.3, Shape::Midstream { data: req_resp.clone() });
+    add(
+        600,
+        v4(2, 40013),
+        v4(1, 80),
+        0.3,
+        Shape::Midstream {
+            data: req_resp.clone(),
+        },
+    );
     add(650, v4(2, 40014), v4(1, 443), 8.0, est(&req_resp)); // TFO cookie request
     add(700, v4(2, 40015), v4(1, 443), 8.0, est(&req_resp)); // TFO data in SYN
     add(750, v4(2, 40016), v4(1, 80), 0.3, est(&req_resp)); // ECN
     add(800, v4(3, 40017), v4(1, 80), 0.3, est(&req_resp)); // VLAN 100
     add(800, v4(3, 40017), v4(1, 80), 0.5, est(&req_resp)); // same tuple, VLAN 200
     add(9000, v4(2, 40018), v4(1, 80), 0.3, est(&req_resp));
-    add(9990, v4(2, 40019), v4(1, 80), 0.3, Shape::Timeout { syns: 1 }); // still open at the end
+    add(
+        9990,
+        v4(2, 40019),
+        v4(1, 80),
+        0.3,
+        Shape::Timeout { syns: 1 },
+    ); // still open at the end
     v[4].lost_syns = 1;
     v[13].tfo = Tfo::CookieRequest;
     v[14].tfo = Tfo::Data(64);

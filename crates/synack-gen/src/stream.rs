@@ -28,21 +28,33 @@ fn script(rng: &mut Rng, n: u64, start_ns: i64) -> Script {
             IpAddr::from([0xfd00, 0x1ab, 0, 2, 0, 0, 0, server_host]),
         )
     } else {
-        (IpAddr::from([198, 18, 1, client_host as u8]), IpAddr::from([198, 19, 0, server_host as u8]))
+        (
+            IpAddr::from([198, 18, 1, client_host as u8]),
+            IpAddr::from([198, 19, 0, server_host as u8]),
+        )
     };
     // Distinct ephemeral ports per attempt keep 4-tuples from colliding.
     let client_port = 10_000 + (n % 50_000) as u16;
     let server_port = [80u16, 443, 8080, 5432][rng.range(0, 3) as usize];
     let mut data = Vec::new();
     for _ in 0..rng.range(2, 16) {
-        let dir = if rng.chance(300) { Dir::ToServer } else { Dir::ToClient };
+        let dir = if rng.chance(300) {
+            Dir::ToServer
+        } else {
+            Dir::ToClient
+        };
         data.push((dir, rng.range(64, 1460) as u32));
     }
     let roll = rng.range(0, 999);
     let shape = match roll {
         0..=49 => Shape::Refused,
-        50..=69 => Shape::Unreachable { code: if v6 { 1 } else { 13 }, from: server },
-        70..=99 => Shape::Timeout { syns: rng.range(1, 3) as u32 },
+        50..=69 => Shape::Unreachable {
+            code: if v6 { 1 } else { 13 },
+            from: server,
+        },
+        70..=99 => Shape::Timeout {
+            syns: rng.range(1, 3) as u32,
+        },
         100..=119 => Shape::HalfOpen { synacks: 2 },
         120..=139 => Shape::Reset,
         140..=169 => Shape::Midstream { data },
@@ -57,7 +69,11 @@ fn script(rng: &mut Rng, n: u64, start_ns: i64) -> Script {
         lost_syns: u32::from(matches!(shape, Shape::Established { .. }) && rng.chance(30)),
         client_isn: rng.next_u64() as u32,
         server_isn: rng.next_u64() as u32,
-        tfo: if rng.chance(10) { Tfo::CookieRequest } else { Tfo::None },
+        tfo: if rng.chance(10) {
+            Tfo::CookieRequest
+        } else {
+            Tfo::None
+        },
         ecn: rng.chance(50),
         shape,
     }

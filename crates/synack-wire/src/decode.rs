@@ -2,8 +2,8 @@
 //! a TCP segment with its addressing, or an ICMP error quoting one. Every
 //! other frame comes back as a [`Skip`] reason, which callers count.
 
-use crate::icmp::{self, IcmpError as IcmpView};
 use crate::be16;
+use crate::icmp::{self, IcmpError as IcmpView};
 use crate::ip::{self, IpHeader, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
 use crate::link::{self, LinkType, Network};
 use crate::tcp::TcpView;
@@ -77,15 +77,25 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
     }
     match iph.protocol {
         PROTO_TCP => {
-            let bytes = frame.get(iph.payload_start..iph.payload_end).ok_or(Skip::Truncated("tcp"))?;
+            let bytes = frame
+                .get(iph.payload_start..iph.payload_end)
+                .ok_or(Skip::Truncated("tcp"))?;
             let tcp = TcpView::new_checked(bytes)?;
             let claimed = iph.claimed_end.saturating_sub(iph.payload_start);
             let payload_len = claimed.saturating_sub(tcp.header_len()) as u32;
-            Ok(Decoded::Tcp(Segment { vlan: start.vlan, ip: iph, tcp, payload_len }))
+            Ok(Decoded::Tcp(Segment {
+                vlan: start.vlan,
+                ip: iph,
+                tcp,
+                payload_len,
+            }))
         }
         PROTO_ICMP | PROTO_ICMPV6 => {
             let error = icmp::icmp_error(frame, &iph)?;
-            Ok(Decoded::Icmp { vlan: start.vlan, error })
+            Ok(Decoded::Icmp {
+                vlan: start.vlan,
+                error,
+            })
         }
         _ => Err(Skip::NotTcp),
     }
@@ -98,10 +108,13 @@ const TEREDO_PORT: u16 = 3544;
 /// and origin-indication headers (RFC 4380 section 5.1.1), then IPv6.
 /// Other UDP is not for us.
 fn teredo(frame: &[u8], outer: &IpHeader) -> Result<IpHeader, Skip> {
-    let udp = frame.get(outer.payload_start..outer.payload_end).ok_or(Skip::NotTcp)?;
-    if udp.len() < 8 + 40 || (be16(udp, 0) != TEREDO_PORT && be16(udp, 2) != TEREDO_PORT) {
+    let udp = frame
+        .get(outer.payload_start..outer.payload_end)
+        .ok_or(Skip::NotTcp)?;
+    if udp.len() < 8 + 40 {
         return Err(Skip::NotTcp);
     }
+    let on_teredo_port = be16(udp, 0) == TEREDO_PORT || be16(udp, 2) == TEREDO_PORT;
     let mut at = 8;
     if be16(udp, at) == 0x0001 {
         // Authentication: indicator, id and auth lengths, nonce, confirmation.
@@ -114,6 +127,17 @@ fn teredo(frame: &[u8], outer: &IpHeader) -> Result<IpHeader, Skip> {
     }
     if udp.get(at).is_none_or(|b| b >> 4 != 6) {
         return Err(Skip::NotTcp);
+    }
+    if !on_teredo_port {
+        // Relays talk from other ports: accept only a bare IPv6 header that
+        // fills the datagram exactly and has an end in the Teredo prefix
+        // 2001::/32, so that other UDP is never misread.
+        let v6 = &udp[at..];
+        let exact = v6.len() >= 40 && usize::from(be16(v6, 4)) + 40 == v6.len();
+        let teredo_prefix = |o: usize| v6[o..o + 4] == [0x20, 0x01, 0, 0];
+        if !(exact && (teredo_prefix(8) || teredo_prefix(24))) {
+            return Err(Skip::NotTcp);
+        }
     }
     let mut inner = ip::ipv6(frame, outer.payload_start + at)?;
     inner.payload_end = inner.payload_end.min(outer.payload_end);

@@ -81,7 +81,14 @@ fn ethernet_header(out: &mut Vec<u8>, v6: bool, vlan: Option<u16>) {
 }
 
 /// Appends an IP header for `payload_len` bytes of `protocol`.
-fn ip_header(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, protocol: u8, payload_len: usize, ecn: u8) {
+fn ip_header(
+    out: &mut Vec<u8>,
+    src: IpAddr,
+    dst: IpAddr,
+    protocol: u8,
+    payload_len: usize,
+    ecn: u8,
+) {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
             let start = out.len();
@@ -103,7 +110,7 @@ fn ip_header(out: &mut Vec<u8>, src: IpAddr, dst: IpAddr, protocol: u8, payload_
                 IpAddr::V6(a) => a,
                 IpAddr::V4(a) => a.to_ipv6_mapped(),
             };
-            out.extend_from_slice(&[0x60 | 0, (ecn & 3) << 4, 0, 0]);
+            out.extend_from_slice(&[0x60, (ecn & 3) << 4, 0, 0]);
             out.extend_from_slice(&(payload_len as u16).to_be_bytes());
             out.extend_from_slice(&[protocol, 64]);
             out.extend_from_slice(&s6.octets());
@@ -142,17 +149,33 @@ pub fn ethernet_tcp(out: &mut Vec<u8>, s: &TcpSegmentSpec<'_>) {
 
 /// Appends an Ethernet frame with an ICMP (v4) or ICMPv6 destination
 /// unreachable from `from`, quoting the IP datagram of the segment `quoted`.
-pub fn ethernet_icmp_unreachable(out: &mut Vec<u8>, from: IpAddr, code: u8, quoted: &TcpSegmentSpec<'_>) {
+pub fn ethernet_icmp_unreachable(
+    out: &mut Vec<u8>,
+    from: IpAddr,
+    code: u8,
+    quoted: &TcpSegmentSpec<'_>,
+) {
     let v6 = quoted.src.is_ipv6();
     let mut inner = Vec::new();
     let tcp_len = 20 + quoted.options.len().div_ceil(4) * 4 + quoted.payload.len();
-    ip_header(&mut inner, quoted.src.ip(), quoted.dst.ip(), PROTO_TCP, tcp_len, quoted.ecn);
+    ip_header(
+        &mut inner,
+        quoted.src.ip(),
+        quoted.dst.ip(),
+        PROTO_TCP,
+        tcp_len,
+        quoted.ecn,
+    );
     tcp_segment(&mut inner, quoted);
     // RFC 792 quotes the IP header and 8 bytes; RFC 1812 allows more. Keep 28.
     inner.truncate(if v6 { 48 } else { 28 });
     ethernet_header(out, v6, quoted.vlan);
     let icmp_len = 8 + inner.len();
-    let (proto, icmp_type) = if v6 { (PROTO_ICMPV6, 1) } else { (PROTO_ICMP, 3) };
+    let (proto, icmp_type) = if v6 {
+        (PROTO_ICMPV6, 1)
+    } else {
+        (PROTO_ICMP, 3)
+    };
     ip_header(out, from, quoted.src.ip(), proto, icmp_len, 0);
     let start = out.len();
     out.extend_from_slice(&[icmp_type, code, 0, 0, 0, 0, 0, 0]);

@@ -27,7 +27,11 @@ impl IcmpError {
     /// reject a connection attempt. Others (time exceeded, parameter
     /// problem, packet too big) are reported only as context.
     pub fn is_unreachable(&self) -> bool {
-        if self.v6 { self.icmp_type == 1 } else { self.icmp_type == 3 }
+        if self.v6 {
+            self.icmp_type == 1
+        } else {
+            self.icmp_type == 3
+        }
     }
 }
 
@@ -35,12 +39,18 @@ impl IcmpError {
 /// Returns `Skip::NotTcp` for messages that do not quote TCP.
 pub fn icmp_error(b: &[u8], outer: &IpHeader) -> Result<IcmpError, Skip> {
     let v6 = outer.protocol == ip::PROTO_ICMPV6;
-    let m = b.get(outer.payload_start..outer.payload_end).ok_or(Skip::Truncated("icmp"))?;
+    let m = b
+        .get(outer.payload_start..outer.payload_end)
+        .ok_or(Skip::Truncated("icmp"))?;
     if m.len() < 8 {
         return Err(Skip::Truncated("icmp"));
     }
     let (icmp_type, code) = (m[0], m[1]);
-    let is_error = if v6 { icmp_type < 128 } else { matches!(icmp_type, 3 | 4 | 5 | 11 | 12) };
+    let is_error = if v6 {
+        icmp_type < 128
+    } else {
+        matches!(icmp_type, 3 | 4 | 5 | 11 | 12)
+    };
     if !is_error {
         return Err(Skip::NotTcp);
     }
@@ -50,7 +60,9 @@ pub fn icmp_error(b: &[u8], outer: &IpHeader) -> Result<IcmpError, Skip> {
     }
     // The quoted datagram is cut by design, so only the first 8 bytes of TCP
     // are required (RFC 792 guarantees them).
-    let t = m.get(inner.payload_start..).ok_or(Skip::Truncated("icmp quoted tcp"))?;
+    let t = m
+        .get(inner.payload_start..)
+        .ok_or(Skip::Truncated("icmp quoted tcp"))?;
     if t.len() < 8 {
         return Err(Skip::Truncated("icmp quoted tcp"));
     }

@@ -61,7 +61,11 @@ pub fn ipv4(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
     let frag = be16(h, 6);
     let offset = frag & 0x1fff;
     let more = frag & 0x2000 != 0;
-    let end = if total_len == 0 { h.len() } else { total_len.min(h.len()) };
+    let end = if total_len == 0 {
+        h.len()
+    } else {
+        total_len.min(h.len())
+    };
     Ok(IpHeader {
         src: IpAddr::V4(Ipv4Addr::new(h[12], h[13], h[14], h[15])),
         dst: IpAddr::V4(Ipv4Addr::new(h[16], h[17], h[18], h[19])),
@@ -93,7 +97,11 @@ pub fn ipv6(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
     dst.copy_from_slice(&h[24..40]);
     // A zero payload length means a jumbogram or a TSO capture: trust the
     // capture length then.
-    let end = if payload_len == 0 { h.len() } else { (40 + payload_len).min(h.len()) };
+    let end = if payload_len == 0 {
+        h.len()
+    } else {
+        (40 + payload_len).min(h.len())
+    };
     let mut next = h[6];
     let mut off = 40usize;
     let mut later_fragment = false;
@@ -143,8 +151,17 @@ pub fn ipv6(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
         protocol: next,
         payload_start: at + off,
         payload_end: at + end,
-        total_len: if payload_len == 0 { h.len() } else { 40 + payload_len },
-        claimed_end: at + if payload_len == 0 { h.len() } else { 40 + payload_len },
+        total_len: if payload_len == 0 {
+            h.len()
+        } else {
+            40 + payload_len
+        },
+        claimed_end: at
+            + if payload_len == 0 {
+                h.len()
+            } else {
+                40 + payload_len
+            },
         ecn: (((h[0] & 0x0f) << 4 | h[1] >> 4) & 0x03),
         ttl: h[7],
         later_fragment,
@@ -157,7 +174,9 @@ mod tests {
     use super::*;
 
     fn v4(frag: u16, total: u16) -> Vec<u8> {
-        let mut h = vec![0x45, 0x02, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2];
+        let mut h = vec![
+            0x45, 0x02, 0, 0, 0, 0, 0, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2,
+        ];
         h[2..4].copy_from_slice(&total.to_be_bytes());
         h[6..8].copy_from_slice(&frag.to_be_bytes());
         h.resize(usize::from(total.max(20)) + 6, 0xee); // Ethernet-style padding
@@ -201,7 +220,10 @@ mod tests {
         h.extend_from_slice(&[6, 0, 0, 0, 0, 0, 0, 0]); // dest opts -> TCP
         h.extend_from_slice(&[0u8; 20]);
         let p = ipv6(&h, 0).unwrap();
-        assert_eq!((p.protocol, p.payload_start, p.payload_end, p.ecn), (6, 56, 76, 1));
+        assert_eq!(
+            (p.protocol, p.payload_start, p.payload_end, p.ecn),
+            (6, 56, 76, 1)
+        );
     }
 
     #[test]

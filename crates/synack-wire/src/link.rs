@@ -73,8 +73,16 @@ pub fn network_layer(link: LinkType, frame: &[u8]) -> Result<NetworkStart, Skip>
             ethertype_payload(frame, be16(frame, 0), 20, 0)
         }
         LinkType::RAW | LinkType::RAW_OPENBSD | LinkType::RAW_BSD => by_version(frame, 0, 0),
-        LinkType::IPV4 => Ok(NetworkStart { network: Network::Ipv4, offset: 0, vlan: 0 }),
-        LinkType::IPV6 => Ok(NetworkStart { network: Network::Ipv6, offset: 0, vlan: 0 }),
+        LinkType::IPV4 => Ok(NetworkStart {
+            network: Network::Ipv4,
+            offset: 0,
+            vlan: 0,
+        }),
+        LinkType::IPV6 => Ok(NetworkStart {
+            network: Network::Ipv6,
+            offset: 0,
+            vlan: 0,
+        }),
         LinkType::NULL | LinkType::LOOP => {
             if frame.len() < 4 {
                 return Err(Skip::Truncated("null/loopback"));
@@ -89,9 +97,17 @@ pub fn network_layer(link: LinkType, frame: &[u8]) -> Result<NetworkStart, Skip>
                 u32::from_le_bytes(raw)
             };
             match family {
-                2 => Ok(NetworkStart { network: Network::Ipv4, offset: 4, vlan: 0 }),
+                2 => Ok(NetworkStart {
+                    network: Network::Ipv4,
+                    offset: 4,
+                    vlan: 0,
+                }),
                 // IPv6 is 24 (NetBSD/OpenBSD), 28 (FreeBSD), 30 (macOS).
-                24 | 28 | 30 => Ok(NetworkStart { network: Network::Ipv6, offset: 4, vlan: 0 }),
+                24 | 28 | 30 => Ok(NetworkStart {
+                    network: Network::Ipv6,
+                    offset: 4,
+                    vlan: 0,
+                }),
                 _ => Err(Skip::NotIp),
             }
         }
@@ -116,8 +132,20 @@ fn ethertype_payload(
     // stop after 8 tags in any case.
     for _ in 0..8 {
         match ethertype {
-            ETHERTYPE_IPV4 => return Ok(NetworkStart { network: Network::Ipv4, offset: at, vlan }),
-            ETHERTYPE_IPV6 => return Ok(NetworkStart { network: Network::Ipv6, offset: at, vlan }),
+            ETHERTYPE_IPV4 => {
+                return Ok(NetworkStart {
+                    network: Network::Ipv4,
+                    offset: at,
+                    vlan,
+                });
+            }
+            ETHERTYPE_IPV6 => {
+                return Ok(NetworkStart {
+                    network: Network::Ipv6,
+                    offset: at,
+                    vlan,
+                });
+            }
             ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
                 if frame.len() < at + 4 {
                     return Err(Skip::Truncated("vlan"));
@@ -148,8 +176,16 @@ fn ethertype_payload(
                     return Err(Skip::Truncated("pppoe"));
                 }
                 return match be16(frame, at + 6) {
-                    0x0021 => Ok(NetworkStart { network: Network::Ipv4, offset: at + 8, vlan }),
-                    0x0057 => Ok(NetworkStart { network: Network::Ipv6, offset: at + 8, vlan }),
+                    0x0021 => Ok(NetworkStart {
+                        network: Network::Ipv4,
+                        offset: at + 8,
+                        vlan,
+                    }),
+                    0x0057 => Ok(NetworkStart {
+                        network: Network::Ipv6,
+                        offset: at + 8,
+                        vlan,
+                    }),
                     _ => Err(Skip::NotIp),
                 };
             }
@@ -165,8 +201,16 @@ fn ethertype_payload(
 
 fn by_version(frame: &[u8], at: usize, vlan: u32) -> Result<NetworkStart, Skip> {
     match frame.get(at).map(|b| b >> 4) {
-        Some(4) => Ok(NetworkStart { network: Network::Ipv4, offset: at, vlan }),
-        Some(6) => Ok(NetworkStart { network: Network::Ipv6, offset: at, vlan }),
+        Some(4) => Ok(NetworkStart {
+            network: Network::Ipv4,
+            offset: at,
+            vlan,
+        }),
+        Some(6) => Ok(NetworkStart {
+            network: Network::Ipv6,
+            offset: at,
+            vlan,
+        }),
         Some(_) => Err(Skip::NotIp),
         None => Err(Skip::Truncated("ip")),
     }
@@ -209,8 +253,14 @@ mod tests {
     fn null_loopback_accepts_both_byte_orders() {
         let le = [2u8, 0, 0, 0];
         let be = [0u8, 0, 0, 30];
-        assert_eq!(network_layer(LinkType::NULL, &le).unwrap().network, Network::Ipv4);
-        assert_eq!(network_layer(LinkType::LOOP, &be).unwrap().network, Network::Ipv6);
+        assert_eq!(
+            network_layer(LinkType::NULL, &le).unwrap().network,
+            Network::Ipv4
+        );
+        assert_eq!(
+            network_layer(LinkType::LOOP, &be).unwrap().network,
+            Network::Ipv6
+        );
     }
 
     #[test]
@@ -221,7 +271,10 @@ mod tests {
         assert_eq!(network_layer(LinkType::LINUX_SLL, &sll).unwrap().offset, 16);
         let mut sll2 = vec![0u8; 20];
         sll2[0] = 0x08;
-        assert_eq!(network_layer(LinkType::LINUX_SLL2, &sll2).unwrap().network, Network::Ipv4);
+        assert_eq!(
+            network_layer(LinkType::LINUX_SLL2, &sll2).unwrap().network,
+            Network::Ipv4
+        );
     }
 
     #[test]
@@ -231,7 +284,13 @@ mod tests {
                 let _ = network_layer(LinkType(link), &vec![0x81; len]);
             }
         }
-        assert_eq!(network_layer(LinkType::ETHERNET, &[0; 13]), Err(Skip::Truncated("ethernet")));
-        assert_eq!(network_layer(LinkType(999), &[0; 64]), Err(Skip::UnsupportedLinkType));
+        assert_eq!(
+            network_layer(LinkType::ETHERNET, &[0; 13]),
+            Err(Skip::Truncated("ethernet"))
+        );
+        assert_eq!(
+            network_layer(LinkType(999), &[0; 64]),
+            Err(Skip::UnsupportedLinkType)
+        );
     }
 }

@@ -198,7 +198,7 @@ impl TcpOptions {
                 (5, _) => {} // SACK blocks: not part of a handshake
                 (8, 8) => o.timestamps = Some((be32(body, 0), be32(body, 4))),
                 (34, l) if l <= 16 => o.tfo = Some(tfo(body, false)),
-                (254, l) if l >= 2 && l <= 18 && be16(body, 0) == 0xf989 => {
+                (254, l) if (2..=18).contains(&l) && be16(body, 0) == 0xf989 => {
                     o.tfo = Some(tfo(&body[2..], true))
                 }
                 (30, l) if l >= 1 => o.mptcp_subtype = Some(body[0] >> 4),
@@ -268,7 +268,10 @@ impl Default for TcpOptions {
 }
 
 fn tfo(cookie: &[u8], experimental: bool) -> Tfo {
-    let mut t = Tfo { experimental, ..Tfo::default() };
+    let mut t = Tfo {
+        experimental,
+        ..Tfo::default()
+    };
     let n = cookie.len().min(16);
     t.cookie[..n].copy_from_slice(&cookie[..n]);
     t.cookie_len = n as u8;
@@ -284,7 +287,7 @@ mod tests {
         h[0..2].copy_from_slice(&40000u16.to_be_bytes());
         h[2..4].copy_from_slice(&80u16.to_be_bytes());
         h[4..8].copy_from_slice(&1000u32.to_be_bytes());
-        h[12] = ((20 + options.len()) / 4 << 4) as u8;
+        h[12] = (((20 + options.len()) / 4) << 4) as u8;
         h[13] = flags;
         h.extend_from_slice(options);
         h
@@ -351,9 +354,15 @@ mod tests {
         assert!(TcpView::new_checked(&[0; 19]).is_err());
         let mut h = header(2, &[]);
         h[12] = 0x40;
-        assert_eq!(TcpView::new_checked(&h).unwrap_err(), Skip::Malformed("tcp data offset"));
+        assert_eq!(
+            TcpView::new_checked(&h).unwrap_err(),
+            Skip::Malformed("tcp data offset")
+        );
         let mut h = header(2, &[]);
         h[12] = 0x60;
-        assert_eq!(TcpView::new_checked(&h).unwrap_err(), Skip::Truncated("tcp options"));
+        assert_eq!(
+            TcpView::new_checked(&h).unwrap_err(),
+            Skip::Truncated("tcp options")
+        );
     }
 }

@@ -30,31 +30,56 @@ struct Case {
 
 fn case() -> impl Strategy<Value = Case> {
     (
-        (any::<bool>(), proptest::option::of(1u16..4095), any::<[u8; 16]>(), any::<[u8; 16]>()),
-        (any::<u16>(), any::<u16>(), any::<u32>(), proptest::option::of(any::<u32>())),
+        (
+            any::<bool>(),
+            proptest::option::of(1u16..4095),
+            any::<[u8; 16]>(),
+            any::<[u8; 16]>(),
+        ),
+        (
+            any::<u16>(),
+            any::<u16>(),
+            any::<u32>(),
+            proptest::option::of(any::<u32>()),
+        ),
         (any::<bool>(), any::<bool>(), any::<bool>(), any::<u16>()),
-        (proptest::option::of(any::<u16>()), proptest::option::of(0u8..15), any::<bool>()),
-        (proptest::option::of(any::<(u32, u32)>()), proptest::collection::vec(any::<u8>(), 0..200)),
+        (
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(0u8..15),
+            any::<bool>(),
+        ),
+        (
+            proptest::option::of(any::<(u32, u32)>()),
+            proptest::collection::vec(any::<u8>(), 0..200),
+        ),
     )
-        .prop_map(|((v6, vlan, src, dst), (sport, dport, seq, ack), (syn, fin, rst, window), (mss, wscale, sack), (ts, payload))| Case {
-            v6,
-            vlan,
-            src,
-            dst,
-            sport,
-            dport,
-            seq,
-            ack,
-            syn,
-            fin,
-            rst,
-            window,
-            mss,
-            wscale,
-            sack,
-            ts,
-            payload,
-        })
+        .prop_map(
+            |(
+                (v6, vlan, src, dst),
+                (sport, dport, seq, ack),
+                (syn, fin, rst, window),
+                (mss, wscale, sack),
+                (ts, payload),
+            )| Case {
+                v6,
+                vlan,
+                src,
+                dst,
+                sport,
+                dport,
+                seq,
+                ack,
+                syn,
+                fin,
+                rst,
+                window,
+                mss,
+                wscale,
+                sack,
+                ts,
+                payload,
+            },
+        )
 }
 
 fn build(c: &Case) -> Vec<u8> {
@@ -102,10 +127,16 @@ fn build(c: &Case) -> Vec<u8> {
         (false, Some(v)) => {
             let s: [u8; 4] = c.src[..4].try_into().unwrap();
             let d: [u8; 4] = c.dst[..4].try_into().unwrap();
-            finish!(eth.single_vlan(etherparse::VlanId::try_new(v).unwrap()).ipv4(s, d, 64))
+            finish!(
+                eth.single_vlan(etherparse::VlanId::try_new(v).unwrap())
+                    .ipv4(s, d, 64)
+            )
         }
         (true, None) => finish!(eth.ipv6(c.src, c.dst, 64)),
-        (true, Some(v)) => finish!(eth.single_vlan(etherparse::VlanId::try_new(v).unwrap()).ipv6(c.src, c.dst, 64)),
+        (true, Some(v)) => finish!(
+            eth.single_vlan(etherparse::VlanId::try_new(v).unwrap())
+                .ipv6(c.src, c.dst, 64)
+        ),
     }
     out
 }

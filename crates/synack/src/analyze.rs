@@ -12,7 +12,10 @@ use std::process::ExitCode;
 use synack_core::{Tracker, TrackerConfig};
 
 pub fn tracker_config(args: &AnalyzeArgs) -> TrackerConfig {
-    let mut config = TrackerConfig { verify_checksums: args.verify_checksums, ..TrackerConfig::default() };
+    let mut config = TrackerConfig {
+        verify_checksums: args.verify_checksums,
+        ..TrackerConfig::default()
+    };
     if let Some(n) = args.max_flows {
         config.max_flows = n.max(1);
     }
@@ -31,10 +34,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let mut write_error: Option<io::Error> = None;
     let mut deliver = |records: &mut Vec<_>, sink: &mut Box<dyn output::Sink>| {
         for h in records.drain(..) {
-            if write_error.is_none() && filter.matches(&h) {
-                if let Err(e) = sink.record(&h) {
-                    write_error = Some(e);
-                }
+            if write_error.is_none()
+                && filter.matches(&h)
+                && let Err(e) = sink.record(&h)
+            {
+                write_error = Some(e);
             }
         }
         write_error.is_none()
@@ -48,7 +52,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    sink.finish(&Context { report: &report, tracker: tracker.stats(), files: &args.files })?;
+    sink.finish(&Context {
+        report: &report,
+        tracker: tracker.stats(),
+        files: &args.files,
+    })?;
     Ok(exit_code(&report))
 }
 

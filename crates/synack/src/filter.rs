@@ -14,7 +14,11 @@ pub struct Filter {
 
 impl Filter {
     pub fn from_args(a: &AnalyzeArgs) -> Filter {
-        Filter { hosts: a.host.clone(), ports: a.port.clone(), nets: a.net.clone() }
+        Filter {
+            hosts: a.host.clone(),
+            ports: a.port.clone(),
+            nets: a.net.clone(),
+        }
     }
 
     pub fn matches(&self, h: &Handshake) -> bool {

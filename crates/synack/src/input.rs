@@ -45,16 +45,22 @@ fn progress_bar(path: &Path, enabled: bool) -> Option<ProgressBar> {
     }
     let bar = ProgressBar::new(len);
     bar.set_style(
-        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}")
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
     );
     bar.set_prefix(path.display().to_string());
     Some(bar)
 }
 
 /// Calls `f` with every packet of every input, in order, until it returns false.
-pub fn for_each_packet(files: &[PathBuf], progress: bool, mut f: impl FnMut(&Packet<'_>) -> bool) -> InputReport {
+pub fn for_each_packet(
+    files: &[PathBuf],
+    progress: bool,
+    mut f: impl FnMut(&Packet<'_>) -> bool,
+) -> InputReport {
     let mut report = InputReport::default();
     for path in files {
         if report.stopped {
@@ -62,7 +68,8 @@ pub fn for_each_packet(files: &[PathBuf], progress: bool, mut f: impl FnMut(&Pac
         }
         report.files += 1;
         let result = if path.as_os_str() == "-" {
-            CaptureReader::new("<stdin>".to_string(), std::io::stdin().lock()).map(|mut r| read_all(&mut r, None, &mut f, &mut report))
+            CaptureReader::new("<stdin>".to_string(), std::io::stdin().lock())
+                .map(|mut r| read_all(&mut r, None, &mut f, &mut report))
         } else {
             let bar = progress_bar(path, progress);
             CaptureReader::open(path).map(|mut r| read_all(&mut r, bar, &mut f, &mut report))
@@ -106,7 +113,7 @@ fn read_all<R: std::io::Read>(
             }
         }
         n += 1;
-        if n % 65_536 == 0
+        if n.is_multiple_of(65_536)
             && let Some(b) = &bar
         {
             b.set_position(reader.position());

@@ -29,7 +29,9 @@ fn parse_selector(s: &str) -> Result<Selector> {
     }
     match s.parse::<SocketAddr>() {
         Ok(a) => Ok(Selector::Client(a)),
-        Err(_) => bail!("--flow wants a client IP:PORT (e.g. 10.0.0.5:51234 or [::1]:40000) or a record number, not {s:?}"),
+        Err(_) => bail!(
+            "--flow wants a client IP:PORT (e.g. 10.0.0.5:51234 or [::1]:40000) or a record number, not {s:?}"
+        ),
     }
 }
 
@@ -66,7 +68,9 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
     tracker.finish(&mut records);
     pick(&mut records, &mut found);
     let Some(h) = found else {
-        bail!("no connection matches --flow (run without --flow to list them, or with --format csv)");
+        bail!(
+            "no connection matches --flow (run without --flow to list them, or with --format csv)"
+        );
     };
 
     let mut out = BufWriter::new(std::io::stdout().lock());
@@ -81,9 +85,19 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
         time::rfc3339(h.ts_ns)
     )?;
     if let (Some(a), Some(b), Some(t)) = (h.syn_synack_ns, h.synack_ack_ns, h.total_ns) {
-        writeln!(out, "rtt: SYN→SYN-ACK {}, SYN-ACK→ACK {}, total {}", human_ns(a), human_ns(b), human_ns(t))?;
+        writeln!(
+            out,
+            "rtt: SYN→SYN-ACK {}, SYN-ACK→ACK {}, total {}",
+            human_ns(a),
+            human_ns(b),
+            human_ns(t)
+        )?;
     }
-    writeln!(out, "{:>12}  {:^9}  {:<10} {:>10} {:>10} {:>6}  options", "time", "", "flags", "seq", "ack", "len")?;
+    writeln!(
+        out,
+        "{:>12}  {:^9}  {:<10} {:>10} {:>10} {:>6}  options",
+        "time", "", "flags", "seq", "ack", "len"
+    )?;
     let (start, end) = (h.times.first, h.times.last);
     let (cisn, sisn) = (h.client_isn.unwrap_or(0), h.server_isn.unwrap_or(0));
     let mut lines = 0u64;
@@ -92,20 +106,37 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
         if p.ts_ns < start || p.ts_ns > end {
             return true;
         }
-        let Ok(d) = decode(p.link, p.data) else { return true };
+        let Ok(d) = decode(p.link, p.data) else {
+            return true;
+        };
         let line = match d {
             Decoded::Tcp(seg) => {
                 let src = SocketAddr::new(seg.ip.src, seg.tcp.src_port());
                 let dst = SocketAddr::new(seg.ip.dst, seg.tcp.dst_port());
-                if seg.vlan != h.vlan || !((src == h.client && dst == h.server) || (src == h.server && dst == h.client)) {
+                if seg.vlan != h.vlan
+                    || !((src == h.client && dst == h.server)
+                        || (src == h.server && dst == h.client))
+                {
                     return true;
                 }
                 let from_client = src == h.client;
-                let arrow = if from_client { "  ───────▶" } else { "  ◀───────" };
+                let arrow = if from_client {
+                    "  ───────▶"
+                } else {
+                    "  ◀───────"
+                };
                 // Sequence numbers relative to each side's ISN, as Wireshark shows them.
-                let (own, peer) = if from_client { (cisn, sisn) } else { (sisn, cisn) };
+                let (own, peer) = if from_client {
+                    (cisn, sisn)
+                } else {
+                    (sisn, cisn)
+                };
                 let t = &seg.tcp;
-                let ack = if t.flags().ack() { t.ack().wrapping_sub(peer).to_string() } else { "-".into() };
+                let ack = if t.flags().ack() {
+                    t.ack().wrapping_sub(peer).to_string()
+                } else {
+                    "-".into()
+                };
                 let mut opts = String::new();
                 let o = t.options();
                 if let Some(m) = o.mss {
@@ -124,7 +155,11 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
                     if tfo.is_request() {
                         opts.push_str("tfo-request ");
                     } else {
-                        let _ = write!(opts, "tfo-cookie {} ", synack_core::handshake::hex(tfo.cookie()));
+                        let _ = write!(
+                            opts,
+                            "tfo-cookie {} ",
+                            synack_core::handshake::hex(tfo.cookie())
+                        );
                     }
                 }
                 if seg.ip.ecn != 0 {
@@ -142,7 +177,10 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
             }
             Decoded::Icmp { vlan, error } => {
                 let quoted = SocketAddr::new(error.src, error.src_port);
-                if vlan != h.vlan || quoted != h.client || SocketAddr::new(error.dst, error.dst_port) != h.server {
+                if vlan != h.vlan
+                    || quoted != h.client
+                    || SocketAddr::new(error.dst, error.dst_port) != h.server
+                {
                     return true;
                 }
                 format!(

@@ -6,7 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn synack(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_synack")).args(args).output().expect("run synack")
+    Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(args)
+        .output()
+        .expect("run synack")
 }
 
 fn root() -> PathBuf {
@@ -14,7 +17,10 @@ fn root() -> PathBuf {
 }
 
 fn sample() -> String {
-    root().join("samples/handshakes.pcapng").display().to_string()
+    root()
+        .join("samples/handshakes.pcapng")
+        .display()
+        .to_string()
 }
 
 fn stdout(o: &Output) -> String {
@@ -26,7 +32,10 @@ fn stderr(o: &Output) -> String {
 }
 
 fn records(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect()
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
 }
 
 /// `SYNACK_BLESS=1 cargo test` rewrites the golden file after a deliberate change.
@@ -45,17 +54,49 @@ fn sample_json_matches_golden() {
 #[test]
 fn sample_has_every_outcome_and_schema_fields() {
     let r = records(&synack(&["analyze", &sample(), "--format", "json"]));
-    let outcomes: std::collections::BTreeSet<_> = r.iter().map(|x| x["outcome"].as_str().unwrap().to_string()).collect();
-    for want in ["established", "refused", "unreachable", "timeout", "half_open", "reset", "incomplete", "midstream"] {
+    let outcomes: std::collections::BTreeSet<_> = r
+        .iter()
+        .map(|x| x["outcome"].as_str().unwrap().to_string())
+        .collect();
+    for want in [
+        "established",
+        "refused",
+        "unreachable",
+        "timeout",
+        "half_open",
+        "reset",
+        "incomplete",
+        "midstream",
+    ] {
         assert!(outcomes.contains(want), "missing {want}");
     }
     for field in [
-        "ts", "source", "client", "server", "outcome", "conn_state", "history", "syn_count", "synack_count",
-        "rtt_us", "setup_us", "client_opts", "server_opts", "ecn", "icmp", "rst_from",
+        "ts",
+        "source",
+        "client",
+        "server",
+        "outcome",
+        "conn_state",
+        "history",
+        "syn_count",
+        "synack_count",
+        "rtt_us",
+        "setup_us",
+        "client_opts",
+        "server_opts",
+        "ecn",
+        "icmp",
+        "rst_from",
     ] {
-        assert!(r.iter().all(|x| x.get(field).is_some()), "field {field} missing");
+        assert!(
+            r.iter().all(|x| x.get(field).is_some()),
+            "field {field} missing"
+        );
     }
-    let v6 = r.iter().find(|x| x["client"] == "[fd00:1ab::2]:40004").expect("IPv6 record");
+    let v6 = r
+        .iter()
+        .find(|x| x["client"] == "[fd00:1ab::2]:40004")
+        .expect("IPv6 record");
     assert_eq!(v6["rtt_us"]["total"], 12520.0);
     let icmp = r.iter().find(|x| x["outcome"] == "unreachable").unwrap();
     assert_eq!(icmp["icmp"]["type"], 3);
@@ -64,13 +105,47 @@ fn sample_has_every_outcome_and_schema_fields() {
 
 #[test]
 fn filters_select_records() {
-    let r = records(&synack(&["analyze", &sample(), "--format", "json", "--port", "443"]));
+    let r = records(&synack(&[
+        "analyze",
+        &sample(),
+        "--format",
+        "json",
+        "--port",
+        "443",
+    ]));
     assert_eq!(r.len(), 4);
-    let r = records(&synack(&["analyze", &sample(), "--format", "json", "--net", "fd00::/16"]));
-    assert!(!r.is_empty() && r.iter().all(|x| x["client"].as_str().unwrap().starts_with('[')));
-    let r = records(&synack(&["analyze", &sample(), "--format", "json", "--host", "198.18.0.77"]));
+    let r = records(&synack(&[
+        "analyze",
+        &sample(),
+        "--format",
+        "json",
+        "--net",
+        "fd00::/16",
+    ]));
+    assert!(
+        !r.is_empty()
+            && r.iter()
+                .all(|x| x["client"].as_str().unwrap().starts_with('['))
+    );
+    let r = records(&synack(&[
+        "analyze",
+        &sample(),
+        "--format",
+        "json",
+        "--host",
+        "198.18.0.77",
+    ]));
     assert_eq!(r.len(), 1);
-    let r = records(&synack(&["analyze", &sample(), "--format", "json", "--host", "198.18.0.1", "--port", "81"]));
+    let r = records(&synack(&[
+        "analyze",
+        &sample(),
+        "--format",
+        "json",
+        "--host",
+        "198.18.0.1",
+        "--port",
+        "81",
+    ]));
     assert_eq!(r.len(), 1);
 }
 
@@ -79,7 +154,12 @@ fn csv_and_zeek_formats() {
     let o = synack(&["analyze", &sample(), "--format", "csv"]);
     let text = stdout(&o);
     let mut lines = text.lines();
-    assert!(lines.next().unwrap().starts_with("ts,client,server,vlan,outcome,conn_state,history"));
+    assert!(
+        lines
+            .next()
+            .unwrap()
+            .starts_with("ts,client,server,vlan,outcome,conn_state,history")
+    );
     assert_eq!(lines.count(), 20);
     let o = synack(&["analyze", &sample(), "--format", "zeek"]);
     let text = stdout(&o);
@@ -92,7 +172,10 @@ fn summary_names_failures_and_rtt() {
     let o = synack(&["analyze", &sample()]);
     let text = stdout(&o);
     assert!(text.contains("Handshake attempts  19"), "{text}");
-    assert!(text.contains("ICMP host unreachable (type 3 code 1) from 198.18.0.254"), "{text}");
+    assert!(
+        text.contains("ICMP host unreachable (type 3 code 1) from 198.18.0.254"),
+        "{text}"
+    );
     assert!(text.contains("198.18.0.1:443"), "{text}");
 }
 
@@ -102,7 +185,11 @@ fn flow_ladder_by_client_and_index() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = stdout(&o);
     // Two SYNs (one retransmitted), the SYN-ACK, the ACK, data, and the close.
-    assert_eq!(text.lines().filter(|l| l.contains(" S ")).count(), 2, "{text}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" S ")).count(),
+        2,
+        "{text}"
+    );
     assert!(text.contains("S."), "{text}");
     assert!(text.contains("mss 1460 ws 7 sackOK"), "{text}");
     let o = synack(&["analyze", &sample(), "--flow", "1"]);
@@ -127,8 +214,16 @@ fn damaged_input_reports_place_and_keeps_earlier_records() {
     let o = synack(&["analyze", cut.to_str().unwrap(), "--format", "json"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("cut.pcapng: packet ") && err.contains(" at byte ") && err.contains("truncated"), "{err}");
-    assert!(records(&o).len() >= 10, "records before the damage are written");
+    assert!(
+        err.contains("cut.pcapng: packet ")
+            && err.contains(" at byte ")
+            && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(
+        records(&o).len() >= 10,
+        "records before the damage are written"
+    );
 }
 
 #[test]
@@ -137,9 +232,15 @@ fn unreadable_inputs_exit_2_with_a_message() {
     let text = temp("notes.txt", b"hello, not a capture\n");
     for (path, want) in [
         (empty.to_str().unwrap().to_string(), "empty file"),
-        (text.to_str().unwrap().to_string(), "not a pcap or pcapng file"),
+        (
+            text.to_str().unwrap().to_string(),
+            "not a pcap or pcapng file",
+        ),
         ("/nonexistent.pcap".to_string(), "/nonexistent.pcap"),
-        (std::env::temp_dir().to_str().unwrap().to_string(), "directory"),
+        (
+            std::env::temp_dir().to_str().unwrap().to_string(),
+            "directory",
+        ),
     ] {
         let o = synack(&["analyze", &path]);
         assert_eq!(o.status.code(), Some(2), "{path}");

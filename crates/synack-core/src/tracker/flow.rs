@@ -9,18 +9,71 @@ use std::net::{IpAddr, SocketAddr};
 use synack_wire::{Segment, TcpFlags};
 
 /// A flow's identity: VLAN plus both endpoints in canonical order, so that
-/// both directions find the same entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// both directions find the same entry. Addresses are kept as 128-bit
+/// integers (IPv4 as mapped) so that hashing is a handful of multiplies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) struct FlowKey {
     pub vlan: u32,
-    pub a: (IpAddr, u16),
-    pub b: (IpAddr, u16),
+    v6: bool,
+    a_ip: u128,
+    b_ip: u128,
+    a_port: u16,
+    b_port: u16,
+}
+
+fn bits(ip: IpAddr) -> u128 {
+    match ip {
+        IpAddr::V4(a) => u128::from(a.to_bits()),
+        IpAddr::V6(a) => a.to_bits(),
+    }
 }
 
 impl FlowKey {
     /// The key and whether `src` is endpoint `a`.
     pub fn new(vlan: u32, src: (IpAddr, u16), dst: (IpAddr, u16)) -> (FlowKey, bool) {
-        if src <= dst { (FlowKey { vlan, a: src, b: dst }, true) } else { (FlowKey { vlan, a: dst, b: src }, false) }
+        let (s, d) = ((bits(src.0), src.1), (bits(dst.0), dst.1));
+        let v6 = src.0.is_ipv6();
+        if s <= d {
+            (
+                FlowKey {
+                    vlan,
+                    v6,
+                    a_ip: s.0,
+                    a_port: s.1,
+                    b_ip: d.0,
+                    b_port: d.1,
+                },
+                true,
+            )
+        } else {
+            (
+                FlowKey {
+                    vlan,
+                    v6,
+                    a_ip: d.0,
+                    a_port: d.1,
+                    b_ip: s.0,
+                    b_port: s.1,
+                },
+                false,
+            )
+        }
+    }
+
+    fn addr(&self, ip: u128) -> IpAddr {
+        if self.v6 {
+            IpAddr::V6(std::net::Ipv6Addr::from_bits(ip))
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::from_bits(ip as u32))
+        }
+    }
+
+    pub fn a(&self) -> SocketAddr {
+        SocketAddr::new(self.addr(self.a_ip), self.a_port)
+    }
+
+    pub fn b(&self) -> SocketAddr {
+        SocketAddr::new(self.addr(self.b_ip), self.b_port)
     }
 }
 
@@ -34,7 +87,7 @@ pub(crate) enum End {
     /// The table was full and this flow was among the least recently seen.
     Evicted,
     /// The input ended; `now` is the last timestamp seen.
-    InputEnd,
+    Finished,
 }
 
 /// How long after its last packet a flow whose handshake is unresolved
@@ -82,22 +135,29 @@ pub(crate) struct Flow {
 }
 
 impl Flow {
-    pub fn new(key: FlowKey, from_a: bool, flags: TcpFlags, src_port: u16, dst_port: u16, ts: i64) -> Flow {
+    pub fn new(
+        key: FlowKey,
+        from_a: bool,
+        flags: TcpFlags,
+        src_port: u16,
+        dst_port: u16,
+        ts: i64,
+    ) -> Flow {
         // Zeek's orientation: a SYN's sender is the originator; a SYN-ACK's
         // sender tentatively too (flipped at the next ACK or data); for
         // anything else, the port heuristic decides.
         let (s, d) = (likely_server_port(src_port), likely_server_port(dst_port));
         let synack = flags.syn() && flags.ack();
-        let sender_is_orig = if flags.syn() && !synack {
-            true
-        } else if synack {
-            !(s && !d)
-        } else {
-            !((s && !d) || (s && d && src_port < dst_port))
-        };
+        // Flipped when the source looks like a server and the destination
+        // does not (or both do and the source port is lower).
+        let looks_flipped = s && (!d || (!synack && src_port < dst_port));
+        let sender_is_orig = (flags.syn() && !synack) || !looks_flipped;
         // A SYN-ACK not flipped by its ports may still be a stealth scan:
         // Zeek flips it only at the next ACK or data packet.
-        let mut zeek = ZeekConn { pending_flip: synack && sender_is_orig, ..ZeekConn::default() };
+        let mut zeek = ZeekConn {
+            pending_flip: synack && sender_is_orig,
+            ..ZeekConn::default()
+        };
         if !sender_is_orig {
             zeek.history.push('^');
         }
@@ -124,7 +184,11 @@ impl Flow {
             mru_synack: None,
             synack_since_syn: false,
             syn_synack_ns: None,
-            times: Times { first: ts, last: ts, ..Times::default() },
+            times: Times {
+                first: ts,
+                last: ts,
+                ..Times::default()
+            },
             rst_from: None,
             icmp: None,
             simultaneous_open: false,
@@ -134,7 +198,7 @@ impl Flow {
         }
     }
 
-    fn from_client(&self, from_a: bool) -> Option<bool> {
+    fn sent_by_client(&self, from_a: bool) -> Option<bool> {
         self.client_is_a.map(|c| c == from_a)
     }
 
@@ -142,18 +206,23 @@ impl Flow {
     /// attempt on the same 4-tuple (RFC 9293 section 3.4: a new
     /// incarnation has a new ISN)?
     pub fn is_new_attempt(&self, from_a: bool, seq: u32) -> bool {
-        match self.from_client(from_a) {
+        match self.sent_by_client(from_a) {
             Some(true) => self.client_isn.is_some_and(|isn| isn != seq),
             Some(false) => {
                 // The server sending a SYN of its own: a simultaneous open
                 // while the handshake is unresolved, else a new connection
                 // in the other direction.
-                let resolved = self.times.ack.is_some() || self.zeek.finished() || self.times.client_data.is_some();
+                let resolved = self.times.ack.is_some()
+                    || self.zeek.finished()
+                    || self.times.client_data.is_some();
                 resolved && self.server_isn != Some(seq)
             }
             // Only a SYN-ACK or mid-stream packets so far: a SYN that the
             // SYN-ACK acknowledges belongs here, anything else is new.
-            None => !(self.synack_count > 0 && self.synack_ack == seq.wrapping_add(1)) && self.pkts != [0, 0],
+            None => {
+                !(self.synack_count > 0 && self.synack_ack == seq.wrapping_add(1))
+                    && self.pkts != [0, 0]
+            }
         }
     }
 
@@ -177,7 +246,14 @@ impl Flow {
             self.a_is_orig = !self.a_is_orig;
         }
         let is_orig = from_a == self.a_is_orig;
-        self.zeek.packet(is_orig, flags, tcp.seq(), tcp.ack(), seg.payload_len, tcp.window());
+        self.zeek.packet(
+            is_orig,
+            flags,
+            tcp.seq(),
+            tcp.ack(),
+            seg.payload_len,
+            tcp.window(),
+        );
 
         if flags.syn() && !flags.ack() && !flags.rst() {
             self.syn(ts, from_a, seg);
@@ -194,7 +270,7 @@ impl Flow {
         if self.client_is_a.is_none() {
             self.client_is_a = Some(from_a);
         }
-        if self.from_client(from_a) == Some(false) {
+        if self.sent_by_client(from_a) == Some(false) {
             // The server sent a SYN without ACK: simultaneous open (RFC 9293
             // section 3.5, figure 8).
             self.simultaneous_open = true;
@@ -250,7 +326,7 @@ impl Flow {
             // The receiver of a SYN-ACK is the client.
             self.client_is_a = Some(!from_a);
         }
-        if self.from_client(from_a) == Some(true) {
+        if self.sent_by_client(from_a) == Some(true) {
             // The client's SYN-ACK in a simultaneous open.
             return;
         }
@@ -277,8 +353,12 @@ impl Flow {
             let ece = flags.has(TcpFlags::ECE);
             let cwr = flags.has(TcpFlags::CWR);
             let ae = flags.has(TcpFlags::AE);
-            self.ecn_negotiated =
-                self.syn_ecn_setup && if self.accecn { ece || cwr || ae } else { ece && !cwr };
+            self.ecn_negotiated = self.syn_ecn_setup
+                && if self.accecn {
+                    ece || cwr || ae
+                } else {
+                    ece && !cwr
+                };
         }
         if seg.payload_len > 0 && self.times.server_data.is_none() {
             self.times.server_data = Some(ts);
@@ -288,7 +368,7 @@ impl Flow {
     fn after_handshake(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
         let tcp = &seg.tcp;
         let flags = tcp.flags();
-        let from_client = self.from_client(from_a);
+        let from_client = self.sent_by_client(from_a);
         if flags.rst() && self.times.rst.is_none() {
             self.times.rst = Some(ts);
             self.rst_from = Some(match from_client {
@@ -308,7 +388,9 @@ impl Flow {
             && !flags.rst()
             && self.times.ack.is_none()
             && self.synack_count > 0
-            && self.server_isn.is_some_and(|isn| tcp.ack() == isn.wrapping_add(1))
+            && self
+                .server_isn
+                .is_some_and(|isn| tcp.ack() == isn.wrapping_add(1))
         {
             // The ACK that completes the handshake (RFC 9293 section 3.5).
             self.times.ack = Some(ts);
@@ -317,12 +399,18 @@ impl Flow {
             && flags.ack()
             && !flags.rst()
             && self.synack_count == 0
-            && self.client_isn.is_some_and(|isn| tcp.ack() != 0 && tcp.seq() == isn.wrapping_add(1).wrapping_add(self.syn_data))
+            && self.client_isn.is_some_and(|isn| {
+                tcp.ack() != 0 && tcp.seq() == isn.wrapping_add(1).wrapping_add(self.syn_data)
+            })
         {
             self.client_acked_unseen_synack = true;
         }
         if seg.payload_len > 0 {
-            let slot = if from_client == Some(false) { &mut self.times.server_data } else { &mut self.times.client_data };
+            let slot = if from_client == Some(false) {
+                &mut self.times.server_data
+            } else {
+                &mut self.times.client_data
+            };
             if slot.is_none() {
                 *slot = Some(ts);
             }
@@ -333,25 +421,27 @@ impl Flow {
     pub fn icmp(&mut self, ts: i64, quoted_from_a: bool, info: IcmpInfo) {
         self.last_ts = self.last_ts.max(ts);
         self.times.last = self.last_ts;
-        if self.from_client(quoted_from_a) != Some(false) && self.icmp.is_none() {
+        if self.sent_by_client(quoted_from_a) != Some(false) && self.icmp.is_none() {
             self.icmp = Some(info);
             self.times.icmp = Some(ts);
         }
     }
 
-    /// Nothing more is expected: closed or reset and quiet for `linger`,
-    /// or idle for the timeout that fits its state.
-    pub fn expired(&self, now: i64, linger: i64, attempt_idle: i64, idle: i64) -> bool {
-        let quiet = now - self.last_ts;
-        if self.zeek.finished() {
-            return quiet > linger;
-        }
-        let unanswered = self.synack_count == 0 && self.client_isn.is_some();
-        quiet > if unanswered { attempt_idle } else { idle }
+    /// When nothing more is expected: closed or reset and quiet for
+    /// `linger`, or idle for the timeout that fits its state.
+    pub fn deadline(&self, linger: i64, attempt_idle: i64, idle: i64) -> i64 {
+        let wait = if self.zeek.finished() {
+            linger
+        } else if self.synack_count == 0 && self.client_isn.is_some() {
+            attempt_idle
+        } else {
+            idle
+        };
+        self.last_ts.saturating_add(wait)
     }
 
     fn decide_outcome(&self, end: End, now: i64) -> Outcome {
-        let may_still_change = end == End::InputEnd && now - self.last_ts < STILL_OPEN_NS;
+        let may_still_change = end == End::Finished && now - self.last_ts < STILL_OPEN_NS;
         if self.client_isn.is_none() {
             return Outcome::Midstream;
         }
@@ -364,10 +454,18 @@ impl Flow {
             }
             // Data from the client after the SYN-ACK completes the
             // handshake too, even when the pure ACK was not captured.
-            if self.times.client_data.is_some_and(|t| self.times.synack.first().is_some_and(|s| t > *s)) {
+            if self
+                .times
+                .client_data
+                .is_some_and(|t| self.times.synack.first().is_some_and(|s| t > *s))
+            {
                 return Outcome::Established;
             }
-            return if may_still_change { Outcome::Incomplete } else { Outcome::HalfOpen };
+            return if may_still_change {
+                Outcome::Incomplete
+            } else {
+                Outcome::HalfOpen
+            };
         }
         if self.client_acked_unseen_synack {
             // The client acknowledged a SYN-ACK the capture did not hold
@@ -380,14 +478,27 @@ impl Flow {
         if self.icmp.is_some() {
             return Outcome::Unreachable;
         }
-        if may_still_change { Outcome::Incomplete } else { Outcome::Timeout }
+        if may_still_change {
+            Outcome::Incomplete
+        } else {
+            Outcome::Timeout
+        }
+    }
+
+    /// The record's `ts`: the first SYN, or the first packet.
+    pub fn record_ts(&self) -> i64 {
+        self.times.syn.first().copied().unwrap_or(self.first_ts)
     }
 
     /// Turns the flow into its record.
     pub fn finish(self, end: End, now: i64, source: &'static str) -> Handshake {
         let outcome = self.decide_outcome(end, now);
         let client_is_a = self.client_is_a.unwrap_or(self.a_is_orig);
-        let (client, server) = if client_is_a { (self.key.a, self.key.b) } else { (self.key.b, self.key.a) };
+        let (client, server) = if client_is_a {
+            (self.key.a(), self.key.b())
+        } else {
+            (self.key.b(), self.key.a())
+        };
         let (ci, si) = if client_is_a { (0, 1) } else { (1, 0) };
         let ack = self.times.ack;
         let total_ns = ack.and_then(|a| self.mru_syn.map(|s| a - s));
@@ -401,14 +512,16 @@ impl Flow {
             None
         };
         let data_acked = (self.syn_data > 0 && self.synack_count > 0).then(|| {
-            self.client_isn.is_some_and(|isn| self.synack_ack == isn.wrapping_add(1).wrapping_add(self.syn_data))
+            self.client_isn.is_some_and(|isn| {
+                self.synack_ack == isn.wrapping_add(1).wrapping_add(self.syn_data)
+            })
         });
         let conn_state = self.zeek.conn_state();
         Handshake {
-            ts_ns: self.times.syn.first().copied().unwrap_or(self.first_ts),
+            ts_ns: self.record_ts(),
             source,
-            client: SocketAddr::new(client.0, client.1),
-            server: SocketAddr::new(server.0, server.1),
+            client,
+            server,
             vlan: self.key.vlan,
             outcome,
             conn_state,
@@ -426,7 +539,10 @@ impl Flow {
             syn_retransmit_opts: self.syn_retransmit_opts,
             ecn,
             accecn: self.accecn,
-            tfo: TfoInfo { syn_data: self.syn_data, data_acked },
+            tfo: TfoInfo {
+                syn_data: self.syn_data,
+                data_acked,
+            },
             icmp: self.icmp,
             rst_from: self.rst_from,
             simultaneous_open: self.simultaneous_open,

@@ -10,7 +10,8 @@ mod zeek;
 use crate::handshake::{Handshake, IcmpInfo};
 use flow::{End, Flow, FlowKey};
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
 use synack_wire::{Decoded, LinkType, Segment, Skip, checksum, decode, ip::PROTO_TCP};
 
 /// Limits and timers of the tracker.
@@ -77,19 +78,27 @@ pub struct TrackerStats {
 impl TrackerStats {
     /// Frames skipped because their bytes were cut or inconsistent.
     pub fn damaged(&self) -> u64 {
-        self.skipped.iter().filter(|(k, _)| k.is_damage()).map(|(_, v)| v).sum()
+        self.skipped
+            .iter()
+            .filter(|(k, _)| k.is_damage())
+            .map(|(_, v)| v)
+            .sum()
     }
 }
 
 pub struct Tracker {
     config: TrackerConfig,
-    flows: FxHashMap<FlowKey, Flow>,
+    /// Boxed: a flow is ~800 bytes, and the table moves entries as it grows.
+    flows: FxHashMap<FlowKey, Box<Flow>>,
+    /// When each flow should next be looked at (lazily updated: a flow seen
+    /// since is pushed back with its new deadline).
+    deadlines: BinaryHeap<Reverse<(i64, FlowKey)>>,
     stats: TrackerStats,
     now: i64,
     next_sweep: i64,
-    since_sweep: usize,
 }
 
+/// Sweeps run at most this often in capture time.
 const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 
 impl Tracker {
@@ -97,10 +106,10 @@ impl Tracker {
         Tracker {
             config,
             flows: FxHashMap::default(),
+            deadlines: BinaryHeap::new(),
             stats: TrackerStats::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
-            since_sweep: 0,
         }
     }
 
@@ -108,7 +117,11 @@ impl Tracker {
     pub fn approx_bytes_per_flow() -> usize {
         // Entry plus hash-table overhead, history string and the two
         // small timestamp vectors.
-        std::mem::size_of::<(FlowKey, Flow)>() * 8 / 7 + 64 + 2 * 32
+        std::mem::size_of::<(FlowKey, Box<Flow>)>() * 8 / 7
+            + std::mem::size_of::<Flow>()
+            + 16
+            + 64
+            + 2 * 32
     }
 
     pub fn stats(&self) -> &TrackerStats {
@@ -120,7 +133,13 @@ impl Tracker {
     }
 
     /// Decodes a frame and handles it; skipped frames are counted by reason.
-    pub fn handle_frame(&mut self, ts_ns: i64, link: LinkType, frame: &[u8], out: &mut Vec<Handshake>) {
+    pub fn handle_frame(
+        &mut self,
+        ts_ns: i64,
+        link: LinkType,
+        frame: &[u8],
+        out: &mut Vec<Handshake>,
+    ) {
         match decode(link, frame) {
             Ok(d) => self.handle(ts_ns, &d, out),
             Err(skip) => {
@@ -141,16 +160,24 @@ impl Tracker {
             Decoded::Tcp(seg) => self.segment(ts_ns, seg, out),
             Decoded::Icmp { vlan, error } => {
                 self.stats.icmp_errors += 1;
-                let (key, quoted_from_a) = FlowKey::new(*vlan, (error.src, error.src_port), (error.dst, error.dst_port));
-                let info = IcmpInfo { v6: error.v6, icmp_type: error.icmp_type, code: error.code, from: error.from };
+                let (key, quoted_from_a) = FlowKey::new(
+                    *vlan,
+                    (error.src, error.src_port),
+                    (error.dst, error.dst_port),
+                );
+                let info = IcmpInfo {
+                    v6: error.v6,
+                    icmp_type: error.icmp_type,
+                    code: error.code,
+                    from: error.from,
+                };
                 match self.flows.get_mut(&key) {
                     Some(flow) => flow.icmp(ts_ns, quoted_from_a, info),
                     None => self.stats.icmp_unmatched += 1,
                 }
             }
         }
-        self.since_sweep += 1;
-        if self.now >= self.next_sweep && self.since_sweep >= self.flows.len() / 8 {
+        if self.now >= self.next_sweep {
             self.sweep(out);
         }
     }
@@ -159,7 +186,11 @@ impl Tracker {
         self.stats.tcp_segments += 1;
         let tcp = &seg.tcp;
         let flags = tcp.flags();
-        let (key, from_a) = FlowKey::new(seg.vlan, (seg.ip.src, tcp.src_port()), (seg.ip.dst, tcp.dst_port()));
+        let (key, from_a) = FlowKey::new(
+            seg.vlan,
+            (seg.ip.src, tcp.src_port()),
+            (seg.ip.dst, tcp.dst_port()),
+        );
         let checksum_ok = !self.config.verify_checksums
             || !(flags.syn() || flags.fin() || flags.rst())
             || seg.payload_len as usize != tcp.payload().len()
@@ -181,25 +212,53 @@ impl Tracker {
         if self.flows.len() >= self.config.max_flows {
             self.make_room(out);
         }
-        let mut flow = Flow::new(key, from_a, flags, tcp.src_port(), tcp.dst_port(), ts);
+        let mut flow = Box::new(Flow::new(
+            key,
+            from_a,
+            flags,
+            tcp.src_port(),
+            tcp.dst_port(),
+            ts,
+        ));
         flow.segment(ts, from_a, seg, checksum_ok);
+        self.deadlines
+            .push(Reverse((ts.saturating_add(self.config.linger_ns), key)));
         self.flows.insert(key, flow);
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
     }
 
-    /// Emits the flows that are over, in record order.
+    /// Emits the flows that are over, in record order. Only flows whose
+    /// deadline has passed are looked at, so a sweep costs O(log n) per
+    /// flow that is due, not a walk of the table.
     fn sweep(&mut self, out: &mut Vec<Handshake>) {
         self.next_sweep = self.now.saturating_add(SWEEP_EVERY_NS);
-        self.since_sweep = 0;
         let (now, c) = (self.now, &self.config);
-        let expired: Vec<FlowKey> = self
-            .flows
-            .iter()
-            .filter(|(_, f)| f.expired(now, c.linger_ns, c.attempt_idle_ns, c.idle_ns))
-            .map(|(k, _)| *k)
-            .collect();
+        let mut expired = Vec::new();
+        while let Some(Reverse((due, key))) = self.deadlines.peek().copied() {
+            if due > now {
+                break;
+            }
+            self.deadlines.pop();
+            let Some(flow) = self.flows.get(&key) else {
+                continue;
+            };
+            let deadline = flow.deadline(c.linger_ns, c.attempt_idle_ns, c.idle_ns);
+            if deadline <= now {
+                expired.push(key);
+            } else {
+                // Strictly later than `now`, so this loop ends.
+                self.deadlines.push(Reverse((deadline, key)));
+            }
+        }
         self.emit(expired, End::Expired, out);
+        // Stale entries (flows already gone) would otherwise pile up when
+        // many flows leave by reuse or eviction.
+        if self.deadlines.len() > 4 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.deadlines
+                .retain(|Reverse((_, k))| flows.contains_key(k));
+        }
     }
 
     /// The table is full: expire what is over, then evict the least recently
@@ -209,7 +268,8 @@ impl Tracker {
         if self.flows.len() < self.config.max_flows {
             return;
         }
-        let mut by_age: Vec<(i64, FlowKey)> = self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
+        let mut by_age: Vec<(i64, FlowKey)> =
+            self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
         let n = (by_age.len() / 8).max(1);
         by_age.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
         let victims: Vec<FlowKey> = by_age[..n].iter().map(|(_, k)| *k).collect();
@@ -217,19 +277,24 @@ impl Tracker {
         self.emit(victims, End::Evicted, out);
     }
 
+    /// Finishes the flows of `keys` in record order (first SYN, then key),
+    /// sorting the small keys rather than the large records.
     fn emit(&mut self, keys: Vec<FlowKey>, end: End, out: &mut Vec<Handshake>) {
-        let start = out.len();
-        for key in keys {
+        let mut order: Vec<(i64, FlowKey)> = keys
+            .into_iter()
+            .filter_map(|k| self.flows.get(&k).map(|f| (f.record_ts(), k)))
+            .collect();
+        order.sort_unstable();
+        for (_, key) in order {
             if let Some(flow) = self.flows.remove(&key) {
                 out.push(flow.finish(end, self.now, self.config.source));
             }
         }
-        out[start..].sort_by_key(|h| h.sort_key());
     }
 
     /// The input ended: every flow still held becomes a record.
     pub fn finish(&mut self, out: &mut Vec<Handshake>) {
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
-        self.emit(keys, End::InputEnd, out);
+        self.emit(keys, End::Finished, out);
     }
 }

@@ -68,8 +68,28 @@ pub(crate) fn likely_server_port(port: u16) -> bool {
     port < 1024
         || matches!(
             port,
-            1080 | 1433 | 1521 | 2049 | 3128 | 3306 | 3389 | 5060 | 5432 | 5672 | 5900 | 6379 | 6667 | 6668 | 6669
-                | 8000 | 8080 | 8443 | 8888 | 9092 | 9200 | 11211 | 27017
+            1080 | 1433
+                | 1521
+                | 2049
+                | 3128
+                | 3306
+                | 3389
+                | 5060
+                | 5432
+                | 5672
+                | 5900
+                | 6379
+                | 6667
+                | 6668
+                | 6669
+                | 8000
+                | 8080
+                | 8443
+                | 8888
+                | 9092
+                | 9200
+                | 11211
+                | 27017
         )
 }
 
@@ -89,7 +109,11 @@ fn after(a: u32, b: u32) -> bool {
 
 impl ZeekConn {
     fn add(&mut self, is_orig: bool, letter: u8) {
-        let c = if is_orig { letter.to_ascii_uppercase() } else { letter.to_ascii_lowercase() };
+        let c = if is_orig {
+            letter.to_ascii_uppercase()
+        } else {
+            letter.to_ascii_lowercase()
+        };
         // Bounded: a pathological flow cannot grow its history without end.
         if self.history.len() < 64 {
             self.history.push(char::from(c));
@@ -97,7 +121,11 @@ impl ZeekConn {
     }
 
     fn endpoint(&mut self, is_orig: bool) -> &mut Endpoint {
-        if is_orig { &mut self.orig } else { &mut self.resp }
+        if is_orig {
+            &mut self.orig
+        } else {
+            &mut self.resp
+        }
     }
 
     /// Swaps the roles: the history's case flips and it gains a leading `^`.
@@ -106,7 +134,13 @@ impl ZeekConn {
         let swapped: String = self
             .history
             .chars()
-            .map(|c| if c.is_ascii_uppercase() { c.to_ascii_lowercase() } else { c.to_ascii_uppercase() })
+            .map(|c| {
+                if c.is_ascii_uppercase() {
+                    c.to_ascii_lowercase()
+                } else {
+                    c.to_ascii_uppercase()
+                }
+            })
             .collect();
         self.history = format!("^{}", swapped.trim_start_matches('^'));
         self.pending_flip = false;
@@ -122,16 +156,36 @@ impl ZeekConn {
     }
 
     /// One segment from the originator (`is_orig`) or the responder.
-    pub fn packet(&mut self, is_orig: bool, flags: TcpFlags, seq: u32, ack: u32, len: u32, window: u16) {
+    pub fn packet(
+        &mut self,
+        is_orig: bool,
+        flags: TcpFlags,
+        seq: u32,
+        ack: u32,
+        len: u32,
+        window: u16,
+    ) {
         self.update_history(is_orig, flags, seq, ack, len, window);
         self.update_state(is_orig, flags, len);
     }
 
-    fn update_history(&mut self, is_orig: bool, flags: TcpFlags, seq: u32, ack: u32, len: u32, window: u16) {
+    fn update_history(
+        &mut self,
+        is_orig: bool,
+        flags: TcpFlags,
+        seq: u32,
+        ack: u32,
+        len: u32,
+        window: u16,
+    ) {
         let (syn, fin, rst) = (flags.syn(), flags.fin(), flags.rst());
         let bits = u8::from(syn) + u8::from(fin) + u8::from(rst);
         if bits > 1 {
-            let (bit, letter) = if fin && rst { (ONCE_FIN_RST, b'i') } else { (ONCE_MULTI, b'q') };
+            let (bit, letter) = if fin && rst {
+                (ONCE_FIN_RST, b'i')
+            } else {
+                (ONCE_MULTI, b'q')
+            };
             if self.endpoint(is_orig).once & bit == 0 {
                 self.endpoint(is_orig).once |= bit;
                 self.add(is_orig, letter);
@@ -180,14 +234,14 @@ impl ZeekConn {
         let start = if syn { seq.wrapping_add(1) } else { seq };
         let end = start.wrapping_add(len).wrapping_add(u32::from(fin));
         let mut letters = 0u8;
-        if len > 0 && !syn {
-            if let Some(prev) = e.seq_end
-                && !after(end, prev)
-            {
-                e.retransmissions += 1;
-                if log_point(e.retransmissions) {
-                    letters |= 1;
-                }
+        if len > 0
+            && !syn
+            && let Some(prev) = e.seq_end
+            && !after(end, prev)
+        {
+            e.retransmissions += 1;
+            if log_point(e.retransmissions) {
+                letters |= 1;
             }
         }
         if e.seq_end.is_none_or(|prev| after(end, prev)) {
@@ -218,7 +272,10 @@ impl ZeekConn {
                     }
                 } else {
                     // The orig side counts as established on the SYN-ACK.
-                    if matches!(self.resp.state, EpState::Inactive | EpState::SynSent | EpState::Partial) {
+                    if matches!(
+                        self.resp.state,
+                        EpState::Inactive | EpState::SynSent | EpState::Partial
+                    ) {
                         self.resp.state = EpState::Established;
                     }
                     if matches!(self.orig.state, EpState::SynSent | EpState::SynAckSent) {
@@ -278,7 +335,11 @@ impl ZeekConn {
         }
         if os == Reset {
             return if rs.inactive() {
-                if history_is_rstos0(&self.history) { ConnState::RSTOS0 } else { ConnState::OTH }
+                if history_is_rstos0(&self.history) {
+                    ConnState::RSTOS0
+                } else {
+                    ConnState::OTH
+                }
             } else {
                 ConnState::RSTO
             };
@@ -316,7 +377,9 @@ impl ZeekConn {
 /// `/^\^?S[^HAFGIQ]*R.*/`
 fn history_is_rstos0(h: &str) -> bool {
     let h = h.strip_prefix('^').unwrap_or(h);
-    let Some(rest) = h.strip_prefix('S') else { return false };
+    let Some(rest) = h.strip_prefix('S') else {
+        return false;
+    };
     for c in rest.chars() {
         match c {
             'R' => return true,
@@ -350,11 +413,25 @@ mod tests {
         let z = run(&[(true, R, 5, 0)]);
         assert_eq!((z.history.as_str(), z.conn_state()), ("R", ConnState::OTH));
         let z = run(&[(true, S, 5, 0), (true, R, 6, 0)]);
-        assert_eq!((z.history.as_str(), z.conn_state()), ("SR", ConnState::RSTOS0));
+        assert_eq!(
+            (z.history.as_str(), z.conn_state()),
+            ("SR", ConnState::RSTOS0)
+        );
         let z = run(&[(true, S, 5, 0), (false, A, 9, 0), (true, R, 6, 0)]);
-        assert_eq!((z.history.as_str(), z.conn_state()), ("SaR", ConnState::RSTOS0));
-        let z = run(&[(true, S, 5, 0), (false, A, 9, 0), (true, F | A, 6, 0), (true, R, 7, 0)]);
-        assert_eq!((z.history.as_str(), z.conn_state()), ("SaFR", ConnState::OTH));
+        assert_eq!(
+            (z.history.as_str(), z.conn_state()),
+            ("SaR", ConnState::RSTOS0)
+        );
+        let z = run(&[
+            (true, S, 5, 0),
+            (false, A, 9, 0),
+            (true, F | A, 6, 0),
+            (true, R, 7, 0),
+        ]);
+        assert_eq!(
+            (z.history.as_str(), z.conn_state()),
+            ("SaFR", ConnState::OTH)
+        );
     }
 
     #[test]
@@ -375,7 +452,12 @@ mod tests {
 
     #[test]
     fn retransmitted_syn_adds_no_letter_and_rst_rejects() {
-        let z = run(&[(true, S, 7, 0), (true, S, 7, 0), (false, R | A, 0, 0), (false, R | A, 0, 0)]);
+        let z = run(&[
+            (true, S, 7, 0),
+            (true, S, 7, 0),
+            (false, R | A, 0, 0),
+            (false, R | A, 0, 0),
+        ]);
         assert_eq!(z.history, "Sr");
         assert_eq!(z.conn_state(), ConnState::REJ);
     }
@@ -404,7 +486,12 @@ mod tests {
 
     #[test]
     fn syn_then_fin_without_answer_is_sh() {
-        let z = run(&[(true, S, 1, 0), (true, A, 2, 0), (true, A, 2, 5), (true, F, 7, 0)]);
+        let z = run(&[
+            (true, S, 1, 0),
+            (true, A, 2, 0),
+            (true, A, 2, 5),
+            (true, F, 7, 0),
+        ]);
         assert_eq!(z.history, "SADF");
         assert_eq!(z.conn_state(), ConnState::SH);
     }

@@ -6,11 +6,40 @@ use std::io::{self, Write};
 use synack_core::{Handshake, Options, time};
 
 const HEADER: &[&str] = &[
-    "ts", "client", "server", "vlan", "outcome", "conn_state", "history", "syn_count", "synack_count",
-    "rtt_syn_synack_us", "rtt_synack_ack_us", "rtt_total_us", "setup_us", "client_isn", "server_isn",
-    "client_mss", "client_wscale", "client_sack", "client_ts", "client_tfo", "server_mss", "server_wscale",
-    "server_sack", "server_ts", "server_tfo", "ecn", "icmp_type", "icmp_code", "icmp_from", "rst_from",
-    "client_pkts", "server_pkts", "client_bytes", "server_bytes",
+    "ts",
+    "client",
+    "server",
+    "vlan",
+    "outcome",
+    "conn_state",
+    "history",
+    "syn_count",
+    "synack_count",
+    "rtt_syn_synack_us",
+    "rtt_synack_ack_us",
+    "rtt_total_us",
+    "setup_us",
+    "client_isn",
+    "server_isn",
+    "client_mss",
+    "client_wscale",
+    "client_sack",
+    "client_ts",
+    "client_tfo",
+    "server_mss",
+    "server_wscale",
+    "server_sack",
+    "server_ts",
+    "server_tfo",
+    "ecn",
+    "icmp_type",
+    "icmp_code",
+    "icmp_from",
+    "rst_from",
+    "client_pkts",
+    "server_pkts",
+    "client_bytes",
+    "server_bytes",
 ];
 
 pub struct CsvSink<W: Write> {
@@ -20,7 +49,10 @@ pub struct CsvSink<W: Write> {
 
 impl<W: Write> CsvSink<W> {
     pub fn new(out: W) -> Self {
-        CsvSink { out: csv::Writer::from_writer(out), header_written: false }
+        CsvSink {
+            out: csv::Writer::from_writer(out),
+            header_written: false,
+        }
     }
 
     fn header(&mut self) -> io::Result<()> {
@@ -67,7 +99,11 @@ impl<W: Write> Sink for CsvSink<W> {
             time::rfc3339(h.ts_ns),
             h.client.to_string(),
             h.server.to_string(),
-            if h.vlan == 0 { String::new() } else { h.vlan.to_string() },
+            if h.vlan == 0 {
+                String::new()
+            } else {
+                h.vlan.to_string()
+            },
             h.outcome.as_str().into(),
             h.conn_state.as_str().into(),
             h.history.clone(),

@@ -6,18 +6,24 @@ use synack_core::Handshake;
 
 pub struct JsonSink<W: Write> {
     out: W,
+    line: Vec<u8>,
 }
 
 impl<W: Write> JsonSink<W> {
     pub fn new(out: W) -> Self {
-        JsonSink { out }
+        JsonSink {
+            out,
+            line: Vec::with_capacity(2048),
+        }
     }
 }
 
 impl<W: Write> Sink for JsonSink<W> {
     fn record(&mut self, h: &Handshake) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, h).map_err(io::Error::other)?;
-        self.out.write_all(b"\n")
+        self.line.clear();
+        synack_core::json::write_record(&mut self.line, h);
+        self.line.push(b'\n');
+        self.out.write_all(&self.line)
     }
 
     fn finish(&mut self, _ctx: &Context<'_>) -> io::Result<()> {

@@ -48,5 +48,6 @@ pub fn human_ns(ns: i64) -> String {
 
 /// Microseconds with three decimals, or empty.
 pub fn us_field(ns: Option<i64>) -> String {
-    ns.map(|n| format!("{:.3}", n as f64 / 1000.0)).unwrap_or_default()
+    ns.map(|n| format!("{:.3}", n as f64 / 1000.0))
+        .unwrap_or_default()
 }

@@ -14,17 +14,28 @@ pub struct SummarySink<W: Write> {
 
 impl<W: Write> SummarySink<W> {
     pub fn new(out: W) -> Self {
-        SummarySink { out, summary: Summary::default() }
+        SummarySink {
+            out,
+            summary: Summary::default(),
+        }
     }
 }
 
 fn pct(n: u64, of: u64) -> String {
-    if of == 0 { "-".into() } else { format!("{:.0}%", 100.0 * n as f64 / of as f64) }
+    if of == 0 {
+        "-".into()
+    } else {
+        format!("{:.0}%", 100.0 * n as f64 / of as f64)
+    }
 }
 
 fn rtt_cells(e: &EndpointStats) -> String {
     match e.percentiles() {
-        Some(p) => p.iter().map(|us| format!("{:>10}", human_ns(*us as i64 * 1000))).collect::<Vec<_>>().join(""),
+        Some(p) => p
+            .iter()
+            .map(|us| format!("{:>10}", human_ns(*us as i64 * 1000)))
+            .collect::<Vec<_>>()
+            .join(""),
         None => format!("{:>40}", "no completed handshake"),
     }
 }
@@ -33,9 +44,17 @@ fn rtt_cells(e: &EndpointStats) -> String {
 fn cause(h: &Handshake) -> String {
     let after = human_ns(h.elapsed_ns());
     match h.outcome {
-        Outcome::Refused => format!("RST from the server after {after} (nothing listening, or a firewall rejecting)"),
+        Outcome::Refused => format!(
+            "RST from the server after {after} (nothing listening, or a firewall rejecting)"
+        ),
         Outcome::Unreachable => match h.icmp {
-            Some(i) => format!("ICMP {} (type {} code {}) from {} after {after}", i.name(), i.icmp_type, i.code, i.from),
+            Some(i) => format!(
+                "ICMP {} (type {} code {}) from {} after {after}",
+                i.name(),
+                i.icmp_type,
+                i.code,
+                i.from
+            ),
             None => format!("ICMP error after {after}"),
         },
         Outcome::Timeout => {
@@ -43,10 +62,16 @@ fn cause(h: &Handshake) -> String {
                 Some(_) => ", then the client reset",
                 None => "",
             };
-            format!("{} SYN(s), no answer over {after}{gave_up} (dropped by a firewall, or host down)", h.syn_count)
+            format!(
+                "{} SYN(s), no answer over {after}{gave_up} (dropped by a firewall, or host down)",
+                h.syn_count
+            )
         }
         Outcome::HalfOpen => {
-            format!("SYN-ACK x{} but no final ACK (client gone, or its ACK lost)", h.synack_count)
+            format!(
+                "SYN-ACK x{} but no final ACK (client gone, or its ACK lost)",
+                h.synack_count
+            )
         }
         Outcome::Reset => format!(
             "RST from the {} after the SYN-ACK, before the handshake completed",
@@ -86,7 +111,11 @@ impl<W: Write> Sink for SummarySink<W> {
             .collect();
         writeln!(o, "Handshake attempts  {attempts}   {}", parts.join(" · "))?;
         if s.count(Outcome::Midstream) > 0 {
-            writeln!(o, "Mid-stream flows    {}   (first seen after their handshake)", s.count(Outcome::Midstream))?;
+            writeln!(
+                o,
+                "Mid-stream flows    {}   (first seen after their handshake)",
+                s.count(Outcome::Midstream)
+            )?;
         }
         writeln!(
             o,
@@ -105,7 +134,15 @@ impl<W: Write> Sink for SummarySink<W> {
             "Handshake RTT by server", "attempts", "estab", "failed", "p50", "p90", "p99", "max"
         )?;
         let row = |o: &mut W, name: &str, e: &EndpointStats| {
-            writeln!(o, "{:<40}{:>9}{:>7}{:>7}{}", name, e.attempts, e.established, e.failed, rtt_cells(e))
+            writeln!(
+                o,
+                "{:<40}{:>9}{:>7}{:>7}{}",
+                name,
+                e.attempts,
+                e.established,
+                e.failed,
+                rtt_cells(e)
+            )
         };
         const ROWS: usize = 10;
         for (addr, e) in s.busiest_endpoints(ROWS) {
@@ -120,13 +157,20 @@ impl<W: Write> Sink for SummarySink<W> {
         if s.endpoints.len() > 1 {
             row(o, "all", &s.all)?;
         }
-        writeln!(o, "  RTT = first SYN answered → SYN-ACK → ACK, as seen at the capture point (Wireshark's iRTT)")?;
+        writeln!(
+            o,
+            "  RTT = first SYN answered → SYN-ACK → ACK, as seen at the capture point (Wireshark's iRTT)"
+        )?;
 
         if !s.slowest.is_empty() {
             writeln!(o)?;
             writeln!(o, "Slowest handshakes (first SYN to completing ACK)")?;
             for h in &s.slowest {
-                let rtx = if h.syn_count > 1 { format!(", {} SYNs", h.syn_count) } else { String::new() };
+                let rtx = if h.syn_count > 1 {
+                    format!(", {} SYNs", h.syn_count)
+                } else {
+                    String::new()
+                };
                 writeln!(
                     o,
                     "  {:>10}  {} → {}  (rtt {}{rtx})",
@@ -139,10 +183,25 @@ impl<W: Write> Sink for SummarySink<W> {
         }
         if !s.failed.is_empty() {
             writeln!(o)?;
-            let failures: u64 = Outcome::ALL.iter().filter(|x| x.is_failure()).map(|x| s.count(*x)).sum();
-            writeln!(o, "Failed attempts ({failures}; the first {} shown)", s.failed.len())?;
+            let failures: u64 = Outcome::ALL
+                .iter()
+                .filter(|x| x.is_failure())
+                .map(|x| s.count(*x))
+                .sum();
+            writeln!(
+                o,
+                "Failed attempts ({failures}; the first {} shown)",
+                s.failed.len()
+            )?;
             for h in &s.failed {
-                writeln!(o, "  {:<11} {} → {}  {}", h.outcome.as_str(), h.client, h.server, cause(h))?;
+                writeln!(
+                    o,
+                    "  {:<11} {} → {}  {}",
+                    h.outcome.as_str(),
+                    h.client,
+                    h.server,
+                    cause(h)
+                )?;
             }
         }
 
@@ -157,8 +216,16 @@ impl<W: Write> Sink for SummarySink<W> {
                 pct(p.sack, p.syns),
                 pct(p.timestamps, p.syns),
                 pct(p.wscale, p.syns),
-                if p.mptcp > 0 { format!(" · MPTCP {}", p.mptcp) } else { String::new() },
-                if p.unknown_kinds > 0 { format!(" · other kinds {}", p.unknown_kinds) } else { String::new() },
+                if p.mptcp > 0 {
+                    format!(" · MPTCP {}", p.mptcp)
+                } else {
+                    String::new()
+                },
+                if p.unknown_kinds > 0 {
+                    format!(" · other kinds {}", p.unknown_kinds)
+                } else {
+                    String::new()
+                },
             )?;
             if p.synacks > 0 {
                 writeln!(
@@ -185,7 +252,11 @@ impl<W: Write> Sink for SummarySink<W> {
                 )?;
             }
             if p.retransmit_changed_options > 0 {
-                writeln!(o, "Retransmitted SYNs with different options: {}", p.retransmit_changed_options)?;
+                writeln!(
+                    o,
+                    "Retransmitted SYNs with different options: {}",
+                    p.retransmit_changed_options
+                )?;
             }
         }
 
@@ -196,19 +267,31 @@ impl<W: Write> Sink for SummarySink<W> {
             notes.push(format!("packets skipped: {}", reasons.join(", ")));
         }
         if t.icmp_errors > 0 {
-            notes.push(format!("ICMP errors about TCP: {} ({} for unknown flows)", t.icmp_errors, t.icmp_unmatched));
+            notes.push(format!(
+                "ICMP errors about TCP: {} ({} for unknown flows)",
+                t.icmp_errors, t.icmp_unmatched
+            ));
         }
         if t.evictions > 0 {
-            notes.push(format!("flows evicted when the table was full: {} (raise --max-flows)", t.evictions));
+            notes.push(format!(
+                "flows evicted when the table was full: {} (raise --max-flows)",
+                t.evictions
+            ));
         }
         if t.bad_checksums > 0 {
             notes.push(format!("bad TCP checksums ignored: {}", t.bad_checksums));
         }
         if ctx.report.backwards_timestamps > 0 {
-            notes.push(format!("timestamps going backwards: {}", ctx.report.backwards_timestamps));
+            notes.push(format!(
+                "timestamps going backwards: {}",
+                ctx.report.backwards_timestamps
+            ));
         }
         if ctx.report.over_snaplen > 0 {
-            notes.push(format!("records longer than the file's snaplen: {}", ctx.report.over_snaplen));
+            notes.push(format!(
+                "records longer than the file's snaplen: {}",
+                ctx.report.over_snaplen
+            ));
         }
         notes.push(format!("peak flows tracked: {}", t.peak_flows));
         writeln!(o)?;

@@ -17,13 +17,20 @@ pub struct ZeekSink<W: Write> {
 
 impl<W: Write> ZeekSink<W> {
     pub fn new(out: W) -> Self {
-        ZeekSink { out, started: false, n: 0 }
+        ZeekSink {
+            out,
+            started: false,
+            n: 0,
+        }
     }
 
     fn start(&mut self) -> io::Result<()> {
         if !self.started {
             self.started = true;
-            writeln!(self.out, "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn")?;
+            writeln!(
+                self.out,
+                "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn"
+            )?;
             writeln!(self.out, "#fields\t{FIELDS}\n#types\t{TYPES}")?;
         }
         Ok(())
@@ -31,7 +38,8 @@ impl<W: Write> ZeekSink<W> {
 }
 
 fn seconds(ns: Option<i64>) -> String {
-    ns.map(|n| format!("{:.6}", n as f64 / 1e9)).unwrap_or_else(|| "-".into())
+    ns.map(|n| format!("{:.6}", n as f64 / 1e9))
+        .unwrap_or_else(|| "-".into())
 }
 
 impl<W: Write> Sink for ZeekSink<W> {
@@ -53,7 +61,11 @@ impl<W: Write> Sink for ZeekSink<W> {
             h.client_bytes,
             h.server_bytes,
             h.conn_state.as_str(),
-            if h.history.is_empty() { "-" } else { &h.history },
+            if h.history.is_empty() {
+                "-"
+            } else {
+                &h.history
+            },
             h.client_pkts,
             h.server_pkts,
             h.outcome.as_str(),

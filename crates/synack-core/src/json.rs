@@ -1,0 +1,320 @@
+//! The NDJSON form of a `Handshake` (schema v1, DESIGN.md), written by hand
+//! into a byte buffer: the record is the hot output of `analyze`, and a
+//! generic serializer spent a quarter of the run escaping constant keys.
+//! Every field is always present (null when unknown) so that consumers see
+//! one shape. Microseconds are exact decimals of the integer nanoseconds.
+
+use crate::handshake::{Ecn, Handshake, IcmpInfo, Options, hex};
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+struct Obj<'a> {
+    out: &'a mut Vec<u8>,
+    first: bool,
+}
+
+impl<'a> Obj<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
+        out.push(b'{');
+        Obj { out, first: true }
+    }
+    fn key(&mut self, k: &str) -> &mut Vec<u8> {
+        if !self.first {
+            self.out.push(b',');
+        }
+        self.first = false;
+        self.out.push(b'"');
+        self.out.extend_from_slice(k.as_bytes());
+        self.out.extend_from_slice(b"\":");
+        self.out
+    }
+    fn str(&mut self, k: &str, v: &str) {
+        let o = self.key(k);
+        string(o, v);
+    }
+    fn opt_str(&mut self, k: &str, v: Option<&str>) {
+        match v {
+            Some(v) => self.str(k, v),
+            None => self.key(k).extend_from_slice(b"null"),
+        }
+    }
+    fn int(&mut self, k: &str, v: impl itoa::Integer) {
+        let o = self.key(k);
+        o.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    }
+    fn opt_int(&mut self, k: &str, v: Option<impl itoa::Integer>) {
+        match v {
+            Some(v) => self.int(k, v),
+            None => self.key(k).extend_from_slice(b"null"),
+        }
+    }
+    fn bool(&mut self, k: &str, v: bool) {
+        self.key(k)
+            .extend_from_slice(if v { b"true" } else { b"false" });
+    }
+    fn opt_bool(&mut self, k: &str, v: Option<bool>) {
+        match v {
+            Some(v) => self.bool(k, v),
+            None => self.key(k).extend_from_slice(b"null"),
+        }
+    }
+    fn us(&mut self, k: &str, ns: Option<i64>) {
+        let o = self.key(k);
+        match ns {
+            Some(ns) => micros(o, ns),
+            None => o.extend_from_slice(b"null"),
+        }
+    }
+    fn end(self) {
+        self.out.push(b'}');
+    }
+}
+
+/// A JSON string; the values written here are addresses, letters and hex,
+/// but anything that needs escaping is escaped.
+fn string(o: &mut Vec<u8>, v: &str) {
+    o.push(b'"');
+    if !v.bytes().any(|b| b < 0x20 || b == b'"' || b == b'\\') {
+        o.extend_from_slice(v.as_bytes());
+        o.push(b'"');
+        return;
+    }
+    for c in v.chars() {
+        match c {
+            '"' => o.extend_from_slice(b"\\\""),
+            '\\' => o.extend_from_slice(b"\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(o, "\\u{:04x}", c as u32);
+            }
+            c => {
+                let mut b = [0; 4];
+                o.extend_from_slice(c.encode_utf8(&mut b).as_bytes());
+            }
+        }
+    }
+    o.push(b'"');
+}
+
+/// Nanoseconds as microseconds with up to three decimals, always with a
+/// fractional part (`270.0`, `342.5`, `1.001`), like a float would print.
+fn micros(o: &mut Vec<u8>, ns: i64) {
+    if ns < 0 {
+        o.push(b'-');
+    }
+    let ns = ns.unsigned_abs();
+    o.extend_from_slice(itoa::Buffer::new().format(ns / 1000).as_bytes());
+    o.push(b'.');
+    let frac = ns % 1000;
+    if frac == 0 {
+        o.push(b'0');
+        return;
+    }
+    let digits = [
+        (frac / 100) as u8,
+        (frac / 10 % 10) as u8,
+        (frac % 10) as u8,
+    ];
+    let keep = if digits[2] != 0 {
+        3
+    } else if digits[1] != 0 {
+        2
+    } else {
+        1
+    };
+    o.extend(digits[..keep].iter().map(|d| b'0' + d));
+}
+
+fn addr(o: &mut Vec<u8>, a: &SocketAddr) {
+    o.push(b'"');
+    match a.ip() {
+        IpAddr::V4(v4) => {
+            let mut buf = itoa::Buffer::new();
+            for (i, octet) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    o.push(b'.');
+                }
+                o.extend_from_slice(buf.format(*octet).as_bytes());
+            }
+            o.push(b':');
+            o.extend_from_slice(buf.format(a.port()).as_bytes());
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(o, "{a}");
+        }
+    }
+    o.push(b'"');
+}
+
+fn options(o: &mut Vec<u8>, opts: Option<&Options>, syn_data: Option<u32>) {
+    let Some(x) = opts else {
+        o.extend_from_slice(b"null");
+        return;
+    };
+    let mut m = Obj::new(o);
+    m.opt_int("mss", x.mss);
+    m.opt_int("wscale", x.wscale);
+    m.bool("sack", x.sack_permitted);
+    m.bool("ts", x.timestamps.is_some());
+    match x.tfo {
+        None => m.key("tfo").extend_from_slice(b"null"),
+        Some(t) => {
+            let mut f = Obj::new(m.key("tfo"));
+            f.bool("cookie_request", t.is_request());
+            let cookie = (!t.is_request()).then(|| hex(t.cookie()));
+            f.opt_str("cookie", cookie.as_deref());
+            if let Some(d) = syn_data {
+                f.int("data", d);
+            }
+            if t.experimental {
+                f.bool("experimental", true);
+            }
+            f.end();
+        }
+    }
+    m.bool("mptcp", x.mptcp_subtype.is_some());
+    if !x.unknown_kinds().is_empty() {
+        let u = m.key("unknown");
+        u.push(b'[');
+        for (i, raw) in x
+            .unknown_kinds()
+            .iter()
+            .filter_map(|k| x.raw_option(*k))
+            .enumerate()
+        {
+            if i > 0 {
+                u.push(b',');
+            }
+            string(u, &hex(raw));
+        }
+        u.push(b']');
+    }
+    if x.malformed {
+        m.bool("malformed", true);
+    }
+    m.end();
+}
+
+fn icmp(o: &mut Vec<u8>, i: Option<&IcmpInfo>) {
+    let Some(i) = i else {
+        o.extend_from_slice(b"null");
+        return;
+    };
+    let mut m = Obj::new(o);
+    m.int("type", i.icmp_type);
+    m.int("code", i.code);
+    m.str("from", &i.from.to_string());
+    m.str("name", i.name());
+    m.end();
+}
+
+fn relative_list(o: &mut Vec<u8>, base: i64, ts: &[i64]) {
+    o.push(b'[');
+    for (i, t) in ts.iter().enumerate() {
+        if i > 0 {
+            o.push(b',');
+        }
+        micros(o, t - base);
+    }
+    o.push(b']');
+}
+
+/// Appends `h` as one JSON object (no newline) to `out`.
+pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
+    let mut m = Obj::new(out);
+    crate::time::write_rfc3339(
+        {
+            let o = m.key("ts");
+            o.push(b'"');
+            o
+        },
+        h.ts_ns,
+    );
+    m.out.push(b'"');
+    m.str("source", h.source);
+    addr(m.key("client"), &h.client);
+    addr(m.key("server"), &h.server);
+    m.opt_int("vlan", (h.vlan != 0).then_some(h.vlan));
+    m.str("outcome", h.outcome.as_str());
+    m.str("conn_state", h.conn_state.as_str());
+    m.str("history", &h.history);
+    m.int("syn_count", h.syn_count);
+    m.int("synack_count", h.synack_count);
+    {
+        let mut legs = Obj::new(m.key("rtt_us"));
+        legs.us("syn_synack", h.syn_synack_ns);
+        legs.us("synack_ack", h.synack_ack_ns);
+        legs.us("total", h.total_ns);
+        legs.end();
+    }
+    m.us("setup_us", h.setup_ns);
+    m.opt_int("client_isn", h.client_isn);
+    m.opt_int("server_isn", h.server_isn);
+    let syn_data = (h.tfo.syn_data > 0).then_some(h.tfo.syn_data);
+    options(m.key("client_opts"), h.client_opts.as_ref(), syn_data);
+    options(m.key("server_opts"), h.server_opts.as_ref(), None);
+    options(
+        m.key("syn_retransmit_opts"),
+        h.syn_retransmit_opts.as_ref(),
+        None,
+    );
+    m.opt_str(
+        "ecn",
+        h.ecn.map(|e| match e {
+            Ecn::Requested => "requested",
+            Ecn::Negotiated => "negotiated",
+        }),
+    );
+    m.bool("accecn", h.accecn);
+    m.opt_bool("tfo_data_acked", h.tfo.data_acked);
+    icmp(m.key("icmp"), h.icmp.as_ref());
+    m.opt_str("rst_from", h.rst_from.map(|s| s.as_str()));
+    m.bool("simultaneous_open", h.simultaneous_open);
+    {
+        let t = &h.times;
+        let rel = |x: i64| Some(x - h.ts_ns);
+        let mut times = Obj::new(m.key("times_us"));
+        relative_list(times.key("syn"), h.ts_ns, &t.syn);
+        relative_list(times.key("synack"), h.ts_ns, &t.synack);
+        times.us("ack", t.ack.and_then(rel));
+        times.us("client_data", t.client_data.and_then(rel));
+        times.us("server_data", t.server_data.and_then(rel));
+        times.us("rst", t.rst.and_then(rel));
+        times.us("icmp", t.icmp.and_then(rel));
+        times.us("last", rel(t.last));
+        times.end();
+    }
+    m.us("duration_us", Some(h.times.last - h.times.first));
+    m.int("client_pkts", h.client_pkts);
+    m.int("server_pkts", h.server_pkts);
+    m.int("client_bytes", h.client_bytes);
+    m.int("server_bytes", h.server_bytes);
+    m.bool("evicted", h.evicted);
+    m.end();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn micros_print_like_floats() {
+        let p = |ns| {
+            let mut o = Vec::new();
+            micros(&mut o, ns);
+            String::from_utf8(o).unwrap()
+        };
+        assert_eq!(p(270_000), "270.0");
+        assert_eq!(p(342_500), "342.5");
+        assert_eq!(p(1_001), "1.001");
+        assert_eq!(p(1_010), "1.01");
+        assert_eq!(p(5), "0.005");
+        assert_eq!(p(-1_500), "-1.5");
+    }
+
+    #[test]
+    fn strings_are_escaped() {
+        let mut o = Vec::new();
+        string(&mut o, "a\"b\\c\n");
+        assert_eq!(o, b"\"a\\\"b\\\\c\\u000a\"");
+    }
+}
