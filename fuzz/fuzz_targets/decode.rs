@@ -9,7 +9,9 @@ use synack_wire::{LinkType, decode};
 const LINKS: [u32; 10] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276];
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&pick, frame)) = data.split_first() else { return };
+    let Some((&pick, frame)) = data.split_first() else {
+        return;
+    };
     let link = LinkType(LINKS[usize::from(pick) % LINKS.len()]);
     if let Ok(synack_wire::Decoded::Tcp(seg)) = decode(link, frame) {
         let o = seg.tcp.options();

@@ -79,3 +79,63 @@ pub fn icmp_error(b: &[u8], outer: &IpHeader) -> Result<IcmpError, Skip> {
         seq: be32(t, 4),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ip::{ipv4, ipv6};
+
+    /// ICMP host unreachable from 10.0.0.254 quoting a SYN 10.0.0.1:40000 -> 10.0.0.2:80.
+    const V4: [u8; 56] = [
+        0x45, 0, 0, 56, 0, 0, 0x40, 0, 64, 1, 0, 0, 10, 0, 0, 254, 10, 0, 0, 1, // outer IPv4
+        3, 1, 0, 0, 0, 0, 0, 0, // type 3 code 1
+        0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // quoted IPv4
+        0x9c, 0x40, 0, 80, 0, 0, 0, 7, // quoted ports and sequence number
+    ];
+
+    #[test]
+    fn icmpv4_unreachable_quotes_the_syn() {
+        let outer = ipv4(&V4, 0).unwrap();
+        let e = icmp_error(&V4, &outer).unwrap();
+        assert!(e.is_unreachable() && !e.v6);
+        assert_eq!((e.icmp_type, e.code), (3, 1));
+        assert_eq!(e.from, IpAddr::from([10, 0, 0, 254]));
+        assert_eq!(
+            (e.src, e.dst),
+            (IpAddr::from([10, 0, 0, 1]), IpAddr::from([10, 0, 0, 2]))
+        );
+        assert_eq!((e.src_port, e.dst_port, e.seq), (40000, 80, 7));
+    }
+
+    #[test]
+    fn icmp_echo_and_short_quotes_are_not_errors_about_tcp() {
+        let mut echo = V4;
+        echo[20] = 8;
+        let outer = ipv4(&echo, 0).unwrap();
+        assert_eq!(icmp_error(&echo, &outer), Err(Skip::NotTcp));
+        let short = &V4[..52];
+        let mut s = short.to_vec();
+        s[2..4].copy_from_slice(&52u16.to_be_bytes());
+        let outer = ipv4(&s, 0).unwrap();
+        assert_eq!(
+            icmp_error(&s, &outer),
+            Err(Skip::Truncated("icmp quoted tcp"))
+        );
+    }
+
+    #[test]
+    fn icmpv6_admin_prohibited() {
+        let mut p = vec![0x60, 0, 0, 0, 0, 56, 58, 64];
+        p.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xfe]);
+        p.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[1, 1, 0, 0, 0, 0, 0, 0]);
+        p.extend_from_slice(&[0x60, 0, 0, 0, 0, 20, 6, 64]);
+        p.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        p.extend_from_slice(&[0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        p.extend_from_slice(&[0x9c, 0x40, 1, 187, 0, 0, 1, 0]);
+        let outer = ipv6(&p, 0).unwrap();
+        let e = icmp_error(&p, &outer).unwrap();
+        assert!(e.v6 && e.is_unreachable());
+        assert_eq!((e.code, e.dst_port, e.seq), (1, 443, 256));
+    }
+}

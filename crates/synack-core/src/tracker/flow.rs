@@ -96,27 +96,33 @@ pub(crate) enum End {
 const STILL_OPEN_NS: i64 = 3_000_000_000;
 
 #[derive(Clone, Debug)]
+// Field order is the memory order (repr(C)): what every packet touches
+// comes first, so a data packet reads one or two cache lines of its flow;
+// the handshake details that only SYNs, SYN-ACKs and RSTs update follow.
+#[repr(C)]
 pub(crate) struct Flow {
-    pub key: FlowKey,
+    pub last_ts: i64,
+    pub pkts: [u64; 2],
+    pub bytes: [u64; 2],
     /// Endpoint `a` is Zeek's originator.
     pub a_is_orig: bool,
-    pub zeek: ZeekConn,
     /// Endpoint `a` is the client (sent the first SYN, or received the first
     /// SYN-ACK); `None` until one of those is seen.
     pub client_is_a: Option<bool>,
-    pub first_ts: i64,
-    pub last_ts: i64,
+    /// The handshake completed and both sides sent data: plain packets
+    /// have nothing more to tell the handshake fields.
+    pub settled: bool,
+    pub synack_count: u32,
+    pub zeek: ZeekConn,
 
+    pub key: FlowKey,
+    pub first_ts: i64,
     pub syn_count: u32,
     pub client_isn: Option<u32>,
-    pub client_opts: Option<Options>,
-    pub syn_retransmit_opts: Option<Options>,
     pub syn_ecn_setup: bool,
     pub accecn: bool,
     pub syn_data: u32,
-    pub synack_count: u32,
     pub server_isn: Option<u32>,
-    pub server_opts: Option<Options>,
     pub synack_ack: u32,
     pub ecn_negotiated: bool,
     pub mru_syn: Option<i64>,
@@ -130,8 +136,9 @@ pub(crate) struct Flow {
     pub simultaneous_open: bool,
     /// No SYN-ACK was seen, yet the client sent ACKs after its SYN.
     pub client_acked_unseen_synack: bool,
-    pub pkts: [u64; 2],
-    pub bytes: [u64; 2],
+    pub client_opts: Option<Options>,
+    pub server_opts: Option<Options>,
+    pub syn_retransmit_opts: Option<Options>,
 }
 
 impl Flow {
@@ -162,6 +169,7 @@ impl Flow {
             zeek.history.push('^');
         }
         Flow {
+            settled: false,
             key,
             a_is_orig: from_a == sender_is_orig,
             zeek,
@@ -229,7 +237,6 @@ impl Flow {
     /// Updates the flow with one TCP segment sent by endpoint `a` (or `b`).
     pub fn segment(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>, checksum_ok: bool) {
         self.last_ts = self.last_ts.max(ts);
-        self.times.last = self.last_ts;
         let side = usize::from(!from_a);
         self.pkts[side] += 1;
         self.bytes[side] += u64::from(seg.payload_len);
@@ -368,6 +375,9 @@ impl Flow {
     fn after_handshake(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
         let tcp = &seg.tcp;
         let flags = tcp.flags();
+        if self.settled && !flags.rst() {
+            return;
+        }
         let from_client = self.sent_by_client(from_a);
         if flags.rst() && self.times.rst.is_none() {
             self.times.rst = Some(ts);
@@ -415,12 +425,14 @@ impl Flow {
                 *slot = Some(ts);
             }
         }
+        self.settled = (self.times.ack.is_some() || self.client_acked_unseen_synack)
+            && self.times.client_data.is_some()
+            && self.times.server_data.is_some();
     }
 
     /// An ICMP error quoting a segment sent by endpoint `a` (or `b`).
     pub fn icmp(&mut self, ts: i64, quoted_from_a: bool, info: IcmpInfo) {
         self.last_ts = self.last_ts.max(ts);
-        self.times.last = self.last_ts;
         if self.sent_by_client(quoted_from_a) != Some(false) && self.icmp.is_none() {
             self.icmp = Some(info);
             self.times.icmp = Some(ts);
@@ -491,7 +503,8 @@ impl Flow {
     }
 
     /// Turns the flow into its record.
-    pub fn finish(self, end: End, now: i64, source: &'static str) -> Handshake {
+    pub fn finish(mut self, end: End, now: i64, source: &'static str) -> Handshake {
+        self.times.last = self.last_ts;
         let outcome = self.decide_outcome(end, now);
         let client_is_a = self.client_is_a.unwrap_or(self.a_is_orig);
         let (client, server) = if client_is_a {
