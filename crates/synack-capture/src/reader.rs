@@ -51,7 +51,7 @@ pub struct ReadStats {
 
 /// How often consumed pages of a mapped file are handed back, so that the
 /// resident set stays bounded however large the file.
-const RELEASE_EVERY: usize = 16 << 20;
+const RELEASE_EVERY: usize = 8 << 20;
 
 pub(crate) struct Buffer<R> {
     src: Option<R>,
@@ -59,6 +59,8 @@ pub(crate) struct Buffer<R> {
     /// `buf` is unused then.
     mapped: Option<memmap2::Mmap>,
     released: usize,
+    /// Mapped bytes below this offset have their page tables filled.
+    populated: usize,
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize,
     pub(crate) end: usize,
@@ -73,6 +75,7 @@ impl<R: Read> Buffer<R> {
             src: Some(src),
             mapped: None,
             released: 0,
+            populated: 0,
             buf: vec![0; CHUNK],
             start: 0,
             end: 0,
@@ -83,16 +86,19 @@ impl<R: Read> Buffer<R> {
 
     fn mapped(map: memmap2::Mmap) -> Self {
         let end = map.len();
-        Buffer {
+        let mut b = Buffer {
             src: None,
             mapped: Some(map),
             released: 0,
+            populated: 0,
             buf: Vec::new(),
             start: 0,
             end,
             eof: true,
             base: 0,
-        }
+        };
+        b.populate_ahead();
+        b
     }
 
     /// The bytes `start..end` index into.
@@ -136,6 +142,23 @@ impl<R: Read> Buffer<R> {
             };
         }
         self.released = upto;
+        self.populate_ahead();
+    }
+
+    /// Fills the page tables of the next two windows in one call
+    /// (MADV_POPULATE_READ, Linux 5.14+), instead of one page fault per
+    /// 64 KiB; an older kernel just keeps faulting pages in.
+    fn populate_ahead(&mut self) {
+        let Some(map) = &self.mapped else { return };
+        let want = (self.start + 2 * RELEASE_EVERY).min(map.len());
+        if want > self.populated {
+            let _ = map.advise_range(
+                memmap2::Advice::PopulateRead,
+                self.populated,
+                want - self.populated,
+            );
+            self.populated = want;
+        }
     }
 
     pub(crate) fn available(&self) -> usize {

@@ -5,14 +5,15 @@
 //! evictions). Records leave in a deterministic order.
 
 mod flow;
+mod wheel;
 mod zeek;
 
 use crate::handshake::{Handshake, IcmpInfo};
 use flow::{End, Flow, FlowKey};
 use rustc_hash::FxHashMap;
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use synack_wire::{Decoded, LinkType, Segment, Skip, checksum, decode, ip::PROTO_TCP};
+use wheel::Wheel;
 
 /// Limits and timers of the tracker.
 #[derive(Clone, Debug)]
@@ -91,8 +92,8 @@ pub struct Tracker {
     /// Boxed: a flow is ~800 bytes, and the table moves entries as it grows.
     flows: FxHashMap<FlowKey, Box<Flow>>,
     /// When each flow should next be looked at (lazily updated: a flow seen
-    /// since is pushed back with its new deadline).
-    deadlines: BinaryHeap<Reverse<(i64, FlowKey)>>,
+    /// since is filed again under its new deadline).
+    deadlines: Wheel<FlowKey>,
     stats: TrackerStats,
     now: i64,
     next_sweep: i64,
@@ -106,7 +107,7 @@ impl Tracker {
         Tracker {
             config,
             flows: FxHashMap::default(),
-            deadlines: BinaryHeap::new(),
+            deadlines: Wheel::new(),
             stats: TrackerStats::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
@@ -219,24 +220,22 @@ impl Tracker {
         ));
         flow.segment(ts, from_a, seg, checksum_ok);
         self.deadlines
-            .push(Reverse((ts.saturating_add(self.config.linger_ns), key)));
+            .insert(ts.saturating_add(self.config.linger_ns), key);
         self.flows.insert(key, flow);
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
     }
 
     /// Emits the flows that are over, in record order. Only flows whose
-    /// deadline has passed are looked at, so a sweep costs O(log n) per
-    /// flow that is due, not a walk of the table.
+    /// deadline has passed are looked at, so a sweep costs O(1) per flow
+    /// that is due, not a walk of the table.
     fn sweep(&mut self, out: &mut Vec<Handshake>) {
         self.next_sweep = self.now.saturating_add(SWEEP_EVERY_NS);
         let (now, c) = (self.now, &self.config);
+        let mut due = Vec::new();
+        self.deadlines.take_due(now, &mut due);
         let mut expired = Vec::new();
-        while let Some(Reverse((due, key))) = self.deadlines.peek().copied() {
-            if due > now {
-                break;
-            }
-            self.deadlines.pop();
+        for key in due {
             let Some(flow) = self.flows.get(&key) else {
                 continue;
             };
@@ -244,8 +243,7 @@ impl Tracker {
             if deadline <= now {
                 expired.push(key);
             } else {
-                // Strictly later than `now`, so this loop ends.
-                self.deadlines.push(Reverse((deadline, key)));
+                self.deadlines.insert(deadline, key);
             }
         }
         self.emit(expired, End::Expired, out);
@@ -253,8 +251,7 @@ impl Tracker {
         // many flows leave by reuse or eviction.
         if self.deadlines.len() > 4 * self.flows.len() + 1024 {
             let flows = &self.flows;
-            self.deadlines
-                .retain(|Reverse((_, k))| flows.contains_key(k));
+            self.deadlines.retain(|k| flows.contains_key(k));
         }
     }
 
