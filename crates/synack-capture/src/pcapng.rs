@@ -172,9 +172,16 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                 }
                 None
             }
-            BLOCK_EPB => {
+            // EPB and the obsolete PB share their layout after the interface
+            // id (32 bits in an EPB, 16 bits plus a drops count in a PB).
+            BLOCK_EPB | BLOCK_PB => {
+                let name = if block_type == BLOCK_EPB {
+                    "enhanced packet block"
+                } else {
+                    "packet block"
+                };
                 if body.len() < 20 {
-                    return Err(r.damaged(offset, "enhanced packet block shorter than 20 bytes"));
+                    return Err(r.damaged(offset, format!("{name} shorter than 20 bytes")));
                 }
                 let units = (u64::from(u32_of(body, 4)) << 32) | u64::from(u32_of(body, 8));
                 let (caplen, orig) = (u32_of(body, 12) as usize, u32_of(body, 16));
@@ -187,13 +194,12 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                         ),
                     ));
                 }
-                Some((
-                    block_start + 28,
-                    caplen,
-                    u32_of(body, 0) as usize,
-                    units,
-                    orig,
-                ))
+                let if_id = if block_type == BLOCK_EPB {
+                    u32_of(body, 0) as usize
+                } else {
+                    usize::from(u16_of(body, 0))
+                };
+                Some((block_start + 28, caplen, if_id, units, orig))
             }
             BLOCK_SPB => {
                 if body.len() < 4 {
@@ -206,29 +212,6 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                 }
                 // SPBs carry no timestamp.
                 Some((block_start + 12, caplen, 0, 0, orig))
-            }
-            BLOCK_PB => {
-                if body.len() < 20 {
-                    return Err(r.damaged(offset, "packet block shorter than 20 bytes"));
-                }
-                let units = (u64::from(u32_of(body, 4)) << 32) | u64::from(u32_of(body, 8));
-                let (caplen, orig) = (u32_of(body, 12) as usize, u32_of(body, 16));
-                if caplen > body.len() - 20 {
-                    return Err(r.damaged(
-                        offset,
-                        format!(
-                            "packet claims {caplen} captured bytes but its block holds {}",
-                            body.len() - 20
-                        ),
-                    ));
-                }
-                Some((
-                    block_start + 28,
-                    caplen,
-                    usize::from(u16_of(body, 0)),
-                    units,
-                    orig,
-                ))
             }
             _ => {
                 r.stats.skipped_blocks += 1;

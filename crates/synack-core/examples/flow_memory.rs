@@ -44,16 +44,8 @@ fn main() {
         ] {
             frame.clear();
             let spec = TcpSegmentSpec {
-                src,
-                dst,
-                seq,
-                ack,
-                flags,
-                window: 1000,
                 options: &opts,
-                payload: &[],
-                ecn: 0,
-                vlan: None,
+                ..TcpSegmentSpec::new(src, dst, seq, ack, flags)
             };
             ethernet_tcp(&mut frame, &spec);
             tracker.handle_frame(i64::from(i) * 1000, LinkType::ETHERNET, &frame, &mut out);

@@ -49,16 +49,10 @@ impl Script {
     ) {
         let mut f = Vec::new();
         let spec = TcpSegmentSpec {
-            src: ep(src),
-            dst: ep(dst),
-            seq,
-            ack,
-            flags,
-            window: 1000,
             options,
             payload,
-            ecn: 0,
             vlan: self.vlan,
+            ..TcpSegmentSpec::new(ep(src), ep(dst), seq, ack, flags)
         };
         ethernet_tcp(&mut f, &spec);
         let ts = (at_ms * MS as f64) as i64;
@@ -68,16 +62,8 @@ impl Script {
     fn icmp(&mut self, at_ms: f64, from: &str, code: u8, src: &str, dst: &str, seq: u32) {
         let mut f = Vec::new();
         let spec = TcpSegmentSpec {
-            src: ep(src),
-            dst: ep(dst),
-            seq,
-            ack: 0,
-            flags: S,
-            window: 1000,
-            options: &[],
-            payload: &[],
-            ecn: 0,
             vlan: self.vlan,
+            ..TcpSegmentSpec::new(ep(src), ep(dst), seq, 0, S)
         };
         ethernet_icmp_unreachable(&mut f, from.parse::<IpAddr>().unwrap(), code, &spec);
         self.tracker.handle_frame(

@@ -145,16 +145,11 @@ impl Script {
         let seg = |src, dst, seq, ack, flags, options: &[u8], payload: &[u8], ecn| -> Vec<u8> {
             let mut out = Vec::with_capacity(80 + payload.len());
             let spec = TcpSegmentSpec {
-                src,
-                dst,
-                seq,
-                ack,
-                flags,
-                window: 64240,
                 options,
                 payload,
                 ecn,
                 vlan: self.vlan,
+                ..TcpSegmentSpec::new(src, dst, seq, ack, flags)
             };
             ethernet_tcp(&mut out, &spec);
             out
@@ -249,16 +244,9 @@ impl Script {
             ),
             Shape::Unreachable { code, from } => {
                 let spec = TcpSegmentSpec {
-                    src: c,
-                    dst: s,
-                    seq: cisn,
-                    ack: 0,
-                    flags: S,
-                    window: 64240,
                     options: &syn_opts,
-                    payload: &[],
-                    ecn: 0,
                     vlan: self.vlan,
+                    ..TcpSegmentSpec::new(c, s, cisn, 0, S)
                 };
                 let mut out = Vec::new();
                 ethernet_icmp_unreachable(&mut out, *from, *code, &spec);

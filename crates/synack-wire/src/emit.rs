@@ -24,6 +24,25 @@ pub struct TcpSegmentSpec<'a> {
     pub vlan: Option<u16>,
 }
 
+impl<'a> TcpSegmentSpec<'a> {
+    /// A segment without options, payload, ECN or VLAN tag; set those with
+    /// struct update syntax (`TcpSegmentSpec { options, ..spec }`).
+    pub fn new(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, flags: u16) -> Self {
+        TcpSegmentSpec {
+            src,
+            dst,
+            seq,
+            ack,
+            flags,
+            window: 64240,
+            options: &[],
+            payload: &[],
+            ecn: 0,
+            vlan: None,
+        }
+    }
+}
+
 /// Encodes TCP options in order.
 #[derive(Default, Clone, Debug)]
 pub struct OptionWriter(Vec<u8>);

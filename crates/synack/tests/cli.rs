@@ -103,50 +103,28 @@ fn sample_has_every_outcome_and_schema_fields() {
     assert_eq!(icmp["icmp"]["from"], "198.18.0.254");
 }
 
+/// The JSON records of the sample with `filter` flags added.
+fn sample_json(filter: &[&str]) -> Vec<serde_json::Value> {
+    let sample = sample();
+    let mut args = vec!["analyze", &sample, "--format", "json"];
+    args.extend_from_slice(filter);
+    records(&synack(&args))
+}
+
 #[test]
 fn filters_select_records() {
-    let r = records(&synack(&[
-        "analyze",
-        &sample(),
-        "--format",
-        "json",
-        "--port",
-        "443",
-    ]));
-    assert_eq!(r.len(), 4);
-    let r = records(&synack(&[
-        "analyze",
-        &sample(),
-        "--format",
-        "json",
-        "--net",
-        "fd00::/16",
-    ]));
+    assert_eq!(sample_json(&["--port", "443"]).len(), 4);
+    let v6 = sample_json(&["--net", "fd00::/16"]);
+    assert!(!v6.is_empty());
     assert!(
-        !r.is_empty()
-            && r.iter()
-                .all(|x| x["client"].as_str().unwrap().starts_with('['))
+        v6.iter()
+            .all(|x| x["client"].as_str().unwrap().starts_with('['))
     );
-    let r = records(&synack(&[
-        "analyze",
-        &sample(),
-        "--format",
-        "json",
-        "--host",
-        "198.18.0.77",
-    ]));
-    assert_eq!(r.len(), 1);
-    let r = records(&synack(&[
-        "analyze",
-        &sample(),
-        "--format",
-        "json",
-        "--host",
-        "198.18.0.1",
-        "--port",
-        "81",
-    ]));
-    assert_eq!(r.len(), 1);
+    assert_eq!(sample_json(&["--host", "198.18.0.77"]).len(), 1);
+    assert_eq!(
+        sample_json(&["--host", "198.18.0.1", "--port", "81"]).len(),
+        1
+    );
 }
 
 #[test]
