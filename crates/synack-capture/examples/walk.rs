@@ -1,23 +1,33 @@
 //! Walks every packet of a capture and decodes it, without tracking: the
-//! floor that `analyze` cannot beat. `cargo run --release --example walk FILE`
+//! floor that `analyze` cannot beat.
+//! `cargo run --release -p synack-capture --example walk FILE`; set
+//! `WALK_READ=1` to take the chunked `read()` path instead of the mapping.
+use std::io::Read;
 use synack_capture::CaptureReader;
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: walk FILE");
-    let mut r = CaptureReader::open(std::path::Path::new(&path)).expect("open");
-    let (mut n, mut tcp) = (0u64, 0u64);
+    if std::env::var_os("WALK_READ").is_some() {
+        let file = std::fs::File::open(&path).expect("open");
+        walk(CaptureReader::new(path, file).expect("a capture"));
+    } else {
+        walk(CaptureReader::open(std::path::Path::new(&path)).expect("a capture"));
+    }
+}
+
+fn walk<R: Read>(mut r: CaptureReader<R>) {
+    let (mut n, mut syns) = (0u64, 0u64);
     let start = std::time::Instant::now();
     while let Ok(Some(p)) = r.next_packet() {
         n += 1;
         if let Ok(synack_wire::Decoded::Tcp(s)) = synack_wire::decode(p.link, p.data) {
-            tcp += u64::from(s.tcp.flags().syn());
+            syns += u64::from(s.tcp.flags().syn());
         }
     }
     let secs = start.elapsed().as_secs_f64();
     let bytes = r.position() as f64;
     println!(
-        "{n} packets, {tcp} SYNs, {:.2} s, {:.0} MB/s",
-        secs,
+        "{n} packets, {syns} SYNs, {secs:.2} s, {:.0} MB/s",
         bytes / secs / 1e6
     );
 }

@@ -172,10 +172,17 @@ impl<R: Read> Buffer<R> {
 
     /// Makes at least `n` bytes available unless the input ends first.
     /// Returns how many are available.
+    #[inline]
     pub(crate) fn fill(&mut self, n: usize) -> io::Result<usize> {
         if self.available() >= n || self.eof {
             return Ok(self.available());
         }
+        self.refill(n)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self, n: usize) -> io::Result<usize> {
         if self.src.is_none() {
             return Ok(self.available());
         }
