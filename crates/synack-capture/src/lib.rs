@@ -9,6 +9,8 @@
 //! every packet before it has been returned. The writers produce what the
 //! readers read.
 
+#![forbid(unsafe_code)]
+
 mod error;
 mod pcap;
 mod pcapng;

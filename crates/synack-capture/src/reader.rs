@@ -49,18 +49,10 @@ pub struct ReadStats {
     pub unsupported_link: u64,
 }
 
-/// How often consumed pages of a mapped file are handed back, so that the
-/// resident set stays bounded however large the file.
-const RELEASE_EVERY: usize = 8 << 20;
-
+/// A window onto the input: `buf[start..end]` holds bytes not yet
+/// consumed, refilled by `read` in large chunks.
 pub(crate) struct Buffer<R> {
-    src: Option<R>,
-    /// A whole file mapped into memory (the fast path for regular files);
-    /// `buf` is unused then.
-    mapped: Option<memmap2::Mmap>,
-    released: usize,
-    /// Mapped bytes below this offset have their page tables filled.
-    populated: usize,
+    src: R,
     pub(crate) buf: Vec<u8>,
     pub(crate) start: usize,
     pub(crate) end: usize,
@@ -72,10 +64,7 @@ pub(crate) struct Buffer<R> {
 impl<R: Read> Buffer<R> {
     fn new(src: R) -> Self {
         Buffer {
-            src: Some(src),
-            mapped: None,
-            released: 0,
-            populated: 0,
+            src,
             buf: vec![0; CHUNK],
             start: 0,
             end: 0,
@@ -84,90 +73,21 @@ impl<R: Read> Buffer<R> {
         }
     }
 
-    fn mapped(map: memmap2::Mmap) -> Self {
-        let end = map.len();
-        let mut b = Buffer {
-            src: None,
-            mapped: Some(map),
-            released: 0,
-            populated: 0,
-            buf: Vec::new(),
-            start: 0,
-            end,
-            eof: true,
-            base: 0,
-        };
-        b.populate_ahead();
-        b
-    }
-
-    /// The bytes `start..end` index into.
     #[inline]
-    pub(crate) fn bytes(&self) -> &[u8] {
-        match &self.mapped {
-            Some(m) => m,
-            None => &self.buf,
-        }
-    }
-
-    /// Consumes `n` bytes; for a mapped file, returns pages already read
-    /// to the kernel every [`RELEASE_EVERY`] bytes.
-    #[inline]
-    pub(crate) fn consume(&mut self, n: usize) {
-        self.start += n;
-        if self.start - self.released >= RELEASE_EVERY {
-            self.release();
-        }
-    }
-
-    #[cold]
-    fn release(&mut self) {
-        let Some(map) = &self.mapped else {
-            self.released = self.start;
-            return;
-        };
-        let page = 4096;
-        let upto = self.start / page * page;
-        if upto > self.released {
-            // SAFETY: the mapping is private and read-only, so dropping its
-            // pages loses nothing: a later access would fault them back in
-            // from the file. No slice into this range is alive: packets
-            // borrow only the record being returned, which lies after `start`.
-            let _ = unsafe {
-                map.unchecked_advise_range(
-                    memmap2::UncheckedAdvice::DontNeed,
-                    self.released,
-                    upto - self.released,
-                )
-            };
-        }
-        self.released = upto;
-        self.populate_ahead();
-    }
-
-    /// Fills the page tables of the next two windows in one call
-    /// (MADV_POPULATE_READ, Linux 5.14+), instead of one page fault per
-    /// 64 KiB; an older kernel just keeps faulting pages in.
-    fn populate_ahead(&mut self) {
-        let Some(map) = &self.mapped else { return };
-        let want = (self.start + 2 * RELEASE_EVERY).min(map.len());
-        if want > self.populated {
-            let _ = map.advise_range(
-                memmap2::Advice::PopulateRead,
-                self.populated,
-                want - self.populated,
-            );
-            self.populated = want;
-        }
-    }
-
     pub(crate) fn available(&self) -> usize {
         self.end - self.start
     }
 
     /// File offset of the next unread byte.
+    #[inline]
     pub(crate) fn offset(&self) -> u64 {
         self.base + self.start as u64
+    }
+
+    /// Consumes `n` bytes.
+    #[inline]
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start += n;
     }
 
     /// Makes at least `n` bytes available unless the input ends first.
@@ -183,9 +103,6 @@ impl<R: Read> Buffer<R> {
     #[cold]
     #[inline(never)]
     fn refill(&mut self, n: usize) -> io::Result<usize> {
-        if self.src.is_none() {
-            return Ok(self.available());
-        }
         if self.start + n > self.buf.len() {
             // Move the tail to the front (and grow for a record larger than
             // the buffer; callers bound `n`).
@@ -198,8 +115,7 @@ impl<R: Read> Buffer<R> {
             }
         }
         while self.available() < n {
-            let Some(src) = self.src.as_mut() else { break };
-            let got = match src.read(&mut self.buf[self.end..]) {
+            let got = match self.src.read(&mut self.buf[self.end..]) {
                 Ok(got) => got,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
@@ -214,7 +130,7 @@ impl<R: Read> Buffer<R> {
     }
 
     pub(crate) fn peek(&self, n: usize) -> &[u8] {
-        &self.bytes()[self.start..self.start + n]
+        &self.buf[self.start..self.start + n]
     }
 }
 
@@ -253,16 +169,6 @@ impl CaptureReader<std::fs::File> {
             });
         }
         let file = std::fs::File::open(path).map_err(io_err)?;
-        if meta.is_file() && meta.len() > 0 {
-            // SAFETY: the map is read-only and private. If another process
-            // truncates the file while we read it, touching the lost pages
-            // raises SIGBUS; capture files are not rewritten in place, the
-            // same trade ripgrep makes for its mapped reads.
-            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-                let _ = map.advise(memmap2::Advice::Sequential);
-                return CaptureReader::with_buffer(name, Buffer::mapped(map));
-            }
-        }
         CaptureReader::new(name, file)
     }
 }
@@ -270,10 +176,7 @@ impl CaptureReader<std::fs::File> {
 impl<R: Read> CaptureReader<R> {
     /// Reads the file header from `src` and chooses the format by its magic.
     pub fn new(name: String, src: R) -> Result<Self, CaptureError> {
-        CaptureReader::with_buffer(name, Buffer::new(src))
-    }
-
-    fn with_buffer(name: String, mut buf: Buffer<R>) -> Result<Self, CaptureError> {
+        let mut buf = Buffer::new(src);
         let io_err = |source| CaptureError::Io {
             name: name.clone(),
             source,
@@ -341,7 +244,7 @@ impl<R: Read> CaptureReader<R> {
                 Ok(Some(Packet {
                     ts_ns: meta.ts_ns,
                     link: meta.link,
-                    data: &self.buf.bytes()[start..start + len],
+                    data: &self.buf.buf[start..start + len],
                     wire_len: meta.wire_len,
                     number: self.stats.packets,
                     offset: meta.offset,
