@@ -26,13 +26,7 @@ fn main() {
         ..TrackerConfig::default()
     });
     let mut out = Vec::new();
-    let opts = OptionWriter::default()
-        .mss(1460)
-        .sack_permitted()
-        .timestamps(1, 0)
-        .nop()
-        .wscale(7)
-        .build();
+    let opts = OptionWriter::linux(1, 0, 7).build();
     let mut frame = Vec::new();
     for i in 0..n {
         let client =

@@ -85,13 +85,7 @@ const SV: &str = "10.0.0.2:80";
 #[test]
 fn established_with_legs_and_options() {
     let mut s = Script::new();
-    let syn = OptionWriter::default()
-        .mss(1460)
-        .sack_permitted()
-        .timestamps(1, 0)
-        .nop()
-        .wscale(7)
-        .build();
+    let syn = OptionWriter::linux(1, 0, 7).build();
     let sa = OptionWriter::default().mss(1400).nop().wscale(9).build();
     s.seg(0.0, C, SV, 100, 0, S, &syn, &[]);
     s.seg(10.0, SV, C, 500, 101, S | A, &sa, &[]);

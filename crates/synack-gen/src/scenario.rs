@@ -163,18 +163,8 @@ impl Script {
         };
         let ecn_synack = if self.ecn { TcpFlags::ECE } else { 0 };
         let tsval = (t0 / 1_000_000) as u32;
-        let mut syn_opts = OptionWriter::default()
-            .mss(1460)
-            .sack_permitted()
-            .timestamps(tsval, 0)
-            .nop()
-            .wscale(7);
-        let mut synack_opts = OptionWriter::default()
-            .mss(1460)
-            .sack_permitted()
-            .timestamps(tsval + 7, tsval)
-            .nop()
-            .wscale(9);
+        let mut syn_opts = OptionWriter::linux(tsval, 0, 7);
+        let mut synack_opts = OptionWriter::linux(tsval + 7, tsval, 9);
         let syn_payload: Vec<u8> = match self.tfo {
             Tfo::None => Vec::new(),
             Tfo::CookieRequest => {

@@ -48,6 +48,17 @@ impl<'a> TcpSegmentSpec<'a> {
 pub struct OptionWriter(Vec<u8>);
 
 impl OptionWriter {
+    /// What Linux puts on a SYN or SYN-ACK over Ethernet: MSS 1460,
+    /// SACK-permitted, timestamps, NOP, window scale (in that order).
+    pub fn linux(tsval: u32, tsecr: u32, wscale: u8) -> Self {
+        OptionWriter::default()
+            .mss(1460)
+            .sack_permitted()
+            .timestamps(tsval, tsecr)
+            .nop()
+            .wscale(wscale)
+    }
+
     pub fn mss(mut self, mss: u16) -> Self {
         self.0.extend_from_slice(&[2, 4]);
         self.0.extend_from_slice(&mss.to_be_bytes());
