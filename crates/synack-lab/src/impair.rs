@@ -1,0 +1,445 @@
+//! Impairments: what a lab does to handshakes, as iptables rules in the
+//! namespaces (losses, rejections) and NFQUEUE delay. Each says where it
+//! acts: SYNs are dropped on the server's way in, SYN-ACKs on its way out,
+//! delay is split between the client's egress and ingress.
+
+use std::time::Duration;
+
+/// ICMP error kinds for rejections, with their IPv4 and IPv6 forms.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IcmpKind {
+    Host,
+    Net,
+    Port,
+    Admin,
+}
+
+impl IcmpKind {
+    pub fn parse(s: &str) -> Option<IcmpKind> {
+        match s {
+            "host" => Some(IcmpKind::Host),
+            "net" => Some(IcmpKind::Net),
+            "port" => Some(IcmpKind::Port),
+            "admin" => Some(IcmpKind::Admin),
+            _ => None,
+        }
+    }
+
+    fn reject_with(self, v6: bool) -> &'static str {
+        match (self, v6) {
+            (IcmpKind::Host, false) => "icmp-host-unreachable",
+            (IcmpKind::Net, false) => "icmp-net-unreachable",
+            (IcmpKind::Port, false) => "icmp-port-unreachable",
+            (IcmpKind::Admin, false) => "icmp-admin-prohibited",
+            (IcmpKind::Host, true) => "icmp6-addr-unreachable",
+            (IcmpKind::Net, true) => "icmp6-no-route",
+            (IcmpKind::Port, true) => "icmp6-port-unreachable",
+            (IcmpKind::Admin, true) => "icmp6-adm-prohibited",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum Impairment {
+    /// Adds `rtt` to the round trip (half on the client's egress, half on
+    /// its ingress; all on egress when `one_way`), ± `jitter`, on every
+    /// packet or on SYN and SYN-ACK only.
+    Delay {
+        rtt: Duration,
+        jitter: Duration,
+        handshake_only: bool,
+        one_way: bool,
+    },
+    /// Drops the first `n` SYNs of each flow on their way into the server.
+    DropSyn { first: u32 },
+    /// Drops the first `n` SYN-ACKs of each flow on their way out of the server.
+    DropSynAck { first: u32 },
+    /// Drops SYNs with this probability.
+    DropSynRandom { probability: f64 },
+    /// Drops SYN-ACKs with this probability.
+    DropSynAckRandom { probability: f64 },
+    /// The server answers SYNs (to `port`, or any) with RST.
+    RejectRst { port: Option<u16> },
+    /// The server answers SYNs (to `port`, or any) with an ICMP error.
+    RejectIcmp { kind: IcmpKind, port: Option<u16> },
+}
+
+/// One line per impairment for `synack lab --list`: its flag and what it does.
+pub const CATALOGUE: &[(&str, &str)] = &[
+    (
+        "--delay MS",
+        "add MS to the round trip (half each way, at the client), e.g. --delay 100ms",
+    ),
+    (
+        "--jitter MS",
+        "vary each packet's delay by up to ± MS (order is kept)",
+    ),
+    (
+        "--handshake-only",
+        "delay only SYN and SYN-ACK, keep data at full speed",
+    ),
+    ("--one-way", "put all of the delay on the client's egress"),
+    (
+        "--drop-syn N",
+        "drop the first N SYNs of every connection (the client retransmits after 1 s)",
+    ),
+    (
+        "--drop-synack N",
+        "drop the first N SYN-ACKs of every connection (tcpi_rtt then reads ~1 s)",
+    ),
+    (
+        "--drop-syn-rate P",
+        "drop each SYN with probability P (0..1)",
+    ),
+    (
+        "--drop-synack-rate P",
+        "drop each SYN-ACK with probability P (0..1)",
+    ),
+    (
+        "--reject-rst",
+        "the server answers every SYN with RST (connection refused)",
+    ),
+    (
+        "--reject-icmp KIND",
+        "the server answers SYNs with ICMP host|net|port|admin unreachable",
+    ),
+    ("--port P", "limit --reject-* to SYNs for port P"),
+    (
+        "(dead host)",
+        "SYNACK_DEAD_HOST / SYNACK_DEAD_HOST6: an address on the subnet nobody answers",
+    ),
+];
+
+/// Where a rule goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Rule {
+    pub server_side: bool,
+    pub v6: bool,
+    pub args: Vec<String>,
+}
+
+/// Queue numbers of the delayer: client egress and client ingress.
+pub(crate) const QUEUE_EGRESS: u16 = 1;
+pub(crate) const QUEUE_INGRESS: u16 = 2;
+
+impl Impairment {
+    /// The iptables/ip6tables rules that make it (delay also needs the
+    /// delayer; see [`Impairment::queue_delays`]).
+    pub(crate) fn rules(&self, client_dev: &str, server_dev: &str) -> Vec<Rule> {
+        let mut out = Vec::new();
+        for v6 in [false, true] {
+            let mut add = |server_side: bool, args: &[&str]| {
+                out.push(Rule {
+                    server_side,
+                    v6,
+                    args: args.iter().map(|s| s.to_string()).collect(),
+                });
+            };
+            let port_args = |port: Option<u16>| -> Vec<String> {
+                port.map(|p| vec!["--dport".to_string(), p.to_string()])
+                    .unwrap_or_default()
+            };
+            match self {
+                Impairment::Delay {
+                    handshake_only,
+                    one_way,
+                    ..
+                } => {
+                    let only: &[&str] = if *handshake_only {
+                        &["-p", "tcp", "--tcp-flags", "SYN", "SYN"]
+                    } else {
+                        &[]
+                    };
+                    let q_out = QUEUE_EGRESS.to_string();
+                    let q_in = QUEUE_INGRESS.to_string();
+                    let mut egress = vec!["-A", "OUTPUT", "-o", client_dev];
+                    egress.extend_from_slice(only);
+                    egress.extend_from_slice(&[
+                        "-j",
+                        "NFQUEUE",
+                        "--queue-num",
+                        &q_out,
+                        "--queue-bypass",
+                    ]);
+                    add(false, &egress);
+                    if !one_way {
+                        let mut ingress = vec!["-A", "INPUT", "-i", client_dev];
+                        ingress.extend_from_slice(only);
+                        ingress.extend_from_slice(&[
+                            "-j",
+                            "NFQUEUE",
+                            "--queue-num",
+                            &q_in,
+                            "--queue-bypass",
+                        ]);
+                        add(false, &ingress);
+                    }
+                }
+                Impairment::DropSyn { first } => {
+                    // hashlimit per flow: the first `first` SYNs of a flow are
+                    // within the burst and fall through to DROP; later ones are
+                    // "above" the limit and accepted. (A global nth counter
+                    // drifts when a retransmission lands in between.)
+                    let burst = first.to_string();
+                    add(
+                        true,
+                        &[
+                            "-A",
+                            "INPUT",
+                            "-i",
+                            server_dev,
+                            "-p",
+                            "tcp",
+                            "--syn",
+                            "-m",
+                            "hashlimit",
+                            "--hashlimit-name",
+                            "synack_syn",
+                            "--hashlimit-mode",
+                            "srcip,srcport",
+                            "--hashlimit-above",
+                            "1/hour",
+                            "--hashlimit-burst",
+                            &burst,
+                            "-j",
+                            "ACCEPT",
+                        ],
+                    );
+                    add(
+                        true,
+                        &[
+                            "-A", "INPUT", "-i", server_dev, "-p", "tcp", "--syn", "-j", "DROP",
+                        ],
+                    );
+                }
+                Impairment::DropSynAck { first } => {
+                    let burst = first.to_string();
+                    add(
+                        true,
+                        &[
+                            "-A",
+                            "OUTPUT",
+                            "-o",
+                            server_dev,
+                            "-p",
+                            "tcp",
+                            "--tcp-flags",
+                            "SYN,ACK",
+                            "SYN,ACK",
+                            "-m",
+                            "hashlimit",
+                            "--hashlimit-name",
+                            "synack_synack",
+                            "--hashlimit-mode",
+                            "dstip,dstport",
+                            "--hashlimit-above",
+                            "1/hour",
+                            "--hashlimit-burst",
+                            &burst,
+                            "-j",
+                            "ACCEPT",
+                        ],
+                    );
+                    add(
+                        true,
+                        &[
+                            "-A",
+                            "OUTPUT",
+                            "-o",
+                            server_dev,
+                            "-p",
+                            "tcp",
+                            "--tcp-flags",
+                            "SYN,ACK",
+                            "SYN,ACK",
+                            "-j",
+                            "DROP",
+                        ],
+                    );
+                }
+                Impairment::DropSynRandom { probability } => {
+                    let p = format!("{probability:.6}");
+                    add(
+                        true,
+                        &[
+                            "-A",
+                            "INPUT",
+                            "-i",
+                            server_dev,
+                            "-p",
+                            "tcp",
+                            "--syn",
+                            "-m",
+                            "statistic",
+                            "--mode",
+                            "random",
+                            "--probability",
+                            &p,
+                            "-j",
+                            "DROP",
+                        ],
+                    );
+                }
+                Impairment::DropSynAckRandom { probability } => {
+                    let p = format!("{probability:.6}");
+                    add(
+                        true,
+                        &[
+                            "-A",
+                            "OUTPUT",
+                            "-o",
+                            server_dev,
+                            "-p",
+                            "tcp",
+                            "--tcp-flags",
+                            "SYN,ACK",
+                            "SYN,ACK",
+                            "-m",
+                            "statistic",
+                            "--mode",
+                            "random",
+                            "--probability",
+                            &p,
+                            "-j",
+                            "DROP",
+                        ],
+                    );
+                }
+                Impairment::RejectRst { port } => {
+                    let mut a = vec![
+                        "-A".to_string(),
+                        "INPUT".into(),
+                        "-i".into(),
+                        server_dev.into(),
+                        "-p".into(),
+                        "tcp".into(),
+                        "--syn".into(),
+                    ];
+                    a.extend(port_args(*port));
+                    a.extend(["-j", "REJECT", "--reject-with", "tcp-reset"].map(String::from));
+                    out_push(&mut add, &a);
+                }
+                Impairment::RejectIcmp { kind, port } => {
+                    let mut a = vec![
+                        "-A".to_string(),
+                        "INPUT".into(),
+                        "-i".into(),
+                        server_dev.into(),
+                        "-p".into(),
+                        "tcp".into(),
+                        "--syn".into(),
+                    ];
+                    a.extend(port_args(*port));
+                    a.extend(
+                        ["-j", "REJECT", "--reject-with", kind.reject_with(v6)].map(String::from),
+                    );
+                    out_push(&mut add, &a);
+                }
+            }
+        }
+        out
+    }
+
+    /// The delayer's queues and their delays, if this impairment delays.
+    pub(crate) fn queue_delays(&self) -> Vec<crate::delayer::QueueDelay> {
+        let Impairment::Delay {
+            rtt,
+            jitter,
+            one_way,
+            ..
+        } = self
+        else {
+            return Vec::new();
+        };
+        if *one_way {
+            vec![crate::delayer::QueueDelay {
+                queue: QUEUE_EGRESS,
+                delay: *rtt,
+                jitter: *jitter,
+            }]
+        } else {
+            let half = *rtt / 2;
+            let j = *jitter / 2;
+            vec![
+                crate::delayer::QueueDelay {
+                    queue: QUEUE_EGRESS,
+                    delay: half,
+                    jitter: j,
+                },
+                crate::delayer::QueueDelay {
+                    queue: QUEUE_INGRESS,
+                    delay: *rtt - half,
+                    jitter: j,
+                },
+            ]
+        }
+    }
+}
+
+fn out_push(add: &mut impl FnMut(bool, &[&str]), args: &[String]) {
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    add(true, &refs);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn drop_syn_uses_a_per_flow_hashlimit_then_drop() {
+        let rules = Impairment::DropSyn { first: 2 }.rules("c0", "veth0");
+        assert_eq!(rules.len(), 4, "two rules, for IPv4 and IPv6");
+        assert!(rules.iter().all(|r| r.server_side));
+        assert!(
+            rules[0]
+                .args
+                .join(" ")
+                .contains("--hashlimit-burst 2 -j ACCEPT")
+        );
+        assert_eq!(rules[1].args.last().unwrap(), "DROP");
+        assert!(rules[2].v6);
+    }
+
+    #[test]
+    fn icmp_rejections_have_v4_and_v6_forms() {
+        let rules = Impairment::RejectIcmp {
+            kind: IcmpKind::Admin,
+            port: Some(80),
+        }
+        .rules("v", "v");
+        assert!(
+            rules[0]
+                .args
+                .join(" ")
+                .ends_with("--dport 80 -j REJECT --reject-with icmp-admin-prohibited")
+        );
+        assert!(
+            rules[1]
+                .args
+                .join(" ")
+                .ends_with("--reject-with icmp6-adm-prohibited")
+        );
+    }
+
+    #[test]
+    fn delay_is_split_between_egress_and_ingress() {
+        let d = Impairment::Delay {
+            rtt: Duration::from_millis(100),
+            jitter: Duration::ZERO,
+            handshake_only: true,
+            one_way: false,
+        };
+        let q = d.queue_delays();
+        assert_eq!(
+            q.iter().map(|x| x.delay).sum::<Duration>(),
+            Duration::from_millis(100)
+        );
+        let rules = d.rules("v", "v");
+        assert_eq!(rules.len(), 4);
+        assert!(
+            rules
+                .iter()
+                .all(|r| !r.server_side && r.args.join(" ").contains("--tcp-flags SYN SYN"))
+        );
+    }
+}

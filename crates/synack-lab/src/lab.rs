@@ -1,0 +1,364 @@
+//! The lab itself: two namespaces joined by a veth pair, addressed for IPv4
+//! and IPv6, with static neighbours and no default route, torn down on drop.
+
+use crate::delayer::Delayer;
+use crate::error::LabError;
+use crate::impair::Impairment;
+use crate::netns::Netns;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// Every lab's namespaces start with this; nothing else of ours does.
+pub const PREFIX: &str = "synack-";
+const VETH_CLIENT: &str = "veth-cli";
+const VETH_SERVER: &str = "veth-srv";
+const MAC_CLIENT: &str = "02:5a:00:00:00:02";
+const MAC_SERVER: &str = "02:5a:00:00:00:01";
+const LINK_UP_TIMEOUT: Duration = Duration::from_secs(3);
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Side {
+    Client,
+    Server,
+}
+
+pub struct Lab {
+    pub id: String,
+    pub client: Netns,
+    pub server: Netns,
+    pub client_v4: Ipv4Addr,
+    pub server_v4: Ipv4Addr,
+    pub client_v6: Ipv6Addr,
+    pub server_v6: Ipv6Addr,
+    /// On the subnet, but nothing answers for it (no neighbour entry).
+    pub dead_v4: Ipv4Addr,
+    pub dead_v6: Ipv6Addr,
+    delayer: Option<Delayer>,
+    impairments: Vec<Impairment>,
+    torn_down: bool,
+}
+
+fn run(cmd: &mut Command) -> Result<Output, LabError> {
+    let text = format!("{cmd:?}").replace('"', "");
+    let out = cmd
+        .output()
+        .map_err(|e| LabError::io(format!("running {text}"), e))?;
+    if !out.status.success() {
+        return Err(LabError::Command {
+            command: text,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
+    }
+    Ok(out)
+}
+
+fn ip(args: &[&str]) -> Result<Output, LabError> {
+    run(Command::new("ip").args(args))
+}
+
+/// Checks that a program runs, or names the package that provides it.
+fn require(program: &'static str, package: &'static str) -> Result<(), LabError> {
+    match Command::new(program).arg("--version").output() {
+        Ok(_) => Ok(()),
+        Err(_) => Err(LabError::Missing { program, package }),
+    }
+}
+
+impl Lab {
+    /// Builds a new lab and waits until its link is up.
+    pub fn up() -> Result<Lab, LabError> {
+        if !crate::sys::is_root() {
+            return Err(LabError::NotRoot);
+        }
+        require("ip", "iproute2")?;
+        let pid = std::process::id();
+        let n = NEXT.fetch_add(1, Ordering::SeqCst);
+        let id = format!("{pid}-{n}");
+        // A subnet per lab, so that addresses tell labs apart in logs.
+        let net = ((pid + n) % 250 + 1) as u8;
+        let lab = Lab {
+            client: Netns {
+                name: format!("{PREFIX}{id}-cli"),
+            },
+            server: Netns {
+                name: format!("{PREFIX}{id}-srv"),
+            },
+            client_v4: Ipv4Addr::new(198, 18, net, 2),
+            server_v4: Ipv4Addr::new(198, 18, net, 1),
+            dead_v4: Ipv4Addr::new(198, 18, net, 9),
+            client_v6: Ipv6Addr::new(0xfd00, 0x1ab, u16::from(net), 0, 0, 0, 0, 2),
+            server_v6: Ipv6Addr::new(0xfd00, 0x1ab, u16::from(net), 0, 0, 0, 0, 1),
+            dead_v6: Ipv6Addr::new(0xfd00, 0x1ab, u16::from(net), 0, 0, 0, 0, 9),
+            id,
+            delayer: None,
+            impairments: Vec::new(),
+            torn_down: false,
+        };
+        // From here on, a failure tears down what exists (Drop).
+        lab.build()?;
+        Ok(lab)
+    }
+
+    fn build(&self) -> Result<(), LabError> {
+        let (c, s) = (&self.client.name, &self.server.name);
+        ip(&["netns", "add", c])?;
+        ip(&["netns", "add", s])?;
+        ip(&[
+            "link",
+            "add",
+            VETH_CLIENT,
+            "address",
+            MAC_CLIENT,
+            "netns",
+            c,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            VETH_SERVER,
+            "address",
+            MAC_SERVER,
+            "netns",
+            s,
+        ])?;
+        for (ns, dev, v4, v6, peer_v4, peer_v6, peer_mac) in [
+            (
+                c,
+                VETH_CLIENT,
+                self.client_v4,
+                self.client_v6,
+                self.server_v4,
+                self.server_v6,
+                MAC_SERVER,
+            ),
+            (
+                s,
+                VETH_SERVER,
+                self.server_v4,
+                self.server_v6,
+                self.client_v4,
+                self.client_v6,
+                MAC_CLIENT,
+            ),
+        ] {
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
+            // nodad: the address is usable at once (no 1-2 s of tentative state).
+            ip(&[
+                "-n",
+                ns,
+                "addr",
+                "add",
+                &format!("{v6}/64"),
+                "dev",
+                dev,
+                "nodad",
+            ])?;
+            // Static neighbours: the first connect does no ARP or ND, so
+            // timings are the handshake's alone.
+            ip(&[
+                "-n",
+                ns,
+                "neigh",
+                "replace",
+                &peer_v4.to_string(),
+                "lladdr",
+                peer_mac,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])?;
+            ip(&[
+                "-n",
+                ns,
+                "neigh",
+                "replace",
+                &peer_v6.to_string(),
+                "lladdr",
+                peer_mac,
+                "dev",
+                dev,
+                "nud",
+                "permanent",
+            ])?;
+            ip(&["-n", ns, "link", "set", dev, "up"])?;
+        }
+        self.wait_link_up()
+    }
+
+    /// Packets sent before both ends are up are lost, so wait (bounded).
+    fn wait_link_up(&self) -> Result<(), LabError> {
+        let start = Instant::now();
+        loop {
+            let up = [
+                (&self.client.name, VETH_CLIENT),
+                (&self.server.name, VETH_SERVER),
+            ]
+            .iter()
+            .all(|(ns, dev)| {
+                ip(&["-n", ns, "-o", "link", "show", "dev", dev])
+                    .map(|o| String::from_utf8_lossy(&o.stdout).contains("state UP"))
+                    .unwrap_or(false)
+            });
+            if up {
+                return Ok(());
+            }
+            if start.elapsed() > LINK_UP_TIMEOUT {
+                return Err(LabError::LinkDown(LINK_UP_TIMEOUT.as_millis() as u64));
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    pub fn netns(&self, side: Side) -> &Netns {
+        match side {
+            Side::Client => &self.client,
+            Side::Server => &self.server,
+        }
+    }
+
+    pub fn server_addr(&self, v6: bool) -> IpAddr {
+        if v6 {
+            IpAddr::V6(self.server_v6)
+        } else {
+            IpAddr::V4(self.server_v4)
+        }
+    }
+
+    /// Sets a sysctl inside one namespace, e.g. `net.ipv4.tcp_syn_retries`.
+    /// Handshake sysctls are per namespace: the host is never touched.
+    pub fn sysctl(&self, side: Side, key: &str, value: &str) -> Result<(), LabError> {
+        let ns = self.netns(side);
+        let path = format!("/proc/sys/{}", key.replace('.', "/"));
+        let (p, v) = (path.clone(), value.to_string());
+        ns.run(move || std::fs::write(&p, v))?
+            .map_err(|e| LabError::io(format!("setting {key} in {}", ns.name), e))
+    }
+
+    /// Applies an impairment; several combine.
+    pub fn impair(&mut self, imp: Impairment) -> Result<(), LabError> {
+        let delays = imp.queue_delays();
+        if !delays.is_empty() {
+            if self.delayer.is_some() {
+                return Err(LabError::Command {
+                    command: "delay".into(),
+                    stderr: "only one delay per lab".into(),
+                });
+            }
+            // The delayer binds its queues before the rules exist, so no
+            // packet slips through undelayed.
+            self.delayer = Some(Delayer::start(&self.client, delays)?);
+        }
+        require("iptables", "iptables")?;
+        for rule in imp.rules(VETH_CLIENT, VETH_SERVER) {
+            let ns = if rule.server_side {
+                &self.server
+            } else {
+                &self.client
+            };
+            let program = if rule.v6 { "ip6tables" } else { "iptables" };
+            run(ns.command(program).args(&rule.args))?;
+        }
+        self.impairments.push(imp);
+        Ok(())
+    }
+
+    /// Whether the delayer got real-time priority (None without delay).
+    pub fn delayer_realtime(&self) -> Option<bool> {
+        self.delayer.as_ref().map(|d| d.realtime)
+    }
+
+    /// The environment both commands of `synack lab run` get.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("SYNACK_SERVER", self.server_v4.to_string()),
+            ("SYNACK_SERVER6", self.server_v6.to_string()),
+            ("SYNACK_CLIENT", self.client_v4.to_string()),
+            ("SYNACK_CLIENT6", self.client_v6.to_string()),
+            ("SYNACK_DEAD_HOST", self.dead_v4.to_string()),
+            ("SYNACK_DEAD_HOST6", self.dead_v6.to_string()),
+            ("SYNACK_CLIENT_NS", self.client.name.clone()),
+            ("SYNACK_SERVER_NS", self.server.name.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    /// Removes the lab now (also done on drop).
+    pub fn down(mut self) -> Result<(), LabError> {
+        self.teardown()
+    }
+
+    fn teardown(&mut self) -> Result<(), LabError> {
+        if self.torn_down {
+            return Ok(());
+        }
+        self.torn_down = true;
+        if let Some(mut d) = self.delayer.take() {
+            d.stop();
+        }
+        let mut first_error = None;
+        for ns in [&self.client.name, &self.server.name] {
+            if let Err(e) = remove_namespace(ns) {
+                first_error.get_or_insert(e);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Names of the labs' namespaces that exist now.
+    pub fn existing() -> Vec<String> {
+        let Ok(dir) = std::fs::read_dir("/run/netns") else {
+            return Vec::new();
+        };
+        let mut v: Vec<String> = dir
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with(PREFIX))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Removes labs whose process is gone (a killed run), and returns the
+    /// namespaces removed. Labs of live processes are left alone.
+    pub fn remove_stale() -> Vec<String> {
+        let mut removed = Vec::new();
+        for name in Lab::existing() {
+            let pid = name[PREFIX.len()..]
+                .split('-')
+                .next()
+                .and_then(|p| p.parse::<u32>().ok());
+            let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+            if !alive && remove_namespace(&name).is_ok() {
+                removed.push(name);
+            }
+        }
+        removed
+    }
+}
+
+/// Kills whatever still runs inside `ns`, then deletes it (its veth end and
+/// rules go with it).
+pub(crate) fn remove_namespace(ns: &str) -> Result<(), LabError> {
+    if let Ok(out) = ip(&["netns", "pids", ns]) {
+        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+            let _ = Command::new("kill").args(["-KILL", pid]).output();
+        }
+    }
+    ip(&["netns", "del", ns]).map(|_| ())
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if let Err(e) = self.teardown() {
+            eprintln!("synack lab: teardown of {}: {e}", self.id);
+        }
+    }
+}

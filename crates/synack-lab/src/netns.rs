@@ -1,0 +1,75 @@
+//! One network namespace by name: commands and threads inside it.
+
+use crate::error::LabError;
+use std::process::Command;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    /// A command that runs `program` inside this namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `f` on a new thread that has entered this namespace; sockets it
+    /// opens live there.
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> std::thread::JoinHandle<std::io::Result<T>> {
+        let name = self.name.clone();
+        std::thread::spawn(move || {
+            crate::sys::enter_netns(&name)?;
+            Ok(f())
+        })
+    }
+
+    /// Runs `f` inside this namespace and waits for it.
+    pub fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, LabError> {
+        match self.spawn(f).join() {
+            Ok(r) => r.map_err(|e| LabError::io(format!("entering namespace {}", self.name), e)),
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+
+    /// Reads a kernel counter file (e.g. `/proc/net/netstat`) as this
+    /// namespace sees it.
+    pub fn read_proc(&self, path: &str) -> Result<String, LabError> {
+        let path = path.replace("/proc/net/", "/proc/thread-self/net/");
+        let p = path.clone();
+        self.run(move || std::fs::read_to_string(&p))?
+            .map_err(|e| LabError::io(path, e))
+    }
+
+    /// One counter from /proc/net/netstat or /proc/net/snmp (`TcpExt`
+    /// `ListenOverflows`, `Tcp` `ActiveOpens`, ...), as nstat names them.
+    pub fn counter(&self, group: &str, name: &str) -> Result<Option<u64>, LabError> {
+        for file in ["/proc/net/netstat", "/proc/net/snmp"] {
+            let text = self.read_proc(file)?;
+            let lines: Vec<&str> = text.lines().collect();
+            for pair in lines.chunks(2) {
+                let [head, values] = pair else { continue };
+                let prefix = format!("{group}:");
+                if !head.starts_with(&prefix) || !values.starts_with(&prefix) {
+                    continue;
+                }
+                let names = head.split_whitespace().skip(1);
+                let vals = values.split_whitespace().skip(1);
+                for (n, v) in names.zip(vals) {
+                    if n == name {
+                        return Ok(v.parse().ok());
+                    }
+                }
+            }
+        }
+        Ok(None)
+    }
+}

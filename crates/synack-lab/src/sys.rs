@@ -1,0 +1,169 @@
+//! The few system calls the lab makes directly, each in a small wrapper
+//! whose `SAFETY` line says why it is sound: entering a network namespace
+//! on the calling thread, real-time scheduling for the delayer, TCP_INFO
+//! for tests and probes, and stop signals.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// Moves the calling thread into the named network namespace (the file
+/// `ip netns add` creates under /run/netns). Other threads are unaffected.
+pub fn enter_netns(name: &str) -> io::Result<()> {
+    let file = std::fs::File::open(format!("/run/netns/{name}"))?;
+    // SAFETY: setns only reads the descriptor, which `file` keeps open for
+    // the duration of the call; CLONE_NEWNET affects the calling thread only.
+    let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Gives the calling thread SCHED_FIFO priority `priority`. Returns
+/// `Ok(false)` when the system refuses (no CAP_SYS_NICE, or an RT limit),
+/// which is not an error: the delayer then runs with normal priority.
+pub fn set_realtime(priority: i32) -> io::Result<bool> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0
+    // means the calling thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EINVAL) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// The fields of the kernel's `struct tcp_info` (linux/tcp.h) that the lab
+/// and probes read. Parsed by offset from what the kernel returned, so an
+/// older or newer kernel with a shorter or longer struct works.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpInfo {
+    pub state: u8,
+    pub options: u8,
+    pub snd_wscale: u8,
+    pub rcv_wscale: u8,
+    pub rto_us: u32,
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    pub total_retrans: u32,
+}
+
+impl TcpInfo {
+    pub const OPT_TIMESTAMPS: u8 = 1;
+    pub const OPT_SACK: u8 = 2;
+    pub const OPT_WSCALE: u8 = 4;
+    pub const OPT_ECN: u8 = 8;
+    pub const OPT_SYN_DATA: u8 = 32;
+
+    /// Parses the bytes `getsockopt(TCP_INFO)` returned.
+    pub fn parse(b: &[u8]) -> TcpInfo {
+        let u32_at = |at: usize| {
+            b.get(at..at + 4)
+                .map_or(0, |x| u32::from_ne_bytes([x[0], x[1], x[2], x[3]]))
+        };
+        let byte = |at: usize| b.get(at).copied().unwrap_or(0);
+        TcpInfo {
+            state: byte(0),
+            options: byte(5),
+            snd_wscale: byte(6) & 0x0f,
+            rcv_wscale: byte(6) >> 4,
+            rto_us: u32_at(8),
+            snd_mss: u32_at(16),
+            rcv_mss: u32_at(20),
+            rtt_us: u32_at(68),
+            rttvar_us: u32_at(72),
+            total_retrans: u32_at(100),
+        }
+    }
+}
+
+/// Reads TCP_INFO of a connected socket.
+pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
+    let mut buf = [0u8; 256];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` is writable for `len` bytes and `len` points to its size;
+    // the kernel writes at most `len` bytes and stores the length written.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_INFO,
+            buf.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(TcpInfo::parse(&buf[..(len as usize).min(buf.len())]))
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::SeqCst);
+}
+
+/// Installs SIGINT and SIGTERM handlers that only set a flag, and returns
+/// it: long-running lab commands poll it and tear down in order.
+pub fn stop_on_signals() -> &'static AtomicBool {
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only stores to an atomic, which is
+        // async-signal-safe; `sigaction` is given a zeroed, filled struct.
+        unsafe {
+            let mut act: libc::sigaction = std::mem::zeroed();
+            act.sa_sigaction = on_stop_signal as extern "C" fn(libc::c_int) as usize;
+            libc::sigemptyset(&mut act.sa_mask);
+            libc::sigaction(sig, &act, std::ptr::null_mut());
+        }
+    }
+    &STOP
+}
+
+/// True when the effective user is root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_info_parses_by_offset_and_tolerates_short_structs() {
+        let mut b = [0u8; 104];
+        b[0] = 1;
+        b[5] = TcpInfo::OPT_SACK | TcpInfo::OPT_TIMESTAMPS;
+        b[6] = 0x97;
+        b[68..72].copy_from_slice(&20_345u32.to_ne_bytes());
+        b[100..104].copy_from_slice(&2u32.to_ne_bytes());
+        let t = TcpInfo::parse(&b);
+        assert_eq!((t.state, t.rtt_us, t.total_retrans), (1, 20_345, 2));
+        assert_eq!((t.snd_wscale, t.rcv_wscale), (7, 9));
+        let short = TcpInfo::parse(&b[..70]);
+        assert_eq!((short.rtt_us, short.total_retrans), (0, 0));
+    }
+}
+
+/// Sets the accept-queue length of a listening socket (`listen(2)` again),
+/// which std's `TcpListener` fixes at 128.
+pub fn set_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen only takes the descriptor and an integer.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
