@@ -136,6 +136,18 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Sets the accept-queue length of a listening socket (`listen(2)` again),
+/// which std's `TcpListener` fixes at 128.
+pub fn set_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen only takes the descriptor and an integer.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -153,17 +165,5 @@ mod tests {
         assert_eq!((t.snd_wscale, t.rcv_wscale), (7, 9));
         let short = TcpInfo::parse(&b[..70]);
         assert_eq!((short.rtt_us, short.total_retrans), (0, 0));
-    }
-}
-
-/// Sets the accept-queue length of a listening socket (`listen(2)` again),
-/// which std's `TcpListener` fixes at 128.
-pub fn set_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
-    // SAFETY: listen only takes the descriptor and an integer.
-    let rc = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }
