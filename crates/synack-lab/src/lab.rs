@@ -326,6 +326,14 @@ impl Lab {
         v
     }
 
+    /// Removes every lab's namespaces, live or not, with what runs in them.
+    pub fn remove_all() -> Vec<String> {
+        Lab::existing()
+            .into_iter()
+            .filter(|n| remove_namespace(n).is_ok())
+            .collect()
+    }
+
     /// Removes labs whose process is gone (a killed run), and returns the
     /// namespaces removed. Labs of live processes are left alone.
     pub fn remove_stale() -> Vec<String> {

@@ -21,6 +21,148 @@ pub enum Command {
     /// Reconstruct every TCP handshake in pcap/pcapng captures
     #[command(after_long_help = ANALYZE_AFTER)]
     Analyze(AnalyzeArgs),
+    /// Reproduce handshake trouble (delay, lost SYNs, RST, ICMP) between two
+    /// network namespaces, and run your own client and server across it
+    #[command(after_long_help = LAB_AFTER)]
+    Lab(LabArgs),
+}
+
+const LAB_AFTER: &str = "\
+Both commands get the lab's addresses in the environment: SYNACK_SERVER,
+SYNACK_SERVER6, SYNACK_CLIENT, SYNACK_CLIENT6, SYNACK_DEAD_HOST(6) (on the
+subnet, nobody answers), SYNACK_CLIENT_NS, SYNACK_SERVER_NS. Nothing leaves
+the lab: its namespaces have no default route. Needs root and iptables.
+
+Examples:
+  synack lab run --delay 100ms --drop-syn 1 --server 'python3 -m http.server 8080' \\
+      -- sh -c 'curl -s -o /dev/null -w \"%{time_connect}\\n\" http://$SYNACK_SERVER:8080/'
+  synack lab run --reject-icmp admin -- sh -c 'nc -zv $SYNACK_SERVER6 443'
+  synack lab --list";
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    /// Describe each impairment in one line, with its flag
+    #[arg(long)]
+    pub list: bool,
+
+    #[command(subcommand)]
+    pub action: Option<LabAction>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LabAction {
+    /// Build a lab, start the server command in the server namespace, run the
+    /// client command in the client namespace, tear everything down
+    Run(LabRunArgs),
+    /// Build a lab and keep it (and its delayer) until Ctrl-C or `synack lab down`
+    Up(LabUpArgs),
+    /// Remove labs: those left by killed runs, or every lab with --all
+    Down {
+        /// Also remove labs whose process is still running
+        #[arg(long)]
+        all: bool,
+    },
+    /// List the labs that exist now
+    Status,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ImpairArgs {
+    /// Add this much to the round trip (half each way, at the client): 100ms, 0.25s, 100 (ms)
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub delay: Option<std::time::Duration>,
+    /// Vary each packet's delay by up to ± this much (packet order is kept)
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, requires = "delay")]
+    pub jitter: Option<std::time::Duration>,
+    /// Delay only SYN and SYN-ACK, keep data at full speed
+    #[arg(long, requires = "delay")]
+    pub handshake_only: bool,
+    /// Put all of the delay on the client's egress
+    #[arg(long, requires = "delay")]
+    pub one_way: bool,
+    /// Drop the first N SYNs of every connection
+    #[arg(long, value_name = "N")]
+    pub drop_syn: Option<u32>,
+    /// Drop the first N SYN-ACKs of every connection
+    #[arg(long, value_name = "N")]
+    pub drop_synack: Option<u32>,
+    /// Drop each SYN with probability P (0..1)
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    pub drop_syn_rate: Option<f64>,
+    /// Drop each SYN-ACK with probability P (0..1)
+    #[arg(long, value_name = "P", value_parser = parse_probability)]
+    pub drop_synack_rate: Option<f64>,
+    /// The server answers SYNs with RST
+    #[arg(long)]
+    pub reject_rst: bool,
+    /// The server answers SYNs with an ICMP error
+    #[arg(long, value_name = "KIND", value_parser = ["host", "net", "port", "admin"])]
+    pub reject_icmp: Option<String>,
+    /// Limit --reject-rst and --reject-icmp to SYNs for this port
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Client sysctl net.ipv4.tcp_syn_retries (how long connect() tries)
+    #[arg(long, value_name = "N")]
+    pub syn_retries: Option<u32>,
+    /// Server sysctl net.ipv4.tcp_synack_retries
+    #[arg(long, value_name = "N")]
+    pub synack_retries: Option<u32>,
+    /// Server sysctl net.ipv4.tcp_syncookies (0, 1 or 2)
+    #[arg(long, value_name = "N")]
+    pub syncookies: Option<u32>,
+    /// Server sysctl net.core.somaxconn (caps every listener's backlog)
+    #[arg(long, value_name = "N")]
+    pub somaxconn: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct LabRunArgs {
+    #[command(flatten)]
+    pub impair: ImpairArgs,
+    /// Shell command for the server namespace (runs until the client is done)
+    #[arg(long, value_name = "CMD")]
+    pub server: Option<String>,
+    /// How long to wait for the server to listen before starting the client
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "10s")]
+    pub ready_timeout: std::time::Duration,
+    /// The client command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CLIENT")]
+    pub client: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct LabUpArgs {
+    #[command(flatten)]
+    pub impair: ImpairArgs,
+}
+
+/// `100ms`, `0.25s`, `500us`, or a bare number of milliseconds.
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let s = s.trim();
+    let (num, scale) = if let Some(v) = s.strip_suffix("ms") {
+        (v, 1e-3)
+    } else if let Some(v) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
+        (v, 1e-6)
+    } else if let Some(v) = s.strip_suffix('s') {
+        (v, 1.0)
+    } else {
+        (s, 1e-3)
+    };
+    let v: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a time like 100ms, 0.5s or 100"))?;
+    if !(0.0..=3600.0).contains(&(v * scale)) {
+        return Err(format!("{s:?} is out of range (0 to 1 hour)"));
+    }
+    Ok(std::time::Duration::from_secs_f64(v * scale))
+}
+
+fn parse_probability(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(p) if (0.0..=1.0).contains(&p) => Ok(p),
+        _ => Err(format!("{s:?} is not a probability between 0 and 1")),
+    }
 }
 
 const ANALYZE_AFTER: &str = "\

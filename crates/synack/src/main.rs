@@ -5,6 +5,7 @@ mod analyze;
 mod cli;
 mod filter;
 mod input;
+mod lab;
 mod ladder;
 mod output;
 
@@ -15,6 +16,7 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
         cli::Command::Analyze(args) => analyze::run(&args),
+        cli::Command::Lab(args) => lab::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,265 @@
+//! `synack lab`: builds a lab from the flags, runs the user's server and
+//! client commands inside it with the addresses in their environment,
+//! streams their output, and tears everything down, also on Ctrl-C.
+
+use crate::cli::{ImpairArgs, LabAction, LabArgs, LabRunArgs};
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ExitCode, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use synack_lab::{IcmpKind, Impairment, Lab, Side};
+
+/// How often the waits below look at their condition.
+const POLL: Duration = Duration::from_millis(10);
+
+pub fn run(args: &LabArgs) -> Result<ExitCode> {
+    if args.list {
+        for (flag, what) in synack_lab::CATALOGUE {
+            println!("{flag:<22} {what}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    match &args.action {
+        None => bail!("say what to do: synack lab run|up|down|status, or synack lab --list"),
+        Some(LabAction::Run(r)) => run_commands(r),
+        Some(LabAction::Up(u)) => up(&u.impair),
+        Some(LabAction::Down { all }) => {
+            let removed = if *all {
+                Lab::remove_all()
+            } else {
+                Lab::remove_stale()
+            };
+            println!(
+                "removed {} namespace(s){}",
+                removed.len(),
+                if removed.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", removed.join(" "))
+                }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Some(LabAction::Status) => {
+            let labs = Lab::existing();
+            if labs.is_empty() {
+                println!("no labs");
+            }
+            for n in labs {
+                println!("{n}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn impairments(a: &ImpairArgs) -> Vec<Impairment> {
+    let mut v = Vec::new();
+    if let Some(rtt) = a.delay {
+        v.push(Impairment::Delay {
+            rtt,
+            jitter: a.jitter.unwrap_or_default(),
+            handshake_only: a.handshake_only,
+            one_way: a.one_way,
+        });
+    }
+    if let Some(first) = a.drop_syn {
+        v.push(Impairment::DropSyn { first });
+    }
+    if let Some(first) = a.drop_synack {
+        v.push(Impairment::DropSynAck { first });
+    }
+    if let Some(probability) = a.drop_syn_rate {
+        v.push(Impairment::DropSynRandom { probability });
+    }
+    if let Some(probability) = a.drop_synack_rate {
+        v.push(Impairment::DropSynAckRandom { probability });
+    }
+    if a.reject_rst {
+        v.push(Impairment::RejectRst { port: a.port });
+    }
+    if let Some(kind) = a.reject_icmp.as_deref().and_then(IcmpKind::parse) {
+        v.push(Impairment::RejectIcmp { kind, port: a.port });
+    }
+    v
+}
+
+fn build(a: &ImpairArgs) -> Result<Lab> {
+    let stale = Lab::remove_stale();
+    if !stale.is_empty() {
+        eprintln!(
+            "synack lab: removed {} namespace(s) left by killed runs",
+            stale.len()
+        );
+    }
+    let mut lab = Lab::up()?;
+    let sysctls = [
+        (Side::Client, "net.ipv4.tcp_syn_retries", a.syn_retries),
+        (
+            Side::Server,
+            "net.ipv4.tcp_synack_retries",
+            a.synack_retries,
+        ),
+        (Side::Server, "net.ipv4.tcp_syncookies", a.syncookies),
+        (Side::Server, "net.core.somaxconn", a.somaxconn),
+    ];
+    for (side, key, value) in sysctls {
+        if let Some(v) = value {
+            lab.sysctl(side, key, &v.to_string())?;
+        }
+    }
+    for imp in impairments(a) {
+        lab.impair(imp.clone())
+            .with_context(|| format!("applying {imp:?}"))?;
+    }
+    if lab.delayer_realtime() == Some(false) {
+        eprintln!(
+            "synack lab: the delayer runs without real-time priority (no CAP_SYS_NICE): expect delay tails under load"
+        );
+    }
+    eprintln!(
+        "synack lab {}: server {} / {} in {}, client {} / {} in {}",
+        lab.id,
+        lab.server_v4,
+        lab.server_v6,
+        lab.server.name,
+        lab.client_v4,
+        lab.client_v6,
+        lab.client.name
+    );
+    Ok(lab)
+}
+
+/// Streams a child's output line by line with a prefix.
+fn relay(
+    stream: impl std::io::Read + Send + 'static,
+    prefix: &'static str,
+) -> std::thread::JoinHandle<()> {
+    std::thread::spawn(move || {
+        for line in BufReader::new(stream).lines().map_while(Result::ok) {
+            let mut err = std::io::stderr().lock();
+            let _ = writeln!(err, "{prefix}{line}");
+        }
+    })
+}
+
+/// Any TCP listener in the server namespace (from its /proc/net/tcp{,6}).
+fn listening(lab: &Lab) -> bool {
+    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
+        lab.server
+            .read_proc(f)
+            // Column 4 is the state; 0A is LISTEN.
+            .map(|t| {
+                t.lines()
+                    .skip(1)
+                    .any(|l| l.split_whitespace().nth(3) == Some("0A"))
+            })
+            .unwrap_or(false)
+    })
+}
+
+fn stop(child: &mut Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
+    let stop_flag: &AtomicBool = synack_lab::sys::stop_on_signals();
+    let lab = build(&r.impair)?;
+    let env = lab.env();
+    for (k, v) in &env {
+        eprintln!("  {k}={v}");
+    }
+    let mut relays = Vec::new();
+    let mut server = match &r.server {
+        None => None,
+        Some(cmd) => {
+            let mut child = lab
+                .server
+                .command("sh")
+                .args(["-c", cmd])
+                .envs(env.iter().map(|(k, v)| (k, v)))
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .context("starting the server command")?;
+            if let Some(o) = child.stdout.take() {
+                relays.push(relay(o, "server| "));
+            }
+            if let Some(e) = child.stderr.take() {
+                relays.push(relay(e, "server| "));
+            }
+            let start = Instant::now();
+            while !listening(&lab) {
+                if let Some(status) = child.try_wait()? {
+                    bail!("the server command exited ({status}) before it listened");
+                }
+                if start.elapsed() > r.ready_timeout || stop_flag.load(Ordering::SeqCst) {
+                    stop(&mut child);
+                    bail!(
+                        "the server command did not listen within {:?}",
+                        r.ready_timeout
+                    );
+                }
+                std::thread::sleep(POLL);
+            }
+            Some(child)
+        }
+    };
+    let (program, rest) = r
+        .client
+        .split_first()
+        .context("no client command after --")?;
+    let mut client = lab
+        .client
+        .command(program)
+        .args(rest)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .spawn()
+        .with_context(|| format!("starting the client command {program}"))?;
+    let status = loop {
+        if let Some(status) = client.try_wait()? {
+            break Some(status);
+        }
+        if stop_flag.load(Ordering::SeqCst) {
+            stop(&mut client);
+            break None;
+        }
+        std::thread::sleep(POLL);
+    };
+    if let Some(s) = server.as_mut() {
+        stop(s);
+    }
+    lab.down()?;
+    for r in relays {
+        let _ = r.join();
+    }
+    Ok(match status {
+        Some(s) if s.success() => ExitCode::SUCCESS,
+        Some(s) => ExitCode::from(s.code().unwrap_or(1).clamp(1, 255) as u8),
+        None => {
+            eprintln!("synack lab: interrupted; the lab is torn down");
+            ExitCode::from(130)
+        }
+    })
+}
+
+fn up(a: &ImpairArgs) -> Result<ExitCode> {
+    let stop_flag = synack_lab::sys::stop_on_signals();
+    let lab = build(a)?;
+    for (k, v) in lab.env() {
+        println!("export {k}={v}");
+    }
+    eprintln!(
+        "synack lab: up; run commands with `ip netns exec {} ...` (client) or `ip netns exec {} ...` (server); Ctrl-C or `synack lab down --all` ends it",
+        lab.client.name, lab.server.name
+    );
+    let names = [lab.client.name.clone(), lab.server.name.clone()];
+    while !stop_flag.load(Ordering::SeqCst) && names.iter().all(|n| Lab::existing().contains(n)) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.down()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,127 @@
+//! `synack lab` end to end: the user's own server and client across an
+//! impaired lab, timed by the client itself, and nothing left behind. Needs
+//! root; skips elsewhere, saying why (CI runs as root).
+
+use std::process::Command;
+
+fn root_or_skip() -> bool {
+    // Root shows as effective uid 0 in /proc/self/status.
+    let uid0 = std::fs::read_to_string("/proc/self/status")
+        .map(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
+        })
+        .unwrap_or(false);
+    if !uid0 {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: the lab tests must run there"
+        );
+        eprintln!("skipped: synack lab needs root");
+    }
+    uid0
+}
+
+fn synack(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(args)
+        .output()
+        .expect("run synack")
+}
+
+/// The issue's acceptance run: 100 ms of delay and the first SYN dropped
+/// make a connect take about 1.1 s, as the client measures it.
+#[test]
+fn delay_and_a_lost_syn_cost_what_was_injected() {
+    if !root_or_skip() {
+        return;
+    }
+    let client = r#"import os, socket, time
+t = time.monotonic()
+socket.create_connection((os.environ["SYNACK_SERVER"], 8080), timeout=5).close()
+print(f"{time.monotonic() - t:.4f}")"#;
+    let o = synack(&[
+        "lab",
+        "run",
+        "--delay",
+        "100ms",
+        "--drop-syn",
+        "1",
+        "--server",
+        "exec python3 -m http.server 8080 --bind 0.0.0.0",
+        "--",
+        "python3",
+        "-c",
+        client,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    let secs: f64 = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .parse()
+        .expect("the client printed its connect time");
+    // 1 s retransmission timeout + 100 ms RTT (+ scheduling).
+    assert!((1.09..1.35).contains(&secs), "connect took {secs} s\n{err}");
+    assert!(err.contains("SYNACK_SERVER=198.18."), "{err}");
+    let id = err
+        .split_whitespace()
+        .nth(2)
+        .expect("the lab id")
+        .trim_end_matches(':')
+        .to_string();
+    let left: Vec<String> = synack_lab_names()
+        .into_iter()
+        .filter(|n| n.contains(&id))
+        .collect();
+    assert!(left.is_empty(), "lab {id} left {left:?}");
+}
+
+fn synack_lab_names() -> Vec<String> {
+    let out = synack(&["lab", "status"]);
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.starts_with("synack-"))
+        .map(String::from)
+        .collect()
+}
+
+#[test]
+fn the_client_exit_status_is_passed_on_and_the_server_stopped() {
+    if !root_or_skip() {
+        return;
+    }
+    let o = synack(&["lab", "run", "--reject-rst", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    let o = synack(&[
+        "lab",
+        "run",
+        "--server",
+        "exec sleep 60",
+        "--ready-timeout",
+        "200ms",
+        "--",
+        "true",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "a server that never listens is an error"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("did not listen"));
+}
+
+#[test]
+fn list_describes_every_impairment_flag() {
+    let o = synack(&["lab", "--list"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    for flag in [
+        "--delay",
+        "--drop-syn",
+        "--drop-synack",
+        "--reject-rst",
+        "--reject-icmp",
+        "--jitter",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+}
