@@ -7,15 +7,26 @@ use std::time::Duration;
 use synack_lab::{Impairment, Lab};
 
 fn main() {
-    let samples: usize = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(100);
+    let samples: usize = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100);
     println!("requested_ms handshake_only samples p50_ms p90_ms p99_ms max_ms min_ms realtime");
     for handshake_only in [false, true] {
         for rtt_ms in [10u64, 50, 100, 300] {
             let mut lab = Lab::up().expect("lab (needs root)");
             let addr = SocketAddr::new(lab.server_addr(false), 8080);
-            let listener = lab.server.run(move || TcpListener::bind(addr)).unwrap().unwrap();
+            let listener = lab
+                .server
+                .run(move || TcpListener::bind(addr))
+                .unwrap()
+                .unwrap();
             // Accept in the background so the queue never fills.
-            std::thread::spawn(move || for s in listener.incoming() { drop(s) });
+            std::thread::spawn(move || {
+                for s in listener.incoming() {
+                    drop(s)
+                }
+            });
             lab.impair(Impairment::Delay {
                 rtt: Duration::from_millis(rtt_ms),
                 jitter: Duration::ZERO,
@@ -28,7 +39,8 @@ fn main() {
                 .run(move || {
                     (0..samples)
                         .map(|_| {
-                            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect");
+                            let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
+                                .expect("connect");
                             synack_lab::sys::tcp_info(&s).expect("tcp_info").rtt_us as f64 / 1000.0
                         })
                         .collect()

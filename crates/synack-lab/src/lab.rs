@@ -37,6 +37,10 @@ pub struct Lab {
     /// On the subnet, but nothing answers for it (no neighbour entry).
     pub dead_v4: Ipv4Addr,
     pub dead_v6: Ipv6Addr,
+    /// Spoofed source of the SYN flood: the server knows a neighbour for
+    /// it, the client drops what comes back (it is not its address).
+    pub flood_v4: Ipv4Addr,
+    pub flood_v6: Ipv6Addr,
     delayer: Option<Delayer>,
     impairments: Vec<Impairment>,
     torn_down: bool,
@@ -93,6 +97,8 @@ impl Lab {
             client_v6: Ipv6Addr::new(0xfd00, 0x1ab, u16::from(net), 0, 0, 0, 0, 2),
             server_v6: Ipv6Addr::new(0xfd00, 0x1ab, u16::from(net), 0, 0, 0, 0, 1),
             dead_v6: Ipv6Addr::new(0xfd00, 0x1ab, u16::from(net), 0, 0, 0, 0, 9),
+            flood_v4: Ipv4Addr::new(198, 18, net, 3),
+            flood_v6: Ipv6Addr::new(0xfd00, 0x1ab, u16::from(net), 0, 0, 0, 0, 3),
             id,
             delayer: None,
             impairments: Vec::new(),
@@ -188,7 +194,65 @@ impl Lab {
             ])?;
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
+        // The flood's spoofed source resolves to the client's MAC, so the
+        // server's SYN-ACKs leave and are dropped by the client, not answered
+        // with RST (which would free the half-open entries).
+        for a in [self.flood_v4.to_string(), self.flood_v6.to_string()] {
+            ip(&[
+                "-n",
+                s,
+                "neigh",
+                "replace",
+                &a,
+                "lladdr",
+                MAC_CLIENT,
+                "dev",
+                VETH_SERVER,
+                "nud",
+                "permanent",
+            ])?;
+        }
         self.wait_link_up()
+    }
+
+    /// Sends `count` SYNs to the server's `port` from spoofed source ports
+    /// of the flood address (IPv4 or IPv6), as fast as the link takes them,
+    /// from inside the client namespace. Bounded by `count`; nothing leaves
+    /// the lab. Returns how many were sent.
+    pub fn syn_flood(&self, port: u16, count: u32, v6: bool) -> Result<u32, LabError> {
+        use synack_wire::emit::{OptionWriter, TcpSegmentSpec, ethernet_tcp};
+        let (src, dst) = if v6 {
+            (IpAddr::V6(self.flood_v6), IpAddr::V6(self.server_v6))
+        } else {
+            (IpAddr::V4(self.flood_v4), IpAddr::V4(self.server_v4))
+        };
+        let sent = self.client.run(move || -> std::io::Result<u32> {
+            let link = crate::sys::RawLink::open(VETH_CLIENT)?;
+            let options = OptionWriter::default().mss(1460).build();
+            let mut frame = Vec::with_capacity(96);
+            let mut isn = 0x5eed_0000u32;
+            for i in 0..count {
+                frame.clear();
+                isn = isn.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let spec = TcpSegmentSpec {
+                    options: &options,
+                    ..TcpSegmentSpec::new(
+                        std::net::SocketAddr::new(src, 1024 + (i % 60_000) as u16),
+                        std::net::SocketAddr::new(dst, port),
+                        isn,
+                        0,
+                        synack_wire::TcpFlags::SYN,
+                    )
+                };
+                ethernet_tcp(&mut frame, &spec);
+                // The emitter writes placeholder MACs: address the server.
+                frame[..6].copy_from_slice(&mac_bytes(MAC_SERVER));
+                frame[6..12].copy_from_slice(&mac_bytes(MAC_CLIENT));
+                link.send(&frame)?;
+            }
+            Ok(count)
+        })?;
+        sent.map_err(|e| LabError::io("sending the SYN flood (AF_PACKET)", e))
     }
 
     /// Packets sent before both ends are up are lost, so wait (bounded).
@@ -266,6 +330,28 @@ impl Lab {
         }
         self.impairments.push(imp);
         Ok(())
+    }
+
+    /// Half-open connections (SYN-RECV) to the server's `port`, from the
+    /// server namespace's /proc/net/tcp and tcp6 (state 03).
+    pub fn syn_recv(&self, port: u16) -> Result<usize, LabError> {
+        let mut n = 0;
+        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            let text = self.server.read_proc(file)?;
+            n += text
+                .lines()
+                .skip(1)
+                .filter(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let local_port = f
+                        .get(1)
+                        .and_then(|a| a.rsplit(':').next())
+                        .and_then(|p| u16::from_str_radix(p, 16).ok());
+                    f.get(3) == Some(&"03") && local_port == Some(port)
+                })
+                .count();
+        }
+        Ok(n)
     }
 
     /// Whether the delayer got real-time priority (None without delay).
@@ -369,4 +455,12 @@ impl Drop for Lab {
             eprintln!("synack lab: teardown of {}: {e}", self.id);
         }
     }
+}
+
+fn mac_bytes(mac: &str) -> [u8; 6] {
+    let mut out = [0u8; 6];
+    for (slot, part) in out.iter_mut().zip(mac.split(':')) {
+        *slot = u8::from_str_radix(part, 16).unwrap_or(0);
+    }
+    out
 }

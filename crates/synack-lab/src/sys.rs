@@ -148,6 +148,163 @@ pub fn set_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
     }
 }
 
+/// An AF_PACKET socket that sends whole Ethernet frames out of one
+/// interface of the calling thread's namespace (for the lab's SYN flood).
+pub struct RawLink {
+    fd: std::os::fd::OwnedFd,
+    ifindex: i32,
+}
+
+impl RawLink {
+    pub fn open(ifname: &str) -> io::Result<RawLink> {
+        let name = std::ffi::CString::new(ifname).map_err(io::Error::other)?;
+        // SAFETY: `name` is a valid NUL-terminated string for the call.
+        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
+        if ifindex == 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: socket takes plain integers; a valid descriptor is owned below.
+        let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` was just returned by socket() and is owned by nobody else.
+        let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+        Ok(RawLink {
+            fd,
+            ifindex: ifindex as i32,
+        })
+    }
+
+    pub fn send(&self, frame: &[u8]) -> io::Result<()> {
+        // SAFETY: sockaddr_ll is plain data; zeroed is a valid value.
+        let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+        addr.sll_family = libc::AF_PACKET as u16;
+        addr.sll_ifindex = self.ifindex;
+        addr.sll_halen = 6;
+        addr.sll_addr[..6].copy_from_slice(
+            frame
+                .get(..6)
+                .ok_or_else(|| io::Error::other("short frame"))?,
+        );
+        // SAFETY: `frame` is readable for its length; `addr` is a valid
+        // sockaddr_ll whose size is passed.
+        let rc = unsafe {
+            libc::sendto(
+                self.fd.as_raw_fd(),
+                frame.as_ptr().cast(),
+                frame.len(),
+                0,
+                (&addr as *const libc::sockaddr_ll).cast(),
+                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
+            )
+        };
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Enables TCP Fast Open on a listener (RFC 7413) with a queue of `qlen`
+/// pending TFO requests.
+pub fn set_fastopen(listener: &impl AsRawFd, qlen: i32) -> io::Result<()> {
+    // SAFETY: the option value is a c_int that outlives the call, and its
+    // size is passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_FASTOPEN,
+            (&qlen as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Connects with `sendto(MSG_FASTOPEN)`: with a cached cookie the data goes
+/// in the SYN; without one the kernel sends a cookie request and the data
+/// after the handshake. Blocking; returns the connected stream.
+pub fn fastopen_connect(
+    addr: std::net::SocketAddr,
+    data: &[u8],
+) -> io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    let (family, storage, len) = sockaddr(addr);
+    // SAFETY: socket takes plain integers; the descriptor is owned below.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket owned by nobody else.
+    let stream = unsafe { std::net::TcpStream::from_raw_fd(fd) };
+    // SAFETY: `data` is readable for its length; `storage` holds a valid
+    // sockaddr of `len` bytes for the address family of the socket.
+    let rc = unsafe {
+        libc::sendto(
+            fd,
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_FASTOPEN,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(stream)
+}
+
+fn sockaddr(addr: std::net::SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain data; zeroed is a valid value, and
+    // it is large and aligned enough for sockaddr_in and sockaddr_in6.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        std::net::SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from_ne_bytes(a.ip().octets()),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: see above: the storage has room for a sockaddr_in.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin) };
+            (
+                libc::AF_INET,
+                storage,
+                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+            )
+        }
+        std::net::SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr {
+                    s6_addr: a.ip().octets(),
+                },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: see above: the storage has room for a sockaddr_in6.
+            unsafe { std::ptr::write((&mut storage as *mut libc::sockaddr_storage).cast(), sin6) };
+            (
+                libc::AF_INET6,
+                storage,
+                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

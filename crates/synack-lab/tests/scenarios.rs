@@ -289,3 +289,130 @@ fn labs_are_torn_down_on_drop_and_on_panic() {
         kept[0]
     );
 }
+
+/// A spoofed SYN flood against a listener with backlog 8 (measured ground
+/// truth: SYN-RECV caps at backlog + 1 without cookies; with cookies every
+/// flood SYN beyond that is answered with a cookie).
+fn flood(syncookies: &str, v6: bool) -> Option<(usize, u64, u64, Attempt)> {
+    let lab = lab()?;
+    lab.sysctl(Side::Server, "net.ipv4.tcp_syncookies", syncookies)
+        .unwrap();
+    lab.sysctl(Side::Server, "net.ipv4.tcp_synack_retries", "2")
+        .unwrap();
+    let listener = listen(&lab, 8080, v6);
+    set_backlog(&listener, 8).unwrap();
+    let drops_before = lab
+        .server
+        .counter("TcpExt", "TCPReqQFullDrop")
+        .unwrap()
+        .unwrap_or(0);
+    let cookies_before = lab
+        .server
+        .counter("TcpExt", "SyncookiesSent")
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(lab.syn_flood(8080, 200, v6).unwrap(), 200);
+    let legit = connect(&lab, 8080, v6, Duration::from_millis(800));
+    let syn_recv = lab.syn_recv(8080).unwrap();
+    let drops = lab
+        .server
+        .counter("TcpExt", "TCPReqQFullDrop")
+        .unwrap()
+        .unwrap_or(0)
+        - drops_before;
+    let cookies = lab
+        .server
+        .counter("TcpExt", "SyncookiesSent")
+        .unwrap()
+        .unwrap_or(0)
+        - cookies_before;
+    Some((syn_recv, drops, cookies, legit))
+}
+
+#[test]
+fn syn_flood_without_cookies_locks_out_real_clients() {
+    let Some((syn_recv, drops, cookies, legit)) = flood("0", false) else {
+        return;
+    };
+    assert_eq!(syn_recv, 9, "SYN-RECV caps at backlog + 1");
+    assert!(drops >= 150, "TCPReqQFullDrop rose by {drops}");
+    assert_eq!(cookies, 0);
+    assert!(legit.result.is_err(), "a real client's SYN is dropped too");
+}
+
+#[test]
+fn syn_flood_with_cookies_lets_real_clients_in() {
+    for v6 in [false, true] {
+        let Some((_, _, cookies, legit)) = flood("1", v6) else {
+            return;
+        };
+        assert!(cookies >= 150, "v6={v6}: SyncookiesSent rose by {cookies}");
+        assert!(
+            legit.result.is_ok(),
+            "v6={v6}: a real client gets in with a cookie"
+        );
+        assert!(
+            legit.elapsed < Duration::from_millis(100),
+            "v6={v6}: {:?}",
+            legit.elapsed
+        );
+    }
+}
+
+#[test]
+fn tfo_cookie_request_then_data_in_the_syn() {
+    use std::io::{Read, Write};
+    let Some(lab) = lab() else { return };
+    for side in [Side::Client, Side::Server] {
+        lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
+    }
+    let listener = listen(&lab, 8080, false);
+    synack_lab::sys::set_fastopen(&listener, 16).unwrap();
+    let server = std::thread::spawn(move || {
+        (0..2)
+            .map(|_| {
+                let (mut s, _) = listener.accept().expect("accept");
+                let mut buf = [0u8; 5];
+                s.read_exact(&mut buf).expect("the request arrives");
+                s.write_all(b"ok").unwrap();
+                buf
+            })
+            .collect::<Vec<_>>()
+    });
+    let addr = SocketAddr::new(lab.server_addr(false), 8080);
+    let infos = lab
+        .client
+        .run(move || {
+            (0..2)
+                .map(|_| {
+                    let mut s = synack_lab::sys::fastopen_connect(addr, b"hello")
+                        .expect("fast open connect");
+                    let mut reply = [0u8; 2];
+                    s.read_exact(&mut reply).expect("reply");
+                    tcp_info(&s).expect("tcp_info")
+                })
+                .collect::<Vec<_>>()
+        })
+        .unwrap();
+    assert_eq!(server.join().unwrap(), vec![*b"hello"; 2]);
+    // The first connection only asks for a cookie; the second carries its
+    // data in the SYN and the server acknowledges it (TCPI_OPT_SYN_DATA).
+    assert_eq!(
+        infos[0].options & TcpInfo::OPT_SYN_DATA,
+        0,
+        "{:?}",
+        infos[0]
+    );
+    assert_ne!(
+        infos[1].options & TcpInfo::OPT_SYN_DATA,
+        0,
+        "{:?}",
+        infos[1]
+    );
+    let accepted = lab
+        .server
+        .counter("TcpExt", "TCPFastOpenPassive")
+        .unwrap()
+        .unwrap_or(0);
+    assert!(accepted >= 1, "TCPFastOpenPassive {accepted}");
+}
