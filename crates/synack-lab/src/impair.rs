@@ -176,10 +176,10 @@ impl Impairment {
                     }
                 }
                 Impairment::DropSyn { first } => {
-                    // hashlimit per flow: the first `first` SYNs of a flow are
-                    // within the burst and fall through to DROP; later ones are
-                    // "above" the limit and accepted. (A global nth counter
-                    // drifts when a retransmission lands in between.)
+                    // hashlimit per flow: while a flow is within its burst of
+                    // `first`, its SYNs match "upto" and are dropped; later
+                    // ones fall through to whatever rules follow. (A global
+                    // nth counter drifts when a retransmission lands in between.)
                     let burst = first.to_string();
                     add(
                         true,
@@ -197,18 +197,12 @@ impl Impairment {
                             "synack_syn",
                             "--hashlimit-mode",
                             "srcip,srcport",
-                            "--hashlimit-above",
+                            "--hashlimit-upto",
                             "1/hour",
                             "--hashlimit-burst",
                             &burst,
                             "-j",
-                            "ACCEPT",
-                        ],
-                    );
-                    add(
-                        true,
-                        &[
-                            "-A", "INPUT", "-i", server_dev, "-p", "tcp", "--syn", "-j", "DROP",
+                            "DROP",
                         ],
                     );
                 }
@@ -232,26 +226,10 @@ impl Impairment {
                             "synack_synack",
                             "--hashlimit-mode",
                             "dstip,dstport",
-                            "--hashlimit-above",
+                            "--hashlimit-upto",
                             "1/hour",
                             "--hashlimit-burst",
                             &burst,
-                            "-j",
-                            "ACCEPT",
-                        ],
-                    );
-                    add(
-                        true,
-                        &[
-                            "-A",
-                            "OUTPUT",
-                            "-o",
-                            server_dev,
-                            "-p",
-                            "tcp",
-                            "--tcp-flags",
-                            "SYN,ACK",
-                            "SYN,ACK",
                             "-j",
                             "DROP",
                         ],
@@ -386,18 +364,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn drop_syn_uses_a_per_flow_hashlimit_then_drop() {
+    fn drop_syn_drops_each_flows_first_syns_and_falls_through() {
         let rules = Impairment::DropSyn { first: 2 }.rules("c0", "veth0");
-        assert_eq!(rules.len(), 4, "two rules, for IPv4 and IPv6");
+        assert_eq!(rules.len(), 2, "one rule each for IPv4 and IPv6");
         assert!(rules.iter().all(|r| r.server_side));
         assert!(
             rules[0]
                 .args
                 .join(" ")
-                .contains("--hashlimit-burst 2 -j ACCEPT")
+                .contains("--hashlimit-upto 1/hour --hashlimit-burst 2 -j DROP")
         );
-        assert_eq!(rules[1].args.last().unwrap(), "DROP");
-        assert!(rules[2].v6);
+        assert!(rules[1].v6);
     }
 
     #[test]

@@ -332,6 +332,16 @@ impl Lab {
         Ok(())
     }
 
+    /// Starts capturing every frame on one side's end of the link (both
+    /// directions) into a pcapng file.
+    pub fn capture(&self, side: Side, path: &std::path::Path) -> Result<crate::Capture, LabError> {
+        let dev = match side {
+            Side::Client => VETH_CLIENT,
+            Side::Server => VETH_SERVER,
+        };
+        crate::Capture::start(self.netns(side), dev, path)
+    }
+
     /// Half-open connections (SYN-RECV) to the server's `port`, from the
     /// server namespace's /proc/net/tcp and tcp6 (state 03).
     pub fn syn_recv(&self, port: u16) -> Result<usize, LabError> {

@@ -11,6 +11,7 @@
 //! them (no default route). Everything here needs root (CAP_NET_ADMIN and
 //! CAP_SYS_ADMIN for setns).
 
+mod capture;
 mod delayer;
 mod error;
 mod impair;
@@ -18,6 +19,7 @@ mod lab;
 mod netns;
 pub mod sys;
 
+pub use capture::Capture;
 pub use error::LabError;
 pub use impair::{CATALOGUE, IcmpKind, Impairment};
 pub use lab::{Lab, Side};

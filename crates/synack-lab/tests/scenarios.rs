@@ -416,3 +416,26 @@ fn tfo_cookie_request_then_data_in_the_syn() {
         .unwrap_or(0);
     assert!(accepted >= 1, "TCPFastOpenPassive {accepted}");
 }
+
+/// Regression: --drop-syn used to ACCEPT the SYNs after the first N, which
+/// skipped every rule after it (here, the ICMP rejection).
+#[test]
+fn drop_syn_combines_with_a_later_rejection() {
+    let Some(mut lab) = lab() else { return };
+    lab.impair(Impairment::DropSyn { first: 1 }).unwrap();
+    lab.impair(Impairment::RejectIcmp {
+        kind: IcmpKind::Host,
+        port: Some(82),
+    })
+    .unwrap();
+    let a = connect(&lab, 82, false, Duration::from_secs(3));
+    assert_eq!(
+        a.result.expect_err("rejected").raw_os_error(),
+        Some(libc::EHOSTUNREACH)
+    );
+    assert!(
+        (950.0..1600.0).contains(&ms(a.elapsed)),
+        "the first SYN was dropped: {:?}",
+        a.elapsed
+    );
+}
