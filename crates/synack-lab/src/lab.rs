@@ -451,6 +451,9 @@ impl Lab {
 /// Kills whatever still runs inside `ns`, then deletes it (its veth end and
 /// rules go with it).
 pub(crate) fn remove_namespace(ns: &str) -> Result<(), LabError> {
+    if !std::path::Path::new("/run/netns").join(ns).exists() {
+        return Ok(()); // already gone (e.g. `synack lab down --all` from elsewhere)
+    }
     if let Ok(out) = ip(&["netns", "pids", ns]) {
         for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
             let _ = Command::new("kill").args(["-KILL", pid]).output();

@@ -113,6 +113,32 @@ pub struct ImpairArgs {
     /// Server sysctl net.core.somaxconn (caps every listener's backlog)
     #[arg(long, value_name = "N")]
     pub somaxconn: Option<u32>,
+    /// Open a listener on this server port that never accepts (see --backlog)
+    #[arg(long, value_name = "PORT")]
+    pub stuck_listener: Option<u16>,
+    /// Accept-queue length of --stuck-listener (the queue holds N + 1)
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 8,
+        requires = "stuck_listener"
+    )]
+    pub backlog: i32,
+    /// Send N SYNs from a spoofed source to --flood-port before the client starts
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub flood: Option<u32>,
+    /// Port the flood targets
+    #[arg(long, value_name = "PORT", default_value_t = 8080, requires = "flood")]
+    pub flood_port: u16,
+    /// Flood over IPv6 instead of IPv4
+    #[arg(long, requires = "flood")]
+    pub flood6: bool,
+    /// Write every frame on the server's end of the link to this pcapng file
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<std::path::PathBuf>,
+    /// Capture on the client's end instead (where the application runs)
+    #[arg(long, requires = "capture")]
+    pub capture_client: bool,
 }
 
 #[derive(Args, Debug)]

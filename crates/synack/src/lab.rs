@@ -85,6 +85,81 @@ fn impairments(a: &ImpairArgs) -> Vec<Impairment> {
     v
 }
 
+/// What a built lab holds for the length of a run.
+struct Running {
+    lab: Lab,
+    capture: Option<synack_lab::Capture>,
+    _stuck: Option<std::net::TcpListener>,
+}
+
+impl Running {
+    fn down(self) -> Result<()> {
+        if let Some(c) = self.capture {
+            let frames = c.stop()?;
+            eprintln!("synack lab: captured {frames} frames");
+        }
+        drop(self._stuck);
+        self.lab.down()?;
+        Ok(())
+    }
+}
+
+/// The lab plus what the flags ask to run inside it before the client.
+fn start(a: &ImpairArgs) -> Result<Running> {
+    let lab = build(a)?;
+    let capture = match &a.capture {
+        Some(path) => {
+            let side = if a.capture_client {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            Some(
+                lab.capture(side, path)
+                    .with_context(|| format!("capturing to {}", path.display()))?,
+            )
+        }
+        None => None,
+    };
+    let stuck = match a.stuck_listener {
+        Some(port) => {
+            let addr = std::net::SocketAddr::new(std::net::IpAddr::from([0, 0, 0, 0]), port);
+            let l = lab
+                .server
+                .run(move || std::net::TcpListener::bind(addr))?
+                .context("binding --stuck-listener")?;
+            synack_lab::sys::set_backlog(&l, a.backlog)?;
+            eprintln!(
+                "synack lab: port {port} listens with backlog {} and never accepts",
+                a.backlog
+            );
+            Some(l)
+        }
+        None => None,
+    };
+    Ok(Running {
+        lab,
+        capture,
+        _stuck: stuck,
+    })
+}
+
+fn flood(r: &Running, a: &ImpairArgs) -> Result<()> {
+    if let Some(n) = a.flood {
+        let sent = r.lab.syn_flood(a.flood_port, n, a.flood6)?;
+        let from = if a.flood6 {
+            r.lab.flood_v6.to_string()
+        } else {
+            r.lab.flood_v4.to_string()
+        };
+        eprintln!(
+            "synack lab: sent {sent} spoofed SYNs from {from} to port {}",
+            a.flood_port
+        );
+    }
+    Ok(())
+}
+
 fn build(a: &ImpairArgs) -> Result<Lab> {
     let stale = Lab::remove_stale();
     if !stale.is_empty() {
@@ -166,7 +241,8 @@ fn stop(child: &mut Child) {
 
 fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
     let stop_flag: &AtomicBool = synack_lab::sys::stop_on_signals();
-    let lab = build(&r.impair)?;
+    let running = start(&r.impair)?;
+    let lab = &running.lab;
     let env = lab.env();
     for (k, v) in &env {
         eprintln!("  {k}={v}");
@@ -191,12 +267,12 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
             if let Some(e) = child.stderr.take() {
                 relays.push(relay(e, "server| "));
             }
-            let start = Instant::now();
-            while !listening(&lab) {
+            let started = Instant::now();
+            while !listening(lab) {
                 if let Some(status) = child.try_wait()? {
                     bail!("the server command exited ({status}) before it listened");
                 }
-                if start.elapsed() > r.ready_timeout || stop_flag.load(Ordering::SeqCst) {
+                if started.elapsed() > r.ready_timeout || stop_flag.load(Ordering::SeqCst) {
                     stop(&mut child);
                     bail!(
                         "the server command did not listen within {:?}",
@@ -208,6 +284,7 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
             Some(child)
         }
     };
+    flood(&running, &r.impair)?;
     let (program, rest) = r
         .client
         .split_first()
@@ -232,7 +309,7 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
     if let Some(s) = server.as_mut() {
         stop(s);
     }
-    lab.down()?;
+    running.down()?;
     for r in relays {
         let _ = r.join();
     }
@@ -248,7 +325,9 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
 
 fn up(a: &ImpairArgs) -> Result<ExitCode> {
     let stop_flag = synack_lab::sys::stop_on_signals();
-    let lab = build(a)?;
+    let running = start(a)?;
+    flood(&running, a)?;
+    let lab = &running.lab;
     for (k, v) in lab.env() {
         println!("export {k}={v}");
     }
@@ -260,6 +339,6 @@ fn up(a: &ImpairArgs) -> Result<ExitCode> {
     while !stop_flag.load(Ordering::SeqCst) && names.iter().all(|n| Lab::existing().contains(n)) {
         std::thread::sleep(Duration::from_millis(200));
     }
-    lab.down()?;
+    running.down()?;
     Ok(ExitCode::SUCCESS)
 }

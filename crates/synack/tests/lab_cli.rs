@@ -125,3 +125,65 @@ fn list_describes_every_impairment_flag() {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }
 }
+
+/// `--capture` writes what crossed the lab, and `synack analyze` reads it
+/// back: here a stuck listener (backlog 1) refuses nothing but holds only
+/// two connections, so the third attempt's SYNs go unanswered.
+#[test]
+fn capture_of_a_lab_run_analyzes_back() {
+    if !root_or_skip() {
+        return;
+    }
+    let path = std::env::temp_dir().join(format!("synack-lab-cli-{}.pcapng", std::process::id()));
+    let client = r#"import os, socket
+conns = []
+for i in range(3):
+    try:
+        conns.append(socket.create_connection((os.environ["SYNACK_SERVER"], 9000), timeout=0.5))
+        print("ok")
+    except OSError:
+        print("fail")"#;
+    let o = synack(&[
+        "lab",
+        "run",
+        "--stuck-listener",
+        "9000",
+        "--backlog",
+        "1",
+        "--capture",
+        path.to_str().unwrap(),
+        "--",
+        "python3",
+        "-c",
+        client,
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .collect::<Vec<_>>(),
+        ["ok", "ok", "fail"]
+    );
+    let a = synack(&["analyze", path.to_str().unwrap(), "--format", "json"]);
+    let _ = std::fs::remove_file(&path);
+    let outcomes: Vec<String> = String::from_utf8_lossy(&a.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["outcome"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        outcomes.iter().filter(|o| *o == "established").count(),
+        2,
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes.len(), 3, "{outcomes:?}");
+}
