@@ -113,6 +113,10 @@ pub struct ImpairArgs {
     /// Server sysctl net.core.somaxconn (caps every listener's backlog)
     #[arg(long, value_name = "N")]
     pub somaxconn: Option<u32>,
+    /// Any other sysctl in one namespace, e.g. client:net.ipv4.tcp_syn_linear_timeouts=0
+    /// or server:net.ipv4.tcp_abort_on_overflow=1 (repeatable)
+    #[arg(long, value_name = "SIDE:KEY=VALUE", value_parser = parse_sysctl)]
+    pub sysctl: Vec<(bool, String, String)>,
     /// Open a listener on this server port that never accepts (see --backlog)
     #[arg(long, value_name = "PORT")]
     pub stuck_listener: Option<u16>,
@@ -259,4 +263,23 @@ pub struct AnalyzeArgs {
     /// Never show a progress bar
     #[arg(long)]
     pub no_progress: bool,
+}
+
+/// `client:KEY=VALUE` or `server:KEY=VALUE` -> (is_server, key, value).
+fn parse_sysctl(s: &str) -> Result<(bool, String, String), String> {
+    let (side, rest) = s
+        .split_once(':')
+        .ok_or("expected SIDE:KEY=VALUE, SIDE being client or server")?;
+    let server = match side {
+        "client" => false,
+        "server" => true,
+        _ => return Err(format!("{side:?} is not client or server")),
+    };
+    let (key, value) = rest
+        .split_once('=')
+        .ok_or("expected KEY=VALUE after the side")?;
+    if !key.starts_with("net.") || key.contains("..") || key.contains('/') {
+        return Err(format!("{key:?} is not a network sysctl (net.*)"));
+    }
+    Ok((server, key.to_string(), value.to_string()))
 }

@@ -184,6 +184,13 @@ fn build(a: &ImpairArgs) -> Result<Lab> {
             lab.sysctl(side, key, &v.to_string())?;
         }
     }
+    for (server, key, value) in &a.sysctl {
+        lab.sysctl(
+            if *server { Side::Server } else { Side::Client },
+            key,
+            value,
+        )?;
+    }
     for imp in impairments(a) {
         lab.impair(imp.clone())
             .with_context(|| format!("applying {imp:?}"))?;

@@ -248,3 +248,43 @@ fn stdin_input() {
     assert_eq!(o.status.code(), Some(0));
     assert_eq!(records(&o).len(), 20);
 }
+
+/// The lab-made sample: real kernel handshakes, outcomes as injected.
+#[test]
+fn lab_sample_outcomes() {
+    let path = root()
+        .join("samples/lab-handshakes.pcapng")
+        .display()
+        .to_string();
+    let o = synack(&["analyze", &path, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = records(&o);
+    let count = |outcome: &str| r.iter().filter(|x| x["outcome"] == outcome).count();
+    assert_eq!(
+        (
+            count("established"),
+            count("timeout"),
+            count("refused"),
+            count("unreachable")
+        ),
+        (6, 1, 1, 2)
+    );
+    let slow = r
+        .iter()
+        .find(|x| x["client"].as_str().unwrap().starts_with("198.18.228."))
+        .unwrap();
+    let total = slow["rtt_us"]["total"].as_f64().unwrap();
+    assert!(
+        (20_000.0..21_000.0).contains(&total),
+        "20 ms injected, {total} µs measured"
+    );
+    let lost_syn = r
+        .iter()
+        .filter(|x| x["outcome"] == "established" && x["syn_count"] == 2)
+        .count();
+    assert_eq!(
+        lost_syn, 2,
+        "a lost SYN, and the SYN retransmitted after a lost SYN-ACK"
+    );
+    assert!(r.iter().any(|x| x["tfo_data_acked"] == true));
+}

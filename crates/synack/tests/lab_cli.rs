@@ -187,3 +187,69 @@ for i in range(3):
     );
     assert_eq!(outcomes.len(), 3, "{outcomes:?}");
 }
+
+/// Starts `synack lab up` and returns it once it printed its environment
+/// (the lab exists then), with the names of its namespaces.
+fn lab_up() -> (std::process::Child, Vec<String>) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["lab", "up", "--delay", "5ms"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut names = Vec::new();
+    let stdout = child.stdout.take().unwrap();
+    for line in std::io::BufReader::new(stdout)
+        .lines()
+        .map_while(Result::ok)
+    {
+        if let Some(ns) = line
+            .strip_prefix("export SYNACK_CLIENT_NS=")
+            .or(line.strip_prefix("export SYNACK_SERVER_NS="))
+        {
+            names.push(ns.to_string());
+        }
+        if names.len() == 2 {
+            break;
+        }
+    }
+    assert_eq!(names.len(), 2, "lab up printed its namespaces");
+    (child, names)
+}
+
+#[test]
+fn sigterm_tears_a_lab_down_and_a_killed_labs_leftovers_are_removed() {
+    if !root_or_skip() {
+        return;
+    }
+    // SIGTERM: the lab removes itself before exiting.
+    let (mut child, names) = lab_up();
+    assert!(names.iter().all(|n| synack_lab_names().contains(n)));
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    assert!(
+        names.iter().all(|n| !synack_lab_names().contains(n)),
+        "SIGTERM left {names:?}"
+    );
+
+    // SIGKILL leaves the namespaces; `synack lab down` finds them by their
+    // owner's pid, which is gone, and removes them.
+    let (mut child, names) = lab_up();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        names.iter().all(|n| synack_lab_names().contains(n)),
+        "a killed lab stays until cleaned"
+    );
+    let o = synack(&["lab", "down"]);
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(names.iter().all(|n| said.contains(n.as_str())), "{said}");
+    assert!(names.iter().all(|n| !synack_lab_names().contains(n)));
+}
