@@ -439,3 +439,23 @@ fn drop_syn_combines_with_a_later_rejection() {
         a.elapsed
     );
 }
+
+#[test]
+fn a_dead_host_on_the_subnet_is_unreachable_after_neighbour_probes() {
+    let Some(lab) = lab() else { return };
+    let dead = SocketAddr::new(std::net::IpAddr::V4(lab.dead_v4), 80);
+    let a = lab
+        .client
+        .run(move || {
+            let start = Instant::now();
+            let r = TcpStream::connect_timeout(&dead, Duration::from_secs(10));
+            (start.elapsed(), r.map(drop))
+        })
+        .unwrap();
+    // Three ARP probes a second apart find nobody: EHOSTUNREACH, not a timeout.
+    assert_eq!(
+        a.1.expect_err("unreachable").raw_os_error(),
+        Some(libc::EHOSTUNREACH)
+    );
+    assert!((2500.0..4000.0).contains(&ms(a.0)), "{:?}", a.0);
+}
