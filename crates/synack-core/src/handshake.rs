@@ -25,10 +25,13 @@ pub enum Outcome {
     Incomplete,
     /// First seen after the handshake: no SYN from the client.
     Midstream,
+    /// A probe could not even try: no route, no free local port, no file
+    /// descriptor (probe records only).
+    LocalError,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 8] = [
+    pub const ALL: [Outcome; 9] = [
         Outcome::Established,
         Outcome::Refused,
         Outcome::Unreachable,
@@ -37,6 +40,7 @@ impl Outcome {
         Outcome::Reset,
         Outcome::Incomplete,
         Outcome::Midstream,
+        Outcome::LocalError,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +53,7 @@ impl Outcome {
             Outcome::Reset => "reset",
             Outcome::Incomplete => "incomplete",
             Outcome::Midstream => "midstream",
+            Outcome::LocalError => "local_error",
         }
     }
 
@@ -171,6 +176,39 @@ pub struct TfoInfo {
     pub data_acked: Option<bool>,
 }
 
+/// What the kernel reported about a probed connection (TCP_INFO).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct KernelTcpInfo {
+    pub rtt_us: u32,
+    pub rttvar_us: u32,
+    pub snd_mss: u32,
+    pub rcv_mss: u32,
+    pub sack: bool,
+    pub timestamps: bool,
+    pub wscale: bool,
+    pub ecn: bool,
+    pub syn_data: bool,
+    pub total_retrans: u32,
+}
+
+/// The fields only active probes have (DESIGN.md schema, "probe only").
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProbeInfo {
+    /// What the user named (`host:port`).
+    pub target: String,
+    /// 1-based attempt number for this target.
+    pub attempt: u32,
+    /// Name resolution, measured apart from the handshake.
+    pub dns_ns: Option<i64>,
+    /// connect() start to the socket becoming writable or failing.
+    pub connect_ns: i64,
+    /// The errno the attempt ended with, and its name.
+    pub error: Option<(i32, &'static str)>,
+    pub tcp_info: Option<KernelTcpInfo>,
+    /// The cause in words, for failures and for noteworthy successes.
+    pub cause: Option<String>,
+}
+
 /// Options of one side's SYN or SYN-ACK, as decoded from the wire.
 pub type Options = TcpOptions;
 
@@ -235,6 +273,8 @@ pub struct Handshake {
     pub server_bytes: u64,
     /// The flow left the table because it was full, not because it ended.
     pub evicted: bool,
+    /// Set for records of active probes.
+    pub probe: Option<Box<ProbeInfo>>,
 }
 
 impl Handshake {

@@ -289,6 +289,43 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
     m.int("client_bytes", h.client_bytes);
     m.int("server_bytes", h.server_bytes);
     m.bool("evicted", h.evicted);
+    if let Some(p) = &h.probe {
+        m.str("target", &p.target);
+        m.int("attempt", p.attempt);
+        m.us("dns_us", p.dns_ns);
+        m.us("connect_us", Some(p.connect_ns));
+        match p.error {
+            Some((errno, name)) => {
+                let mut e = Obj::new(m.key("error"));
+                e.int("errno", errno);
+                e.str("name", name);
+                e.end();
+            }
+            None => m.key("error").extend_from_slice(b"null"),
+        }
+        match &p.tcp_info {
+            Some(t) => {
+                let mut k = Obj::new(m.key("tcp_info"));
+                k.int("rtt_us", t.rtt_us);
+                k.int("rttvar_us", t.rttvar_us);
+                k.int("snd_mss", t.snd_mss);
+                k.int("rcv_mss", t.rcv_mss);
+                {
+                    let mut o = Obj::new(k.key("options"));
+                    o.bool("sack", t.sack);
+                    o.bool("ts", t.timestamps);
+                    o.bool("wscale", t.wscale);
+                    o.bool("ecn", t.ecn);
+                    o.bool("syn_data", t.syn_data);
+                    o.end();
+                }
+                k.int("total_retrans", t.total_retrans);
+                k.end();
+            }
+            None => m.key("tcp_info").extend_from_slice(b"null"),
+        }
+        m.opt_str("cause", p.cause.as_deref());
+    }
     m.end();
 }
 

@@ -13,5 +13,7 @@ pub mod summary;
 pub mod time;
 pub mod tracker;
 
-pub use handshake::{ConnState, Ecn, Handshake, IcmpInfo, Options, Outcome, Side, TfoInfo};
+pub use handshake::{
+    ConnState, Ecn, Handshake, IcmpInfo, KernelTcpInfo, Options, Outcome, ProbeInfo, Side, TfoInfo,
+};
 pub use tracker::{Tracker, TrackerConfig, TrackerStats};

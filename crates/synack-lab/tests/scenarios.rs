@@ -6,8 +6,9 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use synack_lab::sys::{TcpInfo, set_backlog, tcp_info};
+use synack_lab::sys::set_backlog;
 use synack_lab::{IcmpKind, Impairment, Lab, Side};
+use synack_probe::sys::{TcpInfo, tcp_info};
 
 fn lab() -> Option<Lab> {
     if !synack_lab::sys::is_root() {
@@ -367,7 +368,7 @@ fn tfo_cookie_request_then_data_in_the_syn() {
         lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
     }
     let listener = listen(&lab, 8080, false);
-    synack_lab::sys::set_fastopen(&listener, 16).unwrap();
+    synack_probe::sys::set_fastopen(&listener, 16).unwrap();
     let server = std::thread::spawn(move || {
         (0..2)
             .map(|_| {
@@ -385,7 +386,7 @@ fn tfo_cookie_request_then_data_in_the_syn() {
         .run(move || {
             (0..2)
                 .map(|_| {
-                    let mut s = synack_lab::sys::fastopen_connect(addr, b"hello")
+                    let mut s = synack_probe::sys::fastopen_connect(addr, b"hello")
                         .expect("fast open connect");
                     let mut reply = [0u8; 2];
                     s.read_exact(&mut reply).expect("reply");

@@ -565,6 +565,7 @@ impl Flow {
             client_bytes: self.bytes[ci],
             server_bytes: self.bytes[si],
             evicted: end == End::Evicted,
+            probe: None,
         }
     }
 }

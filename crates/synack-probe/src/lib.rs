@@ -1,0 +1,17 @@
+//! Active handshake measurement: connect to a target, time the handshake,
+//! and name the cause of every failure (RST, ICMP type/code/sender through
+//! the error queue, silence with the number of SYNs sent, local errors),
+//! with the kernel's own TCP_INFO for each attempt.
+//!
+//! Contract: [`attempt`] makes one bounded attempt and never blocks past its
+//! timeout; it needs no privileges. [`record`] turns a result into the
+//! `Handshake` record every output consumes (source `probe`).
+
+mod attempt;
+pub mod cause;
+mod record;
+pub mod sys;
+
+pub use attempt::{AttemptConfig, AttemptResult, attempt};
+pub use cause::Cause;
+pub use record::record;

@@ -1,0 +1,134 @@
+//! A probe attempt as a `Handshake` record (source `probe`), with the
+//! probe-only fields of the schema: target, attempt, dns_us, connect_us,
+//! error, tcp_info, and the cause in words.
+
+use crate::attempt::AttemptResult;
+use crate::cause::{Cause, handshake_loss};
+use crate::sys::{TcpInfo, errno_name};
+use std::net::{IpAddr, SocketAddr};
+use std::time::UNIX_EPOCH;
+use synack_core::{
+    ConnState, Handshake, IcmpInfo, KernelTcpInfo, ProbeInfo, Side, TfoInfo, handshake::Times,
+};
+
+fn kernel(info: &TcpInfo) -> KernelTcpInfo {
+    KernelTcpInfo {
+        rtt_us: info.rtt_us,
+        rttvar_us: info.rttvar_us,
+        snd_mss: info.snd_mss,
+        rcv_mss: info.rcv_mss,
+        sack: info.options & TcpInfo::OPT_SACK != 0,
+        timestamps: info.options & TcpInfo::OPT_TIMESTAMPS != 0,
+        wscale: info.options & TcpInfo::OPT_WSCALE != 0,
+        ecn: info.options & TcpInfo::OPT_ECN != 0,
+        syn_data: info.options & TcpInfo::OPT_SYN_DATA != 0,
+        total_retrans: info.total_retrans,
+    }
+}
+
+/// The record of one attempt to `target_name` (as the user wrote it).
+pub fn record(
+    r: &AttemptResult,
+    target_name: &str,
+    attempt: u32,
+    dns_ns: Option<i64>,
+) -> Handshake {
+    let ts_ns = r
+        .started
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64);
+    let connect_ns = r.connect.as_nanos() as i64;
+    let retrans = r.tcp_info.map_or(0, |i| i.total_retrans);
+    let established = r.cause == Cause::Established;
+    // Zeek's view of the same attempt, as it would have logged it before
+    // the probe's close.
+    let (conn_state, history) = match &r.cause {
+        Cause::Established => (ConnState::S1, "Sh"),
+        Cause::Refused => (ConnState::REJ, "Sr"),
+        Cause::Icmp { .. } | Cause::Timeout { .. } | Cause::NoNeighbour => (ConnState::S0, "S"),
+        Cause::Local { .. } => (ConnState::OTH, ""),
+    };
+    let icmp = match &r.cause {
+        Cause::Icmp {
+            v6,
+            icmp_type,
+            code,
+            from,
+            ..
+        } => Some(IcmpInfo {
+            v6: *v6,
+            icmp_type: *icmp_type,
+            code: *code,
+            from: from.unwrap_or(r.target.ip()),
+        }),
+        _ => None,
+    };
+    let cause = if established {
+        r.tcp_info
+            .as_ref()
+            .and_then(|i| handshake_loss(i, r.connect))
+            .map(String::from)
+    } else {
+        Some(r.cause.explain(r.target, r.connect))
+    };
+    let unspecified = SocketAddr::new(
+        if r.target.is_ipv6() {
+            IpAddr::from([0u16; 8])
+        } else {
+            IpAddr::from([0u8; 4])
+        },
+        0,
+    );
+    Handshake {
+        ts_ns,
+        source: "probe",
+        client: r.local.unwrap_or(unspecified),
+        server: r.target,
+        vlan: 0,
+        outcome: r.cause.outcome(),
+        conn_state,
+        history: history.to_string(),
+        syn_count: if matches!(r.cause, Cause::Local { .. }) {
+            0
+        } else {
+            1 + retrans
+        },
+        synack_count: u32::from(established),
+        // Seen from user space: without a retransmission the connect time
+        // is the SYN -> SYN-ACK leg; with one, the leg is not observable.
+        syn_synack_ns: (established && retrans == 0).then_some(connect_ns),
+        synack_ack_ns: established.then_some(0),
+        total_ns: (established && retrans == 0).then_some(connect_ns),
+        setup_ns: established.then_some(connect_ns),
+        client_isn: None,
+        server_isn: None,
+        client_opts: None,
+        server_opts: None,
+        syn_retransmit_opts: None,
+        ecn: None,
+        accecn: false,
+        tfo: TfoInfo::default(),
+        icmp,
+        rst_from: (r.cause == Cause::Refused).then_some(Side::Server),
+        simultaneous_open: false,
+        times: Times {
+            first: ts_ns,
+            last: ts_ns + connect_ns,
+            ..Times::default()
+        },
+        client_pkts: 0,
+        server_pkts: 0,
+        client_bytes: 0,
+        server_bytes: 0,
+        evicted: false,
+        probe: Some(Box::new(ProbeInfo {
+            target: target_name.to_string(),
+            attempt,
+            dns_ns,
+            connect_ns,
+            error: r.errno.map(|e| (e, errno_name(e))),
+            tcp_info: r.tcp_info.as_ref().map(kernel),
+            cause,
+        })),
+    }
+}

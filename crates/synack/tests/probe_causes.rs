@@ -1,0 +1,237 @@
+//! The probe against the lab: every failure cause named as the lab
+//! injected it, and handshake times against the injected RTT. Needs root;
+//! skips elsewhere with the reason (CI runs as root).
+
+use std::net::{IpAddr, SocketAddr, TcpListener};
+use std::time::Duration;
+use synack_lab::{IcmpKind, Impairment, Lab, Side};
+use synack_probe::{AttemptConfig, AttemptResult, Cause, attempt, cause::handshake_loss};
+
+fn lab() -> Option<Lab> {
+    if !synack_lab::sys::is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: the probe scenarios must run there"
+        );
+        eprintln!("skipped: the probe scenarios need root (network namespaces)");
+        return None;
+    }
+    Some(Lab::up().unwrap())
+}
+
+fn listen(lab: &Lab, port: u16, v6: bool) -> TcpListener {
+    let a = SocketAddr::new(lab.server_addr(v6), port);
+    lab.server
+        .run(move || TcpListener::bind(a))
+        .unwrap()
+        .unwrap()
+}
+
+fn probe(lab: &Lab, target: SocketAddr, cfg: AttemptConfig) -> AttemptResult {
+    lab.client
+        .run(move || {
+            let mut poll = mio::Poll::new().unwrap();
+            let mut events = mio::Events::with_capacity(8);
+            attempt(target, &cfg, &mut poll, &mut events)
+        })
+        .unwrap()
+}
+
+fn to(lab: &Lab, port: u16, v6: bool) -> SocketAddr {
+    SocketAddr::new(lab.server_addr(v6), port)
+}
+
+#[test]
+fn established_within_a_millisecond_of_the_injected_rtt() {
+    let Some(mut lab) = lab() else { return };
+    let _l = listen(&lab, 8080, false);
+    lab.impair(Impairment::Delay {
+        rtt: Duration::from_millis(50),
+        jitter: Duration::ZERO,
+        handshake_only: true,
+        one_way: false,
+    })
+    .unwrap();
+    for _ in 0..5 {
+        let r = probe(&lab, to(&lab, 8080, false), AttemptConfig::default());
+        assert_eq!(r.cause, Cause::Established);
+        let ms = r.connect.as_secs_f64() * 1000.0;
+        assert!(
+            (50.0..51.0).contains(&ms),
+            "handshake {ms} ms for 50 ms injected"
+        );
+        let rec = synack_probe::record(&r, "target", 1, None);
+        assert_eq!(rec.outcome.as_str(), "established");
+        assert_eq!(
+            rec.probe.as_ref().unwrap().tcp_info.unwrap().total_retrans,
+            0
+        );
+    }
+}
+
+#[test]
+fn refused_is_an_rst_with_an_empty_error_queue() {
+    let Some(lab) = lab() else { return };
+    for v6 in [false, true] {
+        let r = probe(&lab, to(&lab, 9, v6), AttemptConfig::default());
+        assert_eq!(r.cause, Cause::Refused, "v6={v6}");
+        assert_eq!(r.errno, Some(libc::ECONNREFUSED));
+    }
+}
+
+#[test]
+fn each_icmp_rejection_is_named_with_type_code_and_sender() {
+    let Some(mut lab) = lab() else { return };
+    let kinds = [
+        (IcmpKind::Net, 80u16),
+        (IcmpKind::Host, 81),
+        (IcmpKind::Port, 82),
+        (IcmpKind::Admin, 83),
+    ];
+    for (kind, port) in kinds {
+        lab.impair(Impairment::RejectIcmp {
+            kind,
+            port: Some(port),
+        })
+        .unwrap();
+    }
+    let want_v4 = [
+        (80, 0, libc::ENETUNREACH),
+        (81, 1, libc::EHOSTUNREACH),
+        (82, 3, libc::ECONNREFUSED),
+        (83, 13, libc::EHOSTUNREACH),
+    ];
+    for (port, code, errno) in want_v4 {
+        let r = probe(&lab, to(&lab, port, false), AttemptConfig::default());
+        let server: IpAddr = lab.server_v4.into();
+        assert_eq!(
+            r.cause,
+            Cause::Icmp {
+                errno,
+                v6: false,
+                icmp_type: 3,
+                code,
+                from: Some(server)
+            },
+            "port {port}"
+        );
+    }
+    // IPv6: no-route 0, address-unreachable 3, port-unreachable 4, admin 1.
+    let want_v6 = [(80, 0), (81, 3), (82, 4), (83, 1)];
+    for (port, code) in want_v6 {
+        let r = probe(&lab, to(&lab, port, true), AttemptConfig::default());
+        match r.cause {
+            Cause::Icmp {
+                v6: true,
+                icmp_type: 1,
+                code: c,
+                from,
+                ..
+            } => {
+                assert_eq!(c, code, "port {port}");
+                assert_eq!(from, Some(IpAddr::from(lab.server_v6)));
+            }
+            other => panic!("port {port}: {other:?}"),
+        }
+        assert!(r.connect < Duration::from_millis(1600), "{:?}", r.connect);
+    }
+}
+
+#[test]
+fn silence_is_a_timeout_with_the_syns_counted() {
+    let Some(mut lab) = lab() else { return };
+    lab.impair(Impairment::DropSynRandom { probability: 1.0 })
+        .unwrap();
+    // The probe's own deadline: SYNs at 0 and 1 s.
+    let r = probe(
+        &lab,
+        to(&lab, 8080, false),
+        AttemptConfig {
+            timeout: Duration::from_millis(1500),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        r.cause,
+        Cause::Timeout {
+            syns: 2,
+            kernel_gave_up: false
+        }
+    );
+    // The kernel's: one retransmission allowed, linear timeouts: 3 SYNs, ETIMEDOUT at ~3 s.
+    lab.sysctl(Side::Client, "net.ipv4.tcp_syn_retries", "1")
+        .unwrap();
+    let r = probe(
+        &lab,
+        to(&lab, 8080, false),
+        AttemptConfig {
+            timeout: Duration::from_secs(10),
+            ..Default::default()
+        },
+    );
+    assert_eq!(
+        r.cause,
+        Cause::Timeout {
+            syns: 3,
+            kernel_gave_up: true
+        }
+    );
+    assert!(
+        (2.8..3.8).contains(&r.connect.as_secs_f64()),
+        "{:?}",
+        r.connect
+    );
+}
+
+#[test]
+fn lost_syn_and_lost_synack_are_told_apart() {
+    for (imp, want) in [
+        (Impairment::DropSyn { first: 1 }, "SYN lost"),
+        (Impairment::DropSynAck { first: 1 }, "SYN-ACK lost"),
+    ] {
+        let Some(mut lab) = lab() else { return };
+        let _l = listen(&lab, 8080, false);
+        lab.impair(imp).unwrap();
+        let r = probe(&lab, to(&lab, 8080, false), AttemptConfig::default());
+        assert_eq!(r.cause, Cause::Established);
+        let info = r.tcp_info.unwrap();
+        let said = handshake_loss(&info, r.connect).unwrap_or("nothing");
+        assert!(
+            said.starts_with(want),
+            "{want}: said {said:?} (rtt {} µs, connect {:?})",
+            info.rtt_us,
+            r.connect
+        );
+    }
+}
+
+#[test]
+fn a_dead_neighbour_and_local_errors_are_named() {
+    let Some(lab) = lab() else { return };
+    let r = probe(
+        &lab,
+        SocketAddr::new(lab.dead_v4.into(), 80),
+        AttemptConfig {
+            timeout: Duration::from_secs(6),
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.cause, Cause::NoNeighbour);
+    // A source address that is not on this host.
+    let cfg = AttemptConfig {
+        source: Some("192.0.2.77:0".parse().unwrap()),
+        ..Default::default()
+    };
+    let r = probe(&lab, to(&lab, 8080, false), cfg);
+    assert_eq!(
+        r.cause,
+        Cause::Local {
+            errno: libc::EADDRNOTAVAIL
+        }
+    );
+    assert!(
+        r.cause
+            .explain(r.target, r.connect)
+            .contains("source address")
+    );
+}
