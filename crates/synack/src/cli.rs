@@ -21,10 +21,72 @@ pub enum Command {
     /// Reconstruct every TCP handshake in pcap/pcapng captures
     #[command(after_long_help = ANALYZE_AFTER)]
     Analyze(AnalyzeArgs),
+    /// Measure TCP handshakes to targets and name the cause of every failure
+    #[command(after_long_help = PROBE_AFTER)]
+    Probe(ProbeArgs),
     /// Reproduce handshake trouble (delay, lost SYNs, RST, ICMP) between two
     /// network namespaces, and run your own client and server across it
     #[command(after_long_help = LAB_AFTER)]
     Lab(LabArgs),
+}
+
+const PROBE_AFTER: &str = "\
+Causes: established; refused (RST answered the SYN); unreachable (ICMP type,
+code and sender from the socket's error queue, or no ARP/ND answer);
+timeout (no answer, with the number of SYNs sent); local_error (no route, no
+free port, no file descriptor). Connections close with RST so no TIME_WAIT
+is left (--graceful-close to send FIN). Handshake time is measured around
+the connect() and readiness edges with the monotonic clock (error: a few µs).
+
+Exit status: 0 every attempt established; 1 some attempt failed; 2 usage
+error or a target that does not resolve.
+
+Examples:
+  synack probe example.com:443 -c 5
+  synack probe 10.0.0.5:5432 [::1]:8080 -c 100 -i 0.1 --format json";
+
+#[derive(Args, Debug)]
+pub struct ProbeArgs {
+    /// Targets: host:port, IPv4:port or [IPv6]:port
+    #[arg(required = true, value_name = "TARGET")]
+    pub targets: Vec<String>,
+    /// Attempts per target (default: until Ctrl-C)
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u32>,
+    /// Seconds between rounds (fractions allowed, 0 for none)
+    #[arg(short = 'i', long, value_name = "SECS", default_value_t = 1.0)]
+    pub interval: f64,
+    /// Stop after this many seconds in all
+    #[arg(short = 'w', long, value_name = "SECS")]
+    pub deadline: Option<f64>,
+    /// Give up on one attempt after this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub timeout: f64,
+    /// Use IPv4 addresses only
+    #[arg(short = '4', conflicts_with = "ipv6")]
+    pub ipv4: bool,
+    /// Use IPv6 addresses only
+    #[arg(short = '6')]
+    pub ipv6: bool,
+    /// Source address (and port) to connect from
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub source: Option<String>,
+    /// Close with FIN instead of RST (leaves TIME_WAIT on this host)
+    #[arg(long)]
+    pub graceful_close: bool,
+    /// Output: live lines and a summary, or one record per attempt
+    #[arg(short, long, value_enum, default_value_t = ProbeFormat::Summary)]
+    pub format: ProbeFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProbeFormat {
+    /// Ping-like lines and a summary per target
+    Summary,
+    /// One JSON record per attempt (NDJSON, the Handshake schema with probe fields)
+    Json,
+    /// One CSV row per attempt, with a header
+    Csv,
 }
 
 const LAB_AFTER: &str = "\

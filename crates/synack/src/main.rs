@@ -8,6 +8,7 @@ mod input;
 mod lab;
 mod ladder;
 mod output;
+mod probe;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Analyze(args) => analyze::run(&args),
         cli::Command::Lab(args) => lab::run(&args),
+        cli::Command::Probe(args) => probe::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -288,3 +288,27 @@ fn lab_sample_outcomes() {
     );
     assert!(r.iter().any(|x| x["tfo_data_acked"] == true));
 }
+
+#[test]
+fn probe_needs_no_privileges_and_exits_by_outcome() {
+    // Port 1 on loopback: nothing listens, the kernel answers with RST.
+    let o = synack(&["probe", "127.0.0.1:1", "-c", "2", "-i", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = stdout(&o);
+    assert_eq!(
+        text.matches("refused (RST)").count(),
+        3,
+        "two lines and the summary:\n{text}"
+    );
+    let o = synack(&["probe", "localhost"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("give a port"));
+    // A listener of our own: established, exit 0.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = l.local_addr().unwrap().to_string();
+    let o = synack(&["probe", &target, "-c", "1", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let r = records(&o);
+    assert_eq!(r[0]["outcome"], "established");
+    assert_eq!(r[0]["target"], target.as_str());
+}

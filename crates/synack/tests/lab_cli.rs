@@ -253,3 +253,58 @@ fn sigterm_tears_a_lab_down_and_a_killed_labs_leftovers_are_removed() {
     assert!(names.iter().all(|n| said.contains(n.as_str())), "{said}");
     assert!(names.iter().all(|n| !synack_lab_names().contains(n)));
 }
+
+/// `synack probe` inside a lab: records carry the probe fields, and the exit
+/// status says whether every attempt was established.
+#[test]
+fn probe_records_and_exit_status() {
+    if !root_or_skip() {
+        return;
+    }
+    let me = env!("CARGO_BIN_EXE_synack");
+    let o = synack(&[
+        "lab",
+        "run",
+        "--delay",
+        "10ms",
+        "--server",
+        "exec python3 -m http.server 8080 --bind 0.0.0.0",
+        "--",
+        "sh",
+        "-c",
+        &format!("{me} probe $SYNACK_SERVER:8080 -c 3 -i 0 --format json"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let recs: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(recs.len(), 3);
+    for (i, r) in recs.iter().enumerate() {
+        assert_eq!(r["source"], "probe");
+        assert_eq!(r["outcome"], "established");
+        assert_eq!(r["attempt"], i as u64 + 1);
+        let connect = r["connect_us"].as_f64().unwrap();
+        assert!((10_000.0..11_000.0).contains(&connect), "{connect}");
+        assert!(r["tcp_info"]["rtt_us"].as_u64().unwrap() >= 10_000);
+    }
+    let o = synack(&[
+        "lab",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        &format!("{me} probe $SYNACK_SERVER:81 -c 1"),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "a refused attempt makes the exit status 1"
+    );
+    assert!(String::from_utf8_lossy(&o.stdout).contains("refused (RST)"));
+}

@@ -1,0 +1,232 @@
+//! `synack probe`: attempts to each target in rounds, a live line per
+//! attempt (or one record per attempt), and a summary per target with
+//! percentiles, mdev and a histogram.
+
+use crate::cli::{Format, ProbeArgs, ProbeFormat};
+use crate::output::{self, Context, human_ns};
+use anyhow::{Context as _, Result, bail};
+use std::io::{BufWriter, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+use synack_probe::{AttemptConfig, Cause, attempt, record};
+
+struct Target {
+    name: String,
+    addr: SocketAddr,
+    dns_ns: Option<i64>,
+    times_ns: Vec<i64>,
+    sent: u32,
+    causes: std::collections::BTreeMap<String, u32>,
+}
+
+/// Resolves `host:port` (or `[v6]:port`), timing the lookup apart.
+fn resolve(name: &str, v4: bool, v6: bool) -> Result<(SocketAddr, Option<i64>)> {
+    if let Ok(a) = name.parse::<SocketAddr>() {
+        return Ok((a, None));
+    }
+    if !name.contains(':') {
+        bail!("{name:?}: give a port, as host:port");
+    }
+    let start = Instant::now();
+    let addrs: Vec<SocketAddr> = name
+        .to_socket_addrs()
+        .with_context(|| format!("resolving {name}"))?
+        .collect();
+    let dns = start.elapsed().as_nanos() as i64;
+    let pick = addrs
+        .iter()
+        .find(|a| (!v4 || a.is_ipv4()) && (!v6 || a.is_ipv6()));
+    match pick {
+        Some(a) => Ok((*a, Some(dns))),
+        None => bail!("{name} has no {} address", if v4 { "IPv4" } else { "IPv6" }),
+    }
+}
+
+fn parse_source(s: &str) -> Result<SocketAddr> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    match s.parse::<std::net::IpAddr>() {
+        Ok(ip) => Ok(SocketAddr::new(ip, 0)),
+        Err(_) => bail!("--source wants IP or IP:PORT, not {s:?}"),
+    }
+}
+
+fn secs(s: f64, what: &str) -> Result<Duration> {
+    if !(0.0..=86_400.0).contains(&s) {
+        bail!("{what} must be between 0 and 86400 seconds");
+    }
+    Ok(Duration::from_secs_f64(s))
+}
+
+pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
+    let cfg = AttemptConfig {
+        timeout: secs(args.timeout, "--timeout")?.max(Duration::from_millis(1)),
+        source: args.source.as_deref().map(parse_source).transpose()?,
+        graceful_close: args.graceful_close,
+    };
+    let interval = secs(args.interval, "--interval")?;
+    let deadline = args
+        .deadline
+        .map(|d| secs(d, "--deadline"))
+        .transpose()?
+        .map(|d| Instant::now() + d);
+    let mut targets = Vec::new();
+    for name in &args.targets {
+        let (addr, dns_ns) = resolve(name, args.ipv4, args.ipv6)?;
+        targets.push(Target {
+            name: name.clone(),
+            addr,
+            dns_ns,
+            times_ns: Vec::new(),
+            sent: 0,
+            causes: Default::default(),
+        });
+    }
+    let stop = synack_lab::sys::stop_on_signals();
+    let mut poll = mio::Poll::new()?;
+    let mut events = mio::Events::with_capacity(16);
+    let stdout = BufWriter::new(std::io::stdout().lock());
+    let mut sink = match args.format {
+        ProbeFormat::Summary => None,
+        ProbeFormat::Json => Some(output::sink(Format::Json, stdout)),
+        ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
+    };
+    let mut live = std::io::stdout();
+    let mut round = 0u32;
+    let mut any_failed = false;
+    'rounds: while args.count.is_none_or(|c| round < c) {
+        round += 1;
+        for t in &mut targets {
+            if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
+                break 'rounds;
+            }
+            let r = attempt(t.addr, &cfg, &mut poll, &mut events);
+            t.sent += 1;
+            let rec = record(&r, &t.name, round, t.dns_ns);
+            *t.causes.entry(r.cause.label()).or_insert(0) += 1;
+            if r.cause == Cause::Established {
+                t.times_ns.push(r.connect.as_nanos() as i64);
+            } else {
+                any_failed = true;
+            }
+            match &mut sink {
+                Some(s) => s.record(&rec)?,
+                None => {
+                    let mut line = format!(
+                        "{} seq={round} {} time={}",
+                        t.addr,
+                        r.cause.label(),
+                        human_ns(r.connect.as_nanos() as i64)
+                    );
+                    if let Some(i) = rec.probe.as_ref().and_then(|p| p.tcp_info) {
+                        if r.cause == Cause::Established {
+                            let mut opts = Vec::new();
+                            for (on, name) in [
+                                (i.sack, "sack"),
+                                (i.timestamps, "ts"),
+                                (i.wscale, "ws"),
+                                (i.ecn, "ecn"),
+                            ] {
+                                if on {
+                                    opts.push(name);
+                                }
+                            }
+                            line.push_str(&format!(
+                                " rtt={} mss={} opts={}",
+                                human_ns(i64::from(i.rtt_us) * 1000),
+                                i.snd_mss,
+                                opts.join(",")
+                            ));
+                        }
+                    }
+                    if let Some(c) = rec.probe.as_ref().and_then(|p| p.cause.as_ref()) {
+                        line.push_str(" — ");
+                        line.push_str(c);
+                    }
+                    writeln!(live, "{line}")?;
+                }
+            }
+        }
+        if args.count.is_some_and(|c| round >= c) {
+            break;
+        }
+        // Wait for the next round, still answering Ctrl-C at once.
+        let next = Instant::now() + interval;
+        while Instant::now() < next && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+        }
+    }
+    match &mut sink {
+        Some(s) => {
+            let report = crate::input::InputReport::default();
+            let stats = synack_core::TrackerStats::default();
+            s.finish(&Context {
+                report: &report,
+                tracker: &stats,
+                files: &[],
+            })?;
+        }
+        None => summary(&mut live, &targets)?,
+    }
+    Ok(if any_failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn summary(out: &mut impl Write, targets: &[Target]) -> Result<()> {
+    for t in targets {
+        writeln!(out, "\n--- {} ({}) ---", t.name, t.addr)?;
+        let causes: Vec<String> = t.causes.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        writeln!(out, "{} attempts: {}", t.sent, causes.join(", "))?;
+        if let Some(dns) = t.dns_ns {
+            writeln!(out, "name resolution {}", human_ns(dns))?;
+        }
+        if t.times_ns.is_empty() {
+            continue;
+        }
+        let mut v = t.times_ns.clone();
+        v.sort_unstable();
+        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
+        let mean = v.iter().sum::<i64>() as f64 / v.len() as f64;
+        let mdev =
+            (v.iter().map(|x| (*x as f64 - mean).abs()).sum::<f64>() / v.len() as f64) as i64;
+        writeln!(
+            out,
+            "handshake min/p50/p90/p99/max/mdev = {} / {} / {} / {} / {} / {}",
+            human_ns(v[0]),
+            human_ns(q(0.5)),
+            human_ns(q(0.9)),
+            human_ns(q(0.99)),
+            human_ns(v[v.len() - 1]),
+            human_ns(mdev)
+        )?;
+        histogram(out, &v)?;
+    }
+    Ok(())
+}
+
+/// Up to 8 equal-width bins between min and max, as bars.
+fn histogram(out: &mut impl Write, sorted: &[i64]) -> Result<()> {
+    let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
+    if sorted.len() < 2 || hi == lo {
+        return Ok(());
+    }
+    let bins = 8usize;
+    let width = ((hi - lo) as f64 / bins as f64).max(1.0);
+    let mut counts = vec![0usize; bins];
+    for x in sorted {
+        counts[(((x - lo) as f64 / width) as usize).min(bins - 1)] += 1;
+    }
+    let most = *counts.iter().max().unwrap_or(&1);
+    for (i, c) in counts.iter().enumerate() {
+        let from = lo + (i as f64 * width) as i64;
+        let bar = "█".repeat((c * 40).div_ceil(most.max(1)));
+        writeln!(out, "  {:>10} {bar} {c}", human_ns(from))?;
+    }
+    Ok(())
+}
