@@ -121,26 +121,26 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
                         r.cause.label(),
                         human_ns(r.connect.as_nanos() as i64)
                     );
-                    if let Some(i) = rec.probe.as_ref().and_then(|p| p.tcp_info) {
-                        if r.cause == Cause::Established {
-                            let mut opts = Vec::new();
-                            for (on, name) in [
-                                (i.sack, "sack"),
-                                (i.timestamps, "ts"),
-                                (i.wscale, "ws"),
-                                (i.ecn, "ecn"),
-                            ] {
-                                if on {
-                                    opts.push(name);
-                                }
-                            }
-                            line.push_str(&format!(
-                                " rtt={} mss={} opts={}",
-                                human_ns(i64::from(i.rtt_us) * 1000),
-                                i.snd_mss,
-                                opts.join(",")
-                            ));
-                        }
+                    if let Some(i) = rec.probe.as_ref().and_then(|p| p.tcp_info)
+                        && r.cause == Cause::Established
+                    {
+                        let flags = [
+                            (i.sack, "sack"),
+                            (i.timestamps, "ts"),
+                            (i.wscale, "ws"),
+                            (i.ecn, "ecn"),
+                        ];
+                        let opts: Vec<&str> = flags
+                            .iter()
+                            .filter(|(on, _)| *on)
+                            .map(|(_, n)| *n)
+                            .collect();
+                        line.push_str(&format!(
+                            " rtt={} mss={} opts={}",
+                            human_ns(i64::from(i.rtt_us) * 1000),
+                            i.snd_mss,
+                            opts.join(",")
+                        ));
                     }
                     if let Some(c) = rec.probe.as_ref().and_then(|p| p.cause.as_ref()) {
                         line.push_str(" — ");
