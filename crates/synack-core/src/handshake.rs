@@ -207,6 +207,8 @@ pub struct ProbeInfo {
     pub tcp_info: Option<KernelTcpInfo>,
     /// The cause in words, for failures and for noteworthy successes.
     pub cause: Option<String>,
+    /// With TCP Fast Open: cookie_requested, data_accepted, fallback, blocked.
+    pub tfo_result: Option<&'static str>,
 }
 
 /// Options of one side's SYN or SYN-ACK, as decoded from the wire.

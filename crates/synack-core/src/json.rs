@@ -325,6 +325,7 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
             None => m.key("tcp_info").extend_from_slice(b"null"),
         }
         m.opt_str("cause", p.cause.as_deref());
+        m.opt_str("tfo_result", p.tfo_result);
     }
     m.end();
 }

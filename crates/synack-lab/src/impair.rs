@@ -56,6 +56,8 @@ pub enum Impairment {
     DropSynAck { first: u32 },
     /// Drops SYNs with this probability.
     DropSynRandom { probability: f64 },
+    /// Drops SYNs that carry data (TCP Fast Open), as some middleboxes do.
+    DropSynData,
     /// Drops SYN-ACKs with this probability.
     DropSynAckRandom { probability: f64 },
     /// The server answers SYNs (to `port`, or any) with RST.
@@ -203,6 +205,18 @@ impl Impairment {
                             &burst,
                             "-j",
                             "DROP",
+                        ],
+                    );
+                }
+                Impairment::DropSynData => {
+                    // A SYN with every option a handshake uses is at most 80
+                    // bytes over IPv4 and 100 over IPv6; bigger ones carry data.
+                    let min = if v6 { "101:65535" } else { "81:65535" };
+                    add(
+                        true,
+                        &[
+                            "-A", "INPUT", "-i", server_dev, "-p", "tcp", "--syn", "-m", "length",
+                            "--length", min, "-j", "DROP",
                         ],
                     );
                 }

@@ -20,6 +20,8 @@ pub struct AttemptConfig {
     pub source: Option<SocketAddr>,
     /// Close with FIN instead of RST (leaves TIME_WAIT behind).
     pub graceful_close: bool,
+    /// Connect with TCP Fast Open, offering these bytes in the SYN.
+    pub tfo_data: Option<Vec<u8>>,
 }
 
 impl Default for AttemptConfig {
@@ -28,6 +30,7 @@ impl Default for AttemptConfig {
             timeout: Duration::from_secs(3),
             source: None,
             graceful_close: false,
+            tfo_data: None,
         }
     }
 }
@@ -42,6 +45,34 @@ pub struct AttemptResult {
     pub cause: Cause,
     pub errno: Option<i32>,
     pub tcp_info: Option<TcpInfo>,
+    /// With TCP Fast Open: what became of it.
+    pub tfo: Option<TfoResult>,
+}
+
+/// What TCP Fast Open did in one attempt (RFC 7413).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TfoResult {
+    /// No cookie was cached: the SYN asked for one, the data went after.
+    CookieRequested,
+    /// The data rode in the SYN and the SYN-ACK acknowledged it.
+    DataAccepted,
+    /// The data rode in the SYN but the server did not take it (no TFO
+    /// there, or a stale cookie): a normal handshake followed.
+    Fallback,
+    /// The SYN with data got no answer and the kernel retried without
+    /// data: something on the path drops SYNs that carry data.
+    Blocked,
+}
+
+impl TfoResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TfoResult::CookieRequested => "cookie_requested",
+            TfoResult::DataAccepted => "data_accepted",
+            TfoResult::Fallback => "fallback",
+            TfoResult::Blocked => "blocked",
+        }
+    }
 }
 
 fn local_failure(
@@ -59,6 +90,7 @@ fn local_failure(
         cause: Cause::Local { errno },
         errno: Some(errno),
         tcp_info: None,
+        tfo: None,
     }
 }
 
@@ -91,7 +123,17 @@ pub fn attempt(
         return local_failure(target, started, t0, &e);
     }
     let t0 = Instant::now();
-    let immediate = socket.connect(&target.into());
+    let mut in_syn = None;
+    let immediate = match &cfg.tfo_data {
+        None => socket.connect(&target.into()),
+        Some(data) => match crate::sys::fastopen_start(&socket, target, data) {
+            Ok(n) => {
+                in_syn = Some(n);
+                Err(io::Error::from_raw_os_error(libc::EINPROGRESS))
+            }
+            Err(e) => Err(e),
+        },
+    };
     let mut ours_timed_out = false;
     let mut stream = mio::net::TcpStream::from_std(socket.into());
     match immediate {
@@ -136,6 +178,7 @@ pub fn attempt(
                 cause,
                 errno: Some(errno),
                 tcp_info: None,
+                tfo: None,
             };
         }
     }
@@ -148,7 +191,26 @@ pub fn attempt(
     };
     let connected = !ours_timed_out && error.is_none() && stream.peer_addr().is_ok();
     let local = stream.local_addr().ok();
+    let tfo = in_syn.map(|n| {
+        let acked = info.is_some_and(|i| i.options & TcpInfo::OPT_SYN_DATA != 0);
+        // Data the SYN-ACK did not take is resent at once (a retransmission
+        // too); a SYN with data that got no answer at all is resent without
+        // data after the SYN timeout (1 s).
+        let retried =
+            info.is_some_and(|i| i.total_retrans > 0) && connect >= Duration::from_millis(900);
+        match (n, acked, retried) {
+            (0, _, _) => TfoResult::CookieRequested,
+            (_, true, _) => TfoResult::DataAccepted,
+            (_, false, true) => TfoResult::Blocked,
+            (_, false, false) => TfoResult::Fallback,
+        }
+    });
     if connected {
+        if let (Some(data), Some(0)) = (&cfg.tfo_data, in_syn) {
+            // Without a cookie the data did not go out with the SYN: send it
+            // now, as the application would.
+            let _ = std::io::Write::write(&mut stream, data);
+        }
         return AttemptResult {
             target,
             local,
@@ -157,6 +219,7 @@ pub fn attempt(
             cause: Cause::Established,
             errno: None,
             tcp_info: info,
+            tfo,
         };
     }
     let errno = error
@@ -177,5 +240,6 @@ pub fn attempt(
         ),
         errno: Some(errno),
         tcp_info: info,
+        tfo,
     }
 }

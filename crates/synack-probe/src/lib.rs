@@ -12,6 +12,6 @@ pub mod cause;
 mod record;
 pub mod sys;
 
-pub use attempt::{AttemptConfig, AttemptResult, attempt};
+pub use attempt::{AttemptConfig, AttemptResult, TfoResult, attempt};
 pub use cause::Cause;
 pub use record::record;

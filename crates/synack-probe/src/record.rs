@@ -129,6 +129,7 @@ pub fn record(
             error: r.errno.map(|e| (e, errno_name(e))),
             tcp_info: r.tcp_info.as_ref().map(kernel),
             cause,
+            tfo_result: r.tfo.map(|t| t.as_str()),
         })),
     }
 }

@@ -128,6 +128,38 @@ pub fn fastopen_connect(
     Ok(stream)
 }
 
+/// Starts a TCP Fast Open connect on a non-blocking socket: `sendto` with
+/// MSG_FASTOPEN. Returns how many bytes went into the SYN (0 when the
+/// kernel had no cookie and sent a cookie request instead), or the error.
+pub fn fastopen_start(
+    socket: &impl AsRawFd,
+    addr: std::net::SocketAddr,
+    data: &[u8],
+) -> io::Result<usize> {
+    let (_, storage, len) = sockaddr(addr);
+    // SAFETY: `data` is readable for its length; `storage` holds a valid
+    // sockaddr of `len` bytes for the socket's family.
+    let rc = unsafe {
+        libc::sendto(
+            socket.as_raw_fd(),
+            data.as_ptr().cast(),
+            data.len(),
+            libc::MSG_FASTOPEN,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc >= 0 {
+        return Ok(rc as usize);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EINPROGRESS) {
+        Ok(0)
+    } else {
+        Err(e)
+    }
+}
+
 fn sockaddr(addr: std::net::SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain data; zeroed is a valid value, and
     // it is large and aligned enough for sockaddr_in and sockaddr_in6.

@@ -5,7 +5,9 @@ use std::time::Duration;
 use synack_probe::{AttemptConfig, Cause, attempt};
 
 fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir("/proc/self/fd")
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -15,8 +17,14 @@ fn no_descriptor_leaks_after_100k_attempts() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let open: SocketAddr = listener.local_addr().unwrap();
     // A port nobody listens on: bind, note it, close.
-    let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let cfg = AttemptConfig { timeout: Duration::from_secs(2), ..Default::default() };
+    let closed = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cfg = AttemptConfig {
+        timeout: Duration::from_secs(2),
+        ..Default::default()
+    };
     let before = open_fds();
     let (mut established, mut refused) = (0u32, 0u32);
     for i in 0..100_000u32 {

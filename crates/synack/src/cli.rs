@@ -74,6 +74,10 @@ pub struct ProbeArgs {
     /// Close with FIN instead of RST (leaves TIME_WAIT on this host)
     #[arg(long)]
     pub graceful_close: bool,
+    /// Connect with TCP Fast Open, offering this request in the SYN, and
+    /// report tfo_result (cookie_requested, data_accepted, fallback, blocked)
+    #[arg(long, value_name = "DATA", num_args = 0..=1, default_missing_value = "GET / HTTP/1.0\r\n\r\n")]
+    pub tfo: Option<String>,
     /// Output: live lines and a summary, or one record per attempt
     #[arg(short, long, value_enum, default_value_t = ProbeFormat::Summary)]
     pub format: ProbeFormat,
@@ -151,6 +155,9 @@ pub struct ImpairArgs {
     /// Drop each SYN with probability P (0..1)
     #[arg(long, value_name = "P", value_parser = parse_probability)]
     pub drop_syn_rate: Option<f64>,
+    /// Drop SYNs that carry data (TCP Fast Open), as some middleboxes do
+    #[arg(long)]
+    pub drop_syn_data: bool,
     /// Drop each SYN-ACK with probability P (0..1)
     #[arg(long, value_name = "P", value_parser = parse_probability)]
     pub drop_synack_rate: Option<f64>,

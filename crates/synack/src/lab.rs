@@ -76,6 +76,9 @@ fn impairments(a: &ImpairArgs) -> Vec<Impairment> {
     if let Some(probability) = a.drop_synack_rate {
         v.push(Impairment::DropSynAckRandom { probability });
     }
+    if a.drop_syn_data {
+        v.push(Impairment::DropSynData);
+    }
     if a.reject_rst {
         v.push(Impairment::RejectRst { port: a.port });
     }

@@ -66,6 +66,10 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         timeout: secs(args.timeout, "--timeout")?.max(Duration::from_millis(1)),
         source: args.source.as_deref().map(parse_source).transpose()?,
         graceful_close: args.graceful_close,
+        tfo_data: args
+            .tfo
+            .as_ref()
+            .map(|d| d.replace("\\r", "\r").replace("\\n", "\n").into_bytes()),
     };
     let interval = secs(args.interval, "--interval")?;
     let deadline = args
@@ -141,6 +145,9 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
                             i.snd_mss,
                             opts.join(",")
                         ));
+                    }
+                    if let Some(t) = rec.probe.as_ref().and_then(|p| p.tfo_result) {
+                        line.push_str(&format!(" tfo={t}"));
                     }
                     if let Some(c) = rec.probe.as_ref().and_then(|p| p.cause.as_ref()) {
                         line.push_str(" — ");

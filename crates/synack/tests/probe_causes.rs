@@ -235,3 +235,79 @@ fn a_dead_neighbour_and_local_errors_are_named() {
             .contains("source address")
     );
 }
+
+#[test]
+fn tfo_first_requests_a_cookie_then_carries_data() {
+    let Some(lab) = lab() else { return };
+    for side in [Side::Client, Side::Server] {
+        lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
+    }
+    let l = listen(&lab, 8080, false);
+    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    let cfg = AttemptConfig {
+        tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        ..Default::default()
+    };
+    let results: Vec<_> = (0..2)
+        .map(|_| probe(&lab, to(&lab, 8080, false), cfg.clone()))
+        .collect();
+    assert!(results.iter().all(|r| r.cause == Cause::Established));
+    assert_eq!(
+        results[0].tfo,
+        Some(synack_probe::TfoResult::CookieRequested)
+    );
+    assert_eq!(results[1].tfo, Some(synack_probe::TfoResult::DataAccepted));
+    let rec = synack_probe::record(&results[1], "t", 2, None);
+    assert_eq!(rec.probe.unwrap().tfo_result, Some("data_accepted"));
+}
+
+#[test]
+fn tfo_without_server_support_falls_back() {
+    let Some(lab) = lab() else { return };
+    // The client has a cookie cache bit on, but the server's TFO is off.
+    lab.sysctl(Side::Client, "net.ipv4.tcp_fastopen", "3")
+        .unwrap();
+    lab.sysctl(Side::Server, "net.ipv4.tcp_fastopen", "0")
+        .unwrap();
+    let _l = listen(&lab, 8080, false);
+    // tcp_fastopen bit 0x4 (TFO_CLIENT_NO_COOKIE) makes the client send
+    // data without a cookie, so the data rides the SYN and is not taken.
+    lab.sysctl(Side::Client, "net.ipv4.tcp_fastopen", "5")
+        .unwrap();
+    let cfg = AttemptConfig {
+        tfo_data: Some(b"hello".to_vec()),
+        ..Default::default()
+    };
+    let r = probe(&lab, to(&lab, 8080, false), cfg);
+    assert_eq!(r.cause, Cause::Established);
+    assert_eq!(r.tfo, Some(synack_probe::TfoResult::Fallback));
+}
+
+#[test]
+fn tfo_through_a_path_that_drops_syn_data_is_blocked() {
+    let Some(mut lab) = lab() else { return };
+    for side in [Side::Client, Side::Server] {
+        lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
+    }
+    let l = listen(&lab, 8080, false);
+    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    lab.impair(Impairment::DropSynData).unwrap();
+    let cfg = AttemptConfig {
+        tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        ..Default::default()
+    };
+    let first = probe(&lab, to(&lab, 8080, false), cfg.clone());
+    assert_eq!(first.tfo, Some(synack_probe::TfoResult::CookieRequested));
+    let second = probe(&lab, to(&lab, 8080, false), cfg);
+    assert_eq!(
+        second.cause,
+        Cause::Established,
+        "the kernel retries without data"
+    );
+    assert_eq!(second.tfo, Some(synack_probe::TfoResult::Blocked));
+    assert!(
+        second.connect >= Duration::from_millis(900),
+        "{:?}",
+        second.connect
+    );
+}
