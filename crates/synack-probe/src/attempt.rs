@@ -94,13 +94,30 @@ fn local_failure(
     }
 }
 
-/// Makes one attempt to `target`.
-pub fn attempt(
-    target: SocketAddr,
-    cfg: &AttemptConfig,
-    poll: &mut Poll,
-    events: &mut Events,
-) -> AttemptResult {
+/// A connect in flight: started, not yet answered.
+#[derive(Debug)]
+pub struct Pending {
+    pub target: SocketAddr,
+    stream: mio::net::TcpStream,
+    started: SystemTime,
+    t0: Instant,
+    deadline: Instant,
+    in_syn: Option<usize>,
+    tfo_data: Option<Vec<u8>>,
+}
+
+/// What starting an attempt gave.
+#[derive(Debug)]
+pub enum Started {
+    /// connect() is under way: wait for the socket to become writable.
+    Pending(Pending),
+    /// It failed before any packet left (or at once, e.g. no route).
+    Done(AttemptResult),
+}
+
+/// Starts an attempt: socket, options, non-blocking connect() (or
+/// `sendto(MSG_FASTOPEN)`), with the clock read right before the call.
+pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
     let started = SystemTime::now();
     let t0 = Instant::now();
     let socket = match Socket::new(
@@ -109,7 +126,7 @@ pub fn attempt(
         Some(Protocol::TCP),
     ) {
         Ok(s) => s,
-        Err(e) => return local_failure(target, started, t0, &e),
+        Err(e) => return Started::Done(local_failure(target, started, t0, &e)),
     };
     // Without the error queue an ICMP error is only an errno; with it, the
     // type, code and sender. Unsupported: carry on without.
@@ -120,7 +137,7 @@ pub fn attempt(
     if let Some(src) = cfg.source
         && let Err(e) = socket.bind(&src.into())
     {
-        return local_failure(target, started, t0, &e);
+        return Started::Done(local_failure(target, started, t0, &e));
     }
     let t0 = Instant::now();
     let mut in_syn = None;
@@ -129,38 +146,15 @@ pub fn attempt(
         Some(data) => match crate::sys::fastopen_start(&socket, target, data) {
             Ok(n) => {
                 in_syn = Some(n);
-                Err(io::Error::from_raw_os_error(libc::EINPROGRESS))
+                Ok(())
             }
             Err(e) => Err(e),
         },
     };
-    let mut ours_timed_out = false;
-    let mut stream = mio::net::TcpStream::from_std(socket.into());
+    let stream = mio::net::TcpStream::from_std(socket.into());
     match immediate {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
-            let registered = poll
-                .registry()
-                .register(&mut stream, Token(0), Interest::WRITABLE);
-            if let Err(e) = registered {
-                return local_failure(target, started, t0, &e);
-            }
-            let deadline = t0 + cfg.timeout;
-            loop {
-                let now = Instant::now();
-                if now >= deadline {
-                    ours_timed_out = true;
-                    break;
-                }
-                if poll.poll(events, Some(deadline - now)).is_err() {
-                    continue;
-                }
-                if !events.is_empty() {
-                    break;
-                }
-            }
-            let _ = poll.registry().deregister(&mut stream);
-        }
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
         Err(e) => {
             // Failed at once: no route, no port, refused on loopback, ...
             let errno = e.raw_os_error().unwrap_or(0);
@@ -170,7 +164,7 @@ pub fn attempt(
                 Cause::NoNeighbour if errno == libc::ENETUNREACH => Cause::Local { errno },
                 c => c,
             };
-            return AttemptResult {
+            return Started::Done(AttemptResult {
                 target,
                 local: None,
                 started,
@@ -179,67 +173,131 @@ pub fn attempt(
                 errno: Some(errno),
                 tcp_info: None,
                 tfo: None,
-            };
+            });
         }
     }
-    let connect = t0.elapsed();
-    let info = tcp_info(&stream).ok();
-    let error = if ours_timed_out {
-        None
-    } else {
-        stream.take_error().ok().flatten()
-    };
-    let connected = !ours_timed_out && error.is_none() && stream.peer_addr().is_ok();
-    let local = stream.local_addr().ok();
-    let tfo = in_syn.map(|n| {
-        let acked = info.is_some_and(|i| i.options & TcpInfo::OPT_SYN_DATA != 0);
-        // Data the SYN-ACK did not take is resent at once (a retransmission
-        // too); a SYN with data that got no answer at all is resent without
-        // data after the SYN timeout (1 s).
-        let retried =
-            info.is_some_and(|i| i.total_retrans > 0) && connect >= Duration::from_millis(900);
-        match (n, acked, retried) {
-            (0, _, _) => TfoResult::CookieRequested,
-            (_, true, _) => TfoResult::DataAccepted,
-            (_, false, true) => TfoResult::Blocked,
-            (_, false, false) => TfoResult::Fallback,
+    Started::Pending(Pending {
+        target,
+        stream,
+        started,
+        t0,
+        deadline: t0 + cfg.timeout,
+        in_syn,
+        tfo_data: cfg.tfo_data.clone(),
+    })
+}
+
+impl Pending {
+    /// The socket, to register for WRITABLE readiness.
+    pub fn source(&mut self) -> &mut mio::net::TcpStream {
+        &mut self.stream
+    }
+
+    /// When the probe gives up on it.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// The result when the event loop could not take the socket.
+    pub fn finish_with_error(self, e: &io::Error) -> AttemptResult {
+        local_failure(self.target, self.started, self.t0, e)
+    }
+
+    /// Reads the outcome once the socket is writable (or the deadline
+    /// passed: `timed_out`), with the clock read first.
+    pub fn finish(mut self, timed_out: bool) -> AttemptResult {
+        let connect = self.t0.elapsed();
+        let (target, started) = (self.target, self.started);
+        let info = tcp_info(&self.stream).ok();
+        let error = if timed_out {
+            None
+        } else {
+            self.stream.take_error().ok().flatten()
+        };
+        let connected = !timed_out && error.is_none() && self.stream.peer_addr().is_ok();
+        let local = self.stream.local_addr().ok();
+        let tfo = self.in_syn.map(|n| {
+            let acked = info.is_some_and(|i| i.options & TcpInfo::OPT_SYN_DATA != 0);
+            // Data the SYN-ACK did not take is resent at once (a
+            // retransmission too); a SYN with data that got no answer at all
+            // is resent without data after the SYN timeout (1 s).
+            let retried =
+                info.is_some_and(|i| i.total_retrans > 0) && connect >= Duration::from_millis(900);
+            match (n, acked, retried) {
+                (0, _, _) => TfoResult::CookieRequested,
+                (_, true, _) => TfoResult::DataAccepted,
+                (_, false, true) => TfoResult::Blocked,
+                (_, false, false) => TfoResult::Fallback,
+            }
+        });
+        if connected {
+            if let (Some(data), Some(0)) = (&self.tfo_data, self.in_syn) {
+                // Without a cookie the data did not go out with the SYN: send
+                // it now, as the application would.
+                let _ = std::io::Write::write(&mut self.stream, data);
+            }
+            return AttemptResult {
+                target,
+                local,
+                started,
+                connect,
+                cause: Cause::Established,
+                errno: None,
+                tcp_info: info,
+                tfo,
+            };
         }
-    });
-    if connected {
-        if let (Some(data), Some(0)) = (&cfg.tfo_data, in_syn) {
-            // Without a cookie the data did not go out with the SYN: send it
-            // now, as the application would.
-            let _ = std::io::Write::write(&mut stream, data);
-        }
-        return AttemptResult {
+        let errno = error
+            .and_then(|e| e.raw_os_error())
+            .unwrap_or(if timed_out { libc::ETIMEDOUT } else { 0 });
+        let queued = read_error_queue(&self.stream).ok().flatten();
+        AttemptResult {
             target,
             local,
             started,
             connect,
-            cause: Cause::Established,
-            errno: None,
+            cause: Cause::of_failure(
+                errno,
+                queued,
+                info.as_ref(),
+                timed_out,
+                local.map(|a| a.ip()),
+            ),
+            errno: Some(errno),
             tcp_info: info,
             tfo,
-        };
+        }
     }
-    let errno = error
-        .and_then(|e| e.raw_os_error())
-        .unwrap_or(if ours_timed_out { libc::ETIMEDOUT } else { 0 });
-    let queued = read_error_queue(&stream).ok().flatten();
-    AttemptResult {
-        target,
-        local,
-        started,
-        connect,
-        cause: Cause::of_failure(
-            errno,
-            queued,
-            info.as_ref(),
-            ours_timed_out,
-            local.map(|a| a.ip()),
-        ),
-        errno: Some(errno),
-        tcp_info: info,
-        tfo,
+}
+
+/// Makes one attempt to `target` and waits for its outcome.
+pub fn attempt(
+    target: SocketAddr,
+    cfg: &AttemptConfig,
+    poll: &mut Poll,
+    events: &mut Events,
+) -> AttemptResult {
+    let mut pending = match start(target, cfg) {
+        Started::Done(r) => return r,
+        Started::Pending(p) => p,
+    };
+    if let Err(e) = poll
+        .registry()
+        .register(pending.source(), Token(0), Interest::WRITABLE)
+    {
+        return local_failure(target, pending.started, pending.t0, &e);
     }
+    let mut timed_out = false;
+    loop {
+        let now = Instant::now();
+        if now >= pending.deadline {
+            timed_out = true;
+            break;
+        }
+        if poll.poll(events, Some(pending.deadline - now)).is_ok() && !events.is_empty() {
+            break;
+        }
+    }
+    let _ = poll.registry().deregister(pending.source());
+    pending.finish(timed_out)
 }

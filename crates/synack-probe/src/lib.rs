@@ -9,9 +9,10 @@
 
 mod attempt;
 pub mod cause;
+pub mod engine;
 mod record;
 pub mod sys;
 
-pub use attempt::{AttemptConfig, AttemptResult, TfoResult, attempt};
+pub use attempt::{AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start};
 pub use cause::Cause;
 pub use record::record;

@@ -62,6 +62,12 @@ pub struct ProbeArgs {
     /// Give up on one attempt after this many seconds
     #[arg(long, value_name = "SECS", default_value_t = 3.0)]
     pub timeout: f64,
+    /// Attempts in flight at once (many targets, or load)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub concurrency: u32,
+    /// Start at most this many attempts per second in all (overrides -i)
+    #[arg(long, value_name = "R")]
+    pub rate: Option<f64>,
     /// Use IPv4 addresses only
     #[arg(short = '4', conflicts_with = "ipv6")]
     pub ipv4: bool,

@@ -10,7 +10,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-use synack_probe::{AttemptConfig, Cause, attempt, record};
+use synack_probe::engine::{self, Pace};
+use synack_probe::{AttemptConfig, AttemptResult, Cause, record};
 
 struct Target {
     name: String,
@@ -90,81 +91,53 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         });
     }
     let stop = synack_lab::sys::stop_on_signals();
-    let mut poll = mio::Poll::new()?;
-    let mut events = mio::Events::with_capacity(16);
     let stdout = BufWriter::new(std::io::stdout().lock());
     let mut sink = match args.format {
         ProbeFormat::Summary => None,
         ProbeFormat::Json => Some(output::sink(Format::Json, stdout)),
         ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
     };
+    let n = targets.len();
+    let gap = match args.rate {
+        Some(r) if r > 0.0 => Duration::from_secs_f64(1.0 / r),
+        Some(_) => bail!("--rate must be above 0"),
+        None => interval / n as u32,
+    };
+    let pace = Pace {
+        concurrency: args.concurrency as usize,
+        gap,
+        until: deadline,
+    };
+    let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
+    let count = args.count.map_or(u64::MAX, u64::from);
+    // Round-robin over the targets, `count` rounds; the tag says which.
+    let mut jobs = (0..count)
+        .flat_map(|round| (0..n).map(move |i| (round as usize * n + i, i)))
+        .map(|(tag, i)| (tag, addrs[i]));
     let mut live = std::io::stdout();
-    let mut round = 0u32;
     let mut any_failed = false;
-    'rounds: while args.count.is_none_or(|c| round < c) {
-        round += 1;
-        for t in &mut targets {
-            if stop.load(Ordering::SeqCst) || deadline.is_some_and(|d| Instant::now() >= d) {
-                break 'rounds;
-            }
-            let r = attempt(t.addr, &cfg, &mut poll, &mut events);
-            t.sent += 1;
-            let rec = record(&r, &t.name, round, t.dns_ns);
-            *t.causes.entry(r.cause.label()).or_insert(0) += 1;
-            if r.cause == Cause::Established {
-                t.times_ns.push(r.connect.as_nanos() as i64);
-            } else {
-                any_failed = true;
-            }
-            match &mut sink {
-                Some(s) => s.record(&rec)?,
-                None => {
-                    let mut line = format!(
-                        "{} seq={round} {} time={}",
-                        t.addr,
-                        r.cause.label(),
-                        human_ns(r.connect.as_nanos() as i64)
-                    );
-                    if let Some(i) = rec.probe.as_ref().and_then(|p| p.tcp_info)
-                        && r.cause == Cause::Established
-                    {
-                        let flags = [
-                            (i.sack, "sack"),
-                            (i.timestamps, "ts"),
-                            (i.wscale, "ws"),
-                            (i.ecn, "ecn"),
-                        ];
-                        let opts: Vec<&str> = flags
-                            .iter()
-                            .filter(|(on, _)| *on)
-                            .map(|(_, n)| *n)
-                            .collect();
-                        line.push_str(&format!(
-                            " rtt={} mss={} opts={}",
-                            human_ns(i64::from(i.rtt_us) * 1000),
-                            i.snd_mss,
-                            opts.join(",")
-                        ));
-                    }
-                    if let Some(t) = rec.probe.as_ref().and_then(|p| p.tfo_result) {
-                        line.push_str(&format!(" tfo={t}"));
-                    }
-                    if let Some(c) = rec.probe.as_ref().and_then(|p| p.cause.as_ref()) {
-                        line.push_str(" — ");
-                        line.push_str(c);
-                    }
-                    writeln!(live, "{line}")?;
-                }
-            }
+    let mut write_error = None;
+    engine::run(&mut jobs, &cfg, &pace, stop, &mut |tag, r| {
+        let (t, round) = (&mut targets[tag % n], (tag / n) as u32 + 1);
+        t.sent += 1;
+        let rec = record(&r, &t.name, round, t.dns_ns);
+        *t.causes.entry(r.cause.label()).or_insert(0) += 1;
+        if r.cause == Cause::Established {
+            t.times_ns.push(r.connect.as_nanos() as i64);
+        } else {
+            any_failed = true;
         }
-        if args.count.is_some_and(|c| round >= c) {
-            break;
+        let written = match &mut sink {
+            Some(s) => s.record(&rec),
+            None => writeln!(live, "{}", live_line(&r, &rec, round)),
+        };
+        if let Err(e) = written {
+            write_error.get_or_insert(e);
+            stop.store(true, Ordering::SeqCst);
         }
-        // Wait for the next round, still answering Ctrl-C at once.
-        let next = Instant::now() + interval;
-        while Instant::now() < next && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
-        }
+    })?;
+    if let Some(e) = write_error {
+        return Err(e.into());
     }
     match &mut sink {
         Some(s) => {
@@ -183,6 +156,46 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// One attempt as a ping-like line.
+fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) -> String {
+    let mut line = format!(
+        "{} seq={round} {} time={}",
+        r.target,
+        r.cause.label(),
+        human_ns(r.connect.as_nanos() as i64)
+    );
+    let probe = rec.probe.as_ref();
+    if let Some(i) = probe.and_then(|p| p.tcp_info)
+        && r.cause == Cause::Established
+    {
+        let flags = [
+            (i.sack, "sack"),
+            (i.timestamps, "ts"),
+            (i.wscale, "ws"),
+            (i.ecn, "ecn"),
+        ];
+        let opts: Vec<&str> = flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        line.push_str(&format!(
+            " rtt={} mss={} opts={}",
+            human_ns(i64::from(i.rtt_us) * 1000),
+            i.snd_mss,
+            opts.join(",")
+        ));
+    }
+    if let Some(t) = probe.and_then(|p| p.tfo_result) {
+        line.push_str(&format!(" tfo={t}"));
+    }
+    if let Some(c) = probe.and_then(|p| p.cause.as_ref()) {
+        line.push_str(" — ");
+        line.push_str(c);
+    }
+    line
 }
 
 fn summary(out: &mut impl Write, targets: &[Target]) -> Result<()> {

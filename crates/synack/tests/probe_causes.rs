@@ -311,3 +311,59 @@ fn tfo_through_a_path_that_drops_syn_data_is_blocked() {
         second.connect
     );
 }
+
+#[test]
+fn the_engine_keeps_many_handshakes_in_flight() {
+    use std::sync::atomic::AtomicBool;
+    use synack_probe::engine::{Pace, run};
+    let Some(mut lab) = lab() else { return };
+    let l = listen(&lab, 8080, false);
+    // Accept everything so the queue never fills.
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            drop(s)
+        }
+    });
+    lab.impair(Impairment::Delay {
+        rtt: Duration::from_millis(50),
+        jitter: Duration::ZERO,
+        handshake_only: true,
+        one_way: false,
+    })
+    .unwrap();
+    let target = to(&lab, 8080, false);
+    let (times, elapsed) = lab
+        .client
+        .run(move || {
+            let start = std::time::Instant::now();
+            let mut times = Vec::new();
+            let pace = Pace {
+                concurrency: 32,
+                gap: Duration::ZERO,
+                until: None,
+            };
+            let mut jobs = (0..320usize).map(|i| (i, target));
+            run(
+                &mut jobs,
+                &AttemptConfig::default(),
+                &pace,
+                &AtomicBool::new(false),
+                &mut |_, r| {
+                    assert_eq!(r.cause, Cause::Established);
+                    times.push(r.connect);
+                },
+            )
+            .unwrap();
+            (times, start.elapsed())
+        })
+        .unwrap();
+    assert_eq!(times.len(), 320);
+    // 10 waves of 32 at 50 ms each, not 320 x 50 ms.
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(
+        times
+            .iter()
+            .all(|t| *t >= Duration::from_millis(50) && *t < Duration::from_millis(60)),
+        "{times:?}"
+    );
+}
