@@ -92,10 +92,10 @@ pub fn run(
         let timeout = wake
             .map(|w| w.saturating_duration_since(now))
             .unwrap_or(Duration::from_millis(100));
-        if let Err(e) = poll.poll(&mut events, Some(timeout.min(Duration::from_millis(100)))) {
-            if e.kind() != io::ErrorKind::Interrupted {
-                return Err(e);
-            }
+        if let Err(e) = poll.poll(&mut events, Some(timeout.min(Duration::from_millis(100))))
+            && e.kind() != io::ErrorKind::Interrupted
+        {
+            return Err(e);
         }
         for ev in events.iter() {
             let slot = ev.token().0;
