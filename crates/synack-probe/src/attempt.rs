@@ -204,9 +204,10 @@ impl Pending {
     }
 
     /// Reads the outcome once the socket is writable (or the deadline
-    /// passed: `timed_out`), with the clock read first.
-    pub fn finish(mut self, timed_out: bool) -> AttemptResult {
-        let connect = self.t0.elapsed();
+    /// passed: `timed_out`). `woke` is when the event loop returned with the
+    /// readiness: the end of the handshake as the probe saw it.
+    pub fn finish(mut self, timed_out: bool, woke: Instant) -> AttemptResult {
+        let connect = woke.saturating_duration_since(self.t0);
         let (target, started) = (self.target, self.started);
         let info = tcp_info(&self.stream).ok();
         let error = if timed_out {
@@ -214,7 +215,8 @@ impl Pending {
         } else {
             self.stream.take_error().ok().flatten()
         };
-        let connected = !timed_out && error.is_none() && self.stream.peer_addr().is_ok();
+        // Writable without a pending error means connected (connect(2)).
+        let connected = !timed_out && error.is_none();
         let local = self.stream.local_addr().ok();
         let tfo = self.in_syn.map(|n| {
             let acked = info.is_some_and(|i| i.options & TcpInfo::OPT_SYN_DATA != 0);
@@ -287,17 +289,15 @@ pub fn attempt(
     {
         return local_failure(target, pending.started, pending.t0, &e);
     }
-    let mut timed_out = false;
-    loop {
+    let (timed_out, woke) = loop {
         let now = Instant::now();
         if now >= pending.deadline {
-            timed_out = true;
-            break;
+            break (true, now);
         }
         if poll.poll(events, Some(pending.deadline - now)).is_ok() && !events.is_empty() {
-            break;
+            break (false, Instant::now());
         }
-    }
+    };
     let _ = poll.registry().deregister(pending.source());
-    pending.finish(timed_out)
+    pending.finish(timed_out, woke)
 }

@@ -97,13 +97,14 @@ pub fn run(
         {
             return Err(e);
         }
+        let woke = Instant::now();
         for ev in events.iter() {
             let slot = ev.token().0;
             if let Some((mut p, tag)) = slots.get_mut(slot).and_then(Option::take) {
                 let _ = poll.registry().deregister(p.source());
                 free.push(slot);
                 generation[slot] += 1;
-                done(tag, p.finish(false));
+                done(tag, p.finish(false, woke));
             }
         }
         let now = Instant::now();
@@ -119,7 +120,7 @@ pub fn run(
                 let _ = poll.registry().deregister(p.source());
                 free.push(slot);
                 generation[slot] += 1;
-                done(tag, p.finish(true));
+                done(tag, p.finish(true, now));
             }
         }
     }
