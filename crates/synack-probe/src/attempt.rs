@@ -22,6 +22,8 @@ pub struct AttemptConfig {
     pub graceful_close: bool,
     /// Connect with TCP Fast Open, offering these bytes in the SYN.
     pub tfo_data: Option<Vec<u8>>,
+    /// Send from this interface (SO_BINDTODEVICE).
+    pub interface: Option<String>,
 }
 
 impl Default for AttemptConfig {
@@ -31,6 +33,7 @@ impl Default for AttemptConfig {
             source: None,
             graceful_close: false,
             tfo_data: None,
+            interface: None,
         }
     }
 }
@@ -133,6 +136,11 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
     let _ = enable_recverr(&socket, target.is_ipv6());
     if !cfg.graceful_close {
         let _ = socket.set_linger(Some(Duration::ZERO));
+    }
+    if let Some(dev) = &cfg.interface
+        && let Err(e) = socket.bind_device(Some(dev.as_bytes()))
+    {
+        return Started::Done(local_failure(target, started, t0, &e));
     }
     if let Some(src) = cfg.source
         && let Err(e) = socket.bind(&src.into())

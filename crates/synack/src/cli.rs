@@ -77,6 +77,12 @@ pub struct ProbeArgs {
     /// Source address (and port) to connect from
     #[arg(long, value_name = "IP[:PORT]")]
     pub source: Option<String>,
+    /// Send from this interface (SO_BINDTODEVICE; needs CAP_NET_RAW)
+    #[arg(long, value_name = "IFACE")]
+    pub interface: Option<String>,
+    /// Probe every address the name resolves to, not only the first
+    #[arg(long)]
+    pub all_addresses: bool,
     /// Close with FIN instead of RST (leaves TIME_WAIT on this host)
     #[arg(long)]
     pub graceful_close: bool,

@@ -22,10 +22,11 @@ struct Target {
     causes: std::collections::BTreeMap<String, u32>,
 }
 
-/// Resolves `host:port` (or `[v6]:port`), timing the lookup apart.
-fn resolve(name: &str, v4: bool, v6: bool) -> Result<(SocketAddr, Option<i64>)> {
+/// Resolves `host:port` (or `[v6]:port`), timing the lookup apart: the
+/// first usable address, or all of them.
+fn resolve(name: &str, v4: bool, v6: bool, all: bool) -> Result<(Vec<SocketAddr>, Option<i64>)> {
     if let Ok(a) = name.parse::<SocketAddr>() {
-        return Ok((a, None));
+        return Ok((vec![a], None));
     }
     if !name.contains(':') {
         bail!("{name:?}: give a port, as host:port");
@@ -36,13 +37,26 @@ fn resolve(name: &str, v4: bool, v6: bool) -> Result<(SocketAddr, Option<i64>)> 
         .with_context(|| format!("resolving {name}"))?
         .collect();
     let dns = start.elapsed().as_nanos() as i64;
-    let pick = addrs
-        .iter()
-        .find(|a| (!v4 || a.is_ipv4()) && (!v6 || a.is_ipv6()));
-    match pick {
-        Some(a) => Ok((*a, Some(dns))),
-        None => bail!("{name} has no {} address", if v4 { "IPv4" } else { "IPv6" }),
+    let mut usable: Vec<SocketAddr> = addrs
+        .into_iter()
+        .filter(|a| (!v4 || a.is_ipv4()) && (!v6 || a.is_ipv6()))
+        .collect();
+    if usable.is_empty() {
+        bail!(
+            "{name} has no {} address",
+            if v4 {
+                "IPv4"
+            } else if v6 {
+                "IPv6"
+            } else {
+                "usable"
+            }
+        );
     }
+    if !all {
+        usable.truncate(1);
+    }
+    Ok((usable, Some(dns)))
 }
 
 fn parse_source(s: &str) -> Result<SocketAddr> {
@@ -67,6 +81,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         timeout: secs(args.timeout, "--timeout")?.max(Duration::from_millis(1)),
         source: args.source.as_deref().map(parse_source).transpose()?,
         graceful_close: args.graceful_close,
+        interface: args.interface.clone(),
         tfo_data: args
             .tfo
             .as_ref()
@@ -80,15 +95,17 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         .map(|d| Instant::now() + d);
     let mut targets = Vec::new();
     for name in &args.targets {
-        let (addr, dns_ns) = resolve(name, args.ipv4, args.ipv6)?;
-        targets.push(Target {
-            name: name.clone(),
-            addr,
-            dns_ns,
-            times_ns: Vec::new(),
-            sent: 0,
-            causes: Default::default(),
-        });
+        let (addrs, dns_ns) = resolve(name, args.ipv4, args.ipv6, args.all_addresses)?;
+        for addr in addrs {
+            targets.push(Target {
+                name: name.clone(),
+                addr,
+                dns_ns,
+                times_ns: Vec::new(),
+                sent: 0,
+                causes: Default::default(),
+            });
+        }
     }
     let stop = synack_lab::sys::stop_on_signals();
     let stdout = BufWriter::new(std::io::stdout().lock());

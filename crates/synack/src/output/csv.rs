@@ -134,6 +134,18 @@ impl<W: Write> Sink for CsvSink<W> {
             h.server_pkts.to_string(),
             h.client_bytes.to_string(),
             h.server_bytes.to_string(),
+            opt(h.probe.as_ref().map(|p| p.target.clone())),
+            opt(h.probe.as_ref().map(|p| p.attempt)),
+            us_field(h.probe.as_ref().map(|p| p.connect_ns)),
+            opt(h.probe.as_ref().and_then(|p| p.error).map(|(_, name)| name)),
+            opt(h.probe.as_ref().and_then(|p| p.tcp_info).map(|t| t.rtt_us)),
+            opt(h
+                .probe
+                .as_ref()
+                .and_then(|p| p.tcp_info)
+                .map(|t| t.total_retrans)),
+            opt(h.probe.as_ref().and_then(|p| p.tfo_result)),
+            opt(h.probe.as_ref().and_then(|p| p.cause.clone())),
         ];
         self.out.write_record(&row).map_err(io::Error::other)
     }
