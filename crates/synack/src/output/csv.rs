@@ -40,6 +40,15 @@ const HEADER: &[&str] = &[
     "server_pkts",
     "client_bytes",
     "server_bytes",
+    // Probe records only (empty for captures).
+    "target",
+    "attempt",
+    "connect_us",
+    "error",
+    "tcpi_rtt_us",
+    "tcpi_total_retrans",
+    "tfo_result",
+    "cause",
 ];
 
 pub struct CsvSink<W: Write> {
