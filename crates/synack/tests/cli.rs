@@ -312,3 +312,19 @@ fn probe_needs_no_privileges_and_exits_by_outcome() {
     assert_eq!(r[0]["outcome"], "established");
     assert_eq!(r[0]["target"], target.as_str());
 }
+
+/// Regression: rows gained the probe columns before the header did, and the
+/// CSV writer refused the first row.
+#[test]
+fn probe_csv_rows_match_the_header() {
+    let o = synack(&["probe", "127.0.0.1:1", "-c", "1", "--format", "csv"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let text = stdout(&o);
+    let mut rdr: Vec<Vec<String>> = text
+        .lines()
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    let header = rdr.remove(0);
+    assert!(header.ends_with(&["tfo_result".to_string(), "cause".to_string()]));
+    assert!(text.contains("ECONNREFUSED"));
+}
