@@ -11,6 +11,7 @@ mod attempt;
 pub mod cause;
 pub mod engine;
 mod record;
+pub mod reuse;
 pub mod sys;
 
 pub use attempt::{AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start};

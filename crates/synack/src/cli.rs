@@ -48,8 +48,13 @@ Examples:
 #[derive(Args, Debug)]
 pub struct ProbeArgs {
     /// Targets: host:port, IPv4:port or [IPv6]:port
-    #[arg(required = true, value_name = "TARGET")]
+    #[arg(required_unless_present = "reuse", value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Measure what connection reuse saves: the same -c requests (default
+    /// 10) to this http:// URL with a new connection each and over one
+    /// keep-alive connection
+    #[arg(long, value_name = "URL", conflicts_with = "targets")]
+    pub reuse: Option<String>,
     /// Attempts per target (default: until Ctrl-C)
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u32>,

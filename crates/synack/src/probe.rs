@@ -76,7 +76,46 @@ fn secs(s: f64, what: &str) -> Result<Duration> {
     Ok(Duration::from_secs_f64(s))
 }
 
+fn reuse(url: &str, n: usize, timeout: Duration) -> Result<ExitCode> {
+    use synack_probe::reuse::{HttpUrl, Series, measure};
+    let url = HttpUrl::parse(url).map_err(anyhow::Error::msg)?;
+    let r = measure(&url, n, timeout)
+        .with_context(|| format!("requests to http://{}:{}{}", url.host, url.port, url.path))?;
+    let new = &r.new_connections;
+    let ka = &r.keep_alive;
+    let ms = |d: Duration| human_ns(d.as_nanos() as i64);
+    println!(
+        "{n} requests each way to http://{}:{}{}",
+        url.host, url.port, url.path
+    );
+    println!(
+        "new connection each   p50 {} (handshake p50 {} = {:.0}% of it), total {}",
+        ms(Series::median(&new.requests)),
+        ms(Series::median(&new.connects)),
+        100.0 * r.handshake_share(),
+        ms(new.total())
+    );
+    println!(
+        "one keep-alive        p50 {}, total {}",
+        ms(Series::median(&ka.requests)),
+        ms(ka.total())
+    );
+    println!(
+        "keep-alive saves {} per request, {} over the {n} requests",
+        ms(r.saved_per_request()),
+        ms(new.total().saturating_sub(ka.total()))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
 pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
+    if let Some(url) = &args.reuse {
+        return reuse(
+            url,
+            args.count.unwrap_or(10) as usize,
+            secs(args.timeout, "--timeout")?,
+        );
+    }
     let cfg = AttemptConfig {
         timeout: secs(args.timeout, "--timeout")?.max(Duration::from_millis(1)),
         source: args.source.as_deref().map(parse_source).transpose()?,

@@ -367,3 +367,65 @@ fn the_engine_keeps_many_handshakes_in_flight() {
         "{times:?}"
     );
 }
+
+/// A minimal HTTP/1.1 server that keeps connections alive.
+fn keep_alive_server(l: TcpListener) {
+    use std::io::{BufRead, BufReader, Write};
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(&s);
+                loop {
+                    let mut line = String::new();
+                    let mut close = false;
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line.to_ascii_lowercase().starts_with("connection: close") {
+                            close = true;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                    }
+                    let _ = (&s).write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+                    if close {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn reuse_saves_about_one_round_trip_per_request() {
+    let Some(mut lab) = lab() else { return };
+    keep_alive_server(listen(&lab, 8080, false));
+    lab.impair(Impairment::Delay {
+        rtt: Duration::from_millis(20),
+        jitter: Duration::ZERO,
+        handshake_only: false,
+        one_way: false,
+    })
+    .unwrap();
+    let url =
+        synack_probe::reuse::HttpUrl::parse(&format!("http://{}:8080/", lab.server_v4)).unwrap();
+    let r = lab
+        .client
+        .run(move || synack_probe::reuse::measure(&url, 5, Duration::from_secs(3)))
+        .unwrap()
+        .unwrap();
+    let saved = r.saved_per_request().as_secs_f64() * 1000.0;
+    assert!(
+        (17.0..24.0).contains(&saved),
+        "keep-alive saved {saved} ms per request at 20 ms RTT"
+    );
+    assert!(
+        (0.4..0.6).contains(&r.handshake_share()),
+        "handshake share {}",
+        r.handshake_share()
+    );
+}
