@@ -209,6 +209,8 @@ pub struct ProbeInfo {
     pub cause: Option<String>,
     /// With TCP Fast Open: cookie_requested, data_accepted, fallback, blocked.
     pub tfo_result: Option<&'static str>,
+    /// With TCP Fast Open: connect() to the first byte of the answer.
+    pub first_response_ns: Option<i64>,
 }
 
 /// Options of one side's SYN or SYN-ACK, as decoded from the wire.

@@ -326,6 +326,9 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
         }
         m.opt_str("cause", p.cause.as_deref());
         m.opt_str("tfo_result", p.tfo_result);
+        if p.tfo_result.is_some() {
+            m.us("first_response_us", p.first_response_ns);
+        }
     }
     m.end();
 }

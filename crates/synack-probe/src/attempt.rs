@@ -50,6 +50,9 @@ pub struct AttemptResult {
     pub tcp_info: Option<TcpInfo>,
     /// With TCP Fast Open: what became of it.
     pub tfo: Option<TfoResult>,
+    /// With TCP Fast Open: from connect() to the first byte of the server's
+    /// answer to the request, the time TFO exists to shorten.
+    pub first_response: Option<Duration>,
 }
 
 /// What TCP Fast Open did in one attempt (RFC 7413).
@@ -94,6 +97,7 @@ fn local_failure(
         errno: Some(errno),
         tcp_info: None,
         tfo: None,
+        first_response: None,
     }
 }
 
@@ -181,6 +185,7 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
                 errno: Some(errno),
                 tcp_info: None,
                 tfo: None,
+                first_response: None,
             });
         }
     }
@@ -241,12 +246,17 @@ impl Pending {
             }
         });
         if connected {
-            if let (Some(data), Some(0)) = (&self.tfo_data, self.in_syn) {
-                // Without a cookie the data did not go out with the SYN: send
-                // it now, as the application would.
-                let _ = std::io::Write::write(&mut self.stream, data);
+            let mut first_response = None;
+            if let Some(data) = &self.tfo_data {
+                if self.in_syn == Some(0) {
+                    // Without a cookie the data did not go out with the SYN:
+                    // send it now, as the application would.
+                    let _ = std::io::Write::write(&mut self.stream, data);
+                }
+                first_response = first_byte(&self.stream, self.deadline).map(|at| at - self.t0);
             }
             return AttemptResult {
+                first_response,
                 target,
                 local,
                 started,
@@ -262,6 +272,7 @@ impl Pending {
             .unwrap_or(if timed_out { libc::ETIMEDOUT } else { 0 });
         let queued = read_error_queue(&self.stream).ok().flatten();
         AttemptResult {
+            first_response: None,
             target,
             local,
             started,
@@ -308,4 +319,23 @@ pub fn attempt(
     };
     let _ = poll.registry().deregister(pending.source());
     pending.finish(timed_out, woke)
+}
+
+/// Waits (until `deadline`) for the first byte the server sends, and
+/// returns when it came. Used with TFO, where attempts run one at a time.
+fn first_byte(stream: &mio::net::TcpStream, deadline: Instant) -> Option<Instant> {
+    let mut buf = [0u8; 1];
+    loop {
+        match stream.peek(&mut buf) {
+            Ok(n) if n > 0 => return Some(Instant::now()),
+            Ok(_) => return None,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_micros(20));
+            }
+            Err(_) => return None,
+        }
+    }
 }

@@ -130,6 +130,7 @@ pub fn record(
             tcp_info: r.tcp_info.as_ref().map(kernel),
             cause,
             tfo_result: r.tfo.map(|t| t.as_str()),
+            first_response_ns: r.first_response.map(|d| d.as_nanos() as i64),
         })),
     }
 }

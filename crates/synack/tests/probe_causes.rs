@@ -429,3 +429,46 @@ fn reuse_saves_about_one_round_trip_per_request() {
         r.handshake_share()
     );
 }
+
+#[test]
+fn tfo_answers_one_round_trip_sooner() {
+    use std::io::{Read, Write};
+    let Some(mut lab) = lab() else { return };
+    for side in [Side::Client, Side::Server] {
+        lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
+    }
+    let l = listen(&lab, 8080, false);
+    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 64];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"ok");
+        }
+    });
+    lab.impair(Impairment::Delay {
+        rtt: Duration::from_millis(30),
+        jitter: Duration::ZERO,
+        handshake_only: false,
+        one_way: false,
+    })
+    .unwrap();
+    let cfg = AttemptConfig {
+        tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        ..Default::default()
+    };
+    let r: Vec<_> = (0..3)
+        .map(|_| probe(&lab, to(&lab, 8080, false), cfg.clone()))
+        .collect();
+    let slow = r[0].first_response.unwrap().as_secs_f64() * 1000.0;
+    let fast = r[2].first_response.unwrap().as_secs_f64() * 1000.0;
+    assert_eq!(r[2].tfo, Some(synack_probe::TfoResult::DataAccepted));
+    assert!(
+        (59.0..64.0).contains(&slow),
+        "without data in the SYN: 2 RTT, got {slow} ms"
+    );
+    assert!(
+        (29.0..34.0).contains(&fast),
+        "with data in the SYN: 1 RTT, got {fast} ms"
+    );
+}
