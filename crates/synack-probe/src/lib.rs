@@ -12,6 +12,7 @@ pub mod cause;
 pub mod engine;
 mod record;
 pub mod reuse;
+pub mod syn;
 pub mod sys;
 
 pub use attempt::{AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start};

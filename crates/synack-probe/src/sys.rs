@@ -160,7 +160,9 @@ pub fn fastopen_start(
     }
 }
 
-fn sockaddr(addr: std::net::SocketAddr) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
+pub(crate) fn sockaddr(
+    addr: std::net::SocketAddr,
+) -> (libc::c_int, libc::sockaddr_storage, libc::socklen_t) {
     // SAFETY: sockaddr_storage is plain data; zeroed is a valid value, and
     // it is large and aligned enough for sockaddr_in and sockaddr_in6.
     let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
@@ -352,6 +354,30 @@ pub fn errno_name(errno: i32) -> &'static str {
         libc::EINVAL => "EINVAL",
         libc::EAFNOSUPPORT => "EAFNOSUPPORT",
         _ => "EOTHER",
+    }
+}
+
+/// A socket address as `sockaddr_storage` and its length.
+pub(crate) fn sockaddr_of(addr: std::net::SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    let (_, storage, len) = sockaddr(addr);
+    (storage, len)
+}
+
+/// The address in a `sockaddr_storage` the kernel filled.
+pub(crate) fn ip_of(s: &libc::sockaddr_storage) -> Option<std::net::IpAddr> {
+    match i32::from(s.ss_family) {
+        libc::AF_INET => {
+            // SAFETY: the family says the storage holds a sockaddr_in.
+            let sin = unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            Some(std::net::IpAddr::from(sin.sin_addr.s_addr.to_ne_bytes()))
+        }
+        libc::AF_INET6 => {
+            // SAFETY: the family says the storage holds a sockaddr_in6.
+            let sin6 =
+                unsafe { &*(s as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            Some(std::net::IpAddr::from(sin6.sin6_addr.s6_addr))
+        }
+        _ => None,
     }
 }
 

@@ -149,8 +149,9 @@ fn ip_header(
     }
 }
 
-/// Appends the TCP header and payload of `s` (checksum filled).
-fn tcp_segment(out: &mut Vec<u8>, s: &TcpSegmentSpec<'_>) {
+/// Appends the TCP header and payload of `s` (checksum filled): what a raw
+/// IPPROTO_TCP socket sends.
+pub fn tcp_segment(out: &mut Vec<u8>, s: &TcpSegmentSpec<'_>) {
     let start = out.len();
     let opt_len = s.options.len().div_ceil(4) * 4;
     out.extend_from_slice(&s.src.port().to_be_bytes());

@@ -50,6 +50,11 @@ pub struct ProbeArgs {
     /// Targets: host:port, IPv4:port or [IPv6]:port
     #[arg(required_unless_present = "reuse", value_name = "TARGET")]
     pub targets: Vec<String>,
+    /// Raw SYN mode: send bare SYNs (half-open, like hping3 -S / nmap -sS),
+    /// time the SYN-ACK, RST or ICMP, decode the SYN-ACK's options, count
+    /// every reply; needs CAP_NET_RAW
+    #[arg(long, conflicts_with_all = ["tfo", "reuse"])]
+    pub syn: bool,
     /// Measure what connection reuse saves: the same -c requests (default
     /// 10) to this http:// URL with a new connection each and over one
     /// keep-alive connection

@@ -164,6 +164,12 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         Some(_) => bail!("--rate must be above 0"),
         None => interval / n as u32,
     };
+    if args.syn {
+        return syn_mode(args, &mut targets, interval, deadline);
+    }
+    if args.tfo.is_some() && args.concurrency > 1 {
+        bail!("--tfo times each answer one attempt at a time: leave --concurrency at 1");
+    }
     let pace = Pace {
         concurrency: args.concurrency as usize,
         gap,
@@ -224,6 +230,96 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    })
+}
+
+/// `--syn`: one raw SYN per target per round, sequentially, paced by -i.
+fn syn_mode(
+    args: &ProbeArgs,
+    targets: &mut [Target],
+    interval: Duration,
+    deadline: Option<Instant>,
+) -> Result<ExitCode> {
+    let stop = synack_lab::sys::stop_on_signals();
+    let wait = secs(args.timeout, "--timeout")?.min(Duration::from_secs(10));
+    let stdout = BufWriter::new(std::io::stdout().lock());
+    let mut sink = match args.format {
+        ProbeFormat::Summary => None,
+        ProbeFormat::Json => Some(output::sink(Format::Json, stdout)),
+        ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
+    };
+    let mut all_open = true;
+    let mut round = 0u32;
+    while args.count.is_none_or(|c| round < c)
+        && !stop.load(Ordering::SeqCst)
+        && deadline.is_none_or(|d| Instant::now() < d)
+    {
+        round += 1;
+        for t in targets.iter_mut() {
+            let sent_ns = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos() as i64);
+            let r = synack_probe::syn::probe(t.addr, wait)?;
+            t.sent += 1;
+            *t.causes.entry(r.label().to_string()).or_insert(0) += 1;
+            match r.synack {
+                Some((at, _)) => t.times_ns.push(at.as_nanos() as i64),
+                None => all_open = false,
+            }
+            let rec = r.record(t.addr, &t.name, round, sent_ns);
+            match &mut sink {
+                Some(s) => s.record(&rec)?,
+                None => {
+                    let answer = rec.times.last - rec.times.first;
+                    let mut line = format!(
+                        "{} seq={round} {} time={}",
+                        t.addr,
+                        r.label(),
+                        human_ns(answer)
+                    );
+                    if let Some((_, o)) = r.synack {
+                        line.push_str(&format!(
+                            " mss={} ws={} sack={} ts={}",
+                            o.mss.map_or("-".into(), |m| m.to_string()),
+                            o.wscale.map_or("-".into(), |w| w.to_string()),
+                            o.sack_permitted,
+                            o.timestamps.is_some()
+                        ));
+                        if r.synacks > 1 {
+                            line.push_str(&format!(" synacks={}", r.synacks));
+                        }
+                    }
+                    if let Some((_, ty, code, from)) = r.icmp {
+                        line.push_str(&format!(" icmp type {ty} code {code} from {from}"));
+                    }
+                    println!("{line}");
+                }
+            }
+        }
+        if args.count.is_some_and(|c| round >= c) {
+            break;
+        }
+        let next = Instant::now() + interval;
+        while Instant::now() < next && !stop.load(Ordering::SeqCst) {
+            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+        }
+    }
+    match &mut sink {
+        Some(s) => {
+            let report = crate::input::InputReport::default();
+            let stats = synack_core::TrackerStats::default();
+            s.finish(&Context {
+                report: &report,
+                tracker: &stats,
+                files: &[],
+            })?;
+        }
+        None => summary(&mut std::io::stdout(), targets)?,
+    }
+    Ok(if all_open {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     })
 }
 

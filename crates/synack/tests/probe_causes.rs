@@ -472,3 +472,57 @@ fn tfo_answers_one_round_trip_sooner() {
         "with data in the SYN: 1 RTT, got {fast} ms"
     );
 }
+
+#[test]
+fn raw_syn_probes_open_closed_filtered_and_rejected_ports() {
+    use synack_probe::syn;
+    let Some(mut lab) = lab() else { return };
+    let _l4 = listen(&lab, 8080, false);
+    let _l6 = listen(&lab, 8080, true);
+    lab.impair(Impairment::RejectIcmp {
+        kind: IcmpKind::Admin,
+        port: Some(83),
+    })
+    .unwrap();
+    lab.impair(Impairment::RejectRst { port: Some(85) })
+        .unwrap();
+    let wait = Duration::from_millis(300);
+    for v6 in [false, true] {
+        let l = &lab;
+        let run = |port: u16| {
+            let t = to(l, port, v6);
+            l.client
+                .run(move || syn::probe(t, wait))
+                .unwrap()
+                .expect("raw sockets (root)")
+        };
+        let open = run(8080);
+        let (_, opts) = open.synack.expect("SYN-ACK from the open port");
+        assert_eq!(opts.mss, Some(if v6 { 1440 } else { 1460 }), "v6={v6}");
+        assert!(opts.sack_permitted && opts.timestamps.is_some() && opts.wscale.is_some());
+        assert_eq!(open.synacks, 1);
+        let closed = run(9);
+        assert!(
+            closed.rst.is_some() && closed.synack.is_none(),
+            "v6={v6}: {closed:?}"
+        );
+        let rejected = run(83);
+        let (_, ty, code, from) = rejected.icmp.expect("ICMP");
+        assert_eq!((ty, code), if v6 { (1, 1) } else { (3, 13) });
+        assert_eq!(from, lab.server_addr(v6));
+        let rst = run(85);
+        assert!(rst.rst.is_some(), "v6={v6}");
+    }
+    lab.impair(Impairment::DropSynRandom { probability: 1.0 })
+        .unwrap();
+    let t = to(&lab, 8080, false);
+    let filtered = lab
+        .client
+        .run(move || syn::probe(t, wait))
+        .unwrap()
+        .unwrap();
+    assert!(
+        filtered.synack.is_none() && filtered.rst.is_none() && filtered.icmp.is_none(),
+        "{filtered:?}"
+    );
+}

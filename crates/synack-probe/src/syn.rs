@@ -1,0 +1,330 @@
+//! Raw SYN mode (`--syn`): half-open probes like `hping3 -S` or
+//! `nmap -sS`, IPv4 and IPv6. A SYN with chosen options goes out of a raw
+//! IPPROTO_TCP socket; the SYN-ACK or RST comes back on it, an ICMP error on
+//! a raw ICMP socket. Every matching reply is counted (duplicates and
+//! retransmitted SYN-ACKs included) until the deadline. The kernel, which
+//! has no socket for the probe's port, answers a SYN-ACK with RST itself.
+//! Needs CAP_NET_RAW.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+use synack_wire::emit::{OptionWriter, TcpSegmentSpec, tcp_segment};
+use synack_wire::tcp::TcpView;
+use synack_wire::{TcpFlags, TcpOptions};
+
+/// What came back for one SYN.
+#[derive(Clone, Debug, Default)]
+pub struct SynReplies {
+    /// The first SYN-ACK, its time and the options it carried.
+    pub synack: Option<(Duration, TcpOptions)>,
+    /// SYN-ACKs in all (more than one: retransmitted or duplicated).
+    pub synacks: u32,
+    pub rst: Option<Duration>,
+    pub rsts: u32,
+    /// ICMP error: (time, type, code, sender).
+    pub icmp: Option<(Duration, u8, u8, IpAddr)>,
+}
+
+fn raw_socket(family: i32, protocol: i32) -> io::Result<OwnedFd> {
+    // SAFETY: socket takes plain integers; the descriptor is owned below.
+    let fd = unsafe {
+        libc::socket(
+            family,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
+            protocol,
+        )
+    };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EPERM) {
+            return Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                "raw SYN mode needs CAP_NET_RAW: run as root, or `setcap cap_net_raw+ep` on synack",
+            ));
+        }
+        return Err(e);
+    }
+    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The source address the routing table picks for `target` (a UDP
+/// socket's connect sends nothing).
+fn route_source(target: SocketAddr) -> io::Result<IpAddr> {
+    let any: SocketAddr = if target.is_ipv6() {
+        "[::]:0".parse().unwrap()
+    } else {
+        "0.0.0.0:0".parse().unwrap()
+    };
+    let u = UdpSocket::bind(any)?;
+    u.connect(target)?;
+    Ok(u.local_addr()?.ip())
+}
+
+fn send_to(fd: &OwnedFd, bytes: &[u8], target: SocketAddr) -> io::Result<()> {
+    let dest = SocketAddr::new(target.ip(), 0);
+    let (storage, len) = crate::sys::sockaddr_of(dest);
+    // SAFETY: `bytes` is readable for its length; `storage` holds a valid
+    // sockaddr of `len` bytes for the socket's family.
+    let rc = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            bytes.as_ptr().cast(),
+            bytes.len(),
+            0,
+            (&storage as *const libc::sockaddr_storage).cast(),
+            len,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Receives one datagram and its sender, if any is waiting.
+fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, IpAddr)> {
+    // SAFETY: sockaddr_storage is plain data; zeroed is valid.
+    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `buf` and `from` are writable for the lengths given.
+    let n = unsafe {
+        libc::recvfrom(
+            fd.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            0,
+            (&mut from as *mut libc::sockaddr_storage).cast(),
+            &mut len,
+        )
+    };
+    if n < 0 {
+        return None;
+    }
+    Some((n as usize, crate::sys::ip_of(&from)?))
+}
+
+/// Sends one SYN from a random high port to `target` and collects replies
+/// until `wait` has passed.
+pub fn probe(target: SocketAddr, wait: Duration) -> io::Result<SynReplies> {
+    let v6 = target.is_ipv6();
+    let (family, icmp_proto) = if v6 {
+        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+    } else {
+        (libc::AF_INET, libc::IPPROTO_ICMP)
+    };
+    let tcp = raw_socket(family, libc::IPPROTO_TCP)?;
+    let icmp = raw_socket(family, icmp_proto)?;
+    let src_ip = route_source(target)?;
+    let nanos = Instant::now().elapsed().as_nanos() as u64 ^ u64::from(std::process::id()) << 20;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(nanos, |d| d.as_nanos() as u64);
+    let sport = 40_000 + (seed % 20_000) as u16;
+    let isn = (seed >> 16) as u32;
+    let options = OptionWriter::linux((seed >> 8) as u32, 0, 7).build();
+    let mut segment = Vec::with_capacity(64);
+    let spec = TcpSegmentSpec {
+        options: &options,
+        ..TcpSegmentSpec::new(
+            SocketAddr::new(src_ip, sport),
+            target,
+            isn,
+            0,
+            TcpFlags::SYN,
+        )
+    };
+    tcp_segment(&mut segment, &spec);
+    let t0 = Instant::now();
+    send_to(&tcp, &segment, target)?;
+    let mut replies = SynReplies::default();
+    let mut buf = vec![0u8; 2048];
+    let deadline = t0 + wait;
+    while Instant::now() < deadline {
+        let mut fds = [
+            libc::pollfd {
+                fd: tcp.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: icmp.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = deadline
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .clamp(1, 1000) as i32;
+        // SAFETY: `fds` is a valid array of two pollfd for the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        while let Some((n, from)) = recv_from(&tcp, &mut buf) {
+            let at = t0.elapsed();
+            // IPv4 raw sockets deliver the IP header; IPv6 ones do not.
+            let seg = if v6 {
+                Some(&buf[..n])
+            } else {
+                synack_wire::ip::ipv4(&buf[..n], 0)
+                    .ok()
+                    .and_then(|h| buf.get(h.payload_start..h.payload_end.min(n)))
+            };
+            let Some(view) = seg.and_then(|s| TcpView::new_checked(s).ok()) else {
+                continue;
+            };
+            if from != target.ip() || view.src_port() != target.port() || view.dst_port() != sport {
+                continue;
+            }
+            let f = view.flags();
+            if f.syn() && f.ack() && view.ack() == isn.wrapping_add(1) {
+                replies.synacks += 1;
+                replies.synack.get_or_insert((at, view.options()));
+            } else if f.rst() {
+                replies.rsts += 1;
+                replies.rst.get_or_insert(at);
+            }
+        }
+        while let Some((n, from)) = recv_from(&icmp, &mut buf) {
+            let at = t0.elapsed();
+            // Quoted datagram after the ICMP header (and after the outer
+            // IPv4 header on IPv4 raw sockets).
+            let icmp_start = if v6 {
+                0
+            } else {
+                synack_wire::ip::ipv4(&buf[..n], 0).map_or(n, |h| h.payload_start)
+            };
+            let Some(m) = buf.get(icmp_start..n).filter(|m| m.len() >= 8) else {
+                continue;
+            };
+            let quoted = if v6 {
+                synack_wire::ip::ipv6(m, 8)
+            } else {
+                synack_wire::ip::ipv4(m, 8)
+            };
+            let Ok(q) = quoted else { continue };
+            let Some(t) = m.get(q.payload_start..q.payload_start + 4) else {
+                continue;
+            };
+            if u16::from_be_bytes([t[0], t[1]]) == sport
+                && q.dst == target.ip()
+                && replies.icmp.is_none()
+            {
+                replies.icmp = Some((at, m[0], m[1], from));
+            }
+        }
+        // Stop early once answered, after a grace for duplicates.
+        let answered = replies
+            .synack
+            .map(|x| x.0)
+            .or(replies.rst)
+            .or(replies.icmp.map(|x| x.0));
+        if answered.is_some_and(|a| t0.elapsed() > a * 3 + Duration::from_millis(5)) {
+            break;
+        }
+    }
+    Ok(replies)
+}
+
+impl SynReplies {
+    /// What the replies say, in the words of a SYN scan.
+    pub fn label(&self) -> &'static str {
+        if self.synack.is_some() {
+            "open (SYN-ACK)"
+        } else if self.rst.is_some() {
+            "closed (RST)"
+        } else if self.icmp.is_some() {
+            "unreachable (ICMP)"
+        } else {
+            "filtered (no answer)"
+        }
+    }
+
+    /// The probe's record: `half_open` for an open port (the SYN-ACK is
+    /// answered with RST, never completed), `refused`, `unreachable` or
+    /// `timeout`, with the SYN-ACK's options as `server_opts`.
+    pub fn record(
+        &self,
+        target: SocketAddr,
+        name: &str,
+        attempt: u32,
+        sent_ns: i64,
+    ) -> synack_core::Handshake {
+        use synack_core::{
+            ConnState, Handshake, IcmpInfo, Outcome, ProbeInfo, Side, handshake::Times,
+        };
+        let answer = self
+            .synack
+            .map(|x| x.0)
+            .or(self.rst)
+            .or(self.icmp.map(|x| x.0));
+        let ns = |d: Duration| d.as_nanos() as i64;
+        let (outcome, state, history) = if self.synack.is_some() {
+            (Outcome::HalfOpen, ConnState::S1, "Sh")
+        } else if self.rst.is_some() {
+            (Outcome::Refused, ConnState::REJ, "Sr")
+        } else if self.icmp.is_some() {
+            (Outcome::Unreachable, ConnState::S0, "S")
+        } else {
+            (Outcome::Timeout, ConnState::S0, "S")
+        };
+        Handshake {
+            ts_ns: sent_ns,
+            source: "probe",
+            client: SocketAddr::new(
+                if target.is_ipv6() {
+                    IpAddr::from([0u16; 8])
+                } else {
+                    IpAddr::from([0u8; 4])
+                },
+                0,
+            ),
+            server: target,
+            vlan: 0,
+            outcome,
+            conn_state: state,
+            history: history.into(),
+            syn_count: 1,
+            synack_count: self.synacks,
+            syn_synack_ns: self.synack.map(|x| ns(x.0)),
+            synack_ack_ns: None,
+            total_ns: None,
+            setup_ns: None,
+            client_isn: None,
+            server_isn: None,
+            client_opts: None,
+            server_opts: self.synack.map(|x| x.1),
+            syn_retransmit_opts: None,
+            ecn: None,
+            accecn: false,
+            tfo: Default::default(),
+            icmp: self.icmp.map(|(_, t, c, from)| IcmpInfo {
+                v6: target.is_ipv6(),
+                icmp_type: t,
+                code: c,
+                from,
+            }),
+            rst_from: self.rst.map(|_| Side::Server),
+            simultaneous_open: false,
+            times: Times {
+                first: sent_ns,
+                last: sent_ns + answer.map_or(0, ns),
+                ..Times::default()
+            },
+            client_pkts: 1,
+            server_pkts: u64::from(self.synacks + self.rsts + u32::from(self.icmp.is_some())),
+            client_bytes: 0,
+            server_bytes: 0,
+            evicted: false,
+            probe: Some(Box::new(ProbeInfo {
+                target: name.to_string(),
+                attempt,
+                connect_ns: answer.map_or(0, ns),
+                cause: Some(self.label().to_string()),
+                ..ProbeInfo::default()
+            })),
+        }
+    }
+}
