@@ -90,7 +90,8 @@ pub struct ProbeArgs {
     /// Send from this interface (SO_BINDTODEVICE; needs CAP_NET_RAW)
     #[arg(long, value_name = "IFACE")]
     pub interface: Option<String>,
-    /// Probe every address the name resolves to, not only the first
+    /// Probe every address the name resolves to (in Happy Eyeballs order,
+    /// RFC 8305: IPv6 and IPv4 alternating), not only the first
     #[arg(long)]
     pub all_addresses: bool,
     /// Close with FIN instead of RST (leaves TIME_WAIT on this host)

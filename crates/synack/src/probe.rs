@@ -56,6 +56,15 @@ fn resolve(name: &str, v4: bool, v6: bool, all: bool) -> Result<(Vec<SocketAddr>
             }
         );
     }
+    // Happy Eyeballs order (RFC 8305 section 4): alternate the families,
+    // IPv6 first, as browsers and most clients try them.
+    let (v6s, v4s): (Vec<SocketAddr>, Vec<SocketAddr>) = usable.iter().partition(|a| a.is_ipv6());
+    let mut ordered = Vec::with_capacity(usable.len());
+    for i in 0..v6s.len().max(v4s.len()) {
+        ordered.extend(v6s.get(i));
+        ordered.extend(v4s.get(i));
+    }
+    usable = ordered;
     if !all {
         usable.truncate(1);
     }
