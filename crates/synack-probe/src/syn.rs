@@ -328,3 +328,217 @@ impl SynReplies {
         }
     }
 }
+
+/// One probe of a [`scan`]: where it went and what came back.
+#[derive(Clone, Debug)]
+pub struct ScanProbe {
+    pub target: SocketAddr,
+    pub sent_at: Duration,
+    pub replies: SynReplies,
+}
+
+/// Sends `per_target` SYNs to each target at `rate` per second (all of
+/// them, interleaved), on one pair of raw sockets, and collects the replies
+/// to every one until `wait` after the last was sent. Replies are matched by
+/// the acknowledged sequence number, so each probe counts its own.
+pub fn scan(
+    targets: &[SocketAddr],
+    per_target: u32,
+    rate: f64,
+    wait: Duration,
+) -> io::Result<Vec<ScanProbe>> {
+    let Some(first) = targets.first() else {
+        return Ok(Vec::new());
+    };
+    let v6 = first.is_ipv6();
+    if targets.iter().any(|t| t.is_ipv6() != v6) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "a raw SYN scan takes one address family at a time",
+        ));
+    }
+    let (family, icmp_proto) = if v6 {
+        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
+    } else {
+        (libc::AF_INET, libc::IPPROTO_ICMP)
+    };
+    let tcp = raw_socket(family, libc::IPPROTO_TCP)?;
+    let icmp = raw_socket(family, icmp_proto)?;
+    // Room for a burst of replies while the loop is sending.
+    let size: libc::c_int = 16 << 20;
+    for fd in [&tcp, &icmp] {
+        // SAFETY: the option value is a c_int that outlives the call.
+        unsafe {
+            libc::setsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_RCVBUFFORCE,
+                (&size as *const libc::c_int).cast(),
+                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            )
+        };
+    }
+    let sources: Vec<IpAddr> = targets
+        .iter()
+        .map(|t| route_source(*t))
+        .collect::<io::Result<_>>()?;
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(1, |d| d.as_nanos() as u64);
+    let isn_base = (seed >> 12) as u32;
+    let port_base = 20_000u16;
+    let total = targets.len() * per_target as usize;
+    let gap = if rate > 0.0 {
+        Duration::from_secs_f64(1.0 / rate)
+    } else {
+        Duration::ZERO
+    };
+    let options = OptionWriter::default()
+        .mss(1460)
+        .sack_permitted()
+        .nop()
+        .wscale(7)
+        .build();
+    let mut probes: Vec<ScanProbe> = Vec::with_capacity(total);
+    let mut buf = vec![0u8; 2048];
+    let mut segment = Vec::with_capacity(64);
+    let t0 = Instant::now();
+    let drain = |probes: &mut Vec<ScanProbe>, buf: &mut [u8]| {
+        while let Some((n, from)) = recv_from(&tcp, buf) {
+            let at = t0.elapsed();
+            let seg = if v6 {
+                Some(&buf[..n])
+            } else {
+                synack_wire::ip::ipv4(&buf[..n], 0)
+                    .ok()
+                    .and_then(|h| buf.get(h.payload_start..h.payload_end.min(n)))
+            };
+            let Some(view) = seg.and_then(|s| TcpView::new_checked(s).ok()) else {
+                continue;
+            };
+            let i = view.ack().wrapping_sub(1).wrapping_sub(isn_base) as usize;
+            let Some(p) = probes.get_mut(i) else { continue };
+            if from != p.target.ip() || view.src_port() != p.target.port() {
+                continue;
+            }
+            let f = view.flags();
+            let rel = at.saturating_sub(p.sent_at);
+            if f.syn() && f.ack() {
+                p.replies.synacks += 1;
+                p.replies.synack.get_or_insert((rel, view.options()));
+            } else if f.rst() {
+                p.replies.rsts += 1;
+                p.replies.rst.get_or_insert(rel);
+            }
+        }
+        while let Some((n, from)) = recv_from(&icmp, buf) {
+            let at = t0.elapsed();
+            let icmp_start = if v6 {
+                0
+            } else {
+                synack_wire::ip::ipv4(&buf[..n], 0).map_or(n, |h| h.payload_start)
+            };
+            let Some(m) = buf.get(icmp_start..n).filter(|m| m.len() >= 8) else {
+                continue;
+            };
+            let quoted = if v6 {
+                synack_wire::ip::ipv6(m, 8)
+            } else {
+                synack_wire::ip::ipv4(m, 8)
+            };
+            let Ok(q) = quoted else { continue };
+            let Some(t) = m.get(q.payload_start..q.payload_start + 8) else {
+                continue;
+            };
+            let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
+            if let Some(p) = probes.get_mut(seq.wrapping_sub(isn_base) as usize)
+                && p.replies.icmp.is_none()
+            {
+                p.replies.icmp = Some((at.saturating_sub(p.sent_at), m[0], m[1], from));
+            }
+        }
+    };
+    for i in 0..total {
+        let target = targets[i % targets.len()];
+        let source = sources[i % targets.len()];
+        let sport = port_base + (i % 40_000) as u16;
+        let seq = isn_base.wrapping_add(i as u32);
+        segment.clear();
+        let spec = TcpSegmentSpec {
+            options: &options,
+            ..TcpSegmentSpec::new(
+                SocketAddr::new(source, sport),
+                target,
+                seq,
+                0,
+                TcpFlags::SYN,
+            )
+        };
+        tcp_segment(&mut segment, &spec);
+        // Pace: wait for this probe's slot, draining replies meanwhile.
+        let slot = t0 + gap * i as u32;
+        while Instant::now() < slot {
+            // Sleep in poll while the slot is far, spin only at the end.
+            let left = slot.saturating_duration_since(Instant::now());
+            if left > Duration::from_micros(300) {
+                let mut fds = [
+                    libc::pollfd {
+                        fd: tcp.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                    libc::pollfd {
+                        fd: icmp.as_raw_fd(),
+                        events: libc::POLLIN,
+                        revents: 0,
+                    },
+                ];
+                let ms = (left.as_millis() as i32).saturating_sub(1).max(0);
+                // SAFETY: `fds` is a valid array of two pollfd for the call.
+                unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+            }
+            drain(&mut probes, &mut buf);
+        }
+        probes.push(ScanProbe {
+            target,
+            sent_at: t0.elapsed(),
+            replies: SynReplies::default(),
+        });
+        if let Err(e) = send_to(&tcp, &segment, target) {
+            // A full socket buffer: let it drain and retry once.
+            if e.raw_os_error() == Some(libc::ENOBUFS) || e.kind() == io::ErrorKind::WouldBlock {
+                drain(&mut probes, &mut buf);
+                std::thread::sleep(Duration::from_micros(50));
+                send_to(&tcp, &segment, target)?;
+            } else {
+                return Err(e);
+            }
+        }
+        if i % 64 == 0 {
+            drain(&mut probes, &mut buf);
+        }
+    }
+    let end = Instant::now() + wait;
+    while Instant::now() < end {
+        let mut fds = [
+            libc::pollfd {
+                fd: tcp.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+            libc::pollfd {
+                fd: icmp.as_raw_fd(),
+                events: libc::POLLIN,
+                revents: 0,
+            },
+        ];
+        let ms = end
+            .saturating_duration_since(Instant::now())
+            .as_millis()
+            .clamp(1, 100) as i32;
+        // SAFETY: `fds` is a valid array of two pollfd for the call.
+        unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        drain(&mut probes, &mut buf);
+    }
+    Ok(probes)
+}

@@ -147,6 +147,64 @@ fn main() {
         (med.as_secs_f64() - ceiling_median.as_secs_f64()) * 1e6
     );
 
+    // Raw SYN: as fast as the loop sends, every reply matched to its probe.
+    let syn_n = n as u32;
+    let (probes, secs) = lab
+        .client
+        .run(move || {
+            let start = Instant::now();
+            let p =
+                synack_probe::syn::scan(&[target], syn_n, 0.0, Duration::from_millis(500)).unwrap();
+            (p, start.elapsed().as_secs_f64() - 0.5)
+        })
+        .unwrap();
+    let answered = probes.iter().filter(|p| p.replies.synack.is_some()).count();
+    let dup: u32 = probes
+        .iter()
+        .map(|p| p.replies.synacks.saturating_sub(1))
+        .sum();
+    println!(
+        "{:<34} {:>10.2} {:>12.0} {:>12}",
+        format!("synack probe --syn ({syn_n} SYNs)"),
+        secs,
+        f64::from(syn_n) / secs,
+        format!("{answered} answered")
+    );
+    println!(
+        "raw SYN: {answered} of {syn_n} SYN-ACKs matched to their probe, {dup} duplicates or retransmissions"
+    );
+    if std::process::Command::new("hping3")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
+        let start = Instant::now();
+        let out = lab
+            .client
+            .command("hping3")
+            .args(["-S", "-p", "8080", "--faster", "-c", &syn_n.to_string()])
+            .arg(lab.server_v4.to_string())
+            .output()
+            .unwrap();
+        let secs = start.elapsed().as_secs_f64();
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        let stats = said
+            .lines()
+            .find(|l| l.contains("packets received"))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        println!(
+            "{:<34} {:>10.2} {:>12.0} {:>12}",
+            format!("hping3 -S --faster -c {syn_n}"),
+            secs,
+            f64::from(syn_n) / secs,
+            "-"
+        );
+        println!("hping3: {stats}");
+    }
+
     if std::process::Command::new("nping")
         .arg("--version")
         .output()

@@ -258,59 +258,89 @@ fn syn_mode(
         ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
     };
     let mut all_open = true;
-    let mut round = 0u32;
-    while args.count.is_none_or(|c| round < c)
-        && !stop.load(Ordering::SeqCst)
-        && deadline.is_none_or(|d| Instant::now() < d)
-    {
-        round += 1;
-        for t in targets.iter_mut() {
-            let sent_ns = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_nanos() as i64);
-            let r = synack_probe::syn::probe(t.addr, wait)?;
+    let batch = args.rate.is_some() || interval.is_zero();
+    if batch {
+        // Every SYN on one pair of raw sockets, paced by --rate.
+        let per_target = args.count.unwrap_or(1);
+        let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
+        let t0_ns = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let probes = synack_probe::syn::scan(&addrs, per_target, args.rate.unwrap_or(0.0), wait)?;
+        for (i, p) in probes.iter().enumerate() {
+            let t = &mut targets[i % addrs.len()];
             t.sent += 1;
-            *t.causes.entry(r.label().to_string()).or_insert(0) += 1;
-            match r.synack {
+            *t.causes.entry(p.replies.label().to_string()).or_insert(0) += 1;
+            match p.replies.synack {
                 Some((at, _)) => t.times_ns.push(at.as_nanos() as i64),
                 None => all_open = false,
             }
-            let rec = r.record(t.addr, &t.name, round, sent_ns);
-            match &mut sink {
-                Some(s) => s.record(&rec)?,
-                None => {
-                    let answer = rec.times.last - rec.times.first;
-                    let mut line = format!(
-                        "{} seq={round} {} time={}",
-                        t.addr,
-                        r.label(),
-                        human_ns(answer)
-                    );
-                    if let Some((_, o)) = r.synack {
-                        line.push_str(&format!(
-                            " mss={} ws={} sack={} ts={}",
-                            o.mss.map_or("-".into(), |m| m.to_string()),
-                            o.wscale.map_or("-".into(), |w| w.to_string()),
-                            o.sack_permitted,
-                            o.timestamps.is_some()
-                        ));
-                        if r.synacks > 1 {
-                            line.push_str(&format!(" synacks={}", r.synacks));
-                        }
-                    }
-                    if let Some((_, ty, code, from)) = r.icmp {
-                        line.push_str(&format!(" icmp type {ty} code {code} from {from}"));
-                    }
-                    println!("{line}");
-                }
+            let rec = p.replies.record(
+                t.addr,
+                &t.name,
+                (i / addrs.len()) as u32 + 1,
+                t0_ns + p.sent_at.as_nanos() as i64,
+            );
+            if let Some(s) = &mut sink {
+                s.record(&rec)?;
             }
         }
-        if args.count.is_some_and(|c| round >= c) {
-            break;
-        }
-        let next = Instant::now() + interval;
-        while Instant::now() < next && !stop.load(Ordering::SeqCst) {
-            std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+    }
+    if !batch {
+        let mut round = 0u32;
+        while args.count.is_none_or(|c| round < c)
+            && !stop.load(Ordering::SeqCst)
+            && deadline.is_none_or(|d| Instant::now() < d)
+        {
+            round += 1;
+            for t in targets.iter_mut() {
+                let sent_ns = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as i64);
+                let r = synack_probe::syn::probe(t.addr, wait)?;
+                t.sent += 1;
+                *t.causes.entry(r.label().to_string()).or_insert(0) += 1;
+                match r.synack {
+                    Some((at, _)) => t.times_ns.push(at.as_nanos() as i64),
+                    None => all_open = false,
+                }
+                let rec = r.record(t.addr, &t.name, round, sent_ns);
+                match &mut sink {
+                    Some(s) => s.record(&rec)?,
+                    None => {
+                        let answer = rec.times.last - rec.times.first;
+                        let mut line = format!(
+                            "{} seq={round} {} time={}",
+                            t.addr,
+                            r.label(),
+                            human_ns(answer)
+                        );
+                        if let Some((_, o)) = r.synack {
+                            line.push_str(&format!(
+                                " mss={} ws={} sack={} ts={}",
+                                o.mss.map_or("-".into(), |m| m.to_string()),
+                                o.wscale.map_or("-".into(), |w| w.to_string()),
+                                o.sack_permitted,
+                                o.timestamps.is_some()
+                            ));
+                            if r.synacks > 1 {
+                                line.push_str(&format!(" synacks={}", r.synacks));
+                            }
+                        }
+                        if let Some((_, ty, code, from)) = r.icmp {
+                            line.push_str(&format!(" icmp type {ty} code {code} from {from}"));
+                        }
+                        println!("{line}");
+                    }
+                }
+            }
+            if args.count.is_some_and(|c| round >= c) {
+                break;
+            }
+            let next = Instant::now() + interval;
+            while Instant::now() < next && !stop.load(Ordering::SeqCst) {
+                std::thread::sleep((next - Instant::now()).min(Duration::from_millis(50)));
+            }
         }
     }
     match &mut sink {

@@ -526,3 +526,33 @@ fn raw_syn_probes_open_closed_filtered_and_rejected_ports() {
         "{filtered:?}"
     );
 }
+
+#[test]
+fn a_raw_syn_scan_counts_every_reply() {
+    let Some(lab) = lab() else { return };
+    let _l = listen(&lab, 8080, false);
+    let (open, closed) = (to(&lab, 8080, false), to(&lab, 9, false));
+    let probes = lab
+        .client
+        .run(move || {
+            synack_probe::syn::scan(&[open, closed], 1000, 20_000.0, Duration::from_millis(300))
+        })
+        .unwrap()
+        .expect("raw sockets (root)");
+    assert_eq!(probes.len(), 2000);
+    let answered_open = probes
+        .iter()
+        .filter(|p| p.target == open && p.replies.synack.is_some())
+        .count();
+    let answered_closed = probes
+        .iter()
+        .filter(|p| p.target == closed && p.replies.rst.is_some())
+        .count();
+    assert_eq!((answered_open, answered_closed), (1000, 1000));
+    // 2000 SYNs at 20,000/s take 100 ms: the pacing held.
+    let last = probes.last().unwrap().sent_at;
+    assert!(
+        (Duration::from_millis(95)..Duration::from_millis(200)).contains(&last),
+        "{last:?}"
+    );
+}
