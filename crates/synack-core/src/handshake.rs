@@ -211,6 +211,10 @@ pub struct ProbeInfo {
     pub tfo_result: Option<&'static str>,
     /// With TCP Fast Open: connect() to the first byte of the answer.
     pub first_response_ns: Option<i64>,
+    /// Attempts made for this record (1 without retries).
+    pub tries: u32,
+    /// Failed tries and backoff waits before this result.
+    pub retry_cost_ns: i64,
 }
 
 /// Options of one side's SYN or SYN-ACK, as decoded from the wire.

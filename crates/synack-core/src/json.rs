@@ -326,6 +326,10 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
         }
         m.opt_str("cause", p.cause.as_deref());
         m.opt_str("tfo_result", p.tfo_result);
+        if p.tries > 1 {
+            m.int("tries", p.tries);
+            m.us("retry_cost_us", Some(p.retry_cost_ns));
+        }
         if p.tfo_result.is_some() {
             m.us("first_response_us", p.first_response_ns);
         }

@@ -53,6 +53,11 @@ pub struct AttemptResult {
     /// With TCP Fast Open: from connect() to the first byte of the server's
     /// answer to the request, the time TFO exists to shorten.
     pub first_response: Option<Duration>,
+    /// Attempts made for this result: 1, or more with retries.
+    pub tries: u32,
+    /// What the retries cost before this result: the failed attempts and
+    /// the backoff waits between them.
+    pub retry_cost: Duration,
 }
 
 /// What TCP Fast Open did in one attempt (RFC 7413).
@@ -98,6 +103,8 @@ fn local_failure(
         tcp_info: None,
         tfo: None,
         first_response: None,
+        tries: 1,
+        retry_cost: Duration::ZERO,
     }
 }
 
@@ -186,6 +193,8 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
                 tcp_info: None,
                 tfo: None,
                 first_response: None,
+                tries: 1,
+                retry_cost: Duration::ZERO,
             });
         }
     }
@@ -257,6 +266,8 @@ impl Pending {
             }
             return AttemptResult {
                 first_response,
+                tries: 1,
+                retry_cost: Duration::ZERO,
                 target,
                 local,
                 started,
@@ -273,6 +284,8 @@ impl Pending {
         let queued = read_error_queue(&self.stream).ok().flatten();
         AttemptResult {
             first_response: None,
+            tries: 1,
+            retry_cost: Duration::ZERO,
             target,
             local,
             started,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How the engine spends its budget.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Pace {
     /// Most connects in flight at once.
     pub concurrency: usize,
@@ -20,6 +20,11 @@ pub struct Pace {
     pub gap: Duration,
     /// Start nothing after this instant; what is in flight still finishes.
     pub until: Option<Instant>,
+    /// Tries again after a failure, up to this many times, waiting
+    /// `backoff` × 2^k plus up to 25% random jitter before try k + 1, as a
+    /// well-behaved client would.
+    pub retries: u32,
+    pub backoff: Duration,
 }
 
 /// Runs one attempt per job (`(tag, target)`), calling `done` with each
@@ -41,12 +46,19 @@ pub fn run(
     let mut deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>> = BinaryHeap::new();
     let mut generation = vec![0u64; concurrency];
     let mut next_start = Instant::now();
+    // Failed attempts waiting for their next try: (due, tag, target, tries
+    // so far, cost so far).
+    let mut retry: BinaryHeap<Reverse<(Instant, usize, SocketAddr, u32, Duration)>> =
+        BinaryHeap::new();
+    let mut rng = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
+    // Tries so far and their cost, per slot in flight.
+    let mut carried: Vec<(u32, Duration)> = vec![(0, Duration::ZERO); concurrency];
     // Peeked, so that the loop ends as soon as the last job has finished
     // rather than after one more pacing gap.
     let mut jobs = std::iter::from_fn(|| jobs.next()).peekable();
     let mut exhausted = false;
     loop {
-        exhausted |= jobs.peek().is_none();
+        exhausted |= jobs.peek().is_none() && retry.is_empty();
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
@@ -56,13 +68,23 @@ pub fn run(
                 exhausted = true;
                 break;
             }
-            let Some((tag, target)) = jobs.next() else {
+            let due_retry = retry
+                .peek()
+                .is_some_and(|Reverse((due, ..))| *due <= Instant::now());
+            let (tag, target, tries, cost) = if due_retry {
+                let Reverse((_, tag, target, tries, cost)) = retry.pop().expect("peeked");
+                (tag, target, tries, cost)
+            } else if let Some((tag, target)) = jobs.next() {
+                (tag, target, 0, Duration::ZERO)
+            } else if retry.is_empty() {
                 exhausted = true;
+                break;
+            } else {
                 break;
             };
             next_start = Instant::now() + pace.gap;
             match start(target, cfg) {
-                Started::Done(r) => done(tag, r),
+                Started::Done(r) => settle(tag, r, tries, cost, pace, &mut retry, &mut rng, done),
                 Started::Pending(mut p) => {
                     let slot = free.pop().expect("a free slot");
                     generation[slot] += 1;
@@ -75,6 +97,7 @@ pub fn run(
                         continue;
                     }
                     deadlines.push(Reverse((p.deadline(), slot, generation[slot])));
+                    carried[slot] = (tries, cost);
                     slots[slot] = Some((p, tag));
                 }
             }
@@ -86,6 +109,9 @@ pub fn run(
         // Sleep until an answer, the next deadline or the next start.
         let now = Instant::now();
         let mut wake = deadlines.peek().map(|Reverse((d, _, _))| *d);
+        if let Some(Reverse((due, ..))) = retry.peek() {
+            wake = Some(wake.map_or(*due, |w| w.min(*due)));
+        }
         if !exhausted && !free.is_empty() {
             wake = Some(wake.map_or(next_start, |w| w.min(next_start)));
         }
@@ -104,7 +130,17 @@ pub fn run(
                 let _ = poll.registry().deregister(p.source());
                 free.push(slot);
                 generation[slot] += 1;
-                done(tag, p.finish(false, woke));
+                let (tries, cost) = carried[slot];
+                settle(
+                    tag,
+                    p.finish(false, woke),
+                    tries,
+                    cost,
+                    pace,
+                    &mut retry,
+                    &mut rng,
+                    done,
+                );
             }
         }
         let now = Instant::now();
@@ -120,8 +156,52 @@ pub fn run(
                 let _ = poll.registry().deregister(p.source());
                 free.push(slot);
                 generation[slot] += 1;
-                done(tag, p.finish(true, now));
+                let (tries, cost) = carried[slot];
+                settle(
+                    tag,
+                    p.finish(true, now),
+                    tries,
+                    cost,
+                    pace,
+                    &mut retry,
+                    &mut rng,
+                    done,
+                );
             }
         }
     }
+}
+
+/// Reports a result, or files a retry when it failed and tries are left.
+#[allow(clippy::too_many_arguments)]
+fn settle(
+    tag: usize,
+    mut r: AttemptResult,
+    tries: u32,
+    cost: Duration,
+    pace: &Pace,
+    retry: &mut BinaryHeap<Reverse<(Instant, usize, SocketAddr, u32, Duration)>>,
+    rng: &mut u64,
+    done: &mut dyn FnMut(usize, AttemptResult),
+) {
+    let tries = tries + 1;
+    if r.cause != crate::Cause::Established && tries <= pace.retries {
+        // Exponential backoff with jitter (up to +25%).
+        *rng ^= *rng << 13;
+        *rng ^= *rng >> 7;
+        *rng ^= *rng << 17;
+        let base = pace.backoff * 2u32.saturating_pow(tries - 1);
+        let wait = base + base.mul_f64((*rng % 1000) as f64 / 4000.0);
+        retry.push(Reverse((
+            Instant::now() + wait,
+            tag,
+            r.target,
+            tries,
+            cost + r.connect + wait,
+        )));
+        return;
+    }
+    r.tries = tries;
+    r.retry_cost = cost;
+    done(tag, r);
 }

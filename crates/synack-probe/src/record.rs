@@ -131,6 +131,8 @@ pub fn record(
             cause,
             tfo_result: r.tfo.map(|t| t.as_str()),
             first_response_ns: r.first_response.map(|d| d.as_nanos() as i64),
+            tries: r.tries,
+            retry_cost_ns: r.retry_cost.as_nanos() as i64,
         })),
     }
 }

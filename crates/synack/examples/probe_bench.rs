@@ -111,8 +111,7 @@ fn main() {
             let mut failed = 0usize;
             let pace = Pace {
                 concurrency,
-                gap: Duration::ZERO,
-                until: None,
+                ..Pace::default()
             };
             let mut jobs = (0..n).map(|i| (i, target));
             run(

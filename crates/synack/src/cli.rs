@@ -75,6 +75,13 @@ pub struct ProbeArgs {
     /// Attempts in flight at once (many targets, or load)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
+    /// Try a failed attempt again up to N times, with exponential backoff
+    /// and jitter from --backoff; records say how many tries and what they cost
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub retries: u32,
+    /// First wait before a retry (doubles each time, plus up to 25% jitter)
+    #[arg(long, value_name = "SECS", default_value_t = 0.2)]
+    pub backoff: f64,
     /// Start at most this many attempts per second in all (overrides -i)
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,

@@ -183,6 +183,8 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         concurrency: args.concurrency as usize,
         gap,
         until: deadline,
+        retries: args.retries,
+        backoff: secs(args.backoff, "--backoff")?,
     };
     let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
     let count = args.count.map_or(u64::MAX, u64::from);
@@ -390,6 +392,13 @@ fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) -> Str
             human_ns(i64::from(i.rtt_us) * 1000),
             i.snd_mss,
             opts.join(",")
+        ));
+    }
+    if r.tries > 1 {
+        line.push_str(&format!(
+            " tries={} (retries cost {})",
+            r.tries,
+            human_ns(r.retry_cost.as_nanos() as i64)
         ));
     }
     if let Some(t) = probe.and_then(|p| p.tfo_result) {

@@ -339,8 +339,7 @@ fn the_engine_keeps_many_handshakes_in_flight() {
             let mut times = Vec::new();
             let pace = Pace {
                 concurrency: 32,
-                gap: Duration::ZERO,
-                until: None,
+                ..Pace::default()
             };
             let mut jobs = (0..320usize).map(|i| (i, target));
             run(
@@ -555,4 +554,39 @@ fn a_raw_syn_scan_counts_every_reply() {
         (Duration::from_millis(95)..Duration::from_millis(200)).contains(&last),
         "{last:?}"
     );
+}
+
+#[test]
+fn retries_back_off_and_say_what_they_cost() {
+    use std::sync::atomic::AtomicBool;
+    use synack_probe::engine::{Pace, run};
+    let Some(lab) = lab() else { return };
+    let target = to(&lab, 9, false);
+    let results = lab
+        .client
+        .run(move || {
+            let mut out = Vec::new();
+            let pace = Pace {
+                concurrency: 1,
+                retries: 2,
+                backoff: Duration::from_millis(100),
+                ..Pace::default()
+            };
+            run(
+                &mut std::iter::once((0, target)),
+                &AttemptConfig::default(),
+                &pace,
+                &AtomicBool::new(false),
+                &mut |_, r| out.push(r),
+            )
+            .unwrap();
+            out
+        })
+        .unwrap();
+    assert_eq!(results.len(), 1, "one result for the three tries");
+    let r = &results[0];
+    assert_eq!((r.tries, &r.cause), (3, &Cause::Refused));
+    // 100 ms then 200 ms of backoff, each with up to 25% jitter.
+    let cost = r.retry_cost.as_secs_f64();
+    assert!((0.3..0.4).contains(&cost), "retries cost {cost} s");
 }
