@@ -11,6 +11,10 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+/// Failed attempts waiting for their next try: (due, tag, target, tries
+/// so far, cost so far), soonest first.
+type RetryQueue = BinaryHeap<Reverse<(Instant, usize, SocketAddr, u32, Duration)>>;
+
 /// How the engine spends its budget.
 #[derive(Clone, Debug, Default)]
 pub struct Pace {
@@ -48,8 +52,7 @@ pub fn run(
     let mut next_start = Instant::now();
     // Failed attempts waiting for their next try: (due, tag, target, tries
     // so far, cost so far).
-    let mut retry: BinaryHeap<Reverse<(Instant, usize, SocketAddr, u32, Duration)>> =
-        BinaryHeap::new();
+    let mut retry: RetryQueue = BinaryHeap::new();
     let mut rng = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
     // Tries so far and their cost, per slot in flight.
     let mut carried: Vec<(u32, Duration)> = vec![(0, Duration::ZERO); concurrency];
@@ -180,7 +183,7 @@ fn settle(
     tries: u32,
     cost: Duration,
     pace: &Pace,
-    retry: &mut BinaryHeap<Reverse<(Instant, usize, SocketAddr, u32, Duration)>>,
+    retry: &mut RetryQueue,
     rng: &mut u64,
     done: &mut dyn FnMut(usize, AttemptResult),
 ) {
