@@ -2,7 +2,9 @@
 //! `nmap -sS`, IPv4 and IPv6. A SYN with chosen options goes out of a raw
 //! IPPROTO_TCP socket; the SYN-ACK or RST comes back on it, an ICMP error on
 //! a raw ICMP socket. Every matching reply is counted (duplicates and
-//! retransmitted SYN-ACKs included) until the deadline. The kernel, which
+//! retransmitted SYN-ACKs included) until the deadline. Replies are timed
+//! from the kernel's receive timestamps (SO_TIMESTAMPNS) against the clock
+//! read just before sendto(). The kernel, which
 //! has no socket for the probe's port, answers a SYN-ACK with RST itself.
 //! Needs CAP_NET_RAW.
 
@@ -47,7 +49,21 @@ fn raw_socket(family: i32, protocol: i32) -> io::Result<OwnedFd> {
         return Err(e);
     }
     // SAFETY: `fd` is a fresh descriptor owned by nobody else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let on: libc::c_int = 1;
+    // SAFETY: the option value is a c_int that outlives the call. Kernel
+    // receive timestamps time replies without our wake-up latency; without
+    // them the user-space clock is used.
+    unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPNS,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    Ok(fd)
 }
 
 /// The source address the routing table picks for `target` (a UDP
@@ -85,26 +101,60 @@ fn send_to(fd: &OwnedFd, bytes: &[u8], target: SocketAddr) -> io::Result<()> {
     }
 }
 
-/// Receives one datagram and its sender, if any is waiting.
-fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, IpAddr)> {
-    // SAFETY: sockaddr_storage is plain data; zeroed is valid.
+/// Receives one datagram, its sender and the kernel's receive timestamp
+/// (SO_TIMESTAMPNS, CLOCK_REALTIME ns), if any datagram is waiting.
+fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, IpAddr, Option<i64>)> {
+    // SAFETY: sockaddr_storage and msghdr are plain data; zeroed is valid.
     let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut len = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    // SAFETY: `buf` and `from` are writable for the lengths given.
-    let n = unsafe {
-        libc::recvfrom(
-            fd.as_raw_fd(),
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            0,
-            (&mut from as *mut libc::sockaddr_storage).cast(),
-            &mut len,
-        )
+    let mut control = [0u64; 16];
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
     };
+    // SAFETY: as above.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = std::mem::size_of_val(&control);
+    // SAFETY: every pointer in `msg` refers to a live local buffer of the
+    // length given, for the duration of the call.
+    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
     if n < 0 {
         return None;
     }
-    Some((n as usize, crate::sys::ip_of(&from)?))
+    let mut stamp = None;
+    // SAFETY: the CMSG macros walk the control buffer the kernel filled,
+    // bounded by msg_controllen; the timespec read lies inside it.
+    unsafe {
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
+                stamp = Some(ts.tv_sec * 1_000_000_000 + ts.tv_nsec);
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+    }
+    Some((n as usize, crate::sys::ip_of(&from)?, stamp))
+}
+
+/// Wall-clock nanoseconds, the clock of the kernel's receive timestamps.
+fn realtime_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// When a reply arrived, as an offset from `t0`: from the kernel's receive
+/// timestamp when there is one (no user-space wake-up in it), else now.
+fn arrival(t0: Instant, t0_real: i64, stamp: Option<i64>) -> Duration {
+    match stamp {
+        Some(k) if k >= t0_real => Duration::from_nanos((k - t0_real) as u64),
+        _ => t0.elapsed(),
+    }
 }
 
 /// Sends one SYN from a random high port to `target` and collects replies
@@ -138,7 +188,7 @@ pub fn probe(target: SocketAddr, wait: Duration) -> io::Result<SynReplies> {
         )
     };
     tcp_segment(&mut segment, &spec);
-    let t0 = Instant::now();
+    let (t0, t0_real) = (Instant::now(), realtime_ns());
     send_to(&tcp, &segment, target)?;
     let mut replies = SynReplies::default();
     let mut buf = vec![0u8; 2048];
@@ -162,8 +212,8 @@ pub fn probe(target: SocketAddr, wait: Duration) -> io::Result<SynReplies> {
             .clamp(1, 1000) as i32;
         // SAFETY: `fds` is a valid array of two pollfd for the call.
         unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        while let Some((n, from)) = recv_from(&tcp, &mut buf) {
-            let at = t0.elapsed();
+        while let Some((n, from, stamp)) = recv_from(&tcp, &mut buf) {
+            let at = arrival(t0, t0_real, stamp);
             // IPv4 raw sockets deliver the IP header; IPv6 ones do not.
             let seg = if v6 {
                 Some(&buf[..n])
@@ -187,8 +237,8 @@ pub fn probe(target: SocketAddr, wait: Duration) -> io::Result<SynReplies> {
                 replies.rst.get_or_insert(at);
             }
         }
-        while let Some((n, from)) = recv_from(&icmp, &mut buf) {
-            let at = t0.elapsed();
+        while let Some((n, from, stamp)) = recv_from(&icmp, &mut buf) {
+            let at = arrival(t0, t0_real, stamp);
             // Quoted datagram after the ICMP header (and after the outer
             // IPv4 header on IPv4 raw sockets).
             let icmp_start = if v6 {
@@ -402,10 +452,10 @@ pub fn scan(
     let mut probes: Vec<ScanProbe> = Vec::with_capacity(total);
     let mut buf = vec![0u8; 2048];
     let mut segment = Vec::with_capacity(64);
-    let t0 = Instant::now();
+    let (t0, t0_real) = (Instant::now(), realtime_ns());
     let drain = |probes: &mut Vec<ScanProbe>, buf: &mut [u8]| {
-        while let Some((n, from)) = recv_from(&tcp, buf) {
-            let at = t0.elapsed();
+        while let Some((n, from, stamp)) = recv_from(&tcp, buf) {
+            let at = arrival(t0, t0_real, stamp);
             let seg = if v6 {
                 Some(&buf[..n])
             } else {
@@ -431,8 +481,8 @@ pub fn scan(
                 p.replies.rst.get_or_insert(rel);
             }
         }
-        while let Some((n, from)) = recv_from(&icmp, buf) {
-            let at = t0.elapsed();
+        while let Some((n, from, stamp)) = recv_from(&icmp, buf) {
+            let at = arrival(t0, t0_real, stamp);
             let icmp_start = if v6 {
                 0
             } else {
