@@ -16,6 +16,90 @@ use synack_wire::emit::{OptionWriter, TcpSegmentSpec, tcp_segment};
 use synack_wire::tcp::TcpView;
 use synack_wire::{TcpFlags, TcpOptions};
 
+/// The options the probe's SYN carries (`--syn-options`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SynOptions {
+    pub mss: Option<u16>,
+    pub wscale: Option<u8>,
+    pub sack: bool,
+    pub timestamps: bool,
+    /// Ask for a TCP Fast Open cookie (RFC 7413).
+    pub tfo_request: bool,
+}
+
+impl Default for SynOptions {
+    /// What Linux sends: MSS 1460, SACK-permitted, timestamps, window scale 7.
+    fn default() -> Self {
+        SynOptions {
+            mss: Some(1460),
+            wscale: Some(7),
+            sack: true,
+            timestamps: true,
+            tfo_request: false,
+        }
+    }
+}
+
+impl SynOptions {
+    /// Parses `mss=1400,ws=7,sack,ts,tfo` (a subset, any order); `none` for
+    /// a SYN without options.
+    pub fn parse(s: &str) -> Result<SynOptions, String> {
+        let mut o = SynOptions {
+            mss: None,
+            wscale: None,
+            sack: false,
+            timestamps: false,
+            tfo_request: false,
+        };
+        for part in s
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty() && *p != "none")
+        {
+            match part.split_once('=') {
+                Some(("mss", v)) => o.mss = Some(v.parse().map_err(|_| format!("bad mss {v:?}"))?),
+                Some(("ws", v)) => {
+                    o.wscale = Some(
+                        v.parse()
+                            .ok()
+                            .filter(|w: &u8| *w <= 14)
+                            .ok_or(format!("bad ws {v:?} (0-14)"))?,
+                    )
+                }
+                None if part == "sack" => o.sack = true,
+                None if part == "ts" => o.timestamps = true,
+                None if part == "tfo" => o.tfo_request = true,
+                _ => {
+                    return Err(format!(
+                        "unknown SYN option {part:?}: use mss=N, ws=N, sack, ts, tfo or none"
+                    ));
+                }
+            }
+        }
+        Ok(o)
+    }
+
+    fn encode(&self, tsval: u32) -> Vec<u8> {
+        let mut w = OptionWriter::default();
+        if let Some(m) = self.mss {
+            w = w.mss(m);
+        }
+        if self.sack {
+            w = w.sack_permitted();
+        }
+        if self.timestamps {
+            w = w.timestamps(tsval, 0);
+        }
+        if let Some(s) = self.wscale {
+            w = w.nop().wscale(s);
+        }
+        if self.tfo_request {
+            w = w.tfo(&[]);
+        }
+        w.build()
+    }
+}
+
 /// What came back for one SYN.
 #[derive(Clone, Debug, Default)]
 pub struct SynReplies {
@@ -159,7 +243,7 @@ fn arrival(t0: Instant, t0_real: i64, stamp: Option<i64>) -> Duration {
 
 /// Sends one SYN from a random high port to `target` and collects replies
 /// until `wait` has passed.
-pub fn probe(target: SocketAddr, wait: Duration) -> io::Result<SynReplies> {
+pub fn probe(target: SocketAddr, wait: Duration, options: &SynOptions) -> io::Result<SynReplies> {
     let v6 = target.is_ipv6();
     let (family, icmp_proto) = if v6 {
         (libc::AF_INET6, libc::IPPROTO_ICMPV6)
@@ -175,7 +259,7 @@ pub fn probe(target: SocketAddr, wait: Duration) -> io::Result<SynReplies> {
         .map_or(nanos, |d| d.as_nanos() as u64);
     let sport = 40_000 + (seed % 20_000) as u16;
     let isn = (seed >> 16) as u32;
-    let options = OptionWriter::linux((seed >> 8) as u32, 0, 7).build();
+    let options = options.encode((seed >> 8) as u32);
     let mut segment = Vec::with_capacity(64);
     let spec = TcpSegmentSpec {
         options: &options,
@@ -396,6 +480,7 @@ pub fn scan(
     per_target: u32,
     rate: f64,
     wait: Duration,
+    options: &SynOptions,
 ) -> io::Result<Vec<ScanProbe>> {
     let Some(first) = targets.first() else {
         return Ok(Vec::new());
@@ -443,12 +528,7 @@ pub fn scan(
     } else {
         Duration::ZERO
     };
-    let options = OptionWriter::default()
-        .mss(1460)
-        .sack_permitted()
-        .nop()
-        .wscale(7)
-        .build();
+    let options = options.encode(isn_base);
     let mut probes: Vec<ScanProbe> = Vec::with_capacity(total);
     let mut buf = vec![0u8; 2048];
     let mut segment = Vec::with_capacity(64);

@@ -152,8 +152,14 @@ fn main() {
         .client
         .run(move || {
             let start = Instant::now();
-            let p =
-                synack_probe::syn::scan(&[target], syn_n, 0.0, Duration::from_millis(500)).unwrap();
+            let p = synack_probe::syn::scan(
+                &[target],
+                syn_n,
+                0.0,
+                Duration::from_millis(500),
+                &Default::default(),
+            )
+            .unwrap();
             (p, start.elapsed().as_secs_f64() - 0.5)
         })
         .unwrap();

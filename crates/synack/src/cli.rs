@@ -55,6 +55,15 @@ pub struct ProbeArgs {
     /// every reply; needs CAP_NET_RAW
     #[arg(long, conflicts_with_all = ["tfo", "reuse"])]
     pub syn: bool,
+    /// Options of the raw SYN: mss=N, ws=N, sack, ts, tfo (cookie request),
+    /// comma-separated, or none (default: what Linux sends)
+    #[arg(
+        long,
+        value_name = "LIST",
+        requires = "syn",
+        default_value = "mss=1460,sack,ts,ws=7"
+    )]
+    pub syn_options: String,
     /// Measure what connection reuse saves: the same -c requests (default
     /// 10) to this http:// URL with a new connection each and over one
     /// keep-alive connection

@@ -253,6 +253,8 @@ fn syn_mode(
 ) -> Result<ExitCode> {
     let stop = synack_lab::sys::stop_on_signals();
     let wait = secs(args.timeout, "--timeout")?.min(Duration::from_secs(10));
+    let syn_options =
+        synack_probe::syn::SynOptions::parse(&args.syn_options).map_err(anyhow::Error::msg)?;
     let stdout = BufWriter::new(std::io::stdout().lock());
     let mut sink = match args.format {
         ProbeFormat::Summary => None,
@@ -268,7 +270,13 @@ fn syn_mode(
         let t0_ns = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as i64);
-        let probes = synack_probe::syn::scan(&addrs, per_target, args.rate.unwrap_or(0.0), wait)?;
+        let probes = synack_probe::syn::scan(
+            &addrs,
+            per_target,
+            args.rate.unwrap_or(0.0),
+            wait,
+            &syn_options,
+        )?;
         for (i, p) in probes.iter().enumerate() {
             let t = &mut targets[i % addrs.len()];
             t.sent += 1;
@@ -299,7 +307,7 @@ fn syn_mode(
                 let sent_ns = std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as i64);
-                let r = synack_probe::syn::probe(t.addr, wait)?;
+                let r = synack_probe::syn::probe(t.addr, wait, &syn_options)?;
                 t.sent += 1;
                 *t.causes.entry(r.label().to_string()).or_insert(0) += 1;
                 match r.synack {

@@ -491,7 +491,7 @@ fn raw_syn_probes_open_closed_filtered_and_rejected_ports() {
         let run = |port: u16| {
             let t = to(l, port, v6);
             l.client
-                .run(move || syn::probe(t, wait))
+                .run(move || syn::probe(t, wait, &Default::default()))
                 .unwrap()
                 .expect("raw sockets (root)")
         };
@@ -517,7 +517,7 @@ fn raw_syn_probes_open_closed_filtered_and_rejected_ports() {
     let t = to(&lab, 8080, false);
     let filtered = lab
         .client
-        .run(move || syn::probe(t, wait))
+        .run(move || syn::probe(t, wait, &Default::default()))
         .unwrap()
         .unwrap();
     assert!(
@@ -534,7 +534,13 @@ fn a_raw_syn_scan_counts_every_reply() {
     let probes = lab
         .client
         .run(move || {
-            synack_probe::syn::scan(&[open, closed], 1000, 20_000.0, Duration::from_millis(300))
+            synack_probe::syn::scan(
+                &[open, closed],
+                1000,
+                20_000.0,
+                Duration::from_millis(300),
+                &Default::default(),
+            )
         })
         .unwrap()
         .expect("raw sockets (root)");
@@ -589,4 +595,38 @@ fn retries_back_off_and_say_what_they_cost() {
     // 100 ms then 200 ms of backoff, each with up to 25% jitter.
     let cost = r.retry_cost.as_secs_f64();
     assert!((0.3..0.4).contains(&cost), "retries cost {cost} s");
+}
+
+#[test]
+fn raw_syn_options_are_chosen_and_the_synack_answers_them() {
+    use synack_probe::syn::{self, SynOptions};
+    let Some(lab) = lab() else { return };
+    lab.sysctl(Side::Server, "net.ipv4.tcp_fastopen", "3")
+        .unwrap();
+    let l = listen(&lab, 8080, false);
+    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    let t = to(&lab, 8080, false);
+    let bare = SynOptions::parse("none").unwrap();
+    let r = lab
+        .client
+        .run(move || syn::probe(t, Duration::from_millis(300), &bare))
+        .unwrap()
+        .unwrap();
+    let (_, o) = r.synack.expect("SYN-ACK");
+    // The server offers only what the SYN offered (RFC 7323, RFC 2018).
+    assert!(
+        o.wscale.is_none() && !o.sack_permitted && o.timestamps.is_none(),
+        "{o:?}"
+    );
+    let tfo = SynOptions::parse("mss=536,sack,tfo").unwrap();
+    let r = lab
+        .client
+        .run(move || syn::probe(t, Duration::from_millis(300), &tfo))
+        .unwrap()
+        .unwrap();
+    let (_, o) = r.synack.expect("SYN-ACK");
+    assert!(o.sack_permitted);
+    let cookie = o.tfo.expect("a TFO cookie for the cookie request");
+    assert!(!cookie.is_request() && !cookie.cookie().is_empty());
+    assert!(SynOptions::parse("ws=15").is_err() && SynOptions::parse("foo").is_err());
 }
