@@ -225,6 +225,24 @@ fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, IpAddr, Option<i64>
     Some((n as usize, crate::sys::ip_of(&from)?, stamp))
 }
 
+/// Waits up to `ms` for either raw socket to have something to read.
+fn wait_readable(tcp: &OwnedFd, icmp: &OwnedFd, ms: i32) {
+    let mut fds = [
+        libc::pollfd {
+            fd: tcp.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+        libc::pollfd {
+            fd: icmp.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        },
+    ];
+    // SAFETY: `fds` is a valid array of two pollfd for the call.
+    unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+}
+
 /// Wall-clock nanoseconds, the clock of the kernel's receive timestamps.
 fn realtime_ns() -> i64 {
     std::time::SystemTime::now()
@@ -241,128 +259,22 @@ fn arrival(t0: Instant, t0_real: i64, stamp: Option<i64>) -> Duration {
     }
 }
 
-/// Sends one SYN from a random high port to `target` and collects replies
-/// until `wait` has passed.
+/// Sends one SYN to `target` and collects the replies until `wait` has
+/// passed, or shortly after the answer (a grace for duplicates).
 pub fn probe(target: SocketAddr, wait: Duration, options: &SynOptions) -> io::Result<SynReplies> {
-    let v6 = target.is_ipv6();
-    let (family, icmp_proto) = if v6 {
-        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
-    } else {
-        (libc::AF_INET, libc::IPPROTO_ICMP)
-    };
-    let tcp = raw_socket(family, libc::IPPROTO_TCP)?;
-    let icmp = raw_socket(family, icmp_proto)?;
-    let src_ip = route_source(target)?;
-    let nanos = Instant::now().elapsed().as_nanos() as u64 ^ u64::from(std::process::id()) << 20;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(nanos, |d| d.as_nanos() as u64);
-    let sport = 40_000 + (seed % 20_000) as u16;
-    let isn = (seed >> 16) as u32;
-    let options = options.encode((seed >> 8) as u32);
-    let mut segment = Vec::with_capacity(64);
-    let spec = TcpSegmentSpec {
-        options: &options,
-        ..TcpSegmentSpec::new(
-            SocketAddr::new(src_ip, sport),
-            target,
-            isn,
-            0,
-            TcpFlags::SYN,
-        )
-    };
-    tcp_segment(&mut segment, &spec);
-    let (t0, t0_real) = (Instant::now(), realtime_ns());
-    send_to(&tcp, &segment, target)?;
-    let mut replies = SynReplies::default();
-    let mut buf = vec![0u8; 2048];
-    let deadline = t0 + wait;
-    while Instant::now() < deadline {
-        let mut fds = [
-            libc::pollfd {
-                fd: tcp.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: icmp.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
-        let ms = deadline
-            .saturating_duration_since(Instant::now())
-            .as_millis()
-            .clamp(1, 1000) as i32;
-        // SAFETY: `fds` is a valid array of two pollfd for the call.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
-        while let Some((n, from, stamp)) = recv_from(&tcp, &mut buf) {
-            let at = arrival(t0, t0_real, stamp);
-            // IPv4 raw sockets deliver the IP header; IPv6 ones do not.
-            let seg = if v6 {
-                Some(&buf[..n])
-            } else {
-                synack_wire::ip::ipv4(&buf[..n], 0)
-                    .ok()
-                    .and_then(|h| buf.get(h.payload_start..h.payload_end.min(n)))
-            };
-            let Some(view) = seg.and_then(|s| TcpView::new_checked(s).ok()) else {
-                continue;
-            };
-            if from != target.ip() || view.src_port() != target.port() || view.dst_port() != sport {
-                continue;
-            }
-            let f = view.flags();
-            if f.syn() && f.ack() && view.ack() == isn.wrapping_add(1) {
-                replies.synacks += 1;
-                replies.synack.get_or_insert((at, view.options()));
-            } else if f.rst() {
-                replies.rsts += 1;
-                replies.rst.get_or_insert(at);
-            }
-        }
-        while let Some((n, from, stamp)) = recv_from(&icmp, &mut buf) {
-            let at = arrival(t0, t0_real, stamp);
-            // Quoted datagram after the ICMP header (and after the outer
-            // IPv4 header on IPv4 raw sockets).
-            let icmp_start = if v6 {
-                0
-            } else {
-                synack_wire::ip::ipv4(&buf[..n], 0).map_or(n, |h| h.payload_start)
-            };
-            let Some(m) = buf.get(icmp_start..n).filter(|m| m.len() >= 8) else {
-                continue;
-            };
-            let quoted = if v6 {
-                synack_wire::ip::ipv6(m, 8)
-            } else {
-                synack_wire::ip::ipv4(m, 8)
-            };
-            let Ok(q) = quoted else { continue };
-            let Some(t) = m.get(q.payload_start..q.payload_start + 4) else {
-                continue;
-            };
-            if u16::from_be_bytes([t[0], t[1]]) == sport
-                && q.dst == target.ip()
-                && replies.icmp.is_none()
-            {
-                replies.icmp = Some((at, m[0], m[1], from));
-            }
-        }
-        // Stop early once answered, after a grace for duplicates.
-        let answered = replies
-            .synack
-            .map(|x| x.0)
-            .or(replies.rst)
-            .or(replies.icmp.map(|x| x.0));
-        if answered.is_some_and(|a| t0.elapsed() > a * 3 + Duration::from_millis(5)) {
-            break;
-        }
-    }
-    Ok(replies)
+    let mut probes = scan(&[target], 1, 0.0, wait, options)?;
+    Ok(probes.pop().map(|p| p.replies).unwrap_or_default())
 }
 
 impl SynReplies {
+    /// When the first answer of any kind came, after the SYN.
+    pub fn first_answer(&self) -> Option<Duration> {
+        [self.synack.map(|x| x.0), self.rst, self.icmp.map(|x| x.0)]
+            .into_iter()
+            .flatten()
+            .min()
+    }
+
     /// What the replies say, in the words of a SYN scan.
     pub fn label(&self) -> &'static str {
         if self.synack.is_some() {
@@ -521,7 +433,9 @@ pub fn scan(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(1, |d| d.as_nanos() as u64);
     let isn_base = (seed >> 12) as u32;
-    let port_base = 20_000u16;
+    // Source ports from a per-scan offset in 20000-64999, so consecutive
+    // scans do not reuse each other's 4-tuples.
+    let port_base = (seed % 45_000) as usize;
     let total = targets.len() * per_target as usize;
     let gap = if rate > 0.0 {
         Duration::from_secs_f64(1.0 / rate)
@@ -591,7 +505,7 @@ pub fn scan(
     for i in 0..total {
         let target = targets[i % targets.len()];
         let source = sources[i % targets.len()];
-        let sport = port_base + (i % 40_000) as u16;
+        let sport = 20_000 + ((port_base + i) % 45_000) as u16;
         let seq = isn_base.wrapping_add(i as u32);
         segment.clear();
         let spec = TcpSegmentSpec {
@@ -611,21 +525,8 @@ pub fn scan(
             // Sleep in poll while the slot is far, spin only at the end.
             let left = slot.saturating_duration_since(Instant::now());
             if left > Duration::from_micros(300) {
-                let mut fds = [
-                    libc::pollfd {
-                        fd: tcp.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    },
-                    libc::pollfd {
-                        fd: icmp.as_raw_fd(),
-                        events: libc::POLLIN,
-                        revents: 0,
-                    },
-                ];
                 let ms = (left.as_millis() as i32).saturating_sub(1).max(0);
-                // SAFETY: `fds` is a valid array of two pollfd for the call.
-                unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+                wait_readable(&tcp, &icmp, ms);
             }
             drain(&mut probes, &mut buf);
         }
@@ -648,26 +549,25 @@ pub fn scan(
             drain(&mut probes, &mut buf);
         }
     }
+    let last_sent = t0.elapsed();
     let end = Instant::now() + wait;
     while Instant::now() < end {
-        let mut fds = [
-            libc::pollfd {
-                fd: tcp.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-            libc::pollfd {
-                fd: icmp.as_raw_fd(),
-                events: libc::POLLIN,
-                revents: 0,
-            },
-        ];
+        // Every probe answered: stop after a grace for duplicates and
+        // retransmitted SYN-ACKs (three times the slowest answer, + 5 ms).
+        let slowest = probes
+            .iter()
+            .map(|p| p.replies.first_answer())
+            .try_fold(Duration::ZERO, |m, a| a.map(|a| m.max(a)));
+        if let Some(slowest) = slowest
+            && t0.elapsed() > last_sent + slowest * 3 + Duration::from_millis(5)
+        {
+            break;
+        }
         let ms = end
             .saturating_duration_since(Instant::now())
             .as_millis()
             .clamp(1, 100) as i32;
-        // SAFETY: `fds` is a valid array of two pollfd for the call.
-        unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
+        wait_readable(&tcp, &icmp, ms);
         drain(&mut probes, &mut buf);
     }
     Ok(probes)

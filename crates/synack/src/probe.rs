@@ -161,12 +161,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         }
     }
     let stop = synack_lab::sys::stop_on_signals();
-    let stdout = BufWriter::new(std::io::stdout().lock());
-    let mut sink = match args.format {
-        ProbeFormat::Summary => None,
-        ProbeFormat::Json => Some(output::sink(Format::Json, stdout)),
-        ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
-    };
+    let mut sink = record_sink(args.format);
     let n = targets.len();
     let gap = match args.rate {
         Some(r) if r > 0.0 => Duration::from_secs_f64(1.0 / r),
@@ -226,15 +221,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         return Err(e.into());
     }
     match &mut sink {
-        Some(s) => {
-            let report = crate::input::InputReport::default();
-            let stats = synack_core::TrackerStats::default();
-            s.finish(&Context {
-                report: &report,
-                tracker: &stats,
-                files: &[],
-            })?;
-        }
+        Some(s) => finish_records(s.as_mut())?,
         None => summary(&mut live, &targets)?,
     }
     Ok(if any_failed {
@@ -255,12 +242,7 @@ fn syn_mode(
     let wait = secs(args.timeout, "--timeout")?.min(Duration::from_secs(10));
     let syn_options =
         synack_probe::syn::SynOptions::parse(&args.syn_options).map_err(anyhow::Error::msg)?;
-    let stdout = BufWriter::new(std::io::stdout().lock());
-    let mut sink = match args.format {
-        ProbeFormat::Summary => None,
-        ProbeFormat::Json => Some(output::sink(Format::Json, stdout)),
-        ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
-    };
+    let mut sink = record_sink(args.format);
     let mut all_open = true;
     let batch = args.rate.is_some() || interval.is_zero();
     if batch {
@@ -354,15 +336,7 @@ fn syn_mode(
         }
     }
     match &mut sink {
-        Some(s) => {
-            let report = crate::input::InputReport::default();
-            let stats = synack_core::TrackerStats::default();
-            s.finish(&Context {
-                report: &report,
-                tracker: &stats,
-                files: &[],
-            })?;
-        }
+        Some(s) => finish_records(s.as_mut())?,
         None => summary(&mut std::io::stdout(), targets)?,
     }
     Ok(if all_open {
@@ -370,6 +344,29 @@ fn syn_mode(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// Where records go for --format json|csv (None: live lines and a summary).
+fn record_sink(format: ProbeFormat) -> Option<Box<dyn output::Sink>> {
+    let stdout = BufWriter::new(std::io::stdout().lock());
+    match format {
+        ProbeFormat::Summary => None,
+        ProbeFormat::Json => Some(output::sink(Format::Json, stdout)),
+        ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
+    }
+}
+
+fn finish_records(sink: &mut dyn output::Sink) -> Result<()> {
+    let (report, stats) = (
+        crate::input::InputReport::default(),
+        synack_core::TrackerStats::default(),
+    );
+    sink.finish(&Context {
+        report: &report,
+        tracker: &stats,
+        files: &[],
+    })?;
+    Ok(())
 }
 
 /// One attempt as a ping-like line.
