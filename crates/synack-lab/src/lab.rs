@@ -455,8 +455,11 @@ pub(crate) fn remove_namespace(ns: &str) -> Result<(), LabError> {
         return Ok(()); // already gone (e.g. `synack lab down --all` from elsewhere)
     }
     if let Ok(out) = ip(&["netns", "pids", ns]) {
-        for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-            let _ = Command::new("kill").args(["-KILL", pid]).output();
+        for pid in String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .filter_map(|p| p.parse().ok())
+        {
+            crate::sys::kill(pid, libc::SIGKILL);
         }
     }
     ip(&["netns", "del", ns]).map(|_| ())

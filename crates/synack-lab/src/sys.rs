@@ -64,6 +64,12 @@ pub fn stop_on_signals() -> &'static AtomicBool {
     &STOP
 }
 
+/// Sends `signal` to process `pid`; a process already gone is no error.
+pub fn kill(pid: libc::pid_t, signal: libc::c_int) {
+    // SAFETY: kill takes plain integers; the worst outcome is ESRCH.
+    unsafe { libc::kill(pid, signal) };
+}
+
 /// True when the effective user is root.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.

@@ -226,13 +226,7 @@ fn sigterm_tears_a_lab_down_and_a_killed_labs_leftovers_are_removed() {
     // SIGTERM: the lab removes itself before exiting.
     let (mut child, names) = lab_up();
     assert!(names.iter().all(|n| synack_lab_names().contains(n)));
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap()
-            .success()
-    );
+    synack_lab::sys::kill(child.id() as i32, libc::SIGTERM);
     assert!(child.wait().unwrap().success());
     assert!(
         names.iter().all(|n| !synack_lab_names().contains(n)),
