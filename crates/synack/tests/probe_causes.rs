@@ -52,14 +52,17 @@ fn established_within_a_millisecond_of_the_injected_rtt() {
         one_way: false,
     })
     .unwrap();
-    for _ in 0..5 {
+    let mut times = Vec::new();
+    for _ in 0..7 {
         let r = probe(&lab, to(&lab, 8080, false), AttemptConfig::default());
         assert_eq!(r.cause, Cause::Established);
         let ms = r.connect.as_secs_f64() * 1000.0;
+        // Never early, and never far off even on a busy CI machine.
         assert!(
-            (50.0..51.0).contains(&ms),
+            (50.0..53.0).contains(&ms),
             "handshake {ms} ms for 50 ms injected"
         );
+        times.push(ms);
         let rec = synack_probe::record(&r, "target", 1, None);
         assert_eq!(rec.outcome.as_str(), "established");
         assert_eq!(
@@ -67,6 +70,9 @@ fn established_within_a_millisecond_of_the_injected_rtt() {
             0
         );
     }
+    times.sort_by(f64::total_cmp);
+    // The median within +1 ms of the injected RTT.
+    assert!(times[3] < 51.0, "median {} ms: {times:?}", times[3]);
 }
 
 #[test]
