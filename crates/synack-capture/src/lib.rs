@@ -9,9 +9,11 @@
 //! every packet before it has been returned. The writers produce what the
 //! readers read.
 
-#![forbid(unsafe_code)]
+// Unsafe code lives only in `live::sys`, where AF_PACKET is touched.
+#![deny(unsafe_code)]
 
 mod error;
+pub mod live;
 mod pcap;
 mod pcapng;
 mod reader;

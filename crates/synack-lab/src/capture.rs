@@ -33,7 +33,10 @@ impl Capture {
         let flag = stop.clone();
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<io::Result<()>>();
         let handle = ns.spawn(move || -> io::Result<u64> {
-            let link = match crate::sys::RawLink::open_capture(ifname, Duration::from_millis(20)) {
+            let link = match synack_capture::live::RawLink::open_capture(
+                ifname,
+                Duration::from_millis(20),
+            ) {
                 Ok(l) => {
                     let _ = ready_tx.send(Ok(()));
                     l

@@ -227,7 +227,7 @@ impl Lab {
             (IpAddr::V4(self.flood_v4), IpAddr::V4(self.server_v4))
         };
         let sent = self.client.run(move || -> std::io::Result<u32> {
-            let link = crate::sys::RawLink::open(VETH_CLIENT)?;
+            let link = synack_capture::live::RawLink::open(VETH_CLIENT)?;
             let options = OptionWriter::default().mss(1460).build();
             let mut frame = Vec::with_capacity(96);
             let mut isn = 0x5eed_0000u32;
