@@ -281,6 +281,9 @@ pub struct Handshake {
     pub server_bytes: u64,
     /// The flow left the table because it was full, not because it ended.
     pub evicted: bool,
+    /// Its outcome was announced while the flow was live (capture), so a
+    /// live display need not show it again. Not part of the JSON record.
+    pub announced: bool,
     /// Set for records of active probes.
     pub probe: Option<Box<ProbeInfo>>,
 }

@@ -486,3 +486,34 @@ fn timestamps_near_the_end_of_time_do_not_overflow() {
     let r = s.finish();
     assert_eq!(r.len(), 2);
 }
+
+#[test]
+fn decisions_come_when_the_outcome_is_known_not_when_the_flow_ends() {
+    let mut s = Script::with(TrackerConfig {
+        decisions: true,
+        ..TrackerConfig::default()
+    });
+    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.seg(1.0, SV, C, 50, 8, S | A, &[], &[]);
+    assert!(
+        s.tracker.take_decisions().is_empty(),
+        "nothing decided by a SYN-ACK alone"
+    );
+    s.seg(1.5, C, SV, 8, 51, A, &[], &[]);
+    let d = s.tracker.take_decisions();
+    assert_eq!(d.len(), 1);
+    assert_eq!(
+        (d[0].outcome, d[0].total_ns),
+        (Outcome::Established, Some(3 * MS / 2))
+    );
+    s.seg(2.0, C, SV, 8, 51, A, &[], b"more");
+    assert!(s.tracker.take_decisions().is_empty(), "announced once");
+    s.seg(3.0, "10.0.0.1:40001", SV, 1, 0, S, &[], &[]);
+    s.seg(3.1, SV, "10.0.0.1:40001", 0, 2, R | A, &[], &[]);
+    assert_eq!(s.tracker.take_decisions()[0].outcome, Outcome::Refused);
+    let r = s.finish();
+    assert!(
+        r.iter().all(|h| h.announced),
+        "the final records say they were announced"
+    );
+}

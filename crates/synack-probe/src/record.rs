@@ -121,6 +121,7 @@ pub fn record(
         client_bytes: 0,
         server_bytes: 0,
         evicted: false,
+        announced: false,
         probe: Some(Box::new(ProbeInfo {
             target: target_name.to_string(),
             attempt,

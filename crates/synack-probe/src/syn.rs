@@ -364,6 +364,7 @@ impl SynReplies {
             client_bytes: 0,
             server_bytes: 0,
             evicted: false,
+            announced: false,
             probe: Some(Box::new(ProbeInfo {
                 target: name.to_string(),
                 attempt,

@@ -112,6 +112,8 @@ pub(crate) struct Flow {
     /// The handshake completed and both sides sent data: plain packets
     /// have nothing more to tell the handshake fields.
     pub settled: bool,
+    /// Its outcome was already announced (live capture).
+    pub announced: bool,
     pub synack_count: u32,
     pub zeek: ZeekConn,
 
@@ -170,6 +172,7 @@ impl Flow {
         }
         Flow {
             settled: false,
+            announced: false,
             key,
             a_is_orig: from_a == sender_is_orig,
             zeek,
@@ -452,6 +455,25 @@ impl Flow {
         self.last_ts.saturating_add(wait)
     }
 
+    /// The outcome once the packets have decided it, before the flow ends:
+    /// the completing ACK, a RST, or an ICMP error. Silence decides
+    /// nothing until a timeout.
+    pub fn decision(&self) -> Option<Outcome> {
+        if self.client_isn.is_none() {
+            return None;
+        }
+        if self.times.ack.is_some() || self.client_acked_unseen_synack {
+            return Some(Outcome::Established);
+        }
+        if self.synack_count > 0 {
+            return self.times.rst.map(|_| Outcome::Reset);
+        }
+        if self.rst_from == Some(Side::Server) {
+            return Some(Outcome::Refused);
+        }
+        self.icmp.map(|_| Outcome::Unreachable)
+    }
+
     fn decide_outcome(&self, end: End, now: i64) -> Outcome {
         let may_still_change = end == End::Finished && now - self.last_ts < STILL_OPEN_NS;
         if self.client_isn.is_none() {
@@ -565,6 +587,7 @@ impl Flow {
             client_bytes: self.bytes[ci],
             server_bytes: self.bytes[si],
             evicted: end == End::Evicted,
+            announced: self.announced,
             probe: None,
         }
     }

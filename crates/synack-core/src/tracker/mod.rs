@@ -36,6 +36,9 @@ pub struct TrackerConfig {
     pub verify_checksums: bool,
     /// What the records' `source` field says.
     pub source: &'static str,
+    /// Also produce a record as soon as each attempt's outcome is decided
+    /// (see [`Tracker::take_decisions`]), for live displays.
+    pub decisions: bool,
 }
 
 impl TrackerConfig {
@@ -54,6 +57,7 @@ impl Default for TrackerConfig {
             idle_ns: 300_000_000_000,
             verify_checksums: false,
             source: "pcap",
+            decisions: false,
         }
     }
 }
@@ -94,6 +98,7 @@ pub struct Tracker {
     /// When each flow should next be looked at (lazily updated: a flow seen
     /// since is filed again under its new deadline).
     deadlines: Wheel<FlowKey>,
+    decided: Vec<Handshake>,
     stats: TrackerStats,
     now: i64,
     next_sweep: i64,
@@ -108,6 +113,7 @@ impl Tracker {
             config,
             flows: FxHashMap::default(),
             deadlines: Wheel::new(),
+            decided: Vec::new(),
             stats: TrackerStats::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
@@ -128,6 +134,37 @@ impl Tracker {
 
     pub fn flows(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Records of attempts whose outcome was decided since the last call
+    /// (with `TrackerConfig::decisions`); the flow's full record still comes
+    /// when it ends, marked `announced`.
+    pub fn take_decisions(&mut self) -> Vec<Handshake> {
+        std::mem::take(&mut self.decided)
+    }
+
+    /// Lets time pass without packets (live capture): flows whose deadline
+    /// passed by `now_ns` are emitted.
+    pub fn advance(&mut self, now_ns: i64, out: &mut Vec<Handshake>) {
+        self.now = self.now.max(now_ns);
+        if self.now >= self.next_sweep {
+            self.sweep(out);
+        }
+    }
+
+    fn announce(&mut self, key: &FlowKey) {
+        if !self.config.decisions {
+            return;
+        }
+        if let Some(flow) = self.flows.get_mut(key)
+            && !flow.announced
+            && flow.decision().is_some()
+        {
+            flow.announced = true;
+            let snapshot = (**flow).clone();
+            self.decided
+                .push(snapshot.finish(End::Expired, self.now, self.config.source));
+        }
     }
 
     /// Decodes a frame and handles it; skipped frames are counted by reason.
@@ -170,7 +207,10 @@ impl Tracker {
                     from: error.from,
                 };
                 match self.flows.get_mut(&key) {
-                    Some(flow) => flow.icmp(ts_ns, quoted_from_a, info),
+                    Some(flow) => {
+                        flow.icmp(ts_ns, quoted_from_a, info);
+                        self.announce(&key);
+                    }
                     None => self.stats.icmp_unmatched += 1,
                 }
             }
@@ -200,6 +240,7 @@ impl Tracker {
         if let Some(flow) = self.flows.get_mut(&key) {
             if !(pure_syn && checksum_ok && flow.is_new_attempt(from_a, tcp.seq())) {
                 flow.segment(ts, from_a, seg, checksum_ok);
+                self.announce(&key);
                 return;
             }
             // A new attempt on the same 4-tuple: the old one is over.
