@@ -459,9 +459,8 @@ impl Flow {
     /// the completing ACK, a RST, or an ICMP error. Silence decides
     /// nothing until a timeout.
     pub fn decision(&self) -> Option<Outcome> {
-        if self.client_isn.is_none() {
-            return None;
-        }
+        // No SYN from the client: mid-stream, nothing to decide.
+        self.client_isn?;
         if self.times.ack.is_some() || self.client_acked_unseen_synack {
             return Some(Outcome::Established);
         }
