@@ -21,6 +21,8 @@ pub enum Command {
     /// Reconstruct every TCP handshake in pcap/pcapng captures
     #[command(after_long_help = ANALYZE_AFTER)]
     Analyze(AnalyzeArgs),
+    /// Show handshakes live from a network interface (AF_PACKET; needs CAP_NET_RAW)
+    Capture(CaptureArgs),
     /// Measure TCP handshakes to targets and name the cause of every failure
     #[command(after_long_help = PROBE_AFTER)]
     Probe(ProbeArgs),
@@ -44,6 +46,34 @@ error or a target that does not resolve.
 Examples:
   synack probe example.com:443 -c 5
   synack probe 10.0.0.5:5432 [::1]:8080 -c 100 -i 0.1 --format json";
+
+#[derive(Args, Debug)]
+pub struct CaptureArgs {
+    /// The interface to capture on
+    #[arg(short = 'i', long, value_name = "IFACE")]
+    pub interface: String,
+    /// Capture inside this network namespace (a name under /run/netns)
+    #[arg(long, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Only handshakes with this port at either end (repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<u16>,
+    /// Only handshakes with this address at either end (repeatable)
+    #[arg(long, value_name = "IP")]
+    pub host: Vec<std::net::IpAddr>,
+    /// Stop after this many handshakes
+    #[arg(short = 'c', long, value_name = "N")]
+    pub count: Option<u64>,
+    /// Stop after this many seconds
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+    /// Also write every frame to this pcapng file (re-analyze it with `synack analyze`)
+    #[arg(short = 'w', long, value_name = "FILE")]
+    pub write: Option<PathBuf>,
+    /// Output: a line per handshake as it is decided and a summary, or records
+    #[arg(short, long, value_enum, default_value_t = Format::Summary)]
+    pub format: Format,
+}
 
 #[derive(Args, Debug)]
 pub struct ProbeArgs {

@@ -21,6 +21,15 @@ impl Filter {
         }
     }
 
+    /// Hosts and ports only (live capture has no --net).
+    pub fn new(hosts: Vec<std::net::IpAddr>, ports: Vec<u16>) -> Filter {
+        Filter {
+            hosts,
+            ports,
+            nets: Vec::new(),
+        }
+    }
+
     pub fn matches(&self, h: &Handshake) -> bool {
         let ends = [h.client, h.server];
         let any = |f: &dyn Fn(&SocketAddr) -> bool| ends.iter().any(f);

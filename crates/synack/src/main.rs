@@ -2,6 +2,7 @@
 //! the library crates; rendering lives in `output/`.
 
 mod analyze;
+mod capture;
 mod cli;
 mod filter;
 mod input;
@@ -19,6 +20,7 @@ fn main() -> ExitCode {
         cli::Command::Analyze(args) => analyze::run(&args),
         cli::Command::Lab(args) => lab::run(&args),
         cli::Command::Probe(args) => probe::run(&args),
+        cli::Command::Capture(args) => capture::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -302,3 +302,90 @@ fn probe_records_and_exit_status() {
     );
     assert!(String::from_utf8_lossy(&o.stdout).contains("refused (RST)"));
 }
+
+/// `synack capture` on the server's end of a lab while the client makes an
+/// established, a refused and an ICMP-rejected attempt: each is reported
+/// with its outcome, and the `-w` file analyzed afterwards gives the same
+/// records.
+#[test]
+fn live_capture_reports_what_analyze_finds_in_its_own_file() {
+    use std::io::BufRead;
+    if !root_or_skip() {
+        return;
+    }
+    let mut lab = synack_lab::Lab::up().unwrap();
+    let server = lab.server_addr(false);
+    let _l = lab
+        .server
+        .run(move || std::net::TcpListener::bind((server, 8080)))
+        .unwrap()
+        .unwrap();
+    lab.impair(synack_lab::Impairment::RejectIcmp {
+        kind: synack_lab::IcmpKind::Host,
+        port: Some(82),
+    })
+    .unwrap();
+    let file = std::env::temp_dir().join(format!("synack-live-{}.pcapng", std::process::id()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args([
+            "capture",
+            "--netns",
+            &lab.server.name,
+            "-i",
+            "veth-srv",
+            "-c",
+            "3",
+            "--duration",
+            "20",
+            "--format",
+            "json",
+        ])
+        .arg("-w")
+        .arg(&file)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on veth-srv"), "{line}");
+    lab.client
+        .run(move || {
+            for port in [8080, 81, 82] {
+                let _ = std::net::TcpStream::connect_timeout(
+                    &(server, port).into(),
+                    std::time::Duration::from_secs(2),
+                );
+            }
+        })
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "exit {:?}", out.status);
+    let strip = |text: &str| -> Vec<serde_json::Value> {
+        text.lines()
+            .map(|l| {
+                let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v.as_object_mut().unwrap().remove("source");
+                v
+            })
+            .collect()
+    };
+    let live = strip(&String::from_utf8_lossy(&out.stdout));
+    let outcomes: Vec<&str> = live
+        .iter()
+        .map(|r| r["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        outcomes,
+        ["established", "refused", "unreachable"],
+        "{live:?}"
+    );
+    let again = synack(&["analyze", file.to_str().unwrap(), "--format", "json"]);
+    let _ = std::fs::remove_file(&file);
+    assert_eq!(
+        strip(&String::from_utf8_lossy(&again.stdout)),
+        live,
+        "-w re-analyzed gives the same records"
+    );
+}

@@ -1,0 +1,192 @@
+//! `synack capture`: handshakes live from an interface. Frames come from an
+//! AF_PACKET socket (optionally inside a network namespace), go through the
+//! same tracker as `analyze`, and come out as a line per handshake as soon
+//! as its outcome is decided, or as the same records `analyze` writes; the
+//! kernel's drop counter is reported, so a drop is never silent.
+
+use crate::cli::{CaptureArgs, Format};
+use crate::filter::Filter;
+use crate::output::{self, Context, human_ns};
+use anyhow::{Context as _, Result, bail};
+use std::io::{BufWriter, Write};
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use synack_capture::live::RawLink;
+use synack_capture::{LinkType, PcapNgWriter};
+use synack_core::{Handshake, Outcome, Tracker, TrackerConfig, time};
+
+fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
+/// One handshake as a line: time, ends, outcome with cause, legs, SYNs.
+fn line(h: &Handshake) -> String {
+    let t = time::rfc3339(h.ts_ns);
+    let mut l = format!(
+        "{} {} → {} {}",
+        &t[11..26],
+        h.client,
+        h.server,
+        h.outcome.as_str()
+    );
+    match h.outcome {
+        Outcome::Established => {
+            if let (Some(a), Some(b)) = (h.syn_synack_ns, h.synack_ack_ns) {
+                l.push_str(&format!(
+                    " rtt {} (SYN→SYN-ACK {}, SYN-ACK→ACK {})",
+                    human_ns(a + b),
+                    human_ns(a),
+                    human_ns(b)
+                ));
+            }
+        }
+        Outcome::Unreachable => {
+            if let Some(i) = h.icmp {
+                l.push_str(&format!(" ICMP {} from {}", i.name(), i.from));
+            }
+        }
+        Outcome::Refused => l.push_str(" (RST from the server)"),
+        _ => {}
+    }
+    if h.syn_count > 1 {
+        l.push_str(&format!(" {} SYNs", h.syn_count));
+    }
+    if let Some(o) = &h.client_opts {
+        l.push_str(&format!(
+            " mss {}",
+            o.mss.map_or("-".into(), |m| m.to_string())
+        ));
+    }
+    l
+}
+
+pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
+    let stop = synack_lab::sys::stop_on_signals();
+    if let Some(ns) = &args.netns {
+        synack_lab::sys::enter_netns(ns)
+            .with_context(|| format!("entering network namespace {ns}"))?;
+    }
+    let link = match RawLink::open_capture(&args.interface, Duration::from_millis(100)) {
+        Ok(l) => l,
+        Err(e) if e.raw_os_error() == Some(libc_eperm()) => {
+            bail!("capturing needs CAP_NET_RAW: run as root, or `setcap cap_net_raw+ep` on synack")
+        }
+        Err(e) => return Err(e).with_context(|| format!("opening {} for capture", args.interface)),
+    };
+    let mut pcap = match &args.write {
+        Some(path) => {
+            let f = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            Some(PcapNgWriter::new(
+                BufWriter::new(f),
+                LinkType::ETHERNET,
+                65_535,
+                "synack capture",
+            )?)
+        }
+        None => None,
+    };
+    let filter = Filter::new(args.host.clone(), args.port.clone());
+    let config = TrackerConfig {
+        decisions: true,
+        source: "live",
+        ..TrackerConfig::default()
+    };
+    let mut tracker = Tracker::new(config);
+    let stdout = BufWriter::new(std::io::stdout().lock());
+    let lines = args.format == Format::Summary;
+    let mut sink = output::sink(args.format, stdout);
+    let mut live = std::io::stdout();
+    eprintln!("synack capture: listening on {}", args.interface);
+    let until = args
+        .duration
+        .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
+    let mut buf = vec![0u8; 65_536];
+    let (mut records, mut shown, mut frames) = (Vec::new(), 0u64, 0u64);
+    let show = |h: &Handshake, shown: &mut u64, live: &mut std::io::Stdout| -> Result<()> {
+        if filter.matches(h) && h.outcome != Outcome::Midstream {
+            *shown += 1;
+            writeln!(live, "{}", line(h))?;
+        }
+        Ok(())
+    };
+    loop {
+        if stop.load(Ordering::SeqCst)
+            || until.is_some_and(|u| Instant::now() >= u)
+            || args.count.is_some_and(|c| shown >= c)
+        {
+            break;
+        }
+        match link.recv(&mut buf)? {
+            Some(n) => {
+                frames += 1;
+                let ts = now_ns();
+                if let Some(w) = &mut pcap {
+                    w.write(ts, &buf[..n])?;
+                }
+                tracker.handle_frame(ts, LinkType::ETHERNET, &buf[..n], &mut records);
+            }
+            None => tracker.advance(now_ns(), &mut records),
+        }
+        for h in tracker.take_decisions() {
+            if lines {
+                show(&h, &mut shown, &mut live)?;
+            } else if filter.matches(&h) {
+                shown += 1;
+            }
+        }
+        for h in records.drain(..) {
+            if lines && !h.announced {
+                show(&h, &mut shown, &mut live)?;
+            }
+            if filter.matches(&h) {
+                sink.record(&h)?;
+            }
+        }
+    }
+    // What is still open is reported as it stands (incomplete if undecided).
+    tracker.finish(&mut records);
+    for h in records.drain(..) {
+        if lines && !h.announced {
+            show(&h, &mut shown, &mut live)?;
+        }
+        if filter.matches(&h) {
+            sink.record(&h)?;
+        }
+    }
+    if let Some(w) = pcap {
+        w.into_inner().flush()?;
+    }
+    let (kernel_frames, drops) = link.stats().unwrap_or((frames, 0));
+    let report = crate::input::InputReport {
+        packets: frames,
+        ..Default::default()
+    };
+    let files = [std::path::PathBuf::from(&args.interface)];
+    sink.finish(&Context {
+        report: &report,
+        tracker: tracker.stats(),
+        files: &files,
+    })?;
+    eprintln!(
+        "synack capture: {frames} frames read, {kernel_frames} handed over by the kernel, {drops} dropped by the kernel{}",
+        if drops > 0 {
+            " (the socket buffer overflowed: results are missing packets)"
+        } else {
+            ""
+        }
+    );
+    Ok(if drops > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// EPERM, without a libc dependency in the binary.
+fn libc_eperm() -> i32 {
+    1
+}
