@@ -76,6 +76,12 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e).with_context(|| format!("opening {} for capture", args.interface)),
     };
+    link.set_buffer(args.buffer_kib.max(1) * 1024)
+        .context("setting the capture buffer")?;
+    if args.promisc {
+        link.set_promiscuous()
+            .context("entering promiscuous mode")?;
+    }
     let mut pcap = match &args.write {
         Some(path) => {
             let f = std::fs::File::create(path)

@@ -67,6 +67,13 @@ pub struct CaptureArgs {
     /// Stop after this many seconds
     #[arg(long, value_name = "SECS")]
     pub duration: Option<f64>,
+    /// Put the interface in promiscuous mode (see traffic not addressed to this host)
+    #[arg(long)]
+    pub promisc: bool,
+    /// Kernel buffer for frames waiting to be read, in KiB; frames beyond it
+    /// are dropped and the drops reported
+    #[arg(long, value_name = "KIB", default_value_t = 8192)]
+    pub buffer_kib: usize,
     /// Also write every frame to this pcapng file (re-analyze it with `synack analyze`)
     #[arg(short = 'w', long, value_name = "FILE")]
     pub write: Option<PathBuf>,

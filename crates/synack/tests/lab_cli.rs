@@ -389,3 +389,52 @@ fn live_capture_reports_what_analyze_finds_in_its_own_file() {
         "-w re-analyzed gives the same records"
     );
 }
+
+/// A flood into a capture buffer too small for it: the kernel drops frames,
+/// and the capture says how many and exits 1 rather than staying silent.
+#[test]
+fn capture_drops_are_counted_and_reported() {
+    use std::io::BufRead;
+    if !root_or_skip() {
+        return;
+    }
+    let lab = synack_lab::Lab::up().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args([
+            "capture",
+            "--netns",
+            &lab.server.name,
+            "-i",
+            "veth-srv",
+            "--duration",
+            "1.5",
+            "--buffer-kib",
+            "1",
+            "--format",
+            "json",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    lab.syn_flood(8080, 50_000, false).unwrap();
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    while err.read_line(&mut rest).unwrap_or(0) > 0 {}
+    let dropped: u64 = rest
+        .split(" dropped by the kernel")
+        .next()
+        .and_then(|s| s.rsplit(", ").next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no drop count in: {rest}"));
+    assert!(dropped > 0, "{rest}");
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "drops make the exit status 1: {rest}"
+    );
+}
