@@ -438,3 +438,38 @@ fn capture_drops_are_counted_and_reported() {
         "drops make the exit status 1: {rest}"
     );
 }
+
+#[test]
+fn ctrl_c_stops_a_capture_with_its_summary() {
+    use std::io::{BufRead, Read};
+    if !root_or_skip() {
+        return;
+    }
+    let lab = synack_lab::Lab::up().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["capture", "--netns", &lab.server.name, "-i", "veth-srv"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening"), "{line}");
+    // One unanswered SYN: still open when the capture stops.
+    lab.syn_flood(8080, 1, false).unwrap();
+    synack_lab::sys::kill(child.id() as i32, libc::SIGINT);
+    let status = child.wait().unwrap();
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        out.contains("Handshake attempts"),
+        "the final summary: {out}"
+    );
+}
