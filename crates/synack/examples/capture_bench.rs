@@ -48,20 +48,55 @@ fn measure(lab: &Lab, argv: &[&str], ready: &str, syns: u32) -> (String, f64) {
 }
 
 fn main() {
-    let syns: u32 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(200_000);
+    let syns: u32 = std::env::args()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(200_000);
     let me = std::env::current_exe().unwrap();
     let synack = me.parent().unwrap().parent().unwrap().join("synack");
     let lab = Lab::up().expect("lab (needs root)");
-    lab.sysctl(Side::Server, "net.ipv4.tcp_syncookies", "2").unwrap();
+    lab.sysctl(Side::Server, "net.ipv4.tcp_syncookies", "2")
+        .unwrap();
     let server = lab.server_addr(false);
-    let l = lab.server.run(move || std::net::TcpListener::bind((server, 8080))).unwrap().unwrap();
-    std::thread::spawn(move || for s in l.incoming() { drop(s) });
-    println!("{syns} spoofed SYNs to a listener (every one answered with a SYN-ACK cookie), captured on the server's veth");
+    let l = lab
+        .server
+        .run(move || std::net::TcpListener::bind((server, 8080)))
+        .unwrap()
+        .unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming() {
+            drop(s)
+        }
+    });
+    println!(
+        "{syns} spoofed SYNs to a listener (every one answered with a SYN-ACK cookie), captured on the server's veth"
+    );
     let s = synack.to_str().unwrap();
-    let (said, cpu) = measure(&lab, &[s, "capture", "-i", "veth-srv", "--format", "json"], "listening", syns);
-    let line = said.lines().find(|l| l.contains("frames read")).unwrap_or("").to_string();
-    println!("synack capture: {line}\n  CPU {cpu:.2} s = {:.2} µs per handshake", cpu * 1e6 / f64::from(syns));
-    let (said, cpu) = measure(&lab, &["tcpdump", "-i", "veth-srv", "-w", "/dev/null", "tcp"], "listening on", syns);
+    let (said, cpu) = measure(
+        &lab,
+        &[s, "capture", "-i", "veth-srv", "--format", "json"],
+        "listening",
+        syns,
+    );
+    let line = said
+        .lines()
+        .find(|l| l.contains("frames read"))
+        .unwrap_or("")
+        .to_string();
+    println!(
+        "synack capture: {line}\n  CPU {cpu:.2} s = {:.2} µs per handshake",
+        cpu * 1e6 / f64::from(syns)
+    );
+    let (said, cpu) = measure(
+        &lab,
+        &["tcpdump", "-i", "veth-srv", "-w", "/dev/null", "tcp"],
+        "listening on",
+        syns,
+    );
     let summary: Vec<&str> = said.lines().filter(|l| l.contains("packets")).collect();
-    println!("tcpdump -w /dev/null tcp: {}\n  CPU {cpu:.2} s = {:.2} µs per handshake", summary.join("; "), cpu * 1e6 / f64::from(syns));
+    println!(
+        "tcpdump -w /dev/null tcp: {}\n  CPU {cpu:.2} s = {:.2} µs per handshake",
+        summary.join("; "),
+        cpu * 1e6 / f64::from(syns)
+    );
 }

@@ -309,7 +309,6 @@ fn probe_records_and_exit_status() {
 /// records.
 #[test]
 fn live_capture_reports_what_analyze_finds_in_its_own_file() {
-    use std::io::BufRead;
     if !root_or_skip() {
         return;
     }
@@ -326,30 +325,12 @@ fn live_capture_reports_what_analyze_finds_in_its_own_file() {
     })
     .unwrap();
     let file = std::env::temp_dir().join(format!("synack-live-{}.pcapng", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args([
-            "capture",
-            "--netns",
-            &lab.server.name,
-            "-i",
-            "veth-srv",
-            "-c",
-            "3",
-            "--duration",
-            "20",
-            "--format",
-            "json",
-        ])
-        .arg("-w")
-        .arg(&file)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("listening on veth-srv"), "{line}");
+    let (child, _err) = start_capture(
+        &lab,
+        &["-c", "3", "--duration", "20", "--format", "json"],
+        &[std::ffi::OsStr::new("-w"), file.as_os_str()],
+        true,
+    );
     lab.client
         .run(move || {
             for port in [8080, 81, 82] {
@@ -399,28 +380,12 @@ fn capture_drops_are_counted_and_reported() {
         return;
     }
     let lab = synack_lab::Lab::up().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args([
-            "capture",
-            "--netns",
-            &lab.server.name,
-            "-i",
-            "veth-srv",
-            "--duration",
-            "1.5",
-            "--buffer-kib",
-            "1",
-            "--format",
-            "json",
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("listening"), "{line}");
+    let (mut child, mut err) = start_capture(
+        &lab,
+        &["--duration", "1.5", "--buffer-kib", "1", "--format", "json"],
+        &[],
+        false,
+    );
     lab.syn_flood(8080, 50_000, false).unwrap();
     let status = child.wait().unwrap();
     let mut rest = String::new();
@@ -441,21 +406,12 @@ fn capture_drops_are_counted_and_reported() {
 
 #[test]
 fn ctrl_c_stops_a_capture_with_its_summary() {
-    use std::io::{BufRead, Read};
+    use std::io::Read;
     if !root_or_skip() {
         return;
     }
     let lab = synack_lab::Lab::up().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args(["capture", "--netns", &lab.server.name, "-i", "veth-srv"])
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("listening"), "{line}");
+    let (mut child, _err) = start_capture(&lab, &[], &[], true);
     // One unanswered SYN: still open when the capture stops.
     lab.syn_flood(8080, 1, false).unwrap();
     synack_lab::sys::kill(child.id() as i32, libc::SIGINT);
@@ -472,4 +428,35 @@ fn ctrl_c_stops_a_capture_with_its_summary() {
         out.contains("Handshake attempts"),
         "the final summary: {out}"
     );
+}
+
+/// Starts `synack capture` on the lab's server link with `args`, and returns
+/// once it is listening (its stderr said so), with its stderr to read on.
+fn start_capture(
+    lab: &synack_lab::Lab,
+    args: &[&str],
+    more: &[&std::ffi::OsStr],
+    stdout: bool,
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+) {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["capture", "--netns", &lab.server.name, "-i", "veth-srv"])
+        .args(args)
+        .args(more)
+        .stdout(if stdout {
+            std::process::Stdio::piped()
+        } else {
+            std::process::Stdio::null()
+        })
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("listening on veth-srv"), "{line}");
+    (child, err)
 }
