@@ -1,5 +1,6 @@
-//! `synack capture`: handshakes live from an interface. Frames come from an
-//! AF_PACKET socket (optionally inside a network namespace), go through the
+//! `synack capture`: handshakes live from an interface. Frames come from a
+//! TPACKET_V3 ring with kernel timestamps (optionally inside a network
+//! namespace), go through the
 //! same tracker as `analyze`, and come out as a line per handshake as soon
 //! as its outcome is decided, or as the same records `analyze` writes; the
 //! kernel's drop counter is reported, so a drop is never silent.
@@ -12,7 +13,7 @@ use std::io::{BufWriter, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-use synack_capture::live::RawLink;
+use synack_capture::live::Ring;
 use synack_capture::{LinkType, PcapNgWriter};
 use synack_core::{Handshake, Outcome, Tracker, TrackerConfig, time};
 
@@ -69,17 +70,18 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         synack_lab::sys::enter_netns(ns)
             .with_context(|| format!("entering network namespace {ns}"))?;
     }
-    let link = match RawLink::open_capture(&args.interface, Duration::from_millis(100)) {
-        Ok(l) => l,
+    // The ring: blocks of up to 1 MiB, as many as --buffer-kib allows.
+    let total = args.buffer_kib.max(1) * 1024;
+    let block = total.min(1 << 20);
+    let mut ring = match Ring::open(&args.interface, block, total / block.max(1)) {
+        Ok(r) => r,
         Err(e) if e.raw_os_error() == Some(libc_eperm()) => {
             bail!("capturing needs CAP_NET_RAW: run as root, or `setcap cap_net_raw+ep` on synack")
         }
         Err(e) => return Err(e).with_context(|| format!("opening {} for capture", args.interface)),
     };
-    link.set_buffer(args.buffer_kib.max(1) * 1024)
-        .context("setting the capture buffer")?;
     if args.promisc {
-        link.set_promiscuous()
+        ring.set_promiscuous()
             .context("entering promiscuous mode")?;
     }
     let mut pcap = match &args.write {
@@ -110,7 +112,6 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let until = args
         .duration
         .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
-    let mut buf = vec![0u8; 65_536];
     let (mut records, mut shown, mut frames) = (Vec::new(), 0u64, 0u64);
     let show = |h: &Handshake, shown: &mut u64, live: &mut std::io::Stdout| -> Result<()> {
         if filter.matches(h) && h.outcome != Outcome::Midstream {
@@ -126,16 +127,21 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         {
             break;
         }
-        match link.recv(&mut buf)? {
-            Some(n) => {
-                frames += 1;
-                let ts = now_ns();
-                if let Some(w) = &mut pcap {
-                    w.write(ts, &buf[..n])?;
-                }
-                tracker.handle_frame(ts, LinkType::ETHERNET, &buf[..n], &mut records);
+        let mut write_error = None;
+        let got = ring.next_block(Duration::from_millis(100), &mut |ts, frame| {
+            frames += 1;
+            if let Some(w) = &mut pcap
+                && let Err(e) = w.write(ts, frame)
+            {
+                write_error.get_or_insert(e);
             }
-            None => tracker.advance(now_ns(), &mut records),
+            tracker.handle_frame(ts, LinkType::ETHERNET, frame, &mut records);
+        })?;
+        if let Some(e) = write_error {
+            return Err(e).context("writing the capture file");
+        }
+        if got == 0 {
+            tracker.advance(now_ns(), &mut records);
         }
         for h in tracker.take_decisions() {
             if lines {
@@ -166,7 +172,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     if let Some(w) = pcap {
         w.into_inner().flush()?;
     }
-    let (kernel_frames, drops) = link.stats().unwrap_or((frames, 0));
+    let (kernel_frames, drops) = ring.stats().unwrap_or((frames, 0));
     let report = crate::input::InputReport {
         packets: frames,
         ..Default::default()

@@ -1,6 +1,8 @@
 //! Live capture: frames from a network interface (AF_PACKET), with the
 //! kernel's counters of what it handed over and what it dropped.
 
+mod ring;
 mod sys;
 
+pub use ring::Ring;
 pub use sys::RawLink;
