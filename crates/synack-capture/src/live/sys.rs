@@ -122,50 +122,6 @@ impl RawLink {
         Ok((u64::from(st.tp_packets), u64::from(st.tp_drops)))
     }
 
-    /// Sets the socket's receive buffer (SO_RCVBUFFORCE, root): how many
-    /// bytes of frames may wait before the kernel drops and counts them.
-    pub fn set_buffer(&self, bytes: usize) -> io::Result<()> {
-        let size = bytes.min(i32::MAX as usize) as libc::c_int;
-        // SAFETY: the option value is a c_int that outlives the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
-    /// Puts the interface in promiscuous mode for as long as the socket lives.
-    pub fn set_promiscuous(&self) -> io::Result<()> {
-        // SAFETY: packet_mreq is plain data; zeroed is valid before filling it.
-        let mut mreq: libc::packet_mreq = unsafe { std::mem::zeroed() };
-        mreq.mr_ifindex = self.ifindex;
-        mreq.mr_type = libc::PACKET_MR_PROMISC as u16;
-        // SAFETY: `mreq` is a valid packet_mreq that outlives the call.
-        let rc = unsafe {
-            libc::setsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_ADD_MEMBERSHIP,
-                (&mreq as *const libc::packet_mreq).cast(),
-                std::mem::size_of::<libc::packet_mreq>() as libc::socklen_t,
-            )
-        };
-        if rc == 0 {
-            Ok(())
-        } else {
-            Err(io::Error::last_os_error())
-        }
-    }
-
     /// Receives one frame into `buf`; `Ok(None)` when the timeout passed.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         // SAFETY: `buf` is writable for its length.
