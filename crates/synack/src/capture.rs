@@ -97,6 +97,9 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         }
         None => None,
     };
+    // Everything privileged is open (namespace, ring, output file): give
+    // the privileges up before the first packet is parsed.
+    synack_capture::live::drop_capabilities().context("dropping capabilities")?;
     let filter = Filter::new(args.host.clone(), args.port.clone());
     let config = TrackerConfig {
         decisions: true,

@@ -412,6 +412,13 @@ fn ctrl_c_stops_a_capture_with_its_summary() {
     }
     let lab = synack_lab::Lab::up().unwrap();
     let (mut child, _err) = start_capture(&lab, &[], &[], true);
+    // It runs without privileges once its ring is open.
+    let status_file = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+    let cap_eff = status_file
+        .lines()
+        .find(|l| l.starts_with("CapEff:"))
+        .unwrap();
+    assert!(cap_eff.ends_with("0000000000000000"), "{cap_eff}");
     // One unanswered SYN: still open when the capture stops.
     lab.syn_flood(8080, 1, false).unwrap();
     synack_lab::sys::kill(child.id() as i32, libc::SIGINT);

@@ -5,4 +5,4 @@ mod ring;
 mod sys;
 
 pub use ring::Ring;
-pub use sys::RawLink;
+pub use sys::{RawLink, drop_capabilities};

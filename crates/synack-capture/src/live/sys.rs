@@ -168,3 +168,21 @@ impl RawLink {
         }
     }
 }
+
+/// Drops every capability of the calling thread (effective, permitted and
+/// inheritable), after the sockets that needed them are open: a capture
+/// that is later fed hostile packets then holds no privilege to abuse.
+pub fn drop_capabilities() -> io::Result<()> {
+    // struct __user_cap_header_struct { u32 version; int pid; } and two
+    // struct __user_cap_data_struct { u32 effective, permitted, inheritable; }.
+    let header: [u32; 2] = [0x2008_0522, 0]; // _LINUX_CAPABILITY_VERSION_3, this thread
+    let data = [0u32; 6];
+    // SAFETY: capset reads the header and two data structs from valid,
+    // correctly sized arrays that outlive the call.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
