@@ -80,6 +80,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         }
         Err(e) => return Err(e).with_context(|| format!("opening {} for capture", args.interface)),
     };
+    ring.filter_handshake_traffic()
+        .context("attaching the capture filter")?;
     if args.promisc {
         ring.set_promiscuous()
             .context("entering promiscuous mode")?;

@@ -411,7 +411,7 @@ fn ctrl_c_stops_a_capture_with_its_summary() {
         return;
     }
     let lab = synack_lab::Lab::up().unwrap();
-    let (mut child, _err) = start_capture(&lab, &[], &[], true);
+    let (mut child, mut err) = start_capture(&lab, &[], &[], true);
     // It runs without privileges once its ring is open.
     let status_file = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
     let cap_eff = status_file
@@ -419,10 +419,32 @@ fn ctrl_c_stops_a_capture_with_its_summary() {
         .find(|l| l.starts_with("CapEff:"))
         .unwrap();
     assert!(cap_eff.ends_with("0000000000000000"), "{cap_eff}");
+    // UDP never reaches the ring (the kernel filter keeps TCP and ICMP).
+    let server = lab.server_addr(false);
+    lab.client
+        .run(move || {
+            let u = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+            for _ in 0..50 {
+                u.send_to(b"not tcp", (server, 9999)).unwrap();
+            }
+        })
+        .unwrap();
     // One unanswered SYN: still open when the capture stops.
     lab.syn_flood(8080, 1, false).unwrap();
     synack_lab::sys::kill(child.id() as i32, libc::SIGINT);
     let status = child.wait().unwrap();
+    let mut said = String::new();
+    while std::io::BufRead::read_line(&mut err, &mut said).unwrap_or(0) > 0 {}
+    let frames: u64 = said
+        .split(" frames read")
+        .next()
+        .and_then(|s| s.rsplit(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no frame count in {said}"));
+    assert!(
+        frames < 50,
+        "{frames} frames: UDP passed the filter ({said})"
+    );
     let mut out = String::new();
     child
         .stdout

@@ -128,6 +128,20 @@ impl Ring {
         Ok(ring)
     }
 
+    /// Attaches a classic BPF filter in the kernel that keeps only what the
+    /// tracker can use: IPv4 TCP and ICMP, IPv6 TCP and ICMPv6 (and IPv6
+    /// with extension headers, which user space walks), and tagged, MPLS or
+    /// PPPoE frames, which are passed whole to be decoded in user space.
+    /// Everything else (ARP, UDP, ...) never reaches the ring.
+    pub fn filter_handshake_traffic(&self) -> io::Result<()> {
+        let prog = handshake_filter();
+        let fprog = libc::sock_fprog {
+            len: prog.len() as u16,
+            filter: prog.as_ptr() as *mut libc::sock_filter,
+        };
+        setsockopt(&self.fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &fprog)
+    }
+
     /// Puts the interface in promiscuous mode for as long as the ring lives.
     pub fn set_promiscuous(&self) -> io::Result<()> {
         // SAFETY: packet_mreq is plain data; zeroed is valid before filling it.
@@ -242,5 +256,118 @@ impl Drop for Ring {
         // SAFETY: unmapping exactly the mapping made in `open`; no slice
         // into it outlives `next_block`.
         unsafe { libc::munmap(self.map.cast(), self.len) };
+    }
+}
+
+/// The filter program of [`Ring::filter_handshake_traffic`].
+fn handshake_filter() -> Vec<libc::sock_filter> {
+    // Classic BPF opcodes (linux/filter.h).
+    const LD_H_ABS: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
+    const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+    // Indices: ACCEPT is the second-last instruction, DROP the last; jump
+    // offsets are relative to the next instruction.
+    let mut p = vec![
+        op(LD_H_ABS, 0, 0, 12),  // 0: ethertype
+        op(JEQ_K, 0, 1, 0x0800), // 1: IPv4 -> 2, else 3
+        op(0x05, 0, 0, 0),       // 2: ja to the IPv4 block (patched)
+        op(JEQ_K, 0, 1, 0x86dd), // 3: IPv6 -> 4, else 5
+        op(0x05, 0, 0, 0),       // 4: ja to the IPv6 block (patched)
+    ];
+    // Tagged, MPLS, PPPoE, FabricPath: accept, decoded in user space.
+    let pass_whole = [0x8100u32, 0x88a8, 0x9100, 0x8847, 0x8848, 0x8864, 0x8903];
+    let pass_at = p.len();
+    for e in pass_whole {
+        p.push(op(JEQ_K, 0, 0, e)); // jt patched to ACCEPT
+    }
+    p.push(op(0x05, 0, 0, 0)); // ja DROP (patched)
+    let v4_at = p.len();
+    p.push(op(LD_B_ABS, 0, 0, 23)); // IPv4 protocol
+    p.push(op(JEQ_K, 0, 0, 6)); // TCP -> ACCEPT (patched)
+    p.push(op(JEQ_K, 0, 0, 1)); // ICMP -> ACCEPT (patched)
+    p.push(op(0x05, 0, 0, 0)); // ja DROP (patched)
+    let v6_at = p.len();
+    p.push(op(LD_B_ABS, 0, 0, 20)); // IPv6 next header
+    let v6_accept = [6u32, 58, 0, 43, 44, 51, 60];
+    for nh in v6_accept {
+        p.push(op(JEQ_K, 0, 0, nh)); // -> ACCEPT (patched)
+    }
+    p.push(op(0x05, 0, 0, 0)); // ja DROP (patched)
+    let accept = p.len();
+    p.push(op(RET_K, 0, 0, 262_144));
+    let drop = p.len();
+    p.push(op(RET_K, 0, 0, 0));
+    // Patch the jumps now that the targets are known.
+    let rel = |from: usize, to: usize| (to - from - 1) as u32;
+    p[2].k = rel(2, v4_at);
+    p[4].k = rel(4, v6_at);
+    let patch_to_accept = |p: &mut [libc::sock_filter], range: std::ops::Range<usize>| {
+        for i in range {
+            p[i].jt = rel(i, accept) as u8;
+        }
+    };
+    patch_to_accept(&mut p, pass_at..pass_at + pass_whole.len());
+    let j = pass_at + pass_whole.len();
+    p[j].k = rel(j, drop);
+    patch_to_accept(&mut p, v4_at + 1..v4_at + 3);
+    p[v4_at + 3].k = rel(v4_at + 3, drop);
+    patch_to_accept(&mut p, v6_at + 1..v6_at + 1 + v6_accept.len());
+    let j = v6_at + 1 + v6_accept.len();
+    p[j].k = rel(j, drop);
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small interpreter for the few opcodes the filter uses, so the
+    /// program is checked without a kernel.
+    fn run(prog: &[libc::sock_filter], pkt: &[u8]) -> u32 {
+        let (mut pc, mut a) = (0usize, 0u32);
+        loop {
+            let i = prog[pc];
+            pc += 1;
+            match i.code {
+                0x28 => {
+                    a = u32::from(u16::from_be_bytes([
+                        pkt[i.k as usize],
+                        pkt[i.k as usize + 1],
+                    ]))
+                }
+                0x30 => a = u32::from(pkt[i.k as usize]),
+                0x15 => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
+                0x05 => pc += i.k as usize,
+                0x06 => return i.k,
+                c => panic!("opcode {c:#x}"),
+            }
+        }
+    }
+
+    fn frame(ethertype: u16, proto_at: usize, proto: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 64];
+        f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        f[proto_at] = proto;
+        f
+    }
+
+    #[test]
+    fn keeps_tcp_and_icmp_and_tagged_frames_drops_the_rest() {
+        let p = handshake_filter();
+        assert!(run(&p, &frame(0x0800, 23, 6)) > 0, "IPv4 TCP");
+        assert!(run(&p, &frame(0x0800, 23, 1)) > 0, "IPv4 ICMP");
+        assert_eq!(run(&p, &frame(0x0800, 23, 17)), 0, "IPv4 UDP");
+        assert!(run(&p, &frame(0x86dd, 20, 6)) > 0, "IPv6 TCP");
+        assert!(run(&p, &frame(0x86dd, 20, 58)) > 0, "ICMPv6");
+        assert!(
+            run(&p, &frame(0x86dd, 20, 0)) > 0,
+            "IPv6 hop-by-hop: walked in user space"
+        );
+        assert_eq!(run(&p, &frame(0x86dd, 20, 17)), 0, "IPv6 UDP");
+        assert!(run(&p, &frame(0x8100, 23, 0)) > 0, "802.1Q");
+        assert!(run(&p, &frame(0x8864, 23, 0)) > 0, "PPPoE");
+        assert_eq!(run(&p, &frame(0x0806, 23, 6)), 0, "ARP");
     }
 }
