@@ -130,203 +130,99 @@ impl Impairment {
     pub(crate) fn rules(&self, client_dev: &str, server_dev: &str) -> Vec<Rule> {
         let mut out = Vec::new();
         for v6 in [false, true] {
-            let mut add = |server_side: bool, args: &[&str]| {
+            // A rule is its match words and then the action's words.
+            let mut rule = |server_side: bool, head: String, tail: String| {
+                let args = head
+                    .split_whitespace()
+                    .chain(tail.split_whitespace())
+                    .map(String::from)
+                    .collect();
                 out.push(Rule {
                     server_side,
                     v6,
-                    args: args.iter().map(|s| s.to_string()).collect(),
+                    args,
                 });
             };
-            let port_args = |port: Option<u16>| -> Vec<String> {
-                port.map(|p| vec!["--dport".to_string(), p.to_string()])
-                    .unwrap_or_default()
+            // On the server: client SYNs coming in, or its SYN-ACKs going out.
+            let syns_in = format!("-A INPUT -i {server_dev} -p tcp --syn");
+            let synacks_out =
+                format!("-A OUTPUT -o {server_dev} -p tcp --tcp-flags SYN,ACK SYN,ACK");
+            let port = |p: &Option<u16>| p.map(|p| format!("--dport {p} ")).unwrap_or_default();
+            // hashlimit per flow: while a flow is within its burst of `first`,
+            // its packets match "upto" and are dropped; later ones fall
+            // through to whatever rules follow. (A global nth counter drifts
+            // when a retransmission lands in between.)
+            let first_of_flow = |name: &str, mode: &str, first: u32| {
+                format!(
+                    "-m hashlimit --hashlimit-name {name} --hashlimit-mode {mode} --hashlimit-upto 1/hour --hashlimit-burst {first} -j DROP"
+                )
             };
+            let random =
+                |p: f64| format!("-m statistic --mode random --probability {p:.6} -j DROP");
             match self {
                 Impairment::Delay {
                     handshake_only,
                     one_way,
                     ..
                 } => {
-                    let only: &[&str] = if *handshake_only {
-                        &["-p", "tcp", "--tcp-flags", "SYN", "SYN"]
+                    let only = if *handshake_only {
+                        "-p tcp --tcp-flags SYN SYN "
                     } else {
-                        &[]
+                        ""
                     };
-                    let q_out = QUEUE_EGRESS.to_string();
-                    let q_in = QUEUE_INGRESS.to_string();
-                    let mut egress = vec!["-A", "OUTPUT", "-o", client_dev];
-                    egress.extend_from_slice(only);
-                    egress.extend_from_slice(&[
-                        "-j",
-                        "NFQUEUE",
-                        "--queue-num",
-                        &q_out,
-                        "--queue-bypass",
-                    ]);
-                    add(false, &egress);
+                    rule(
+                        false,
+                        format!("-A OUTPUT -o {client_dev} {only}"),
+                        format!("-j NFQUEUE --queue-num {QUEUE_EGRESS} --queue-bypass"),
+                    );
                     if !one_way {
-                        let mut ingress = vec!["-A", "INPUT", "-i", client_dev];
-                        ingress.extend_from_slice(only);
-                        ingress.extend_from_slice(&[
-                            "-j",
-                            "NFQUEUE",
-                            "--queue-num",
-                            &q_in,
-                            "--queue-bypass",
-                        ]);
-                        add(false, &ingress);
+                        rule(
+                            false,
+                            format!("-A INPUT -i {client_dev} {only}"),
+                            format!("-j NFQUEUE --queue-num {QUEUE_INGRESS} --queue-bypass"),
+                        );
                     }
                 }
-                Impairment::DropSyn { first } => {
-                    // hashlimit per flow: while a flow is within its burst of
-                    // `first`, its SYNs match "upto" and are dropped; later
-                    // ones fall through to whatever rules follow. (A global
-                    // nth counter drifts when a retransmission lands in between.)
-                    let burst = first.to_string();
-                    add(
-                        true,
-                        &[
-                            "-A",
-                            "INPUT",
-                            "-i",
-                            server_dev,
-                            "-p",
-                            "tcp",
-                            "--syn",
-                            "-m",
-                            "hashlimit",
-                            "--hashlimit-name",
-                            "synack_syn",
-                            "--hashlimit-mode",
-                            "srcip,srcport",
-                            "--hashlimit-upto",
-                            "1/hour",
-                            "--hashlimit-burst",
-                            &burst,
-                            "-j",
-                            "DROP",
-                        ],
-                    );
+                Impairment::DropSyn { first } => rule(
+                    true,
+                    syns_in,
+                    first_of_flow("synack_syn", "srcip,srcport", *first),
+                ),
+                Impairment::DropSynAck { first } => rule(
+                    true,
+                    synacks_out,
+                    first_of_flow("synack_synack", "dstip,dstport", *first),
+                ),
+                Impairment::DropSynRandom { probability } => {
+                    rule(true, syns_in, random(*probability))
+                }
+                Impairment::DropSynAckRandom { probability } => {
+                    rule(true, synacks_out, random(*probability))
                 }
                 Impairment::DropSynData => {
                     // A SYN with every option a handshake uses is at most 80
                     // bytes over IPv4 and 100 over IPv6; bigger ones carry data.
-                    let min = if v6 { "101:65535" } else { "81:65535" };
-                    add(
+                    let min = if v6 { 101 } else { 81 };
+                    rule(
                         true,
-                        &[
-                            "-A", "INPUT", "-i", server_dev, "-p", "tcp", "--syn", "-m", "length",
-                            "--length", min, "-j", "DROP",
-                        ],
-                    );
+                        syns_in,
+                        format!("-m length --length {min}:65535 -j DROP"),
+                    )
                 }
-                Impairment::DropSynAck { first } => {
-                    let burst = first.to_string();
-                    add(
-                        true,
-                        &[
-                            "-A",
-                            "OUTPUT",
-                            "-o",
-                            server_dev,
-                            "-p",
-                            "tcp",
-                            "--tcp-flags",
-                            "SYN,ACK",
-                            "SYN,ACK",
-                            "-m",
-                            "hashlimit",
-                            "--hashlimit-name",
-                            "synack_synack",
-                            "--hashlimit-mode",
-                            "dstip,dstport",
-                            "--hashlimit-upto",
-                            "1/hour",
-                            "--hashlimit-burst",
-                            &burst,
-                            "-j",
-                            "DROP",
-                        ],
-                    );
-                }
-                Impairment::DropSynRandom { probability } => {
-                    let p = format!("{probability:.6}");
-                    add(
-                        true,
-                        &[
-                            "-A",
-                            "INPUT",
-                            "-i",
-                            server_dev,
-                            "-p",
-                            "tcp",
-                            "--syn",
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            &p,
-                            "-j",
-                            "DROP",
-                        ],
-                    );
-                }
-                Impairment::DropSynAckRandom { probability } => {
-                    let p = format!("{probability:.6}");
-                    add(
-                        true,
-                        &[
-                            "-A",
-                            "OUTPUT",
-                            "-o",
-                            server_dev,
-                            "-p",
-                            "tcp",
-                            "--tcp-flags",
-                            "SYN,ACK",
-                            "SYN,ACK",
-                            "-m",
-                            "statistic",
-                            "--mode",
-                            "random",
-                            "--probability",
-                            &p,
-                            "-j",
-                            "DROP",
-                        ],
-                    );
-                }
-                Impairment::RejectRst { port } => {
-                    let mut a = vec![
-                        "-A".to_string(),
-                        "INPUT".into(),
-                        "-i".into(),
-                        server_dev.into(),
-                        "-p".into(),
-                        "tcp".into(),
-                        "--syn".into(),
-                    ];
-                    a.extend(port_args(*port));
-                    a.extend(["-j", "REJECT", "--reject-with", "tcp-reset"].map(String::from));
-                    out_push(&mut add, &a);
-                }
-                Impairment::RejectIcmp { kind, port } => {
-                    let mut a = vec![
-                        "-A".to_string(),
-                        "INPUT".into(),
-                        "-i".into(),
-                        server_dev.into(),
-                        "-p".into(),
-                        "tcp".into(),
-                        "--syn".into(),
-                    ];
-                    a.extend(port_args(*port));
-                    a.extend(
-                        ["-j", "REJECT", "--reject-with", kind.reject_with(v6)].map(String::from),
-                    );
-                    out_push(&mut add, &a);
-                }
+                Impairment::RejectRst { port: p } => rule(
+                    true,
+                    syns_in,
+                    format!("{}-j REJECT --reject-with tcp-reset", port(p)),
+                ),
+                Impairment::RejectIcmp { kind, port: p } => rule(
+                    true,
+                    syns_in,
+                    format!(
+                        "{}-j REJECT --reject-with {}",
+                        port(p),
+                        kind.reject_with(v6)
+                    ),
+                ),
             }
         }
         out
@@ -366,11 +262,6 @@ impl Impairment {
             ]
         }
     }
-}
-
-fn out_push(add: &mut impl FnMut(bool, &[&str]), args: &[String]) {
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    add(true, &refs);
 }
 
 #[cfg(test)]

@@ -64,6 +64,24 @@ fn ip(args: &[&str]) -> Result<Output, LabError> {
     run(Command::new("ip").args(args))
 }
 
+/// A permanent neighbour entry: `addr` is at `mac` on `dev` in `ns`.
+fn static_neighbour(ns: &str, addr: IpAddr, mac: &str, dev: &str) -> Result<(), LabError> {
+    ip(&[
+        "-n",
+        ns,
+        "neigh",
+        "replace",
+        &addr.to_string(),
+        "lladdr",
+        mac,
+        "dev",
+        dev,
+        "nud",
+        "permanent",
+    ])
+    .map(|_| ())
+}
+
 /// Checks that a program runs, or names the package that provides it.
 fn require(program: &'static str, package: &'static str) -> Result<(), LabError> {
     match Command::new(program).arg("--version").output() {
@@ -166,51 +184,16 @@ impl Lab {
             ])?;
             // Static neighbours: the first connect does no ARP or ND, so
             // timings are the handshake's alone.
-            ip(&[
-                "-n",
-                ns,
-                "neigh",
-                "replace",
-                &peer_v4.to_string(),
-                "lladdr",
-                peer_mac,
-                "dev",
-                dev,
-                "nud",
-                "permanent",
-            ])?;
-            ip(&[
-                "-n",
-                ns,
-                "neigh",
-                "replace",
-                &peer_v6.to_string(),
-                "lladdr",
-                peer_mac,
-                "dev",
-                dev,
-                "nud",
-                "permanent",
-            ])?;
+            for peer in [IpAddr::V4(peer_v4), IpAddr::V6(peer_v6)] {
+                static_neighbour(ns, peer, peer_mac, dev)?;
+            }
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
         // The flood's spoofed source resolves to the client's MAC, so the
         // server's SYN-ACKs leave and are dropped by the client, not answered
         // with RST (which would free the half-open entries).
-        for a in [self.flood_v4.to_string(), self.flood_v6.to_string()] {
-            ip(&[
-                "-n",
-                s,
-                "neigh",
-                "replace",
-                &a,
-                "lladdr",
-                MAC_CLIENT,
-                "dev",
-                VETH_SERVER,
-                "nud",
-                "permanent",
-            ])?;
+        for a in [IpAddr::V4(self.flood_v4), IpAddr::V6(self.flood_v6)] {
+            static_neighbour(s, a, MAC_CLIENT, VETH_SERVER)?;
         }
         self.wait_link_up()
     }

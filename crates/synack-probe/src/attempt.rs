@@ -93,12 +93,23 @@ fn local_failure(
     e: &io::Error,
 ) -> AttemptResult {
     let errno = e.raw_os_error().unwrap_or(0);
+    failed_at_once(target, started, t0, Cause::Local { errno }, errno)
+}
+
+/// An attempt that ended before any answer could come.
+fn failed_at_once(
+    target: SocketAddr,
+    started: SystemTime,
+    t0: Instant,
+    cause: Cause,
+    errno: i32,
+) -> AttemptResult {
     AttemptResult {
         target,
         local: None,
         started,
         connect: t0.elapsed(),
-        cause: Cause::Local { errno },
+        cause,
         errno: Some(errno),
         tcp_info: None,
         tfo: None,
@@ -183,19 +194,7 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
                 Cause::NoNeighbour if errno == libc::ENETUNREACH => Cause::Local { errno },
                 c => c,
             };
-            return Started::Done(AttemptResult {
-                target,
-                local: None,
-                started,
-                connect: t0.elapsed(),
-                cause,
-                errno: Some(errno),
-                tcp_info: None,
-                tfo: None,
-                first_response: None,
-                tries: 1,
-                retry_cost: Duration::ZERO,
-            });
+            return Started::Done(failed_at_once(target, started, t0, cause, errno));
         }
     }
     Started::Pending(Pending {

@@ -126,9 +126,24 @@ pub fn run(
         {
             return Err(e);
         }
+        // Answered sockets, then those past their deadline: each frees its
+        // slot and settles the same way.
         let woke = Instant::now();
-        for ev in events.iter() {
-            let slot = ev.token().0;
+        let mut finished: Vec<(usize, bool, Instant)> = events
+            .iter()
+            .map(|ev| (ev.token().0, false, woke))
+            .collect();
+        let now = Instant::now();
+        while let Some(Reverse((d, slot, g))) = deadlines.peek().copied() {
+            if d > now {
+                break;
+            }
+            deadlines.pop();
+            if generation[slot] == g {
+                finished.push((slot, true, now));
+            }
+        }
+        for (slot, timed_out, at) in finished {
             if let Some((mut p, tag)) = slots.get_mut(slot).and_then(Option::take) {
                 let _ = poll.registry().deregister(p.source());
                 free.push(slot);
@@ -136,33 +151,7 @@ pub fn run(
                 let (tries, cost) = carried[slot];
                 settle(
                     tag,
-                    p.finish(false, woke),
-                    tries,
-                    cost,
-                    pace,
-                    &mut retry,
-                    &mut rng,
-                    done,
-                );
-            }
-        }
-        let now = Instant::now();
-        while let Some(Reverse((d, slot, g))) = deadlines.peek().copied() {
-            if d > now {
-                break;
-            }
-            deadlines.pop();
-            if generation[slot] != g {
-                continue;
-            }
-            if let Some((mut p, tag)) = slots[slot].take() {
-                let _ = poll.registry().deregister(p.source());
-                free.push(slot);
-                generation[slot] += 1;
-                let (tries, cost) = carried[slot];
-                settle(
-                    tag,
-                    p.finish(true, now),
+                    p.finish(timed_out, at),
                     tries,
                     cost,
                     pace,
