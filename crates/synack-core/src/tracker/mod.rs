@@ -152,18 +152,13 @@ impl Tracker {
         }
     }
 
-    fn announce(&mut self, key: &FlowKey) {
-        if !self.config.decisions {
-            return;
-        }
-        if let Some(flow) = self.flows.get_mut(key)
-            && !flow.announced
-            && flow.decision().is_some()
-        {
+    /// With decisions on, records `flow` once its outcome is known. Takes
+    /// the fields it needs rather than `&mut self`, so the caller's borrow
+    /// of the flow serves and the packet costs no second table lookup.
+    fn announce(config: &TrackerConfig, now: i64, decided: &mut Vec<Handshake>, flow: &mut Flow) {
+        if config.decisions && !flow.announced && flow.decision().is_some() {
             flow.announced = true;
-            let snapshot = (**flow).clone();
-            self.decided
-                .push(snapshot.finish(End::Expired, self.now, self.config.source));
+            decided.push(flow.clone().finish(End::Expired, now, config.source));
         }
     }
 
@@ -209,7 +204,7 @@ impl Tracker {
                 match self.flows.get_mut(&key) {
                     Some(flow) => {
                         flow.icmp(ts_ns, quoted_from_a, info);
-                        self.announce(&key);
+                        Self::announce(&self.config, self.now, &mut self.decided, flow);
                     }
                     None => self.stats.icmp_unmatched += 1,
                 }
@@ -240,7 +235,7 @@ impl Tracker {
         if let Some(flow) = self.flows.get_mut(&key) {
             if !(pure_syn && checksum_ok && flow.is_new_attempt(from_a, tcp.seq())) {
                 flow.segment(ts, from_a, seg, checksum_ok);
-                self.announce(&key);
+                Self::announce(&self.config, self.now, &mut self.decided, flow);
                 return;
             }
             // A new attempt on the same 4-tuple: the old one is over.
