@@ -5,11 +5,12 @@
 //! (SO_LINGER 0) unless asked to close gracefully, so no TIME_WAIT is left.
 
 use crate::cause::Cause;
-use crate::sys::{TcpInfo, enable_recverr, read_error_queue, tcp_info};
+use crate::sys::{TcpInfo, enable_recverr, read_error_queue, tcp_info, wait_readable};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
 
 #[derive(Clone, Debug)]
@@ -253,8 +254,8 @@ impl Pending {
                 (_, false, false) => TfoResult::Fallback,
             }
         });
-        if connected {
-            let mut first_response = None;
+        let mut first_response = None;
+        let (cause, errno) = if connected {
             if let Some(data) = &self.tfo_data {
                 if self.in_syn == Some(0) {
                     // Without a cookie the data did not go out with the SYN:
@@ -263,40 +264,31 @@ impl Pending {
                 }
                 first_response = first_byte(&self.stream, self.deadline).map(|at| at - self.t0);
             }
-            return AttemptResult {
-                first_response,
-                tries: 1,
-                retry_cost: Duration::ZERO,
-                target,
-                local,
-                started,
-                connect,
-                cause: Cause::Established,
-                errno: None,
-                tcp_info: info,
-                tfo,
-            };
-        }
-        let errno = error
-            .and_then(|e| e.raw_os_error())
-            .unwrap_or(if timed_out { libc::ETIMEDOUT } else { 0 });
-        let queued = read_error_queue(&self.stream).ok().flatten();
+            (Cause::Established, None)
+        } else {
+            let errno = error
+                .and_then(|e| e.raw_os_error())
+                .unwrap_or(if timed_out { libc::ETIMEDOUT } else { 0 });
+            let queued = read_error_queue(&self.stream).ok().flatten();
+            let cause = Cause::of_failure(
+                errno,
+                queued,
+                info.as_ref(),
+                timed_out,
+                local.map(|a| a.ip()),
+            );
+            (cause, Some(errno))
+        };
         AttemptResult {
-            first_response: None,
+            first_response,
             tries: 1,
             retry_cost: Duration::ZERO,
             target,
             local,
             started,
             connect,
-            cause: Cause::of_failure(
-                errno,
-                queued,
-                info.as_ref(),
-                timed_out,
-                local.map(|a| a.ip()),
-            ),
-            errno: Some(errno),
+            cause,
+            errno,
             tcp_info: info,
             tfo,
         }
@@ -342,10 +334,13 @@ fn first_byte(stream: &mio::net::TcpStream, deadline: Instant) -> Option<Instant
             Ok(n) if n > 0 => return Some(Instant::now()),
             Ok(_) => return None,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
                     return None;
                 }
-                std::thread::sleep(Duration::from_micros(20));
+                // Rounded up so that a sub-millisecond rest does not spin.
+                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
+                wait_readable(&[stream.as_fd()], ms);
             }
             Err(_) => return None,
         }

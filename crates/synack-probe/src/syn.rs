@@ -10,7 +10,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::time::{Duration, Instant};
 use synack_wire::emit::{OptionWriter, TcpSegmentSpec, tcp_segment};
 use synack_wire::tcp::TcpView;
@@ -223,24 +223,6 @@ fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, IpAddr, Option<i64>
         }
     }
     Some((n as usize, crate::sys::ip_of(&from)?, stamp))
-}
-
-/// Waits up to `ms` for either raw socket to have something to read.
-fn wait_readable(tcp: &OwnedFd, icmp: &OwnedFd, ms: i32) {
-    let mut fds = [
-        libc::pollfd {
-            fd: tcp.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-        libc::pollfd {
-            fd: icmp.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        },
-    ];
-    // SAFETY: `fds` is a valid array of two pollfd for the call.
-    unsafe { libc::poll(fds.as_mut_ptr(), 2, ms) };
 }
 
 /// Wall-clock nanoseconds, the clock of the kernel's receive timestamps.
@@ -527,7 +509,7 @@ pub fn scan(
             let left = slot.saturating_duration_since(Instant::now());
             if left > Duration::from_micros(300) {
                 let ms = (left.as_millis() as i32).saturating_sub(1).max(0);
-                wait_readable(&tcp, &icmp, ms);
+                crate::sys::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
             }
             drain(&mut probes, &mut buf);
         }
@@ -568,7 +550,7 @@ pub fn scan(
             .saturating_duration_since(Instant::now())
             .as_millis()
             .clamp(1, 100) as i32;
-        wait_readable(&tcp, &icmp, ms);
+        crate::sys::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
         drain(&mut probes, &mut buf);
     }
     Ok(probes)

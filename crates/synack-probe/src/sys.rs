@@ -4,7 +4,7 @@
 //! rejections and their sender, and TCP Fast Open.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, BorrowedFd};
 
 /// The fields of the kernel's `struct tcp_info` (linux/tcp.h) that the lab
 /// and probes read. Parsed by offset from what the kernel returned, so an
@@ -379,6 +379,22 @@ pub(crate) fn ip_of(s: &libc::sockaddr_storage) -> Option<std::net::IpAddr> {
         }
         _ => None,
     }
+}
+
+/// Waits up to `ms` milliseconds for any of `fds` to have something to
+/// read (or an error); returns at once when one has.
+pub fn wait_readable(fds: &[BorrowedFd<'_>], ms: i32) {
+    let mut polled: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|fd| libc::pollfd {
+            fd: fd.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        })
+        .collect();
+    // SAFETY: `polled` is a valid array of `polled.len()` pollfd whose
+    // descriptors the borrows keep open for the call.
+    unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
 }
 
 #[cfg(test)]
