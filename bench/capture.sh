@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# `synack capture` vs `tcpdump -w /dev/null` on the same lab link under the
-# same spoofed-SYN load, in turn: frames, kernel drops, CPU per handshake.
+# `synack capture` vs tcpdump (writing, and printing) on the same lab link
+# under the same loads (a spoofed-SYN flood, a connect loop), in turn:
+# frames, kernel drops, CPU per handshake.
 # Needs root and tcpdump (apt-get install tcpdump).
 #
 #   bench/capture.sh [SYNS]     (default 200000)

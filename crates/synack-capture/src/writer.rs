@@ -65,13 +65,18 @@ impl<W: Write> PcapNgWriter<W> {
     }
 
     pub fn write(&mut self, ts_ns: i64, data: &[u8]) -> io::Result<()> {
+        self.write_cut(ts_ns, data, data.len() as u32)
+    }
+
+    /// Writes a packet of which only `data` was kept of `wire_len` bytes.
+    pub fn write_cut(&mut self, ts_ns: i64, data: &[u8], wire_len: u32) -> io::Result<()> {
         let units = ts_ns as u64;
         let mut body = Vec::with_capacity(20 + data.len() + 3);
         body.extend_from_slice(&0u32.to_le_bytes());
         body.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
         body.extend_from_slice(&(units as u32).to_le_bytes());
         body.extend_from_slice(&(data.len() as u32).to_le_bytes());
-        body.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        body.extend_from_slice(&wire_len.max(data.len() as u32).to_le_bytes());
         body.extend_from_slice(data);
         body.resize(body.len().div_ceil(4) * 4, 0);
         block(&mut self.out, 6, &body)

@@ -9,12 +9,12 @@ use crate::cli::{CaptureArgs, Format};
 use crate::filter::Filter;
 use crate::output::{self, Context, human_ns};
 use anyhow::{Context as _, Result, bail};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use synack_capture::PcapNgWriter;
 use synack_capture::live::Ring;
-use synack_capture::{LinkType, PcapNgWriter};
 use synack_core::{Handshake, Outcome, Tracker, TrackerConfig, time};
 
 fn now_ns() -> i64 {
@@ -64,6 +64,74 @@ fn line(h: &Handshake) -> String {
     l
 }
 
+/// The handshakes decided so far, as lines on stdout (summary format) and,
+/// when stderr is a terminal, a running status line beneath them.
+struct Lines {
+    out: Option<BufWriter<std::io::Stdout>>,
+    status_on_tty: bool,
+    status_at: Option<Instant>,
+    shown: u64,
+    failed: u64,
+}
+
+impl Lines {
+    fn new(print: bool) -> Lines {
+        Lines {
+            out: print.then(|| BufWriter::new(std::io::stdout())),
+            status_on_tty: std::io::stderr().is_terminal(),
+            status_at: None,
+            shown: 0,
+            failed: 0,
+        }
+    }
+
+    /// Counts a decided handshake the filter keeps, and prints its line.
+    fn decided(&mut self, h: &Handshake, filter: &Filter) -> Result<()> {
+        if !filter.matches(h) || h.outcome == Outcome::Midstream {
+            return Ok(());
+        }
+        self.shown += 1;
+        self.failed += u64::from(h.outcome != Outcome::Established);
+        if let Some(out) = &mut self.out {
+            if self.status_at.take().is_some() {
+                eprint!("\r\x1b[K");
+            }
+            writeln!(out, "{}", line(h))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes the lines (once per ring block, not per line) and redraws
+    /// the status line at most once a second.
+    fn status(&mut self, frames: u64, open: usize) -> Result<()> {
+        if let Some(out) = &mut self.out {
+            out.flush()?;
+        }
+        if self.status_on_tty
+            && self
+                .status_at
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            eprint!(
+                "\r\x1b[K{} handshakes ({} failed), {open} open, {frames} frames",
+                self.shown, self.failed
+            );
+            self.status_at = Some(Instant::now());
+        }
+        Ok(())
+    }
+
+    fn done(&mut self) -> Result<()> {
+        if self.status_at.take().is_some() {
+            eprint!("\r\x1b[K");
+        }
+        if let Some(out) = &mut self.out {
+            out.flush()?;
+        }
+        Ok(())
+    }
+}
+
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stop = synack_lab::sys::stop_on_signals();
     if let Some(ns) = &args.netns {
@@ -86,13 +154,14 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         ring.set_promiscuous()
             .context("entering promiscuous mode")?;
     }
+    let link = ring.link_type();
     let mut pcap = match &args.write {
         Some(path) => {
             let f = std::fs::File::create(path)
                 .with_context(|| format!("creating {}", path.display()))?;
             Some(PcapNgWriter::new(
                 BufWriter::new(f),
-                LinkType::ETHERNET,
+                link,
                 65_535,
                 "synack capture",
             )?)
@@ -104,6 +173,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     synack_capture::live::drop_capabilities().context("dropping capabilities")?;
     let filter = Filter::new(args.host.clone(), args.port.clone());
     let config = TrackerConfig {
+        // Decided-now records feed the live lines and the --count bound;
+        // the streams carry the full record when the flow ends.
         decisions: true,
         source: "live",
         ..TrackerConfig::default()
@@ -112,35 +183,28 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stdout = BufWriter::new(std::io::stdout().lock());
     let lines = args.format == Format::Summary;
     let mut sink = output::sink(args.format, stdout);
-    let mut live = std::io::stdout();
+    let mut live = Lines::new(lines);
     eprintln!("synack capture: listening on {}", args.interface);
     let until = args
         .duration
         .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
-    let (mut records, mut shown, mut frames) = (Vec::new(), 0u64, 0u64);
-    let show = |h: &Handshake, shown: &mut u64, live: &mut std::io::Stdout| -> Result<()> {
-        if filter.matches(h) && h.outcome != Outcome::Midstream {
-            *shown += 1;
-            writeln!(live, "{}", line(h))?;
-        }
-        Ok(())
-    };
+    let (mut records, mut frames) = (Vec::new(), 0u64);
     loop {
         if stop.load(Ordering::SeqCst)
             || until.is_some_and(|u| Instant::now() >= u)
-            || args.count.is_some_and(|c| shown >= c)
+            || args.count.is_some_and(|c| live.shown >= c)
         {
             break;
         }
         let mut write_error = None;
-        let got = ring.next_block(Duration::from_millis(100), &mut |ts, frame| {
+        let got = ring.next_block(Duration::from_millis(100), &mut |frame| {
             frames += 1;
             if let Some(w) = &mut pcap
-                && let Err(e) = w.write(ts, frame)
+                && let Err(e) = w.write_cut(frame.ts_ns, frame.data, frame.wire_len)
             {
                 write_error.get_or_insert(e);
             }
-            tracker.handle_frame(ts, LinkType::ETHERNET, frame, &mut records);
+            tracker.handle_frame(frame.ts_ns, link, frame.data, &mut records);
         })?;
         if let Some(e) = write_error {
             return Err(e).context("writing the capture file");
@@ -149,31 +213,29 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
             tracker.advance(now_ns(), &mut records);
         }
         for h in tracker.take_decisions() {
-            if lines {
-                show(&h, &mut shown, &mut live)?;
-            } else if filter.matches(&h) {
-                shown += 1;
-            }
+            live.decided(&h, &filter)?;
         }
         for h in records.drain(..) {
-            if lines && !h.announced {
-                show(&h, &mut shown, &mut live)?;
+            if !h.announced {
+                live.decided(&h, &filter)?;
             }
             if filter.matches(&h) {
                 sink.record(&h)?;
             }
         }
+        live.status(frames, tracker.flows())?;
     }
     // What is still open is reported as it stands (incomplete if undecided).
     tracker.finish(&mut records);
     for h in records.drain(..) {
-        if lines && !h.announced {
-            show(&h, &mut shown, &mut live)?;
+        if !h.announced {
+            live.decided(&h, &filter)?;
         }
         if filter.matches(&h) {
             sink.record(&h)?;
         }
     }
+    live.done()?;
     if let Some(w) = pcap {
         w.into_inner().flush()?;
     }
@@ -189,7 +251,11 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         files: &files,
     })?;
     eprintln!(
-        "synack capture: {frames} frames read, {kernel_frames} handed over by the kernel, {drops} dropped by the kernel{}",
+        "synack capture: {frames} frames read, {kernel_frames} handed over by the kernel{}, {drops} dropped by the kernel{}",
+        match ring.loopback_copies() {
+            0 => String::new(),
+            n => format!(" ({n} loopback copies skipped: each packet once)"),
+        },
         if drops > 0 {
             " (the socket buffer overflowed: results are missing packets)"
         } else {

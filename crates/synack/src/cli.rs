@@ -49,7 +49,8 @@ Examples:
 
 #[derive(Args, Debug)]
 pub struct CaptureArgs {
-    /// The interface to capture on
+    /// The interface to capture on, or `any` for all of them (read from
+    /// the IP header on, as tcpdump's cooked capture does)
     #[arg(short = 'i', long, value_name = "IFACE")]
     pub interface: String,
     /// Capture inside this network namespace (a name under /run/netns)

@@ -4,5 +4,5 @@
 mod ring;
 mod sys;
 
-pub use ring::Ring;
+pub use ring::{Frame, Ring};
 pub use sys::{RawLink, drop_capabilities};

@@ -3,19 +3,43 @@
 //! timer (10 ms) expires; we walk the frames in place and hand the block
 //! back. No copy and no system call per frame, and a kernel timestamp on
 //! each. Field offsets follow linux/if_packet.h (tpacket_block_desc with
-//! tpacket_hdr_v1, tpacket3_hdr).
+//! tpacket_hdr_v1, tpacket3_hdr, then sockaddr_ll).
+//!
+//! Ethernet and loopback interfaces are read with their link header
+//! (`LinkType::ETHERNET`); `any` and every other kind of interface (tun,
+//! WireGuard, GRE, ...) are read cooked, from the network header on
+//! (`LinkType::RAW`), as packet(7) SOCK_DGRAM delivers them. Loopback
+//! frames are seen twice by a packet socket, once leaving and once
+//! arriving; the leaving copy is skipped so that one SYN counts once.
 #![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::atomic::{Ordering, fence};
 use std::time::Duration;
+use synack_wire::LinkType;
 
 const TP_STATUS_KERNEL: u32 = 0;
 const TP_STATUS_USER: u32 = 1;
 /// Frames larger than this are cut (the snap length): any Ethernet frame
 /// with headers fits.
 const FRAME_SIZE: usize = 2048;
+/// Where sockaddr_ll starts in a frame: TPACKET_ALIGN(sizeof tpacket3_hdr).
+const SOCKADDR_AT: usize = 48;
+const PACKET_OUTGOING: u8 = 4;
+const ARPHRD_ETHER: u16 = 1;
+const ARPHRD_LOOPBACK: u16 = 772;
+
+/// One frame as the kernel handed it over.
+#[derive(Debug, Clone, Copy)]
+pub struct Frame<'a> {
+    pub ts_ns: i64,
+    /// The bytes kept: the filter cuts segments that carry no SYN, FIN or
+    /// RST after their headers.
+    pub data: &'a [u8],
+    /// The frame's length on the wire.
+    pub wire_len: u32,
+}
 
 pub struct Ring {
     fd: OwnedFd,
@@ -25,6 +49,9 @@ pub struct Ring {
     blocks: usize,
     current: usize,
     ifindex: i32,
+    loopback_ifindex: i32,
+    loopback_copies: u64,
+    link: LinkType,
 }
 
 fn check(rc: libc::c_int) -> io::Result<()> {
@@ -48,6 +75,43 @@ fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T)
     })
 }
 
+fn packet_socket(kind: libc::c_int) -> io::Result<OwnedFd> {
+    let all = (libc::ETH_P_ALL as u16).to_be();
+    // SAFETY: socket takes plain integers; the descriptor is owned below.
+    let raw = unsafe { libc::socket(libc::AF_PACKET, kind | libc::SOCK_CLOEXEC, i32::from(all)) };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+fn ifindex(ifname: &str) -> io::Result<i32> {
+    let name = std::ffi::CString::new(ifname).map_err(io::Error::other)?;
+    // SAFETY: `name` is a valid NUL-terminated string for the call.
+    match unsafe { libc::if_nametoindex(name.as_ptr()) } {
+        0 => Err(io::Error::last_os_error()),
+        i => Ok(i as i32),
+    }
+}
+
+/// The interface's hardware type (ARPHRD_*), asked of the kernel of the
+/// current network namespace (sysfs may show another namespace's).
+fn hardware_type(fd: &OwnedFd, ifname: &str) -> io::Result<u16> {
+    // SAFETY: ifreq is plain data; zeroed is valid before filling it.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    if ifname.len() >= req.ifr_name.len() {
+        return Err(io::Error::from_raw_os_error(libc::ENODEV));
+    }
+    for (d, s) in req.ifr_name.iter_mut().zip(ifname.bytes()) {
+        *d = s as libc::c_char;
+    }
+    // SAFETY: SIOCGIFHWADDR reads ifr_name and fills ifr_hwaddr of `req`.
+    check(unsafe { libc::ioctl(fd.as_raw_fd(), libc::SIOCGIFHWADDR, &mut req) })?;
+    // SAFETY: the kernel filled the hwaddr member of the union.
+    Ok(unsafe { req.ifr_ifru.ifru_hwaddr.sa_family })
+}
+
 impl Ring {
     /// Opens a ring of `blocks` blocks of `block_size` bytes (a multiple of
     /// the page size) on `ifname` in the calling thread's namespace.
@@ -55,26 +119,20 @@ impl Ring {
         let page = 4096usize;
         let block_size = block_size.max(page).div_ceil(page) * page;
         let blocks = blocks.max(1);
-        let name = std::ffi::CString::new(ifname).map_err(io::Error::other)?;
-        // SAFETY: `name` is a valid NUL-terminated string for the call.
-        let ifindex = unsafe { libc::if_nametoindex(name.as_ptr()) };
-        if ifindex == 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let all = (libc::ETH_P_ALL as u16).to_be();
-        // SAFETY: socket takes plain integers; the descriptor is owned below.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                i32::from(all),
-            )
+        // `any` is ifindex 0: every interface of the namespace.
+        let (ifindex, cooked) = if ifname == "any" {
+            (0, true)
+        } else {
+            let probe = packet_socket(libc::SOCK_DGRAM)?;
+            let index = ifindex(ifname)?;
+            let kind = hardware_type(&probe, ifname)?;
+            (index, !matches!(kind, ARPHRD_ETHER | ARPHRD_LOOPBACK))
         };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: `raw` is a fresh descriptor owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = packet_socket(if cooked {
+            libc::SOCK_DGRAM
+        } else {
+            libc::SOCK_RAW
+        })?;
         let version: libc::c_int = 2; // TPACKET_V3
         setsockopt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &version)?;
         let req = libc::tpacket_req3 {
@@ -110,12 +168,20 @@ impl Ring {
             block_size,
             blocks,
             current: 0,
-            ifindex: ifindex as i32,
+            ifindex,
+            // No loopback in this namespace: no frame is skipped.
+            loopback_ifindex: self::ifindex("lo").unwrap_or(-1),
+            loopback_copies: 0,
+            link: if cooked {
+                LinkType::RAW
+            } else {
+                LinkType::ETHERNET
+            },
         };
         // SAFETY: sockaddr_ll is plain data; zeroed is valid before filling it.
         let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
         addr.sll_family = libc::AF_PACKET as u16;
-        addr.sll_protocol = all;
+        addr.sll_protocol = (libc::ETH_P_ALL as u16).to_be();
         addr.sll_ifindex = ring.ifindex;
         // SAFETY: `addr` is a valid sockaddr_ll whose size is passed.
         check(unsafe {
@@ -128,13 +194,27 @@ impl Ring {
         Ok(ring)
     }
 
+    /// Frames skipped as the leaving copy of a loopback packet.
+    pub fn loopback_copies(&self) -> u64 {
+        self.loopback_copies
+    }
+
+    /// How the frames start: Ethernet, or the network header (cooked).
+    pub fn link_type(&self) -> LinkType {
+        self.link
+    }
+
     /// Attaches a classic BPF filter in the kernel that keeps only what the
     /// tracker can use: IPv4 TCP and ICMP, IPv6 TCP and ICMPv6 (and IPv6
     /// with extension headers, which user space walks), and tagged, MPLS or
     /// PPPoE frames, which are passed whole to be decoded in user space.
-    /// Everything else (ARP, UDP, ...) never reaches the ring.
+    /// Everything else (ARP, UDP, ...) never reaches the ring. TCP segments
+    /// without SYN, FIN or RST are cut after the longest possible IP and
+    /// TCP headers: the tracker needs their flags, numbers and lengths (the
+    /// IP header has the length), never their payload, and bulk transfers
+    /// then cost the ring 134 bytes a segment instead of up to 64 KiB.
     pub fn filter_handshake_traffic(&self) -> io::Result<()> {
-        let prog = handshake_filter();
+        let prog = handshake_filter(self.link == LinkType::RAW);
         let fprog = libc::sock_fprog {
             len: prog.len() as u16,
             filter: prog.as_ptr() as *mut libc::sock_filter,
@@ -188,12 +268,12 @@ impl Ring {
         s
     }
 
-    /// Waits up to `timeout` for the next block, calls `f(ts_ns, frame)` for
-    /// each of its frames, hands it back, and returns how many there were.
+    /// Waits up to `timeout` for the next block, calls `f` for each of its
+    /// frames, hands it back, and returns how many frames it held.
     pub fn next_block(
         &mut self,
         timeout: Duration,
-        f: &mut dyn FnMut(i64, &[u8]),
+        f: &mut dyn FnMut(Frame<'_>),
     ) -> io::Result<usize> {
         let block = self.block(self.current);
         if self.status(block) & TP_STATUS_USER == 0 {
@@ -221,7 +301,7 @@ impl Ring {
         let num = read_u32(block, 12) as usize;
         let mut off = read_u32(block, 16) as usize;
         for _ in 0..num {
-            if off + 32 > self.block_size {
+            if off + SOCKADDR_AT + 12 > self.block_size {
                 break;
             }
             // SAFETY: `off` was checked against the block size above.
@@ -229,13 +309,24 @@ impl Ring {
             let sec = read_u32(hdr, 4);
             let nsec = read_u32(hdr, 8);
             let snap = read_u32(hdr, 12) as usize;
+            let wire_len = read_u32(hdr, 16);
             // SAFETY: tp_mac is a u16 at offset 24 of the frame header.
             let mac = unsafe { std::ptr::read_unaligned(hdr.add(24).cast::<u16>()) } as usize;
-            if off + mac + snap <= self.block_size {
+            // sockaddr_ll: sll_ifindex at +4, sll_pkttype at +10.
+            let from = read_u32(hdr, SOCKADDR_AT + 4) as i32;
+            // SAFETY: inside the frame header (checked above).
+            let pkttype = unsafe { *hdr.add(SOCKADDR_AT + 10) };
+            let looped_back = pkttype == PACKET_OUTGOING && from == self.loopback_ifindex;
+            self.loopback_copies += u64::from(looped_back);
+            if !looped_back && off + mac + snap <= self.block_size {
                 // SAFETY: the frame's bytes lie inside the block (checked),
                 // and the kernel does not touch a block owned by the user.
-                let frame = unsafe { std::slice::from_raw_parts(hdr.add(mac), snap) };
-                f(i64::from(sec) * 1_000_000_000 + i64::from(nsec), frame);
+                let data = unsafe { std::slice::from_raw_parts(hdr.add(mac), snap) };
+                f(Frame {
+                    ts_ns: i64::from(sec) * 1_000_000_000 + i64::from(nsec),
+                    data,
+                    wire_len,
+                });
             }
             let next = read_u32(hdr, 0) as usize;
             if next == 0 {
@@ -259,115 +350,208 @@ impl Drop for Ring {
     }
 }
 
-/// The filter program of [`Ring::filter_handshake_traffic`].
-fn handshake_filter() -> Vec<libc::sock_filter> {
-    // Classic BPF opcodes (linux/filter.h).
-    const LD_H_ABS: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
-    const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
-    const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
-    const RET_K: u16 = 0x06; // BPF_RET | BPF_K
-    let op = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
-    // Indices: ACCEPT is the second-last instruction, DROP the last; jump
-    // offsets are relative to the next instruction.
-    let mut p = vec![
-        op(LD_H_ABS, 0, 0, 12),  // 0: ethertype
-        op(JEQ_K, 0, 1, 0x0800), // 1: IPv4 -> 2, else 3
-        op(0x05, 0, 0, 0),       // 2: ja to the IPv4 block (patched)
-        op(JEQ_K, 0, 1, 0x86dd), // 3: IPv6 -> 4, else 5
-        op(0x05, 0, 0, 0),       // 4: ja to the IPv6 block (patched)
-    ];
-    // Tagged, MPLS, PPPoE, FabricPath: accept, decoded in user space.
-    let pass_whole = [0x8100u32, 0x88a8, 0x9100, 0x8847, 0x8848, 0x8864, 0x8903];
-    let pass_at = p.len();
-    for e in pass_whole {
-        p.push(op(JEQ_K, 0, 0, e)); // jt patched to ACCEPT
+/// Classic BPF opcodes (linux/filter.h).
+mod op {
+    pub const LD_H_ABS: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
+    pub const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
+    pub const LD_B_IND: u16 = 0x50; // BPF_LD | BPF_B | BPF_IND
+    pub const LDX_B_MSH: u16 = 0xb1; // BPF_LDX | BPF_B | BPF_MSH
+    pub const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    pub const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
+    pub const RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    /// SKF_AD_OFF + SKF_AD_PROTOCOL: the frame's protocol, for cooked
+    /// sockets whose data has no link header.
+    pub const AD_PROTOCOL: u32 = 0xffff_f000;
+}
+
+/// A classic BPF program with named jump targets, resolved at the end
+/// (jumps are forward only and relative to the next instruction).
+#[derive(Default)]
+struct Program {
+    code: Vec<(u16, Option<&'static str>, u32)>,
+    labels: Vec<(&'static str, usize)>,
+}
+
+impl Program {
+    fn label(&mut self, name: &'static str) {
+        self.labels.push((name, self.code.len()));
     }
-    p.push(op(0x05, 0, 0, 0)); // ja DROP (patched)
-    let v4_at = p.len();
-    p.push(op(LD_B_ABS, 0, 0, 23)); // IPv4 protocol
-    p.push(op(JEQ_K, 0, 0, 6)); // TCP -> ACCEPT (patched)
-    p.push(op(JEQ_K, 0, 0, 1)); // ICMP -> ACCEPT (patched)
-    p.push(op(0x05, 0, 0, 0)); // ja DROP (patched)
-    let v6_at = p.len();
-    p.push(op(LD_B_ABS, 0, 0, 20)); // IPv6 next header
-    let v6_accept = [6u32, 58, 0, 43, 44, 51, 60];
-    for nh in v6_accept {
-        p.push(op(JEQ_K, 0, 0, nh)); // -> ACCEPT (patched)
+    fn op(&mut self, code: u16, k: u32) {
+        self.code.push((code, None, k));
     }
-    p.push(op(0x05, 0, 0, 0)); // ja DROP (patched)
-    let accept = p.len();
-    p.push(op(RET_K, 0, 0, 262_144));
-    let drop = p.len();
-    p.push(op(RET_K, 0, 0, 0));
-    // Patch the jumps now that the targets are known.
-    let rel = |from: usize, to: usize| (to - from - 1) as u32;
-    p[2].k = rel(2, v4_at);
-    p[4].k = rel(4, v6_at);
-    let patch_to_accept = |p: &mut [libc::sock_filter], range: std::ops::Range<usize>| {
-        for i in range {
-            p[i].jt = rel(i, accept) as u8;
+    /// A conditional jump to `to` when true, falling through otherwise.
+    fn jump_if(&mut self, code: u16, k: u32, to: &'static str) {
+        self.code.push((code, Some(to), k));
+    }
+    fn build(self) -> Vec<libc::sock_filter> {
+        let at = |name| {
+            self.labels
+                .iter()
+                .find(|(l, _)| *l == name)
+                .map(|&(_, i)| i)
+                .expect("jump to a defined label")
+        };
+        self.code
+            .iter()
+            .enumerate()
+            .map(|(i, &(code, to, k))| libc::sock_filter {
+                code,
+                jt: to.map_or(0, |l| (at(l) - i - 1) as u8),
+                jf: 0,
+                k,
+            })
+            .collect()
+    }
+}
+
+/// Bytes kept of a TCP segment without SYN, FIN or RST, past the network
+/// header's start: the longest IPv4 header (60) and TCP header (60).
+const HEADERS_ONLY: u32 = 120;
+const WHOLE: u32 = 262_144;
+
+/// The filter program of [`Ring::filter_handshake_traffic`], for frames
+/// that start with an Ethernet header or, `cooked`, with the IP header.
+fn handshake_filter(cooked: bool) -> Vec<libc::sock_filter> {
+    let mut p = Program::default();
+    let net = if cooked { 0 } else { 14 };
+    if cooked {
+        p.op(op::LD_H_ABS, op::AD_PROTOCOL);
+    } else {
+        p.op(op::LD_H_ABS, 12); // ethertype
+    }
+    p.jump_if(op::JEQ_K, 0x0800, "ipv4");
+    p.jump_if(op::JEQ_K, 0x86dd, "ipv6");
+    if !cooked {
+        // Tagged, MPLS, PPPoE, FabricPath: whole, decoded in user space.
+        for ethertype in [0x8100, 0x88a8, 0x9100, 0x8847, 0x8848, 0x8864, 0x8903] {
+            p.jump_if(op::JEQ_K, ethertype, "whole");
         }
-    };
-    patch_to_accept(&mut p, pass_at..pass_at + pass_whole.len());
-    let j = pass_at + pass_whole.len();
-    p[j].k = rel(j, drop);
-    patch_to_accept(&mut p, v4_at + 1..v4_at + 3);
-    p[v4_at + 3].k = rel(v4_at + 3, drop);
-    patch_to_accept(&mut p, v6_at + 1..v6_at + 1 + v6_accept.len());
-    let j = v6_at + 1 + v6_accept.len();
-    p[j].k = rel(j, drop);
-    p
+    }
+    p.op(op::RET_K, 0);
+    p.label("ipv4");
+    p.op(op::LD_B_ABS, net + 9); // protocol
+    p.jump_if(op::JEQ_K, 6, "ipv4-tcp");
+    p.jump_if(op::JEQ_K, 1, "whole");
+    p.op(op::RET_K, 0);
+    p.label("ipv4-tcp");
+    p.op(op::LDX_B_MSH, net); // X = IPv4 header length
+    p.op(op::LD_B_IND, net + 13); // TCP flags
+    p.jump_if(op::JSET_K, 0x07, "whole"); // FIN, SYN or RST
+    p.op(op::RET_K, net + HEADERS_ONLY);
+    p.label("ipv6");
+    p.op(op::LD_B_ABS, net + 6); // next header
+    p.jump_if(op::JEQ_K, 6, "ipv6-tcp");
+    // ICMPv6, and extension headers (hop-by-hop, routing, fragment, AH,
+    // destination options) walked in user space.
+    for next in [58, 0, 43, 44, 51, 60] {
+        p.jump_if(op::JEQ_K, next, "whole");
+    }
+    p.op(op::RET_K, 0);
+    p.label("ipv6-tcp");
+    p.op(op::LD_B_ABS, net + 40 + 13); // TCP flags
+    p.jump_if(op::JSET_K, 0x07, "whole");
+    p.op(op::RET_K, net + HEADERS_ONLY);
+    p.label("whole");
+    p.op(op::RET_K, WHOLE);
+    p.build()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// A small interpreter for the few opcodes the filter uses, so the
-    /// program is checked without a kernel.
-    fn run(prog: &[libc::sock_filter], pkt: &[u8]) -> u32 {
-        let (mut pc, mut a) = (0usize, 0u32);
+    /// A small interpreter for the opcodes the filter uses, so the program
+    /// is checked without a kernel; `protocol` answers the ancillary load.
+    fn run(prog: &[libc::sock_filter], pkt: &[u8], protocol: u16) -> u32 {
+        let (mut pc, mut a, mut x) = (0usize, 0u32, 0u32);
         loop {
             let i = prog[pc];
             pc += 1;
+            let k = i.k as usize;
             match i.code {
-                0x28 => {
-                    a = u32::from(u16::from_be_bytes([
-                        pkt[i.k as usize],
-                        pkt[i.k as usize + 1],
-                    ]))
-                }
-                0x30 => a = u32::from(pkt[i.k as usize]),
-                0x15 => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
-                0x05 => pc += i.k as usize,
-                0x06 => return i.k,
+                op::LD_H_ABS if i.k == op::AD_PROTOCOL => a = u32::from(protocol),
+                op::LD_H_ABS => a = u32::from(u16::from_be_bytes([pkt[k], pkt[k + 1]])),
+                op::LD_B_ABS => a = u32::from(pkt[k]),
+                op::LD_B_IND => a = u32::from(pkt[x as usize + k]),
+                op::LDX_B_MSH => x = 4 * u32::from(pkt[k] & 0xf),
+                op::JEQ_K => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
+                op::JSET_K => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
+                op::RET_K => return i.k,
                 c => panic!("opcode {c:#x}"),
             }
         }
     }
 
-    fn frame(ethertype: u16, proto_at: usize, proto: u8) -> Vec<u8> {
-        let mut f = vec![0u8; 64];
-        f[12..14].copy_from_slice(&ethertype.to_be_bytes());
-        f[proto_at] = proto;
+    /// An Ethernet frame (or, `cooked`, its IP packet) of 200 bytes.
+    fn frame(cooked: bool, ethertype: u16, v4_proto: Option<u8>, tcp_flags: u8) -> Vec<u8> {
+        let net = if cooked { 0 } else { 14 };
+        let mut f = vec![0u8; net + 200];
+        if !cooked {
+            f[12..14].copy_from_slice(&ethertype.to_be_bytes());
+        }
+        match (ethertype, v4_proto) {
+            (0x0800, Some(proto)) => {
+                f[net] = 0x46; // IPv4 with 4 bytes of options
+                f[net + 9] = proto;
+                f[net + 24 + 13] = tcp_flags;
+            }
+            (0x86dd, Some(next)) => {
+                f[net] = 0x60;
+                f[net + 6] = next;
+                f[net + 40 + 13] = tcp_flags;
+            }
+            _ => {}
+        }
         f
     }
 
     #[test]
     fn keeps_tcp_and_icmp_and_tagged_frames_drops_the_rest() {
-        let p = handshake_filter();
-        assert!(run(&p, &frame(0x0800, 23, 6)) > 0, "IPv4 TCP");
-        assert!(run(&p, &frame(0x0800, 23, 1)) > 0, "IPv4 ICMP");
-        assert_eq!(run(&p, &frame(0x0800, 23, 17)), 0, "IPv4 UDP");
-        assert!(run(&p, &frame(0x86dd, 20, 6)) > 0, "IPv6 TCP");
-        assert!(run(&p, &frame(0x86dd, 20, 58)) > 0, "ICMPv6");
-        assert!(
-            run(&p, &frame(0x86dd, 20, 0)) > 0,
-            "IPv6 hop-by-hop: walked in user space"
-        );
-        assert_eq!(run(&p, &frame(0x86dd, 20, 17)), 0, "IPv6 UDP");
-        assert!(run(&p, &frame(0x8100, 23, 0)) > 0, "802.1Q");
-        assert!(run(&p, &frame(0x8864, 23, 0)) > 0, "PPPoE");
-        assert_eq!(run(&p, &frame(0x0806, 23, 6)), 0, "ARP");
+        for cooked in [false, true] {
+            let p = handshake_filter(cooked);
+            let verdict = |ethertype, proto, flags| {
+                run(&p, &frame(cooked, ethertype, proto, flags), ethertype)
+            };
+            let syn = 0x02;
+            assert_eq!(verdict(0x0800, Some(6), syn), WHOLE, "IPv4 SYN");
+            assert_eq!(verdict(0x0800, Some(1), 0), WHOLE, "IPv4 ICMP");
+            assert_eq!(verdict(0x0800, Some(17), 0), 0, "IPv4 UDP");
+            assert_eq!(verdict(0x86dd, Some(6), syn), WHOLE, "IPv6 SYN");
+            assert_eq!(verdict(0x86dd, Some(58), 0), WHOLE, "ICMPv6");
+            assert_eq!(
+                verdict(0x86dd, Some(0), 0),
+                WHOLE,
+                "IPv6 hop-by-hop: walked in user space"
+            );
+            assert_eq!(verdict(0x86dd, Some(17), 0), 0, "IPv6 UDP");
+            assert_eq!(verdict(0x0806, None, 0), 0, "ARP");
+        }
+        let p = handshake_filter(false);
+        assert_eq!(run(&p, &frame(false, 0x8100, None, 0), 0), WHOLE, "802.1Q");
+        assert_eq!(run(&p, &frame(false, 0x8864, None, 0), 0), WHOLE, "PPPoE");
+    }
+
+    #[test]
+    fn segments_without_syn_fin_or_rst_keep_only_their_headers() {
+        for cooked in [false, true] {
+            let p = handshake_filter(cooked);
+            let net = if cooked { 0 } else { 14 };
+            for (flags, what) in [(0x01, "FIN"), (0x04, "RST"), (0x12, "SYN-ACK")] {
+                for ethertype in [0x0800, 0x86dd] {
+                    let f = frame(cooked, ethertype, Some(6), flags);
+                    assert_eq!(run(&p, &f, ethertype), WHOLE, "{what} over {ethertype:#x}");
+                }
+            }
+            for (flags, what) in [(0x10, "ACK"), (0x18, "PSH-ACK data")] {
+                for ethertype in [0x0800, 0x86dd] {
+                    let f = frame(cooked, ethertype, Some(6), flags);
+                    assert_eq!(
+                        run(&p, &f, ethertype),
+                        net + HEADERS_ONLY,
+                        "{what} over {ethertype:#x}"
+                    );
+                }
+            }
+        }
     }
 }
