@@ -277,6 +277,15 @@ impl Lab {
         }
     }
 
+    /// A listener bound in the server namespace on its address and `port`
+    /// (the socket works from any thread once bound).
+    pub fn listen(&self, port: u16, v6: bool) -> Result<std::net::TcpListener, LabError> {
+        let addr = std::net::SocketAddr::new(self.server_addr(v6), port);
+        self.server
+            .run(move || std::net::TcpListener::bind(addr))?
+            .map_err(|e| LabError::io(format!("listening on {addr} in {}", self.server.name), e))
+    }
+
     /// Sets a sysctl inside one namespace, e.g. `net.ipv4.tcp_syn_retries`.
     /// Handshake sysctls are per namespace: the host is never touched.
     pub fn sysctl(&self, side: Side, key: &str, value: &str) -> Result<(), LabError> {

@@ -24,11 +24,7 @@ fn lab() -> Option<Lab> {
 /// A listener in the server namespace (the kernel completes handshakes
 /// into its accept queue; nothing needs to accept for these tests).
 fn listen(lab: &Lab, port: u16, v6: bool) -> TcpListener {
-    let addr = SocketAddr::new(lab.server_addr(v6), port);
-    lab.server
-        .run(move || TcpListener::bind(addr))
-        .unwrap()
-        .expect("bind in the server namespace")
+    lab.listen(port, v6).expect("bind in the server namespace")
 }
 
 struct Attempt {

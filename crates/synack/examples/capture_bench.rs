@@ -88,11 +88,7 @@ fn main() {
     lab.sysctl(Side::Server, "net.ipv4.tcp_syncookies", "2")
         .unwrap();
     let server = lab.server_addr(false);
-    let l = lab
-        .server
-        .run(move || std::net::TcpListener::bind((server, 8080)))
-        .unwrap()
-        .unwrap();
+    let l = lab.listen(8080, false).unwrap();
     std::thread::spawn(move || {
         for s in l.incoming() {
             drop(s)

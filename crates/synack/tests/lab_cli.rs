@@ -314,11 +314,7 @@ fn live_capture_reports_what_analyze_finds_in_its_own_file() {
     }
     let mut lab = synack_lab::Lab::up().unwrap();
     let server = lab.server_addr(false);
-    let _l = lab
-        .server
-        .run(move || std::net::TcpListener::bind((server, 8080)))
-        .unwrap()
-        .unwrap();
+    let _l = lab.listen(8080, false).unwrap();
     lab.impair(synack_lab::Impairment::RejectIcmp {
         kind: synack_lab::IcmpKind::Host,
         port: Some(82),
@@ -534,11 +530,7 @@ fn any_interface_counts_a_bulk_upload_from_headers_only() {
     const SENT: usize = 1_000_000;
     let lab = synack_lab::Lab::up().unwrap();
     let server = lab.server_addr(false);
-    let l = lab
-        .server
-        .run(move || std::net::TcpListener::bind((server, 8080)))
-        .unwrap()
-        .unwrap();
+    let l = lab.listen(8080, false).unwrap();
     let file = std::env::temp_dir().join(format!("synack-any-{}.pcapng", std::process::id()));
     let (child, _err) = start_capture(
         &lab,
@@ -577,4 +569,163 @@ fn any_interface_counts_a_bulk_upload_from_headers_only() {
         live,
         "-w re-analyzed gives the same records"
     );
+}
+
+/// Runs `make` against a fresh lab (set up by `setup`) while `synack
+/// capture --format json` watches the server's link for `secs`, and
+/// returns its records.
+fn captured(
+    setup: impl FnOnce(&mut synack_lab::Lab),
+    make: impl FnOnce(&synack_lab::Lab),
+    secs: &str,
+) -> Vec<serde_json::Value> {
+    let mut lab = synack_lab::Lab::up().unwrap();
+    setup(&mut lab);
+    let (child, _err) = start_capture(
+        &lab,
+        "veth-srv",
+        &["--duration", secs, "--format", "json"],
+        &[],
+        true,
+    );
+    make(&lab);
+    let out = child.wait_with_output().unwrap();
+    records_without_source(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Listens on the lab server's port 8080, answering each connection's first
+/// bytes with "ok" (so TFO data is read and acknowledged).
+fn answering_server(lab: &synack_lab::Lab, fastopen: bool) {
+    use std::io::{Read, Write};
+    let l = lab.listen(8080, false).unwrap();
+    if fastopen {
+        synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    }
+    std::thread::spawn(move || {
+        for mut s in l.incoming().flatten() {
+            let mut buf = [0u8; 5];
+            if s.read_exact(&mut buf).is_ok() {
+                let _ = s.write_all(b"ok");
+            }
+        }
+    });
+}
+
+/// Each record of a live capture against what the lab injected: 50 ms of
+/// delay and the first SYN dropped; TCP Fast Open cookie then data; a
+/// flood of SYNs answered with cookies and never completed.
+#[test]
+fn live_records_match_what_the_lab_injected() {
+    use std::io::{Read, Write};
+    if !root_or_skip() {
+        return;
+    }
+    // Delay and a lost SYN: the client's SYN is dropped before the server's
+    // link, so the capture there sees one SYN, 1 s late, and the ACK one
+    // injected round trip after the SYN-ACK.
+    let r = captured(
+        |lab| {
+            lab.impair(synack_lab::Impairment::Delay {
+                rtt: std::time::Duration::from_millis(50),
+                jitter: std::time::Duration::ZERO,
+                handshake_only: false,
+                one_way: false,
+            })
+            .unwrap();
+            lab.impair(synack_lab::Impairment::DropSyn { first: 1 })
+                .unwrap();
+            answering_server(lab, false);
+        },
+        |lab| {
+            let server = lab.server_addr(false);
+            lab.client
+                .run(move || {
+                    let mut c = std::net::TcpStream::connect((server, 8080)).unwrap();
+                    c.write_all(b"hello").unwrap();
+                    c.read_exact(&mut [0u8; 2]).unwrap();
+                })
+                .unwrap();
+        },
+        "2.5",
+    );
+    assert_eq!(r.len(), 1, "{r:?}");
+    let h = &r[0];
+    assert_eq!(h["outcome"], "established", "{h}");
+    assert_eq!(
+        h["syn_count"], 2,
+        "the dropped SYN and its retransmission: {h}"
+    );
+    let resent = h["times_us"]["syn"][1].as_f64().unwrap();
+    assert!(
+        (1_000_000.0..1_100_000.0).contains(&resent),
+        "SYN resent after the kernel's initial 1 s RTO: {h}"
+    );
+    let ack_leg = h["rtt_us"]["synack_ack"].as_f64().unwrap();
+    assert!(
+        (50_000.0..51_000.0).contains(&ack_leg),
+        "SYN-ACK→ACK is the injected 50 ms at the server: {h}"
+    );
+    assert!(h["rtt_us"]["syn_synack"].as_f64().unwrap() < 1_000.0, "{h}");
+    // TCP Fast Open: the first connection asks for a cookie, the second
+    // sends its data in the SYN.
+    let r = captured(
+        |lab| {
+            for side in [synack_lab::Side::Client, synack_lab::Side::Server] {
+                lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
+            }
+            answering_server(lab, true);
+        },
+        |lab| {
+            let addr = std::net::SocketAddr::new(lab.server_addr(false), 8080);
+            lab.client
+                .run(move || {
+                    for _ in 0..2 {
+                        let mut s = synack_probe::sys::fastopen_connect(addr, b"hello").unwrap();
+                        s.read_exact(&mut [0u8; 2]).unwrap();
+                    }
+                })
+                .unwrap();
+        },
+        "1",
+    );
+    assert_eq!(r.len(), 2, "{r:?}");
+    let (first, second) = (&r[0]["client_opts"]["tfo"], &r[1]["client_opts"]["tfo"]);
+    assert_eq!(first["cookie_request"], true, "{r:?}");
+    let cookie = &r[0]["server_opts"]["tfo"]["cookie"];
+    assert!(cookie.is_string(), "the server grants a cookie: {r:?}");
+    assert_eq!(&second["cookie"], cookie, "{r:?}");
+    assert_eq!(second["data"], 5, "five bytes ride in the SYN: {r:?}");
+    assert_eq!(r[1]["tfo_data_acked"], true, "{r:?}");
+    // A flood of 300 spoofed SYNs, each answered by a SYN-ACK cookie: 300
+    // attempts still open at the end, as many as the kernel's cookies.
+    let cookies = std::cell::Cell::new(0);
+    let r = captured(
+        |lab| {
+            lab.sysctl(synack_lab::Side::Server, "net.ipv4.tcp_syncookies", "2")
+                .unwrap();
+            answering_server(lab, false);
+        },
+        |lab| {
+            let sent = || {
+                lab.server
+                    .counter("TcpExt", "SyncookiesSent")
+                    .unwrap()
+                    .unwrap_or(0)
+            };
+            let before = sent();
+            assert_eq!(lab.syn_flood(8080, 300, false).unwrap(), 300);
+            cookies.set(sent() - before);
+        },
+        "1",
+    );
+    assert_eq!(cookies.get(), 300, "the kernel sent a cookie per SYN");
+    assert_eq!(r.len(), 300);
+    for h in &r {
+        assert_eq!(h["outcome"], "incomplete", "{h}");
+        assert_eq!(
+            (&h["syn_count"], &h["synack_count"]),
+            (&1.into(), &1.into()),
+            "{h}"
+        );
+    }
 }
