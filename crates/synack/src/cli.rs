@@ -30,6 +30,118 @@ pub enum Command {
     /// network namespaces, and run your own client and server across it
     #[command(after_long_help = LAB_AFTER)]
     Lab(LabArgs),
+    /// Listener health: accept and SYN queues, drops, kernel counters and
+    /// SYN-flood alerts, refreshed every second (or once with --once)
+    #[command(after_long_help = WATCH_AFTER)]
+    Watch(WatchArgs),
+    /// Check the handshake sysctls and listeners, with the reason and the fix
+    Audit(AuditArgs),
+    /// Serve listener health and handshake probes as Prometheus metrics
+    #[command(after_long_help = EXPORT_AFTER)]
+    Export(ExportArgs),
+}
+
+const WATCH_AFTER: &str = "\
+Listeners are sorted by trouble: the fuller of their two queues, and drops.
+Both the accept queue and the SYN queue hold min(listen backlog,
+net.core.somaxconn)+1 connections. Counter rates are over synack's own
+samples, never nstat's shared history file. Alerts fire at their threshold
+and clear after 3 calm refreshes: accept queue >= 90% full or dropping;
+SYN-RECV >= half the SYN queue (at least 16); SYN cookies >= 100/s with no
+half-open state to blame (tcp_syncookies=2); SYN-queue drops with
+tcp_syncookies=0; TCP Fast Open failures.
+
+Exit status of --once: 0 no alert; 1 an alert is in force; 2 an error.
+
+Examples:
+  synack watch
+  synack watch --once --format json --netns blue
+  synack watch --once --port 443 --processes";
+
+const EXPORT_AFTER: &str = "\
+Endpoints: /metrics (OpenMetrics text: per-listener queues, SYN-RECV and
+drops labelled by address and port, socket states, kernel counters, handshake
+sysctls) and /probe?target=HOST:PORT (handshake metrics from one connect,
+for targets matching an --allow pattern only: the exporter is not an open
+proxy, and with no --allow every probe is refused).
+
+--allow patterns: HOST:PORT, where HOST is a name, an address, a CIDR
+prefix or *, and PORT a number or *: e.g. 10.0.0.0/8:443, db.internal:5432.
+
+Examples:
+  synack export
+  synack export --listen 0.0.0.0:9917 --allow '10.0.0.0/8:*'";
+
+/// Which network namespace to read.
+#[derive(Args, Debug, Clone)]
+pub struct NetnsArg {
+    /// Read this network namespace instead of the current one: a name
+    /// under /run/netns or a path such as /proc/PID/ns/net
+    #[arg(long, value_name = "NAME|PATH")]
+    pub netns: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum HostFormat {
+    /// Tables for people
+    Table,
+    /// One JSON document
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub netns: NetnsArg,
+    /// Print one snapshot (two samples --interval apart, for the rates) and exit
+    #[arg(long)]
+    pub once: bool,
+    /// Seconds between refreshes
+    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
+    pub interval: f64,
+    /// Output of --once and of the plain (non-terminal) mode
+    #[arg(long, value_enum, default_value_t = HostFormat::Table)]
+    pub format: HostFormat,
+    /// Only listeners on these ports (repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<u16>,
+    /// Show the processes holding each listener (walks /proc: costly with
+    /// many processes)
+    #[arg(long)]
+    pub processes: bool,
+    /// Skip counting every socket by state (a walk of the whole table);
+    /// listeners, SYN-RECV and counters are still read
+    #[arg(long)]
+    pub no_states: bool,
+    /// Print plain refreshes even on a terminal (no dashboard)
+    #[arg(long)]
+    pub plain: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    #[command(flatten)]
+    pub netns: NetnsArg,
+    #[arg(long, value_enum, default_value_t = HostFormat::Table)]
+    pub format: HostFormat,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub netns: NetnsArg,
+    /// Address to serve on (only loopback unless told otherwise)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:9917")]
+    pub listen: std::net::SocketAddr,
+    /// Targets /probe may connect to (repeatable; none: /probe is refused)
+    #[arg(long, value_name = "HOST:PORT")]
+    pub allow: Vec<String>,
+    /// Give up a /probe handshake after this many seconds
+    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
+    pub probe_timeout: f64,
+    /// Label listeners with their processes (walks /proc on every scrape)
+    #[arg(long)]
+    pub processes: bool,
 }
 
 const PROBE_AFTER: &str = "\

@@ -2,14 +2,18 @@
 //! the library crates; rendering lives in `output/`.
 
 mod analyze;
+mod audit;
 mod capture;
 mod cli;
+mod dashboard;
+mod export;
 mod filter;
 mod input;
 mod lab;
 mod ladder;
 mod output;
 mod probe;
+mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;
@@ -21,6 +25,9 @@ fn main() -> ExitCode {
         cli::Command::Lab(args) => lab::run(&args),
         cli::Command::Probe(args) => probe::run(&args),
         cli::Command::Capture(args) => capture::run(&args),
+        cli::Command::Watch(args) => watch::run(&args),
+        cli::Command::Audit(args) => audit::run(&args),
+        cli::Command::Export(args) => export::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,416 @@
+//! Alerts drawn from a snapshot and the rates since the one before, each
+//! naming its listener and its evidence. An alert fires when its trigger
+//! is met and clears only after its calm condition has held for
+//! `CLEAR_AFTER` refreshes in a row (hysteresis: a queue hovering at the
+//! threshold does not flap). The kernel facts behind the rules were
+//! measured on this kernel (shared facts, host-monitoring.md): both the
+//! SYN queue (cookies on) and the accept queue hold min(backlog,
+//! somaxconn)+1; tcp_syncookies=2 keeps no half-open state at all.
+
+use crate::snapshot::{Rates, Snapshot};
+use crate::sockets::Listener;
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+/// Refreshes in a row that must be calm before an alert clears.
+pub const CLEAR_AFTER: u32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Severity {
+    Warning,
+    Critical,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AlertKind {
+    /// The accept queue is (nearly) full or overflowing.
+    AcceptQueueOverflow,
+    /// Many half-open connections on one listener.
+    SynFlood,
+    /// SYN cookies answer SYNs at a high rate (with tcp_syncookies=2 the
+    /// port cannot be told: no half-open state is kept).
+    CookieStorm,
+    /// tcp_syncookies=0 and SYNs are dropped because a SYN queue is full.
+    CookiesOffQueueDrops,
+    /// TCP Fast Open attempts fail.
+    FastOpenFailures,
+}
+
+impl AlertKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::AcceptQueueOverflow => "accept_queue_overflow",
+            AlertKind::SynFlood => "syn_flood",
+            AlertKind::CookieStorm => "syn_cookie_storm",
+            AlertKind::CookiesOffQueueDrops => "syncookies_off_queue_drops",
+            AlertKind::FastOpenFailures => "fastopen_failures",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    pub kind: AlertKind,
+    pub severity: Severity,
+    pub listener: Option<SocketAddr>,
+    /// One sentence: what, where, why, and what to do.
+    pub message: String,
+    /// The numbers behind it, by name.
+    pub evidence: Vec<(&'static str, String)>,
+}
+
+/// What one rule says about the current state: the alert if its trigger
+/// holds, and whether the state is calm enough to clear it.
+struct Verdict {
+    key: (AlertKind, Option<SocketAddr>),
+    fire: Option<Alert>,
+    calm: bool,
+}
+
+/// The SYN queue and the accept queue each hold the limit plus one.
+pub fn capacity(l: &Listener) -> u32 {
+    l.accept_limit.saturating_add(1)
+}
+
+/// Accept queue fill in percent of its capacity.
+pub fn accept_fill(l: &Listener) -> f64 {
+    f64::from(l.accept_queue) * 100.0 / f64::from(capacity(l))
+}
+
+/// SYN-RECV in percent of the SYN queue's capacity.
+pub fn syn_fill(l: &Listener) -> f64 {
+    f64::from(l.syn_recv) * 100.0 / f64::from(capacity(l))
+}
+
+/// A listener's trouble score for sorting: the fuller of its two queues,
+/// with drops counting as more than full.
+pub fn trouble(l: &Listener, drops_per_s: f64) -> f64 {
+    accept_fill(l).max(syn_fill(l))
+        + if drops_per_s > 0.0 {
+            1000.0 + drops_per_s
+        } else {
+            0.0
+        }
+}
+
+/// SYN-RECV at which a flood is suspected on a listener: half its SYN
+/// queue, at least 16, at most the whole queue.
+fn flood_threshold(l: &Listener) -> u32 {
+    (capacity(l) / 2).max(16).min(capacity(l))
+}
+
+fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
+    let rate = |name: &str| rates.map_or(0.0, |r| r.counter(name));
+    let somaxconn = snap.sysctls.int("net.core.somaxconn");
+    let cookies = snap.sysctls.int("net.ipv4.tcp_syncookies");
+    let abort = snap.sysctls.int("net.ipv4.tcp_abort_on_overflow");
+    let mut out = Vec::new();
+    for (i, l) in snap.listeners.iter().enumerate() {
+        let drops = rates
+            .and_then(|r| r.listener_drops.get(&i))
+            .copied()
+            .unwrap_or(0.0);
+        // Accept queue.
+        let fill = accept_fill(l);
+        let overflowing = drops > 0.0 && rate("TcpExt.ListenOverflows") > 0.0;
+        let limiter = match somaxconn {
+            Some(s) if i64::from(l.accept_limit) >= s => format!(
+                "net.core.somaxconn={s} caps it (the application asked for at least that): raise somaxconn and the listen() backlog"
+            ),
+            Some(s) => format!(
+                "the application's listen() backlog sets it (net.core.somaxconn={s} allows more): raise the backlog"
+            ),
+            None => "min(listen() backlog, net.core.somaxconn) sets it".to_string(),
+        };
+        out.push(Verdict {
+            key: (AlertKind::AcceptQueueOverflow, Some(l.local)),
+            fire: (fill >= 90.0 || overflowing).then(|| Alert {
+                kind: AlertKind::AcceptQueueOverflow,
+                severity: if overflowing { Severity::Critical } else { Severity::Warning },
+                listener: Some(l.local),
+                message: format!(
+                    "{}: accept queue {}/{} ({fill:.0}% full){}: the application does not accept() fast enough, or its queue is small; the limit is {}: {limiter}{}",
+                    l.local,
+                    l.accept_queue,
+                    capacity(l),
+                    if overflowing { format!(", dropping {drops:.0}/s") } else { String::new() },
+                    l.accept_limit,
+                    if abort == Some(1) {
+                        "; tcp_abort_on_overflow=1 resets the clients that overflow"
+                    } else {
+                        ""
+                    }
+                ),
+                evidence: vec![
+                    ("accept_queue", l.accept_queue.to_string()),
+                    ("accept_limit", l.accept_limit.to_string()),
+                    ("somaxconn", somaxconn.map_or("?".into(), |s| s.to_string())),
+                    ("listener_drops_per_s", format!("{drops:.1}")),
+                    ("ListenOverflows_per_s", format!("{:.1}", rate("TcpExt.ListenOverflows"))),
+                ],
+            }),
+            calm: fill < 50.0 && drops == 0.0,
+        });
+        // Half-open connections.
+        let threshold = flood_threshold(l);
+        let cookies_sent = rate("TcpExt.SyncookiesSent");
+        let queue_drops = rate("TcpExt.TCPReqQFullDrop");
+        let protection = match cookies {
+            Some(0) => format!(
+                "NOT protected: tcp_syncookies=0, so SYNs beyond the queue are dropped ({queue_drops:.0}/s) and real clients are locked out: set net.ipv4.tcp_syncookies=1"
+            ),
+            Some(1) => format!(
+                "SYN cookies protect it (tcp_syncookies=1: SYNs beyond the full queue get a cookie, {cookies_sent:.0}/s)"
+            ),
+            Some(2) => {
+                format!("SYN cookies answer every SYN (tcp_syncookies=2, {cookies_sent:.0}/s)")
+            }
+            _ => "tcp_syncookies unknown".to_string(),
+        };
+        out.push(Verdict {
+            key: (AlertKind::SynFlood, Some(l.local)),
+            fire: (l.syn_recv >= threshold).then(|| Alert {
+                kind: AlertKind::SynFlood,
+                severity: if cookies == Some(0) { Severity::Critical } else { Severity::Warning },
+                listener: Some(l.local),
+                message: format!(
+                    "{}: SYN flood suspected: {} half-open connections (SYN queue {}/{}, {:.0}%), {:.0} handshakes completed/s in the namespace; {protection}",
+                    l.local,
+                    l.syn_recv,
+                    l.syn_recv,
+                    capacity(l),
+                    syn_fill(l),
+                    rate("Tcp.PassiveOpens"),
+                ),
+                evidence: vec![
+                    ("syn_recv", l.syn_recv.to_string()),
+                    ("syn_queue_capacity", capacity(l).to_string()),
+                    ("tcp_syncookies", cookies.map_or("?".into(), |c| c.to_string())),
+                    ("SyncookiesSent_per_s", format!("{cookies_sent:.1}")),
+                    ("TCPReqQFullDrop_per_s", format!("{queue_drops:.1}")),
+                    ("PassiveOpens_per_s", format!("{:.1}", rate("Tcp.PassiveOpens"))),
+                ],
+            }),
+            calm: l.syn_recv < threshold / 2,
+        });
+    }
+    // Cookies at a high rate with no listener to blame (tcp_syncookies=2).
+    let cookies_sent = rate("TcpExt.SyncookiesSent");
+    let blamed = snap
+        .listeners
+        .iter()
+        .any(|l| l.syn_recv >= flood_threshold(l));
+    out.push(Verdict {
+        key: (AlertKind::CookieStorm, None),
+        fire: (cookies_sent >= 100.0 && !blamed).then(|| Alert {
+            kind: AlertKind::CookieStorm,
+            severity: Severity::Warning,
+            listener: None,
+            message: format!(
+                "{cookies_sent:.0} SYN cookies/s and no listener holds half-open connections: tcp_syncookies={} answers SYNs without keeping state, so counters cannot name the port; `synack capture` on the interface can",
+                cookies.map_or("?".into(), |c| c.to_string())
+            ),
+            evidence: vec![
+                ("SyncookiesSent_per_s", format!("{cookies_sent:.1}")),
+                ("TCPReqQFullDoCookies_per_s", format!("{:.1}", rate("TcpExt.TCPReqQFullDoCookies"))),
+            ],
+        }),
+        calm: cookies_sent < 10.0,
+    });
+    // Cookies off while SYN queues drop.
+    let queue_drops = rate("TcpExt.TCPReqQFullDrop");
+    let full: Vec<String> = snap
+        .listeners
+        .iter()
+        .filter(|l| l.syn_recv >= capacity(l).saturating_sub(1).max(1))
+        .map(|l| l.local.to_string())
+        .collect();
+    out.push(Verdict {
+        key: (AlertKind::CookiesOffQueueDrops, None),
+        fire: (cookies == Some(0) && queue_drops > 0.0).then(|| Alert {
+            kind: AlertKind::CookiesOffQueueDrops,
+            severity: Severity::Critical,
+            listener: None,
+            message: format!(
+                "tcp_syncookies=0 and {queue_drops:.0} SYNs/s are dropped for a full SYN queue{}: real clients cannot connect; set net.ipv4.tcp_syncookies=1",
+                if full.is_empty() { String::new() } else { format!(" (full: {})", full.join(", ")) }
+            ),
+            evidence: vec![
+                ("TCPReqQFullDrop_per_s", format!("{queue_drops:.1}")),
+                ("full_listeners", full.join(" ")),
+            ],
+        }),
+        calm: queue_drops == 0.0,
+    });
+    // Fast Open.
+    let tfo_fail = rate("TcpExt.TCPFastOpenPassiveFail")
+        + rate("TcpExt.TCPFastOpenActiveFail")
+        + rate("TcpExt.TCPFastOpenBlackhole");
+    out.push(Verdict {
+        key: (AlertKind::FastOpenFailures, None),
+        fire: (tfo_fail > 0.0).then(|| Alert {
+            kind: AlertKind::FastOpenFailures,
+            severity: Severity::Warning,
+            listener: None,
+            message: format!(
+                "TCP Fast Open fails {tfo_fail:.1}/s (passive {:.1}/s, active {:.1}/s, blackhole {:.1}/s): a middlebox may drop SYNs with data; clients fall back to a plain handshake",
+                rate("TcpExt.TCPFastOpenPassiveFail"),
+                rate("TcpExt.TCPFastOpenActiveFail"),
+                rate("TcpExt.TCPFastOpenBlackhole")
+            ),
+            evidence: vec![("failures_per_s", format!("{tfo_fail:.2}"))],
+        }),
+        calm: tfo_fail == 0.0,
+    });
+    out
+}
+
+/// The alerts in force across refreshes.
+#[derive(Debug, Default)]
+pub struct Alerts {
+    active: HashMap<(AlertKind, Option<SocketAddr>), (Alert, u32)>,
+}
+
+impl Alerts {
+    /// Takes the newest snapshot (and rates since the previous one) and
+    /// returns the alerts in force, most severe first.
+    pub fn update(&mut self, snap: &Snapshot, rates: Option<&Rates>) -> Vec<Alert> {
+        let verdicts = evaluate(snap, rates);
+        let present: Vec<_> = verdicts.iter().map(|v| v.key).collect();
+        for v in verdicts {
+            match (v.fire, self.active.get_mut(&v.key)) {
+                (Some(alert), _) => {
+                    self.active.insert(v.key, (alert, 0));
+                }
+                (None, Some((_, calm))) if v.calm => *calm += 1,
+                (None, Some((_, calm))) => *calm = 0,
+                (None, None) => {}
+            }
+        }
+        // Gone listeners and long-calm alerts clear.
+        self.active
+            .retain(|k, (_, calm)| present.contains(k) && *calm < CLEAR_AFTER);
+        let mut alerts: Vec<Alert> = self.active.values().map(|(a, _)| a.clone()).collect();
+        alerts.sort_by(|a, b| {
+            (b.severity, a.kind, a.listener).cmp(&(a.severity, b.kind, b.listener))
+        });
+        alerts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::counters::Counters;
+    use crate::sysctls::Sysctls;
+    use std::time::{Duration, Instant, SystemTime};
+
+    fn snapshot(
+        at: Instant,
+        syn_recv: u32,
+        accept_queue: u32,
+        cookies_sent: u64,
+        syncookies: &str,
+    ) -> Snapshot {
+        let mut counters = Counters::default();
+        counters
+            .values
+            .insert("TcpExt.SyncookiesSent".into(), cookies_sent);
+        counters.values.insert("TcpExt.TCPReqQFullDrop".into(), 0);
+        Snapshot {
+            taken: at,
+            wall: SystemTime::now(),
+            listeners: vec![Listener {
+                local: "10.0.0.1:8080".parse().unwrap(),
+                accept_queue,
+                accept_limit: 128,
+                syn_recv,
+                drops: Some(0),
+                inode: 7,
+                processes: Vec::new(),
+            }],
+            states: None,
+            counters,
+            sysctls: Sysctls {
+                values: vec![
+                    ("net.ipv4.tcp_syncookies".into(), syncookies.into()),
+                    ("net.core.somaxconn".into(), "4096".into()),
+                ],
+                problems: Vec::new(),
+            },
+            problems: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_flood_fires_names_the_port_and_clears_only_after_calm_refreshes() {
+        let t0 = Instant::now();
+        let mut alerts = Alerts::default();
+        let s0 = snapshot(t0, 0, 0, 0, "1");
+        assert!(alerts.update(&s0, None).is_empty());
+        let s1 = snapshot(t0 + Duration::from_secs(1), 129, 0, 500, "1");
+        let fired = alerts.update(&s1, Some(&Rates::between(&s0, &s1)));
+        assert_eq!(fired.len(), 1, "{fired:?}");
+        assert_eq!(fired[0].kind, AlertKind::SynFlood);
+        assert_eq!(fired[0].listener, Some("10.0.0.1:8080".parse().unwrap()));
+        assert!(
+            fired[0].message.contains("SYN cookies protect it"),
+            "{}",
+            fired[0].message
+        );
+        assert!(fired[0].message.contains("500/s"), "{}", fired[0].message);
+        // Between the thresholds (40 < 64 but not < 32): stays.
+        let mut prev = s1;
+        for (i, syn_recv) in [40, 10, 10].into_iter().enumerate() {
+            let s = snapshot(
+                t0 + Duration::from_secs(2 + i as u64),
+                syn_recv,
+                0,
+                500,
+                "1",
+            );
+            let now = alerts.update(&s, Some(&Rates::between(&prev, &s)));
+            assert_eq!(now.len(), 1, "refresh {i}: {now:?}");
+            prev = s;
+        }
+        let s = snapshot(t0 + Duration::from_secs(9), 10, 0, 500, "1");
+        let now = alerts.update(&s, Some(&Rates::between(&prev, &s)));
+        assert!(now.is_empty(), "three calm refreshes clear it: {now:?}");
+    }
+
+    #[test]
+    fn cookies_off_makes_a_flood_critical_and_a_full_accept_queue_names_its_limit() {
+        let t0 = Instant::now();
+        let s = snapshot(t0, 100, 129, 0, "0");
+        let fired = Alerts::default().update(&s, None);
+        let kinds: Vec<_> = fired.iter().map(|a| (a.kind, a.severity)).collect();
+        assert!(
+            kinds.contains(&(AlertKind::SynFlood, Severity::Critical)),
+            "{kinds:?}"
+        );
+        let accept = fired
+            .iter()
+            .find(|a| a.kind == AlertKind::AcceptQueueOverflow)
+            .unwrap();
+        assert!(accept.message.contains("129/129"), "{}", accept.message);
+        assert!(
+            accept.message.contains("listen() backlog sets it"),
+            "{}",
+            accept.message
+        );
+        let flood = fired
+            .iter()
+            .find(|a| a.kind == AlertKind::SynFlood)
+            .unwrap();
+        assert!(flood.message.contains("NOT protected"), "{}", flood.message);
+    }
+}

@@ -1,0 +1,154 @@
+//! One look at the namespace: listeners (with their SYN-RECV counts and
+//! drops), optionally every socket's state, the kernel counters and the
+//! handshake sysctls. Two snapshots make rates ([`Rates`]).
+
+use crate::counters::{Counters, is_gauge};
+use crate::sockets::{self, Listener};
+use crate::sysctls::Sysctls;
+use std::collections::BTreeMap;
+use std::io;
+use std::time::{Instant, SystemTime};
+
+/// What to read beyond the listeners.
+#[derive(Debug, Clone, Copy)]
+pub struct SnapshotOptions {
+    /// Count every socket by state (a dump of the whole table).
+    pub states: bool,
+    /// Count half-open connections per listener (one SYN-RECV dump).
+    pub syn_recv: bool,
+    /// Each listener's drop counter (sk_drops).
+    pub drops: bool,
+    /// The processes holding each listener (a /proc walk).
+    pub processes: bool,
+}
+
+impl Default for SnapshotOptions {
+    fn default() -> Self {
+        SnapshotOptions {
+            states: true,
+            syn_recv: true,
+            drops: true,
+            processes: false,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub taken: Instant,
+    pub wall: SystemTime,
+    pub listeners: Vec<Listener>,
+    /// Sockets per kernel TCP state number (see `sockets::STATE_NAMES`).
+    pub states: Option<[u64; 12]>,
+    pub counters: Counters,
+    pub sysctls: Sysctls,
+    /// What could not be read (the rest is still reported).
+    pub problems: Vec<String>,
+}
+
+impl Snapshot {
+    /// Reads the calling thread's network namespace. Fails only when the
+    /// listeners cannot be listed (no sock_diag); everything else missing
+    /// is a problem in the snapshot.
+    pub fn take(options: SnapshotOptions) -> io::Result<Snapshot> {
+        let (taken, wall) = (Instant::now(), SystemTime::now());
+        let mut listeners = sockets::listeners(options.drops)?;
+        let mut problems = Vec::new();
+        if options.syn_recv {
+            match sockets::syn_recv_by_local() {
+                Ok(half_open) => sockets::attribute_syn_recv(&mut listeners, &half_open),
+                Err(e) => problems.push(format!("SYN-RECV dump: {e}")),
+            }
+        }
+        if options.processes {
+            let inodes: Vec<u32> = listeners.iter().map(|l| l.inode).collect();
+            let mut owners = crate::processes::owners(&inodes);
+            for l in &mut listeners {
+                l.processes = owners.remove(&l.inode).unwrap_or_default();
+            }
+        }
+        let states = if options.states {
+            match sockets::state_counts() {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    problems.push(format!("socket state dump: {e}"));
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let counters = Counters::read();
+        let sysctls = Sysctls::read();
+        problems.extend(counters.problems.iter().cloned());
+        problems.extend(sysctls.problems.iter().cloned());
+        Ok(Snapshot {
+            taken,
+            wall,
+            listeners,
+            states,
+            counters,
+            sysctls,
+            problems,
+        })
+    }
+
+    /// The listener that is the same socket in `other` (same address and
+    /// inode).
+    pub fn same_listener<'a>(&self, l: &Listener, other: &'a Snapshot) -> Option<&'a Listener> {
+        other
+            .listeners
+            .iter()
+            .find(|o| o.local == l.local && o.inode == l.inode)
+    }
+}
+
+/// Per-second rates between two snapshots of the same namespace.
+#[derive(Debug, Clone, Default)]
+pub struct Rates {
+    pub seconds: f64,
+    /// Counter name → increase per second (counters that are levels, like
+    /// CurrEstab, have none).
+    pub counters: BTreeMap<String, f64>,
+    /// Listener index in the newer snapshot → drops per second.
+    pub listener_drops: BTreeMap<usize, f64>,
+}
+
+impl Rates {
+    pub fn between(older: &Snapshot, newer: &Snapshot) -> Rates {
+        let seconds = newer
+            .taken
+            .duration_since(older.taken)
+            .as_secs_f64()
+            .max(1e-6);
+        let counters = newer
+            .counters
+            .values
+            .iter()
+            .filter(|(name, _)| !is_gauge(name))
+            .filter_map(|(name, &now)| {
+                let then = older.counters.get(name)?;
+                // A counter that went down was reset (namespace re-created).
+                Some((name.clone(), now.saturating_sub(then) as f64 / seconds))
+            })
+            .collect();
+        let listener_drops = newer
+            .listeners
+            .iter()
+            .enumerate()
+            .filter_map(|(i, l)| {
+                let before = newer.same_listener(l, older)?.drops?;
+                Some((i, f64::from(l.drops?.saturating_sub(before)) / seconds))
+            })
+            .collect();
+        Rates {
+            seconds,
+            counters,
+            listener_drops,
+        }
+    }
+
+    pub fn counter(&self, name: &str) -> f64 {
+        self.counters.get(name).copied().unwrap_or(0.0)
+    }
+}
