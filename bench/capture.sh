@@ -7,5 +7,5 @@
 #   bench/capture.sh [SYNS]     (default 200000)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release -q -p synack -p synack --example capture_bench
+cargo build --release -q -p synack --bins --example capture_bench
 ./target/release/examples/capture_bench "${1:-200000}"

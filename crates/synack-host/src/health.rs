@@ -164,15 +164,19 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
         let threshold = flood_threshold(l);
         let cookies_sent = rate("TcpExt.SyncookiesSent");
         let queue_drops = rate("TcpExt.TCPReqQFullDrop");
+        let cookies_total = snap.counters.get("TcpExt.SyncookiesSent").unwrap_or(0);
+        let drops_total = snap.counters.get("TcpExt.TCPReqQFullDrop").unwrap_or(0);
         let protection = match cookies {
             Some(0) => format!(
-                "NOT protected: tcp_syncookies=0, so SYNs beyond the queue are dropped ({queue_drops:.0}/s) and real clients are locked out: set net.ipv4.tcp_syncookies=1"
+                "NOT protected: tcp_syncookies=0, so SYNs beyond the queue are dropped ({queue_drops:.0}/s, {drops_total} in all) and real clients are locked out: set net.ipv4.tcp_syncookies=1"
             ),
             Some(1) => format!(
-                "SYN cookies protect it (tcp_syncookies=1: SYNs beyond the full queue get a cookie, {cookies_sent:.0}/s)"
+                "SYN cookies protect it (tcp_syncookies=1: SYNs beyond the full queue get a cookie, {cookies_sent:.0}/s, {cookies_total} in all)"
             ),
             Some(2) => {
-                format!("SYN cookies answer every SYN (tcp_syncookies=2, {cookies_sent:.0}/s)")
+                format!(
+                    "SYN cookies answer every SYN (tcp_syncookies=2, {cookies_sent:.0}/s, {cookies_total} in all)"
+                )
             }
             _ => "tcp_syncookies unknown".to_string(),
         };

@@ -54,11 +54,29 @@ impl Snapshot {
         let (taken, wall) = (Instant::now(), SystemTime::now());
         let mut listeners = sockets::listeners(options.drops)?;
         let mut problems = Vec::new();
-        if options.syn_recv {
-            match sockets::syn_recv_by_local() {
-                Ok(half_open) => sockets::attribute_syn_recv(&mut listeners, &half_open),
-                Err(e) => problems.push(format!("SYN-RECV dump: {e}")),
+        // With states asked for, one dump of the whole table also gives the
+        // half-open counts; otherwise a SYN-RECV-only dump does.
+        let (states, half_open) = if options.states {
+            match sockets::census() {
+                Ok((states, half_open)) => (Some(states), Some(half_open)),
+                Err(e) => {
+                    problems.push(format!("socket state dump: {e}"));
+                    (None, None)
+                }
             }
+        } else if options.syn_recv {
+            match sockets::syn_recv_by_local() {
+                Ok(half_open) => (None, Some(half_open)),
+                Err(e) => {
+                    problems.push(format!("SYN-RECV dump: {e}"));
+                    (None, None)
+                }
+            }
+        } else {
+            (None, None)
+        };
+        if let (true, Some(half_open)) = (options.syn_recv, &half_open) {
+            sockets::attribute_syn_recv(&mut listeners, half_open);
         }
         if options.processes {
             let inodes: Vec<u32> = listeners.iter().map(|l| l.inode).collect();
@@ -67,17 +85,6 @@ impl Snapshot {
                 l.processes = owners.remove(&l.inode).unwrap_or_default();
             }
         }
-        let states = if options.states {
-            match sockets::state_counts() {
-                Ok(s) => Some(s),
-                Err(e) => {
-                    problems.push(format!("socket state dump: {e}"));
-                    None
-                }
-            }
-        } else {
-            None
-        };
         let counters = Counters::read();
         let sysctls = Sysctls::read();
         problems.extend(counters.problems.iter().cloned());

@@ -73,59 +73,67 @@ pub fn dump(
     extensions: ExtensionFlags,
     f: &mut dyn FnMut(&InetResponse),
 ) -> io::Result<()> {
+    for family in [AF_INET, AF_INET6] {
+        dump_family(family, states.clone(), extensions.clone(), f)?;
+    }
+    Ok(())
+}
+
+/// One dump request for one address family.
+fn dump_family(
+    family: u8,
+    states: StateFlags,
+    extensions: ExtensionFlags,
+    f: &mut dyn FnMut(&InetResponse),
+) -> io::Result<()> {
     let mut socket = Socket::new(NETLINK_SOCK_DIAG)?;
     socket.bind_auto()?;
     socket.connect(&SocketAddr::new(0, 0))?;
     // One buffer for every reply: the kernel fills up to 32 KiB a read.
     let mut buf = vec![0u8; 64 * 1024];
-    for family in [AF_INET, AF_INET6] {
-        let mut header = NetlinkHeader::default();
-        header.flags = NLM_F_REQUEST | NLM_F_DUMP;
-        let socket_id = if family == AF_INET {
-            SocketId::new_v4()
-        } else {
-            SocketId::new_v6()
-        };
-        let mut request = NetlinkMessage::new(
-            header,
-            SockDiagMessage::InetRequest(InetRequest {
-                family,
-                protocol: IPPROTO_TCP,
-                extensions: extensions.clone(),
-                states: states.clone(),
-                socket_id,
-            })
-            .into(),
-        );
-        request.finalize();
-        let mut out = vec![0u8; request.buffer_len()];
-        request.serialize(&mut out);
-        socket.send(&out, 0)?;
-        'replies: loop {
-            let n = socket.recv(&mut &mut buf[..], 0)?;
-            let mut at = 0;
-            while at < n {
-                let message =
-                    NetlinkMessage::<SockDiagMessage>::deserialize(&buf[at..n]).map_err(|e| {
-                        io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag reply: {e}"))
-                    })?;
-                let len = message.header.length as usize;
-                match message.payload {
-                    NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => f(&r),
-                    NetlinkPayload::Done(_) => break 'replies,
-                    NetlinkPayload::Error(e) => {
-                        return Err(e.to_io());
-                    }
-                    _ => {}
-                }
-                if len == 0 {
-                    break;
-                }
-                at += len.div_ceil(4) * 4;
+    let mut header = NetlinkHeader::default();
+    header.flags = NLM_F_REQUEST | NLM_F_DUMP;
+    let socket_id = if family == AF_INET {
+        SocketId::new_v4()
+    } else {
+        SocketId::new_v6()
+    };
+    let mut request = NetlinkMessage::new(
+        header,
+        SockDiagMessage::InetRequest(InetRequest {
+            family,
+            protocol: IPPROTO_TCP,
+            extensions,
+            states,
+            socket_id,
+        })
+        .into(),
+    );
+    request.finalize();
+    let mut out = vec![0u8; request.buffer_len()];
+    request.serialize(&mut out);
+    socket.send(&out, 0)?;
+    loop {
+        let n = socket.recv(&mut &mut buf[..], 0)?;
+        let mut at = 0;
+        while at < n {
+            let message =
+                NetlinkMessage::<SockDiagMessage>::deserialize(&buf[at..n]).map_err(|e| {
+                    io::Error::new(io::ErrorKind::InvalidData, format!("sock_diag reply: {e}"))
+                })?;
+            let len = message.header.length as usize;
+            match message.payload {
+                NetlinkPayload::InnerMessage(SockDiagMessage::InetResponse(r)) => f(&r),
+                NetlinkPayload::Done(_) => return Ok(()),
+                NetlinkPayload::Error(e) => return Err(e.to_io()),
+                _ => {}
             }
+            if len == 0 {
+                break;
+            }
+            at += len.div_ceil(4) * 4;
         }
     }
-    Ok(())
 }
 
 /// Every listening socket (LISTEN only: the kernel walks the listening
@@ -159,18 +167,52 @@ pub fn listeners(drops: bool) -> io::Result<Vec<Listener>> {
     Ok(found)
 }
 
-/// Half-open connections by local address and port, from one SYN-RECV dump.
-pub fn syn_recv_by_local() -> io::Result<HashMap<Endpoint, u32>> {
-    let mut counts = HashMap::new();
-    dump(StateFlags::SYN_RECV, ExtensionFlags::empty(), &mut |r| {
-        if r.header.state == TCP_SYN_RECV {
-            let id = &r.header.socket_id;
-            *counts
-                .entry(Endpoint::new(unmapped(id.source_address), id.source_port))
-                .or_insert(0) += 1;
-        }
+/// Half-open connections by local address and port.
+pub type HalfOpen = HashMap<Endpoint, u32>;
+
+fn count_half_open(r: &InetResponse, counts: &mut HalfOpen) {
+    if r.header.state == TCP_SYN_RECV {
+        let id = &r.header.socket_id;
+        *counts
+            .entry(Endpoint::new(unmapped(id.source_address), id.source_port))
+            .or_insert(0) += 1;
+    }
+}
+
+/// Half-open connections by local address and port, from one SYN-RECV
+/// dump per family (in parallel, see [`both_families`]).
+pub fn syn_recv_by_local() -> io::Result<HalfOpen> {
+    let (mut v4, v6) = both_families(|family| {
+        let mut counts = HashMap::new();
+        dump_family(
+            family,
+            StateFlags::SYN_RECV,
+            ExtensionFlags::empty(),
+            &mut |r| count_half_open(r, &mut counts),
+        )?;
+        Ok(counts)
     })?;
-    Ok(counts)
+    merge_half_open(&mut v4, v6);
+    Ok(v4)
+}
+
+fn merge_half_open(into: &mut HalfOpen, from: HalfOpen) {
+    for (local, n) in from {
+        *into.entry(local).or_insert(0) += n;
+    }
+}
+
+/// Runs `walk` for IPv4 here and for IPv6 in a second thread (which
+/// inherits this thread's namespace). The kernel walks its whole
+/// established table for each family's dump, in the reading thread, so on
+/// two cores the pair takes the time of one.
+fn both_families<T: Send>(walk: impl Fn(u8) -> io::Result<T> + Sync) -> io::Result<(T, T)> {
+    let (v4, v6) = std::thread::scope(|scope| {
+        let v6 = scope.spawn(|| walk(AF_INET6));
+        (walk(AF_INET), v6.join())
+    });
+    let v6 = v6.map_err(|_| io::Error::other("the IPv6 socket walk panicked"))?;
+    Ok((v4?, v6?))
 }
 
 /// An IPv4 address arriving on a dual-stack listener shows as ::ffff:a.b.c.d.
@@ -202,16 +244,31 @@ pub fn attribute_syn_recv(listeners: &mut [Listener], half_open: &HashMap<Endpoi
     }
 }
 
-/// Sockets in each TCP state (index = kernel state number), from one dump
-/// of every state without extensions.
-pub fn state_counts() -> io::Result<[u64; 12]> {
-    let mut counts = [0u64; 12];
-    dump(StateFlags::all(), ExtensionFlags::empty(), &mut |r| {
-        if let Some(c) = counts.get_mut(usize::from(r.header.state)) {
-            *c += 1;
-        }
+/// Sockets in each TCP state (index = kernel state number) and the
+/// half-open ones by local address, from one dump of every state without
+/// extensions per family (the SYN-RECV counts come free with the walk).
+pub fn census() -> io::Result<([u64; 12], HalfOpen)> {
+    let ((mut counts, mut half_open), (counts6, half_open6)) = both_families(|family| {
+        let mut counts = [0u64; 12];
+        let mut half_open = HashMap::new();
+        dump_family(
+            family,
+            StateFlags::all(),
+            ExtensionFlags::empty(),
+            &mut |r| {
+                if let Some(c) = counts.get_mut(usize::from(r.header.state)) {
+                    *c += 1;
+                }
+                count_half_open(r, &mut half_open);
+            },
+        )?;
+        Ok((counts, half_open))
     })?;
-    Ok(counts)
+    for (c, c6) in counts.iter_mut().zip(counts6) {
+        *c += c6;
+    }
+    merge_half_open(&mut half_open, half_open6);
+    Ok((counts, half_open))
 }
 
 #[cfg(test)]

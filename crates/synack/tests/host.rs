@@ -29,8 +29,8 @@ fn synack(args: &[&str]) -> std::process::Output {
 }
 
 /// `synack watch --once --format json` in the lab's server namespace.
-fn watch_once(lab: &Lab) -> (Value, Option<i32>) {
-    let out = synack(&[
+fn watch_once(lab: &Lab, more: &[&str]) -> (Value, Option<i32>) {
+    let mut args = vec![
         "watch",
         "--once",
         "--interval",
@@ -39,7 +39,9 @@ fn watch_once(lab: &Lab) -> (Value, Option<i32>) {
         "json",
         "--netns",
         &lab.server.name,
-    ]);
+    ];
+    args.extend(more);
+    let out = synack(&args);
     let text = String::from_utf8_lossy(&out.stdout);
     let v: Value = serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)));
@@ -113,7 +115,7 @@ fn watch_names_a_flooded_port_and_agrees_with_ss_and_nstat() {
             lab.syn_flood(8080, SYNS as u32, false).unwrap(),
             SYNS as u32
         );
-        let (report, status) = watch_once(&lab);
+        let (report, status) = watch_once(&lab, &[]);
         let ss = in_server(
             &lab,
             &["ss", "-Htn", "state", "syn-recv", "( sport = :8080 )"],
@@ -182,6 +184,11 @@ fn watch_names_a_flooded_port_and_agrees_with_ss_and_nstat() {
                 "NOT protected"
             };
             assert!(message.contains(protected), "{message}");
+            let evidence = if cookies == "1" { "cookie" } else { "dropped" };
+            assert!(
+                message.contains(&format!("{} in all", SYNS - capacity)),
+                "the {evidence} count since boot: {message}"
+            );
             assert_eq!(
                 flood["severity"],
                 if cookies == "1" {
@@ -219,9 +226,16 @@ fn watch_shows_a_full_accept_queue_and_what_limits_it() {
                 .collect::<Vec<_>>()
         })
         .unwrap();
-    let (report, status) = watch_once(&lab);
+    let (report, status) = watch_once(&lab, &["--processes", "--port", "8080"]);
     let ctx = format!("{report:#}");
+    assert_eq!(
+        report["listeners"].as_array().unwrap().len(),
+        1,
+        "--port keeps one: {ctx}"
+    );
     let full = listener(&report, 8080);
+    // This test process holds the listener (--processes walks /proc).
+    assert_eq!(full["processes"][0]["pid"], std::process::id(), "{ctx}");
     assert_eq!(full["accept_queue"], 5, "{ctx}");
     assert_eq!(full["accept_limit"], 4, "{ctx}");
     let ss = in_server(&lab, &["ss", "-Hltn", "( sport = :8080 )"]);
@@ -390,4 +404,39 @@ fn exporter_serves_the_flooded_listener_and_probes_only_allowed_targets() {
     synack_lab::sys::kill(child.id() as i32, libc::SIGTERM);
     assert!(child.wait().unwrap().success());
     drop(l);
+}
+
+/// Without a terminal, `watch` prints a report per interval (here one JSON
+/// document per line) and stops cleanly on SIGINT. Reads the current
+/// namespace: no root needed.
+#[test]
+fn watch_without_a_terminal_prints_plain_refreshes_and_stops_on_sigint() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args([
+            "watch",
+            "--interval",
+            "0.1",
+            "--format",
+            "json",
+            "--no-states",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    for refresh in 0..2 {
+        let mut line = String::new();
+        out.read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("refresh {refresh}: {e}: {line}"));
+        assert!(
+            v["listeners"].is_array() && v["counters"]["Tcp.ActiveOpens"]["value"].is_u64(),
+            "{v}"
+        );
+        assert!(v["states"].is_null(), "--no-states: {v}");
+        assert!(v["interval_s"].as_f64().unwrap() > 0.05, "{v}");
+    }
+    synack_lab::sys::kill(child.id() as i32, libc::SIGINT);
+    assert!(child.wait().unwrap().success());
 }
