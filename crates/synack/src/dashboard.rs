@@ -163,10 +163,12 @@ pub fn draw(frame: &mut Frame, report: &Report, history: &History, color: bool) 
     for ((name, series), area) in SPARK_COUNTERS.iter().zip(&history.series).zip(rows.iter()) {
         let [label, line] =
             Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(*area);
-        let now = report.rates.map_or(0.0, |r| r.counter(name));
+        let now = report
+            .rates
+            .map_or("-".to_string(), |r| format!("{:.1}", r.counter(name)));
         let total = s.counters.get(name).unwrap_or(0);
         frame.render_widget(
-            Paragraph::new(format!("{name}  {now:.1}/s  (total {total})")),
+            Paragraph::new(format!("{name}  {now}/s  (total {total})")),
             label,
         );
         let data: Vec<u64> = series.iter().copied().collect();
@@ -188,7 +190,18 @@ pub fn run(
     let mut terminal = ratatui::init();
     let result = (|| -> Result<ExitCode> {
         let mut history = History::default();
-        let mut due = Instant::now();
+        // The first frame shows the first sample without rates; rates come
+        // one interval later (over a near-zero interval they would be noise
+        // blown up by the division).
+        let first = Report {
+            snap: watcher.current(),
+            rates: None,
+            alerts: &[],
+            netns,
+            ports,
+        };
+        terminal.draw(|f| draw(f, &first, &history, color))?;
+        let mut due = Instant::now() + interval;
         loop {
             if Instant::now() >= due {
                 let sample = watcher.next()?;
@@ -256,6 +269,46 @@ mod tests {
         }
     }
 
+    /// The dashboard's first refresh came at once after the first sample and
+    /// showed rates over ~0 s (a counter moving by 1 in 50 µs read as
+    /// 20,000/s); the first frame now has no rates.
+    #[test]
+    fn first_dashboard_frame_shows_no_rates_over_zero_seconds() {
+        let snap = snapshot(Instant::now(), 0, 1000);
+        let report = Report {
+            snap: &snap,
+            rates: None,
+            alerts: &[],
+            netns: None,
+            ports: &[],
+        };
+        let text = screen(&report, &History::default());
+        assert!(
+            text.contains("TcpExt.SyncookiesSent  -/s  (total 1000)"),
+            "{text}"
+        );
+        assert!(!text.contains("rates over"), "{text}");
+    }
+
+    fn screen(report: &Report, history: &History) -> String {
+        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
+        terminal.draw(|f| draw(f, report, history, false)).unwrap();
+        terminal
+            .backend()
+            .buffer()
+            .content
+            .chunks(120)
+            .map(|row| {
+                row.iter()
+                    .map(|c| c.symbol())
+                    .collect::<String>()
+                    .trim_end()
+                    .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
     /// The whole screen under a flood: the alert names the port, the
     /// flooded listener is listed first, and the cookie rate is drawn.
     #[test]
@@ -274,24 +327,8 @@ mod tests {
             netns: Some("blue"),
             ports: &[],
         };
-        let mut terminal = Terminal::new(TestBackend::new(120, 30)).unwrap();
-        terminal
-            .draw(|f| draw(f, &report, &history, false))
-            .unwrap();
-        let screen: Vec<String> = terminal
-            .backend()
-            .buffer()
-            .content
-            .chunks(120)
-            .map(|row| {
-                row.iter()
-                    .map(|c| c.symbol())
-                    .collect::<String>()
-                    .trim_end()
-                    .to_string()
-            })
-            .collect();
-        let text = screen.join("\n");
+        let text = screen(&report, &history);
+        let screen: Vec<&str> = text.lines().collect();
         assert!(text.contains("namespace blue"), "{text}");
         assert!(
             text.contains("warning  10.0.0.1:8080: SYN flood suspected: 129 half-open"),

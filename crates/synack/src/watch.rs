@@ -54,6 +54,11 @@ impl Watcher {
         })
     }
 
+    /// The latest snapshot taken.
+    pub fn current(&self) -> &Snapshot {
+        &self.previous
+    }
+
     pub fn next(&mut self) -> Result<Sample> {
         let snap = take(self.options)?;
         let rates = Rates::between(&self.previous, &snap);
