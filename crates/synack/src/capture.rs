@@ -134,10 +134,7 @@ impl Lines {
 
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stop = synack_lab::sys::stop_on_signals();
-    if let Some(ns) = &args.netns {
-        synack_lab::sys::enter_netns(ns)
-            .with_context(|| format!("entering network namespace {ns}"))?;
-    }
+    crate::netns::enter(args.netns.as_deref())?;
     // The ring: blocks of up to 1 MiB, as many as --buffer-kib allows.
     let total = args.buffer_kib.max(1) * 1024;
     let block = total.min(1 << 20);
@@ -146,6 +143,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         Err(e) if e.raw_os_error() == Some(libc_eperm()) => {
             bail!("capturing needs CAP_NET_RAW: run as root, or `setcap cap_net_raw+ep` on synack")
         }
+        Err(e) if e.raw_os_error() == Some(19) => bail!(
+            "no interface `{}` here: `ip link` lists them, and `-i any` captures on all",
+            args.interface
+        ),
         Err(e) => return Err(e).with_context(|| format!("opening {} for capture", args.interface)),
     };
     ring.filter_handshake_traffic()

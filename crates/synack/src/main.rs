@@ -11,6 +11,7 @@ mod filter;
 mod input;
 mod lab;
 mod ladder;
+mod netns;
 mod output;
 mod probe;
 mod watch;

@@ -19,11 +19,7 @@ use synack_host::{Alerts, Listener, Rates, STATE_NAMES, Snapshot, SnapshotOption
 
 /// Moves this thread (and the threads it starts later) into `--netns`.
 pub fn enter(netns: &NetnsArg) -> Result<()> {
-    if let Some(ns) = &netns.netns {
-        synack_lab::sys::enter_netns(ns)
-            .with_context(|| format!("entering network namespace {ns} (needs CAP_SYS_ADMIN)"))?;
-    }
-    Ok(())
+    crate::netns::enter(netns.netns.as_deref())
 }
 
 pub fn take(options: SnapshotOptions) -> Result<Snapshot> {

@@ -328,3 +328,28 @@ fn probe_csv_rows_match_the_header() {
     assert!(header.ends_with(&["tfo_result".to_string(), "cause".to_string()]));
     assert!(text.contains("ECONNREFUSED"));
 }
+
+/// A namespace that does not exist, and an --allow that is not HOST:PORT,
+/// are usage errors (exit 2) that say what to give instead.
+#[test]
+fn host_commands_explain_bad_namespaces_and_allow_patterns() {
+    for cmd in [
+        &["watch", "--once"][..],
+        &["audit"],
+        &["capture", "-i", "lo"],
+    ] {
+        let mut args = cmd.to_vec();
+        args.extend(["--netns", "synack-no-such-namespace"]);
+        let o = synack(&args);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}");
+        assert!(
+            stderr(&o).contains("no network namespace `synack-no-such-namespace`")
+                && stderr(&o).contains("ip netns list"),
+            "{cmd:?}: {}",
+            stderr(&o)
+        );
+    }
+    let o = synack(&["export", "--allow", "not-a-pattern"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("expected HOST:PORT"), "{}", stderr(&o));
+}
