@@ -108,12 +108,46 @@ fn flood_threshold(l: &Listener) -> u32 {
     (capacity(l) / 2).max(16).min(capacity(l))
 }
 
+/// What sets a listener's queue limit, min(listen() backlog, somaxconn),
+/// and what to raise.
+fn limiter(l: &Listener, somaxconn: Option<i64>) -> String {
+    match somaxconn {
+        Some(s) if i64::from(l.accept_limit) >= s => format!(
+            "net.core.somaxconn={s} caps it (the application asked for at least that): raise somaxconn and the listen() backlog"
+        ),
+        Some(s) => format!(
+            "the application's listen() backlog sets it (net.core.somaxconn={s} allows more): raise the backlog"
+        ),
+        None => "min(listen() backlog, net.core.somaxconn) sets it".to_string(),
+    }
+}
+
 fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
     let rate = |name: &str| rates.map_or(0.0, |r| r.counter(name));
     let somaxconn = snap.sysctls.int("net.core.somaxconn");
     let cookies = snap.sysctls.int("net.ipv4.tcp_syncookies");
     let abort = snap.sysctls.int("net.ipv4.tcp_abort_on_overflow");
     let mut out = Vec::new();
+    // Whether SYN cookies protect a flooded port is the namespace's
+    // setting, the same for every listener.
+    let cookies_sent = rate("TcpExt.SyncookiesSent");
+    let queue_drops = rate("TcpExt.TCPReqQFullDrop");
+    let cookies_total = snap.counters.get("TcpExt.SyncookiesSent").unwrap_or(0);
+    let drops_total = snap.counters.get("TcpExt.TCPReqQFullDrop").unwrap_or(0);
+    let protection = match cookies {
+        Some(0) => format!(
+            "NOT protected: tcp_syncookies=0, so SYNs beyond the queue are dropped ({queue_drops:.0}/s, {drops_total} in all) and real clients are locked out: set net.ipv4.tcp_syncookies=1"
+        ),
+        Some(1) => format!(
+            "SYN cookies protect it (tcp_syncookies=1: SYNs beyond the full queue get a cookie, {cookies_sent:.0}/s, {cookies_total} in all)"
+        ),
+        Some(2) => {
+            format!(
+                "SYN cookies answer every SYN (tcp_syncookies=2, {cookies_sent:.0}/s, {cookies_total} in all)"
+            )
+        }
+        _ => "tcp_syncookies unknown".to_string(),
+    };
     for (i, l) in snap.listeners.iter().enumerate() {
         let drops = rates
             .and_then(|r| r.listener_drops.get(&i))
@@ -122,15 +156,6 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
         // Accept queue.
         let fill = accept_fill(l);
         let overflowing = drops > 0.0 && rate("TcpExt.ListenOverflows") > 0.0;
-        let limiter = match somaxconn {
-            Some(s) if i64::from(l.accept_limit) >= s => format!(
-                "net.core.somaxconn={s} caps it (the application asked for at least that): raise somaxconn and the listen() backlog"
-            ),
-            Some(s) => format!(
-                "the application's listen() backlog sets it (net.core.somaxconn={s} allows more): raise the backlog"
-            ),
-            None => "min(listen() backlog, net.core.somaxconn) sets it".to_string(),
-        };
         out.push(Verdict {
             key: (AlertKind::AcceptQueueOverflow, Some(l.local)),
             fire: (fill >= 90.0 || overflowing).then(|| Alert {
@@ -138,12 +163,13 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
                 severity: if overflowing { Severity::Critical } else { Severity::Warning },
                 listener: Some(l.local),
                 message: format!(
-                    "{}: accept queue {}/{} ({fill:.0}% full){}: the application does not accept() fast enough, or its queue is small; the limit is {}: {limiter}{}",
+                    "{}: accept queue {}/{} ({fill:.0}% full){}: the application does not accept() fast enough, or its queue is small; the limit is {}: {}{}",
                     l.local,
                     l.accept_queue,
                     capacity(l),
                     if overflowing { format!(", dropping {drops:.0}/s") } else { String::new() },
                     l.accept_limit,
+                    limiter(l, somaxconn),
                     if abort == Some(1) {
                         "; tcp_abort_on_overflow=1 resets the clients that overflow"
                     } else {
@@ -162,24 +188,6 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
         });
         // Half-open connections.
         let threshold = flood_threshold(l);
-        let cookies_sent = rate("TcpExt.SyncookiesSent");
-        let queue_drops = rate("TcpExt.TCPReqQFullDrop");
-        let cookies_total = snap.counters.get("TcpExt.SyncookiesSent").unwrap_or(0);
-        let drops_total = snap.counters.get("TcpExt.TCPReqQFullDrop").unwrap_or(0);
-        let protection = match cookies {
-            Some(0) => format!(
-                "NOT protected: tcp_syncookies=0, so SYNs beyond the queue are dropped ({queue_drops:.0}/s, {drops_total} in all) and real clients are locked out: set net.ipv4.tcp_syncookies=1"
-            ),
-            Some(1) => format!(
-                "SYN cookies protect it (tcp_syncookies=1: SYNs beyond the full queue get a cookie, {cookies_sent:.0}/s, {cookies_total} in all)"
-            ),
-            Some(2) => {
-                format!(
-                    "SYN cookies answer every SYN (tcp_syncookies=2, {cookies_sent:.0}/s, {cookies_total} in all)"
-                )
-            }
-            _ => "tcp_syncookies unknown".to_string(),
-        };
         out.push(Verdict {
             key: (AlertKind::SynFlood, Some(l.local)),
             fire: (l.syn_recv >= threshold).then(|| Alert {
@@ -208,7 +216,6 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
         });
     }
     // Cookies at a high rate with no listener to blame (tcp_syncookies=2).
-    let cookies_sent = rate("TcpExt.SyncookiesSent");
     let blamed = snap
         .listeners
         .iter()
@@ -231,7 +238,6 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
         calm: cookies_sent < 10.0,
     });
     // Cookies off while SYN queues drop.
-    let queue_drops = rate("TcpExt.TCPReqQFullDrop");
     let full: Vec<String> = snap
         .listeners
         .iter()
@@ -304,9 +310,7 @@ impl Alerts {
         self.active
             .retain(|k, (_, calm)| present.contains(k) && *calm < CLEAR_AFTER);
         let mut alerts: Vec<Alert> = self.active.values().map(|(a, _)| a.clone()).collect();
-        alerts.sort_by(|a, b| {
-            (b.severity, a.kind, a.listener).cmp(&(a.severity, b.kind, b.listener))
-        });
+        alerts.sort_by_key(|a| (std::cmp::Reverse(a.severity), a.kind, a.listener));
         alerts
     }
 }

@@ -22,6 +22,19 @@ pub struct SnapshotOptions {
     pub processes: bool,
 }
 
+impl SnapshotOptions {
+    /// Listeners (without SYN-RECV or drops), counters and sysctls only:
+    /// no walk of the established table.
+    pub fn listeners_only() -> SnapshotOptions {
+        SnapshotOptions {
+            states: false,
+            syn_recv: false,
+            drops: false,
+            processes: false,
+        }
+    }
+}
+
 impl Default for SnapshotOptions {
     fn default() -> Self {
         SnapshotOptions {
@@ -56,28 +69,34 @@ impl Snapshot {
         let mut problems = Vec::new();
         // With states asked for, one dump of the whole table also gives the
         // half-open counts; otherwise a SYN-RECV-only dump does.
-        let (states, half_open) = if options.states {
-            match sockets::census() {
-                Ok((states, half_open)) => (Some(states), Some(half_open)),
-                Err(e) => {
-                    problems.push(format!("socket state dump: {e}"));
-                    (None, None)
-                }
-            }
+        let dumped = if options.states {
+            Some(
+                sockets::census()
+                    .map(|(s, h)| (Some(s), h))
+                    .map_err(|e| ("socket state dump", e)),
+            )
         } else if options.syn_recv {
-            match sockets::syn_recv_by_local() {
-                Ok(half_open) => (None, Some(half_open)),
-                Err(e) => {
-                    problems.push(format!("SYN-RECV dump: {e}"));
-                    (None, None)
-                }
-            }
+            Some(
+                sockets::syn_recv_by_local()
+                    .map(|h| (None, h))
+                    .map_err(|e| ("SYN-RECV dump", e)),
+            )
         } else {
-            (None, None)
+            None
         };
-        if let (true, Some(half_open)) = (options.syn_recv, &half_open) {
-            sockets::attribute_syn_recv(&mut listeners, half_open);
-        }
+        let states = match dumped {
+            Some(Ok((states, half_open))) => {
+                if options.syn_recv {
+                    sockets::attribute_syn_recv(&mut listeners, &half_open);
+                }
+                states
+            }
+            Some(Err((what, e))) => {
+                problems.push(format!("{what}: {e}"));
+                None
+            }
+            None => None,
+        };
         if options.processes {
             let inodes: Vec<u32> = listeners.iter().map(|l| l.inode).collect();
             let mut owners = crate::processes::owners(&inodes);
@@ -100,11 +119,10 @@ impl Snapshot {
         })
     }
 
-    /// The listener that is the same socket in `other` (same address and
+    /// This snapshot's entry for the same socket as `l` (same address and
     /// inode).
-    pub fn same_listener<'a>(&self, l: &Listener, other: &'a Snapshot) -> Option<&'a Listener> {
-        other
-            .listeners
+    pub fn listener_like(&self, l: &Listener) -> Option<&Listener> {
+        self.listeners
             .iter()
             .find(|o| o.local == l.local && o.inode == l.inode)
     }
@@ -144,7 +162,7 @@ impl Rates {
             .iter()
             .enumerate()
             .filter_map(|(i, l)| {
-                let before = newer.same_listener(l, older)?.drops?;
+                let before = older.listener_like(l)?.drops?;
                 Some((i, f64::from(l.drops?.saturating_sub(before)) / seconds))
             })
             .collect();

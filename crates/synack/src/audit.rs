@@ -11,12 +11,7 @@ use synack_host::audit::{Level, audit};
 
 pub fn run(args: &AuditArgs) -> Result<ExitCode> {
     crate::watch::enter(&args.netns)?;
-    let snap = crate::watch::take(SnapshotOptions {
-        states: false,
-        syn_recv: false,
-        drops: false,
-        processes: false,
-    })?;
+    let snap = crate::watch::take(SnapshotOptions::listeners_only())?;
     let findings = audit(&snap);
     let mut out = std::io::stdout().lock();
     match args.format {

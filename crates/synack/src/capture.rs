@@ -132,6 +132,25 @@ impl Lines {
     }
 }
 
+/// Hands finished records to the stream, and to the live lines those not
+/// announced when they were decided.
+fn emit(
+    records: &mut Vec<Handshake>,
+    filter: &Filter,
+    live: &mut Lines,
+    sink: &mut dyn output::Sink,
+) -> Result<()> {
+    for h in records.drain(..) {
+        if !h.announced {
+            live.decided(&h, filter)?;
+        }
+        if filter.matches(&h) {
+            sink.record(&h)?;
+        }
+    }
+    Ok(())
+}
+
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stop = synack_lab::sys::stop_on_signals();
     crate::netns::enter(args.netns.as_deref())?;
@@ -140,10 +159,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let block = total.min(1 << 20);
     let mut ring = match Ring::open(&args.interface, block, total / block.max(1)) {
         Ok(r) => r,
-        Err(e) if e.raw_os_error() == Some(libc_eperm()) => {
+        Err(e) if e.raw_os_error() == Some(EPERM) => {
             bail!("capturing needs CAP_NET_RAW: run as root, or `setcap cap_net_raw+ep` on synack")
         }
-        Err(e) if e.raw_os_error() == Some(19) => bail!(
+        Err(e) if e.raw_os_error() == Some(ENODEV) => bail!(
             "no interface `{}` here: `ip link` lists them, and `-i any` captures on all",
             args.interface
         ),
@@ -216,26 +235,12 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         for h in tracker.take_decisions() {
             live.decided(&h, &filter)?;
         }
-        for h in records.drain(..) {
-            if !h.announced {
-                live.decided(&h, &filter)?;
-            }
-            if filter.matches(&h) {
-                sink.record(&h)?;
-            }
-        }
+        emit(&mut records, &filter, &mut live, &mut *sink)?;
         live.status(frames, tracker.flows())?;
     }
     // What is still open is reported as it stands (incomplete if undecided).
     tracker.finish(&mut records);
-    for h in records.drain(..) {
-        if !h.announced {
-            live.decided(&h, &filter)?;
-        }
-        if filter.matches(&h) {
-            sink.record(&h)?;
-        }
-    }
+    emit(&mut records, &filter, &mut live, &mut *sink)?;
     live.done()?;
     if let Some(w) = pcap {
         w.into_inner().flush()?;
@@ -270,7 +275,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     })
 }
 
-/// EPERM, without a libc dependency in the binary.
-fn libc_eperm() -> i32 {
-    1
-}
+/// errno values (asm-generic/errno-base.h), without a libc dependency in
+/// the binary.
+const EPERM: i32 = 1;
+const ENODEV: i32 = 19;

@@ -63,10 +63,8 @@ pub fn draw(frame: &mut Frame, report: &Report, history: &History, color: bool) 
         Constraint::Length(SPARK_COUNTERS.len() as u16 * 2 + 2),
     ])
     .areas(frame.area());
-    let header = report.text();
-    let first = header.lines().next().unwrap_or_default().to_string();
     frame.render_widget(
-        Paragraph::new(format!("{first}  (q to quit)")).style(bold),
+        Paragraph::new(format!("{}  (q to quit)", report.title())).style(bold),
         title,
     );
     let lines: Vec<Line> = if report.alerts.is_empty() {

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use synack_host::counters::{HANDSHAKE_COUNTERS, is_gauge};
-use synack_host::{Alerts, STATE_NAMES, Snapshot, SnapshotOptions};
+use synack_host::{Alerts, Listener, STATE_NAMES, Snapshot, SnapshotOptions};
 
 /// Request-serving threads: scrapes and probes in parallel.
 const WORKERS: usize = 4;
@@ -82,44 +82,43 @@ impl Allow {
     }
 }
 
+fn listener_labels(l: &Listener) -> Labels {
+    vec![
+        ("address".into(), l.local.ip().to_string()),
+        ("port".into(), l.local.port().to_string()),
+    ]
+}
+
 /// The metrics of one snapshot, in OpenMetrics text.
 pub fn metrics_text(snap: &Snapshot, scrape_seconds: f64) -> String {
     let mut registry = Registry::with_prefix("synack");
-    let listener = |name: &str,
-                    help: &str,
-                    registry: &mut Registry,
-                    value: &dyn Fn(&synack_host::Listener) -> Option<i64>| {
+    type Value = fn(&Listener) -> u32;
+    let gauges: [(&str, &str, Value); 3] = [
+        (
+            "listener_accept_queue",
+            "Connections completed and waiting for accept()",
+            |l| l.accept_queue,
+        ),
+        (
+            "listener_accept_limit",
+            "min(listen backlog, somaxconn); the accept and SYN queues hold one more",
+            |l| l.accept_limit,
+        ),
+        (
+            "listener_syn_recv",
+            "Half-open connections (SYN received, SYN-ACK sent) to the listener",
+            |l| l.syn_recv,
+        ),
+    ];
+    for (name, help, value) in gauges {
         let family = Family::<Labels, Gauge>::default();
         registry.register(name, help, family.clone());
         for l in &snap.listeners {
-            if let Some(v) = value(l) {
-                family
-                    .get_or_create(&vec![
-                        ("address".into(), l.local.ip().to_string()),
-                        ("port".into(), l.local.port().to_string()),
-                    ])
-                    .set(v);
-            }
+            family
+                .get_or_create(&listener_labels(l))
+                .set(i64::from(value(l)));
         }
-    };
-    listener(
-        "listener_accept_queue",
-        "Connections completed and waiting for accept()",
-        &mut registry,
-        &|l| Some(i64::from(l.accept_queue)),
-    );
-    listener(
-        "listener_accept_limit",
-        "min(listen backlog, somaxconn); the accept and SYN queues hold one more",
-        &mut registry,
-        &|l| Some(i64::from(l.accept_limit)),
-    );
-    listener(
-        "listener_syn_recv",
-        "Half-open connections (SYN received, SYN-ACK sent) to the listener",
-        &mut registry,
-        &|l| Some(i64::from(l.syn_recv)),
-    );
+    }
     let drops = Family::<Labels, Counter>::default();
     registry.register(
         "listener_drops",
@@ -129,10 +128,7 @@ pub fn metrics_text(snap: &Snapshot, scrape_seconds: f64) -> String {
     for l in &snap.listeners {
         if let Some(d) = l.drops {
             drops
-                .get_or_create(&vec![
-                    ("address".into(), l.local.ip().to_string()),
-                    ("port".into(), l.local.port().to_string()),
-                ])
+                .get_or_create(&listener_labels(l))
                 .inc_by(u64::from(d));
         }
     }
@@ -392,8 +388,8 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         .context("--allow")?;
     // The workers start in the namespace this thread enters.
     crate::watch::enter(&args.netns)?;
-    Snapshot::take(SnapshotOptions::default())
-        .context("listing sockets through netlink sock_diag")?;
+    // Fail at start, not at the first scrape, when sock_diag is not there.
+    crate::watch::take(SnapshotOptions::listeners_only())?;
     let server = match tiny_http::Server::http(args.listen) {
         Ok(s) => Arc::new(s),
         Err(e) => bail!("serving on {}: {e}", args.listen),

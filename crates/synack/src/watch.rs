@@ -190,11 +190,9 @@ impl Report<'_> {
         })
     }
 
-    pub fn text(&self) -> String {
-        let s = self.snap;
-        let mut t = String::new();
-        let _ = writeln!(
-            t,
+    /// The first line: namespace, time and the interval rates cover.
+    pub fn title(&self) -> String {
+        format!(
             "synack watch  {}  {}{}",
             self.netns
                 .map_or("this namespace".to_string(), |n| format!("namespace {n}")),
@@ -203,7 +201,13 @@ impl Report<'_> {
                 "  rates over {:.2} s",
                 r.seconds
             ))
-        );
+        )
+    }
+
+    pub fn text(&self) -> String {
+        let s = self.snap;
+        let mut t = self.title();
+        t.push('\n');
         if self.alerts.is_empty() {
             t.push_str("ALERTS  none\n");
         } else {
