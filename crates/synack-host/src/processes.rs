@@ -3,7 +3,7 @@
 //! descriptors, so only on request; processes that vanish or deny access
 //! mid-walk are skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// (pid, command) of every process holding one of `inodes`.
 pub fn owners(inodes: &[u32]) -> HashMap<u32, Vec<(u32, String)>> {
@@ -11,6 +11,8 @@ pub fn owners(inodes: &[u32]) -> HashMap<u32, Vec<(u32, String)>> {
     if inodes.is_empty() {
         return found;
     }
+    // Looked up once per descriptor of every process: a set, not a scan.
+    let wanted: HashSet<u32> = inodes.iter().copied().collect();
     let Ok(procs) = std::fs::read_dir("/proc") else {
         return found;
     };
@@ -34,7 +36,7 @@ pub fn owners(inodes: &[u32]) -> HashMap<u32, Vec<(u32, String)>> {
                 .and_then(|t| t.strip_prefix("socket:["))
                 .and_then(|t| t.strip_suffix(']'))
                 .and_then(|t| t.parse::<u32>().ok());
-            if let Some(inode) = inode.filter(|i| inodes.contains(i)) {
+            if let Some(inode) = inode.filter(|i| wanted.contains(i)) {
                 let comm = std::fs::read_to_string(entry.path().join("comm"))
                     .map(|c| c.trim().to_string())
                     .unwrap_or_default();
