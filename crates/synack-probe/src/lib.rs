@@ -14,7 +14,9 @@ mod record;
 pub mod reuse;
 pub mod syn;
 pub mod sys;
+pub mod target;
 
 pub use attempt::{AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start};
 pub use cause::Cause;
 pub use record::record;
+pub use target::{Family, Host, Resolved, Target, resolve};

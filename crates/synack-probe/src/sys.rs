@@ -397,6 +397,15 @@ pub fn wait_readable(fds: &[BorrowedFd<'_>], ms: i32) {
     unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
 }
 
+/// The index of a network interface by name (an IPv6 zone such as `%eth0`).
+pub fn interface_index(name: &str) -> Option<u32> {
+    let name = std::ffi::CString::new(name).ok()?;
+    // SAFETY: if_nametoindex reads the NUL-terminated string, which lives
+    // for the call.
+    let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (index != 0).then_some(index)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

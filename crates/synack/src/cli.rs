@@ -136,9 +136,15 @@ pub struct ExportArgs {
     /// Targets /probe may connect to (repeatable; none: /probe is refused)
     #[arg(long, value_name = "HOST:PORT")]
     pub allow: Vec<String>,
-    /// Give up a /probe handshake after this many seconds
+    /// Answer a /probe within this many seconds, name lookup included
     #[arg(long, value_name = "SECS", default_value_t = 3.0)]
     pub probe_timeout: f64,
+    /// Close a connection whose request has not fully arrived after SECS
+    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
+    pub read_timeout: f64,
+    /// Connections open at once; more are answered 503 and closed
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_connections: usize,
     /// Label listeners with their processes (walks /proc on every scrape)
     #[arg(long)]
     pub processes: bool,

@@ -6,7 +6,7 @@ use crate::cli::{Format, ProbeArgs, ProbeFormat};
 use crate::output::{self, Context, human_ns};
 use anyhow::{Context as _, Result, bail};
 use std::io::{BufWriter, Write};
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -25,50 +25,20 @@ struct Target {
     tfo_fast: Vec<i64>,
 }
 
-/// Resolves `host:port` (or `[v6]:port`), timing the lookup apart: the
-/// first usable address, or all of them.
+/// Resolves a target the way `synack probe` tries it: the first address
+/// in Happy Eyeballs order, or all of them, and the lookup's time.
 fn resolve(name: &str, v4: bool, v6: bool, all: bool) -> Result<(Vec<SocketAddr>, Option<i64>)> {
-    if let Ok(a) = name.parse::<SocketAddr>() {
-        return Ok((vec![a], None));
-    }
-    if !name.contains(':') {
-        bail!("{name:?}: give a port, as host:port");
-    }
-    let start = Instant::now();
-    let addrs: Vec<SocketAddr> = name
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {name}"))?
-        .collect();
-    let dns = start.elapsed().as_nanos() as i64;
-    let mut usable: Vec<SocketAddr> = addrs
-        .into_iter()
-        .filter(|a| (!v4 || a.is_ipv4()) && (!v6 || a.is_ipv6()))
-        .collect();
-    if usable.is_empty() {
-        bail!(
-            "{name} has no {} address",
-            if v4 {
-                "IPv4"
-            } else if v6 {
-                "IPv6"
-            } else {
-                "usable"
-            }
-        );
-    }
-    // Happy Eyeballs order (RFC 8305 section 4): alternate the families,
-    // IPv6 first, as browsers and most clients try them.
-    let (v6s, v4s): (Vec<SocketAddr>, Vec<SocketAddr>) = usable.iter().partition(|a| a.is_ipv6());
-    let mut ordered = Vec::with_capacity(usable.len());
-    for i in 0..v6s.len().max(v4s.len()) {
-        ordered.extend(v6s.get(i));
-        ordered.extend(v4s.get(i));
-    }
-    usable = ordered;
+    let target: synack_probe::Target = name.parse()?;
+    let family = match (v4, v6) {
+        (true, _) => synack_probe::Family::V4,
+        (_, true) => synack_probe::Family::V6,
+        _ => synack_probe::Family::Any,
+    };
+    let mut resolved = synack_probe::resolve(&target, family)?;
     if !all {
-        usable.truncate(1);
+        resolved.addrs.truncate(1);
     }
-    Ok((usable, Some(dns)))
+    Ok((resolved.addrs, resolved.lookup.map(|d| d.as_nanos() as i64)))
 }
 
 fn parse_source(s: &str) -> Result<SocketAddr> {
@@ -81,7 +51,7 @@ fn parse_source(s: &str) -> Result<SocketAddr> {
     }
 }
 
-fn secs(s: f64, what: &str) -> Result<Duration> {
+pub fn secs(s: f64, what: &str) -> Result<Duration> {
     if !(0.0..=86_400.0).contains(&s) {
         bail!("{what} must be between 0 and 86400 seconds");
     }

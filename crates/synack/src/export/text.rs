@@ -1,0 +1,279 @@
+//! The exporter's answers in OpenMetrics text (prometheus-client): a
+//! namespace snapshot for `/metrics`, one handshake for `/probe`.
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+use synack_host::counters::{HANDSHAKE_COUNTERS, is_gauge};
+use synack_host::{Alerts, Listener, STATE_NAMES, Snapshot};
+use synack_probe::{Family as AddressFamily, Target};
+
+type Labels = Vec<(String, String)>;
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+fn listener_labels(l: &Listener) -> Labels {
+    vec![
+        ("address".into(), l.local.ip().to_string()),
+        ("port".into(), l.local.port().to_string()),
+    ]
+}
+
+/// The metrics of one snapshot, in OpenMetrics text.
+pub fn metrics_text(snap: &Snapshot, scrape_seconds: f64) -> String {
+    let mut registry = Registry::with_prefix("synack");
+    type Value = fn(&Listener) -> u32;
+    let gauges: [(&str, &str, Value); 3] = [
+        (
+            "listener_accept_queue",
+            "Connections completed and waiting for accept()",
+            |l| l.accept_queue,
+        ),
+        (
+            "listener_accept_limit",
+            "min(listen backlog, somaxconn); the accept and SYN queues hold one more",
+            |l| l.accept_limit,
+        ),
+        (
+            "listener_syn_recv",
+            "Half-open connections (SYN received, SYN-ACK sent) to the listener",
+            |l| l.syn_recv,
+        ),
+    ];
+    for (name, help, value) in gauges {
+        let family = Family::<Labels, Gauge>::default();
+        registry.register(name, help, family.clone());
+        for l in &snap.listeners {
+            family
+                .get_or_create(&listener_labels(l))
+                .set(i64::from(value(l)));
+        }
+    }
+    let drops = Family::<Labels, Counter>::default();
+    registry.register(
+        "listener_drops",
+        "Packets the listening socket dropped (sk_drops, ss -m d)",
+        drops.clone(),
+    );
+    for l in &snap.listeners {
+        if let Some(d) = l.drops {
+            drops
+                .get_or_create(&listener_labels(l))
+                .inc_by(u64::from(d));
+        }
+    }
+    if let Some(counts) = snap.states {
+        let states = Family::<Labels, Gauge>::default();
+        registry.register("sockets", "TCP sockets by state", states.clone());
+        for (i, n) in counts.iter().enumerate().skip(1) {
+            states
+                .get_or_create(&vec![("state".into(), STATE_NAMES[i].to_string())])
+                .set(*n as i64);
+        }
+    }
+    for name in HANDSHAKE_COUNTERS {
+        let Some(v) = snap.counters.get(name) else {
+            continue;
+        };
+        let metric = format!("netstat_{}", name.replace('.', "_"));
+        let help = format!("Kernel counter {name} (/proc/net/snmp, /proc/net/netstat)");
+        if is_gauge(name) {
+            let g = Gauge::<i64>::default();
+            g.set(v as i64);
+            registry.register(metric, help, g);
+        } else {
+            let c = Counter::<u64>::default();
+            c.inc_by(v);
+            registry.register(metric, help, c);
+        }
+    }
+    let sysctl = Family::<Labels, Gauge>::default();
+    registry.register(
+        "sysctl",
+        "Handshake sysctls with an integer value",
+        sysctl.clone(),
+    );
+    let sysctl_info = Family::<Labels, Gauge>::default();
+    registry.register(
+        "sysctl_info",
+        "Handshake sysctls with other values",
+        sysctl_info.clone(),
+    );
+    for (k, v) in &snap.sysctls.values {
+        match v.parse::<i64>() {
+            Ok(n) => sysctl
+                .get_or_create(&vec![("name".into(), k.clone())])
+                .set(n),
+            Err(_) => sysctl_info
+                .get_or_create(&vec![
+                    ("name".into(), k.clone()),
+                    ("value".into(), v.clone()),
+                ])
+                .set(1),
+        };
+    }
+    // Alerts a single sample can show (queue levels; rates need two).
+    let alerts = Family::<Labels, Gauge>::default();
+    registry.register(
+        "alert",
+        "Alerts in force on this sample (1)",
+        alerts.clone(),
+    );
+    for a in Alerts::default().update(snap, None) {
+        alerts
+            .get_or_create(&vec![
+                ("kind".into(), a.kind.as_str().into()),
+                ("severity".into(), a.severity.as_str().into()),
+                (
+                    "listener".into(),
+                    a.listener.map_or(String::new(), |l| l.to_string()),
+                ),
+            ])
+            .set(1);
+    }
+    let problems = Gauge::<i64>::default();
+    problems.set(snap.problems.len() as i64);
+    registry.register(
+        "read_problems",
+        "Parts of the snapshot that could not be read",
+        problems,
+    );
+    let took = FloatGauge::default();
+    took.set(scrape_seconds);
+    registry.register(
+        "scrape_duration_seconds",
+        "Time taken to read this snapshot",
+        took,
+    );
+    encode_registry(&registry)
+}
+
+/// One probe of an admitted target within `budget`: the name resolved
+/// (as `synack probe` resolves it, so both pick the same address), then one
+/// handshake in the time left, as OpenMetrics text. A failure to resolve is
+/// a failed probe (success 0), as blackbox_exporter reports it.
+pub fn probe_text(target: &Target, budget: Duration) -> String {
+    let start = Instant::now();
+    let resolved = match synack_probe::resolve(target, AddressFamily::Any) {
+        Ok(r) => r,
+        Err(e) => {
+            let why = match e {
+                synack_probe::target::ResolveError::Lookup { .. } => "name lookup failed",
+                synack_probe::target::ResolveError::NoAddress { .. } => "no address",
+            };
+            return probe_failure_text(e.took(), "unresolved", why, None);
+        }
+    };
+    let left = budget.saturating_sub(start.elapsed());
+    if left.is_zero() {
+        return probe_failure_text(
+            resolved.lookup,
+            "timeout",
+            "name lookup took the whole budget",
+            None,
+        );
+    }
+    let addr = resolved.addrs[0];
+    let mut poll = match mio::Poll::new() {
+        Ok(p) => p,
+        Err(_) => return probe_failure_text(resolved.lookup, "local_error", "no poll", None),
+    };
+    let mut events = mio::Events::with_capacity(4);
+    let cfg = synack_probe::AttemptConfig {
+        timeout: left,
+        ..Default::default()
+    };
+    let r = synack_probe::attempt(addr, &cfg, &mut poll, &mut events);
+    let established = r.cause == synack_probe::Cause::Established;
+    let mut registry = probe_registry(resolved.lookup, established);
+    registry.register(
+        "handshake_seconds",
+        "connect() to the socket writable (or failed)",
+        float_gauge(r.connect.as_secs_f64()),
+    );
+    if let (true, Some(info)) = (established, r.tcp_info) {
+        registry.register(
+            "tcp_rtt_seconds",
+            "The kernel's smoothed RTT (TCP_INFO)",
+            float_gauge(f64::from(info.rtt_us) / 1e6),
+        );
+        registry.register(
+            "syn_retransmits",
+            "SYNs retransmitted (TCP_INFO total_retrans)",
+            float_gauge(f64::from(info.total_retrans)),
+        );
+    }
+    register_cause(
+        &mut registry,
+        r.cause.outcome().as_str(),
+        &r.cause.label(),
+        Some(addr.ip()),
+    );
+    encode_registry(&registry)
+}
+
+/// A probe that ended before any handshake: why, in the cause labels.
+pub fn probe_failure_text(
+    lookup: Option<Duration>,
+    outcome: &str,
+    cause: &str,
+    address: Option<std::net::IpAddr>,
+) -> String {
+    let mut registry = probe_registry(lookup, false);
+    register_cause(&mut registry, outcome, cause, address);
+    encode_registry(&registry)
+}
+
+fn float_gauge(v: f64) -> FloatGauge {
+    let g = FloatGauge::default();
+    g.set(v);
+    g
+}
+
+fn probe_registry(lookup: Option<Duration>, established: bool) -> Registry {
+    let mut registry = Registry::with_prefix("synack_probe");
+    registry.register(
+        "success",
+        "1 if the handshake completed",
+        float_gauge(f64::from(u8::from(established))),
+    );
+    registry.register(
+        "dns_seconds",
+        "Name resolution time (0 for an address)",
+        float_gauge(lookup.unwrap_or_default().as_secs_f64()),
+    );
+    registry
+}
+
+fn register_cause(
+    registry: &mut Registry,
+    outcome: &str,
+    cause: &str,
+    address: Option<std::net::IpAddr>,
+) {
+    let family = Family::<Labels, Gauge>::default();
+    registry.register(
+        "cause",
+        "What answered the SYN (1 on the cause)",
+        family.clone(),
+    );
+    family
+        .get_or_create(&vec![
+            ("outcome".into(), outcome.to_string()),
+            ("cause".into(), cause.to_string()),
+            (
+                "address".into(),
+                address.map_or(String::new(), |a| a.to_string()),
+            ),
+        ])
+        .set(1);
+}
+
+fn encode_registry(registry: &Registry) -> String {
+    let mut out = String::new();
+    encode(&mut out, registry).expect("encoding into a String cannot fail");
+    out
+}

@@ -1,0 +1,468 @@
+//! `synack export` against hostile clients: every request bounded in size,
+//! time and number before any work is done for it, and no DNS query or
+//! probe for a client that no `--allow` pattern admits. Regression tests
+//! for the exporter items of the hardening issue, each named after what
+//! broke. Most run as any user on loopback; the DNS test needs root (a lab
+//! namespace with a resolver of its own) and skips elsewhere, saying why.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The longest any answer or close may take in these tests: a safety bound
+/// on reads, not a measurement.
+const BOUND: Duration = Duration::from_secs(20);
+
+/// A running exporter, stopped (SIGTERM) and reaped on drop.
+struct Exporter {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Exporter {
+    /// `synack export --listen 127.0.0.1:0 ARGS`, run through `prefix`
+    /// (`ip netns exec NS` for the DNS test); waits for the line that
+    /// names the bound port.
+    fn start(prefix: &[&str], args: &[&str]) -> Exporter {
+        let bin = env!("CARGO_BIN_EXE_synack");
+        let mut command = match prefix.split_first() {
+            Some((first, rest)) => {
+                let mut c = Command::new(first);
+                c.args(rest).arg(bin);
+                c
+            }
+            None => Command::new(bin),
+        };
+        let mut child = command
+            .args(["export", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start synack export");
+        let mut line = String::new();
+        BufReader::new(child.stderr.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Exporter { child, addr }
+    }
+
+    fn connect(&self) -> TcpStream {
+        let s = TcpStream::connect(self.addr).unwrap();
+        s.set_read_timeout(Some(BOUND)).unwrap();
+        s
+    }
+
+    /// Sends `request` as it is and reads the answer until the server
+    /// closes: (status, whole text). Status 0 when closed without one.
+    fn exchange(&self, request: &[u8]) -> (u16, String) {
+        let mut s = self.connect();
+        s.write_all(request).unwrap();
+        read_answer(&mut s)
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.exchange(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+    }
+
+    /// A line of /proc/PID/status, as a number.
+    fn status_field(&self, field: &str) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(field))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{field} in {status}"))
+    }
+}
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        synack_lab::sys::kill(self.child.id() as i32, libc::SIGTERM);
+        let _ = self.child.wait();
+    }
+}
+
+fn read_answer(s: &mut TcpStream) -> (u16, String) {
+    let mut bytes = Vec::new();
+    let started = Instant::now();
+    let mut chunk = [0u8; 16384];
+    loop {
+        match s.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            // A reset after the answer (the server closed with our unread
+            // bytes in its buffer) still leaves the answer read.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => panic!("no answer within {BOUND:?}: {e}"),
+        }
+        assert!(started.elapsed() < BOUND, "answer never ended");
+    }
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    let status = text
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|t| t.get(..3))
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, text)
+}
+
+fn body(text: &str) -> &str {
+    text.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+#[test]
+fn request_line_over_8_kib_gets_414_and_the_rest_is_never_read() {
+    let exporter = Exporter::start(&[], &[]);
+    // One byte over the limit: the answer comes as that byte arrives.
+    let mut request = b"GET /".to_vec();
+    request.resize(8 * 1024 + 1, b'a');
+    let (status, text) = exporter.exchange(&request);
+    assert_eq!(status, 414, "{text}");
+    // An endless URL (the 400 MB attack): the server stops reading, so the
+    // sender's writes fail once the socket buffers are full.
+    let mut s = exporter.connect();
+    s.set_write_timeout(Some(BOUND)).unwrap();
+    s.write_all(b"GET /").unwrap();
+    let chunk = vec![b'a'; 64 * 1024];
+    let mut sent = 0usize;
+    let limit = 256 << 20;
+    while sent < limit {
+        match s.write(&chunk) {
+            Ok(n) => sent += n,
+            Err(_) => break,
+        }
+    }
+    assert!(
+        sent < limit,
+        "the exporter took {sent} bytes of one request line"
+    );
+    // Its memory stayed that of an idle exporter (it was 834 MB).
+    let rss_kib = exporter.status_field("VmRSS:");
+    assert!(rss_kib < 64 * 1024, "VmRSS {rss_kib} kB");
+}
+
+#[test]
+fn headers_over_8_kib_get_431() {
+    let exporter = Exporter::start(&[], &[]);
+    let pad = format!("X-Pad: {}\r\n", "p".repeat(1000));
+    let request = format!("GET /metrics HTTP/1.1\r\n{}\r\n", pad.repeat(9));
+    let (status, text) = exporter.exchange(request.as_bytes());
+    assert_eq!(status, 431, "{text}");
+    // Just under the limit is served.
+    let request = format!("GET /metrics HTTP/1.1\r\n{}\r\n", pad.repeat(7));
+    assert_eq!(exporter.exchange(request.as_bytes()).0, 200);
+}
+
+#[test]
+fn error_answers_do_not_echo_the_request() {
+    let exporter = Exporter::start(&[], &["--allow", "127.0.0.1:*"]);
+    let marker = "%3Cscript%3Emarker";
+    for path in [
+        format!("/{marker}"),
+        format!("/probe?target={marker}"),
+        format!("/probe?target={marker}:80"),
+        format!("/probe?target=10.0.0.1:80&{marker}"),
+    ] {
+        let (status, text) = exporter.get(&path);
+        assert!((400..500).contains(&status), "{path}: {text}");
+        assert!(
+            !text.contains("marker") && !text.contains("script"),
+            "{path} echoed: {text}"
+        );
+    }
+}
+
+#[test]
+fn idle_connections_get_no_thread_each_are_capped_and_closed() {
+    let exporter = Exporter::start(&[], &["--max-connections", "40", "--read-timeout", "1"]);
+    let idle: Vec<TcpStream> = (0..40).map(|_| exporter.connect()).collect();
+    // The 41st is refused at once (the cap), with a reason.
+    let (status, text) = read_answer(&mut exporter.connect());
+    assert_eq!(status, 503, "{text}");
+    // One thread serves them all (a thread each before: 1,506 for 1,500).
+    let threads = exporter.status_field("Threads:");
+    assert!(threads <= 4, "{threads} threads for 40 idle connections");
+    // Each is closed by the server once the read timeout passes.
+    for mut s in idle {
+        let mut byte = [0u8; 1];
+        let started = Instant::now();
+        let n = s.read(&mut byte).expect("closed, not timed out");
+        assert_eq!(n, 0, "an idle connection got data");
+        assert!(started.elapsed() < BOUND);
+    }
+    // Slots are free again: a scrape is served.
+    assert_eq!(exporter.get("/metrics").0, 200);
+}
+
+#[test]
+fn slow_request_head_is_closed_at_the_read_timeout() {
+    let exporter = Exporter::start(&[], &["--read-timeout", "1"]);
+    let mut s = exporter.connect();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    let (status, _) = read_answer(&mut s);
+    assert_eq!(status, 0, "a request never finished was answered");
+}
+
+#[test]
+fn lf_only_requests_http2_prefaces_and_garbage_do_not_hang() {
+    let exporter = Exporter::start(&[], &["--read-timeout", "2"]);
+    let (status, text) = exporter.exchange(b"GET /metrics HTTP/1.1\nHost: x\n\n");
+    assert_eq!(status, 200, "{text}");
+    assert!(body(&text).contains("synack_listener"), "{text}");
+    let (status, _) = exporter.exchange(b"GARBAGE\r\n\r\n");
+    assert_eq!(status, 400);
+    // HTTP/2 is not spoken: the preface ends the connection at once.
+    let started = Instant::now();
+    let (status, text) = exporter.exchange(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+    assert!(status == 0 || status >= 400, "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "waited for the read timeout"
+    );
+}
+
+/// A listener whose accept queue is full: the kernel drops every further
+/// SYN to it, so a probe there waits its whole budget.
+fn silent_target() -> (std::net::TcpListener, TcpStream, SocketAddr) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    synack_lab::sys::set_backlog(&l, 0).unwrap();
+    let addr = l.local_addr().unwrap();
+    // The queue holds backlog + 1 = 1 connection.
+    let queued = TcpStream::connect(addr).unwrap();
+    (l, queued, addr)
+}
+
+#[test]
+fn slow_probes_neither_delay_scrapes_nor_pile_up() {
+    let (_l, _queued, silent) = silent_target();
+    // A port nothing listens on: a probe there is refused at once.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let exporter = Exporter::start(&[], &["--allow", "127.0.0.1:*", "--probe-timeout", "4"]);
+    let (done_tx, done_rx) = mpsc::channel();
+    let addr = exporter.addr;
+    let probe = move |target: SocketAddr| {
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.set_read_timeout(Some(BOUND)).unwrap();
+        write!(s, "GET /probe?target={target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        read_answer(&mut s)
+    };
+    let probes: Vec<_> = (0..4)
+        .map(|_| {
+            let done = done_tx.clone();
+            std::thread::spawn(move || {
+                // Until it gets one of the four probe slots.
+                let started = Instant::now();
+                loop {
+                    let answer = probe(silent);
+                    if answer.0 != 503 {
+                        done.send(()).unwrap();
+                        return answer;
+                    }
+                    assert!(started.elapsed() < BOUND, "never got a probe slot");
+                }
+            })
+        })
+        .collect();
+    // A quick probe (refused at once, so it holds a slot for a moment
+    // only) finds the four slots taken: from then on the four threads'
+    // probes are in flight, each for its whole 4 s budget.
+    let started = Instant::now();
+    let busy = loop {
+        let (status, text) = probe(closed);
+        if status == 503 {
+            break text;
+        }
+        assert!(body(&text).contains("outcome=\"refused\""), "{text}");
+        assert!(
+            started.elapsed() < BOUND,
+            "the probe slots were never all taken"
+        );
+    };
+    assert!(busy.contains("retry-after"), "{busy}");
+    // A scrape is served while all four are still waiting.
+    let (status, text) = exporter.get("/metrics");
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        done_rx.try_recv().is_err(),
+        "a probe ended before the scrape was served"
+    );
+    for p in probes {
+        let (status, text) = p.join().unwrap();
+        assert_eq!(status, 200, "{text}");
+        assert!(body(&text).contains("synack_probe_success 0.0"), "{text}");
+        assert!(body(&text).contains("outcome=\"timeout\""), "{text}");
+    }
+}
+
+/// A resolver of the test's own in a lab namespace: `ip netns exec`
+/// mounts /etc/netns/NS/resolv.conf over /etc/resolv.conf for the
+/// exporter, pointing it at a UDP socket on the namespace's loopback that
+/// counts queries and never answers.
+struct SilentResolver {
+    dir: std::path::PathBuf,
+    queries: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
+}
+
+impl SilentResolver {
+    fn start(lab: &synack_lab::Lab) -> SilentResolver {
+        let dir = std::path::PathBuf::from(format!("/etc/netns/{}", lab.server.name));
+        std::fs::create_dir_all(&dir).unwrap();
+        // One try of 3 s per lookup: longer than the probe budget.
+        std::fs::write(
+            dir.join("resolv.conf"),
+            "nameserver 127.0.0.1\noptions timeout:3 attempts:1\n",
+        )
+        .unwrap();
+        let socket = lab
+            .server
+            .run(|| UdpSocket::bind("127.0.0.1:53"))
+            .unwrap()
+            .unwrap();
+        let (tx, queries) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 512];
+            // Ends when the test drops the receiver.
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                if tx.send((from, buf[..n].to_vec())).is_err() {
+                    break;
+                }
+            }
+        });
+        SilentResolver { dir, queries }
+    }
+
+    /// The names asked for so far (the question of each query).
+    fn asked(&self) -> Vec<String> {
+        self.queries.try_iter().map(|(_, q)| question(&q)).collect()
+    }
+}
+
+impl Drop for SilentResolver {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The QNAME of a DNS query (RFC 1035 section 4.1.2), dotted.
+fn question(query: &[u8]) -> String {
+    let mut labels = Vec::new();
+    let mut i = 12;
+    while let Some(&len) = query.get(i) {
+        if len == 0 {
+            break;
+        }
+        let label = query.get(i + 1..i + 1 + len as usize).unwrap_or_default();
+        labels.push(String::from_utf8_lossy(label).into_owned());
+        i += 1 + len as usize;
+    }
+    labels.join(".")
+}
+
+#[test]
+fn probe_resolves_no_name_that_no_allow_pattern_names() {
+    if !synack_lab::sys::is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: the DNS test must run there"
+        );
+        eprintln!("skipped: the DNS test needs root (a namespace with its own resolver)");
+        return;
+    }
+    let lab = synack_lab::Lab::up().expect("lab");
+    let resolver = SilentResolver::start(&lab);
+    let in_lab = ["ip", "netns", "exec", lab.server.name.as_str()];
+    let get = |exporter: &Exporter, path: &str| {
+        let path = path.to_string();
+        let addr = exporter.addr;
+        lab.server
+            .run(move || {
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(BOUND)).unwrap();
+                write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+                read_answer(&mut s)
+            })
+            .unwrap()
+    };
+    // No --allow: refused, nothing resolved (before: resolved first).
+    {
+        let exporter = Exporter::start(&in_lab, &[]);
+        assert_eq!(get(&exporter, "/probe?target=victim.test:80").0, 403);
+        assert_eq!(get(&exporter, "/metrics").0, 200);
+    }
+    assert_eq!(resolver.asked(), Vec::<String>::new());
+    // Patterns for an address range and one name: only that name is
+    // ever looked up, and a silent resolver holds no scrape.
+    let exporter = Exporter::start(
+        &in_lab,
+        &[
+            "--allow",
+            "0.0.0.0/0:*",
+            "--allow",
+            "slow.test:80",
+            "--probe-timeout",
+            "2",
+        ],
+    );
+    assert_eq!(get(&exporter, "/probe?target=victim.test:80").0, 403);
+    assert_eq!(get(&exporter, "/probe?target=slow.test:81").0, 403);
+    assert_eq!(resolver.asked(), Vec::<String>::new());
+    let addr = exporter.addr;
+    let name = lab.server.name.clone();
+    let slow: Vec<_> = (0..4)
+        .map(|_| {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                synack_lab::sys::enter_netns(&name).unwrap();
+                let mut s = TcpStream::connect(addr).unwrap();
+                s.set_read_timeout(Some(BOUND)).unwrap();
+                s.write_all(b"GET /probe?target=slow.test:80 HTTP/1.1\r\nHost: x\r\n\r\n")
+                    .unwrap();
+                read_answer(&mut s)
+            })
+        })
+        .collect();
+    // Wait (bounded) until the resolver has seen all four lookups (each
+    // from a socket of its own).
+    let mut asked = Vec::new();
+    let mut lookups = std::collections::HashSet::new();
+    let started = Instant::now();
+    while lookups.len() < 4 {
+        match resolver
+            .queries
+            .recv_timeout(BOUND.saturating_sub(started.elapsed()))
+        {
+            Ok((from, q)) => {
+                asked.push(question(&q));
+                lookups.insert(from);
+            }
+            Err(e) => panic!("lookups seen: {asked:?}: {e}"),
+        }
+    }
+    assert!(asked.iter().all(|n| n == "slow.test"), "{asked:?}");
+    let (status, text) = get(&exporter, "/metrics");
+    assert_eq!(status, 200, "{text}");
+    assert!(
+        slow.iter().all(|t| !t.is_finished()),
+        "a probe ended before the scrape"
+    );
+    for t in slow {
+        let (status, text) = t.join().unwrap();
+        assert_eq!(status, 200, "{text}");
+        assert!(body(&text).contains("synack_probe_success 0.0"), "{text}");
+    }
+    drop(exporter);
+    assert!(resolver.asked().iter().all(|n| n == "slow.test"));
+}
