@@ -2,7 +2,7 @@
 //! in the same run when it is installed: resident memory, threads and
 //! `/metrics` latency at rest, with IDLE connections open that send
 //! nothing, and while OVERSIZED clients stream an endless request line for
-//! SECONDS. Everything stays on 127.0.0.1.
+//! SECONDS. The load comes from 127.0.0.1, the scrapes from 127.0.0.2.
 //! `cargo run --release -p synack --example export_bench -- [IDLE] [OVERSIZED] [SECONDS]`
 //! (defaults 2000, 100, 10; bench/export.sh runs it).
 
@@ -57,10 +57,17 @@ fn start(name: &'static str, argv: &[String]) -> Server {
     Server { name, child, addr }
 }
 
-/// One GET /metrics: the time to the whole answer, or none on failure.
+/// One GET /metrics from 127.0.0.2 (the attackers come from 127.0.0.1):
+/// the time to the whole answer, or none on failure.
 fn scrape(addr: SocketAddr) -> Option<Duration> {
     let t0 = Instant::now();
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(30)).ok()?;
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    let from: SocketAddr = "127.0.0.2:0".parse().unwrap();
+    socket.bind(&from.into()).ok()?;
+    socket
+        .connect_timeout(&addr.into(), Duration::from_secs(30))
+        .ok()?;
+    let mut s: TcpStream = socket.into();
     s.set_read_timeout(Some(Duration::from_secs(30))).ok()?;
     s.write_all(b"GET /metrics HTTP/1.1\r\nHost: bench\r\nConnection: close\r\n\r\n")
         .ok()?;
@@ -162,6 +169,7 @@ fn run(server: &Server, idle: usize, oversized: usize, seconds: u64) {
                 let chunk = vec![b'a'; 64 * 1024];
                 while !stop.load(Ordering::Relaxed) {
                     let Ok(mut s) = TcpStream::connect(addr) else {
+                        std::thread::sleep(Duration::from_millis(100));
                         continue;
                     };
                     s.set_write_timeout(Some(Duration::from_millis(200))).ok();
@@ -175,6 +183,10 @@ fn run(server: &Server, idle: usize, oversized: usize, seconds: u64) {
                             Err(_) => break,
                         };
                     }
+                    // Refused: come back a little later, so that the load
+                    // is 100 requests at a time, not a reconnect loop that
+                    // measures the load generator.
+                    std::thread::sleep(Duration::from_millis(100));
                 }
             })
         })
@@ -235,6 +247,20 @@ fn main() {
         &[
             synack.display().to_string(),
             "export".into(),
+            format!("--listen=127.0.0.1:{port}"),
+        ],
+    );
+    run(&server, idle, oversized, seconds);
+    drop(server);
+    // The same with room for every idle connection: what each one costs.
+    let port = free_port();
+    let server = start(
+        "synack export, caps 4096",
+        &[
+            synack.display().to_string(),
+            "export".into(),
+            "--max-connections=4096".into(),
+            "--max-per-client=4096".into(),
             format!("--listen=127.0.0.1:{port}"),
         ],
     );

@@ -143,8 +143,11 @@ pub struct ExportArgs {
     #[arg(long, value_name = "SECS", default_value_t = 5.0)]
     pub read_timeout: f64,
     /// Connections open at once; more are answered 503 and closed
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
+    /// Connections open at once from one client (an IPv4 address or an IPv6 /64)
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_per_client: usize,
     /// Label listeners with their processes (walks /proc on every scrape)
     #[arg(long)]
     pub processes: bool,

@@ -183,7 +183,17 @@ fn error_answers_do_not_echo_the_request() {
 
 #[test]
 fn idle_connections_get_no_thread_each_are_capped_and_closed() {
-    let exporter = Exporter::start(&[], &["--max-connections", "40", "--read-timeout", "1"]);
+    let exporter = Exporter::start(
+        &[],
+        &[
+            "--max-connections",
+            "40",
+            "--max-per-client",
+            "40",
+            "--read-timeout",
+            "1",
+        ],
+    );
     let idle: Vec<TcpStream> = (0..40).map(|_| exporter.connect()).collect();
     // The 41st is refused at once (the cap), with a reason.
     let (status, text) = read_answer(&mut exporter.connect());
@@ -201,6 +211,32 @@ fn idle_connections_get_no_thread_each_are_capped_and_closed() {
     }
     // Slots are free again: a scrape is served.
     assert_eq!(exporter.get("/metrics").0, 200);
+}
+
+/// A connection to `to` from the loopback address `from`.
+fn connect_from(from: &str, to: SocketAddr) -> TcpStream {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let from: SocketAddr = format!("{from}:0").parse().unwrap();
+    socket.bind(&from.into()).unwrap();
+    socket.connect(&to.into()).unwrap();
+    let s: TcpStream = socket.into();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    s
+}
+
+#[test]
+fn one_client_holding_idle_connections_cannot_lock_out_a_scraper() {
+    let exporter = Exporter::start(&[], &["--max-per-client", "8"]);
+    let _idle: Vec<TcpStream> = (0..8)
+        .map(|_| connect_from("127.0.0.1", exporter.addr))
+        .collect();
+    let (status, text) = read_answer(&mut connect_from("127.0.0.1", exporter.addr));
+    assert_eq!(status, 503, "{text}");
+    let mut scraper = connect_from("127.0.0.2", exporter.addr);
+    scraper
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    assert_eq!(read_answer(&mut scraper).0, 200);
 }
 
 #[test]

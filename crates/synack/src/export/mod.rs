@@ -56,9 +56,11 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     if probe_budget.is_zero() || head_timeout.is_zero() {
         bail!("--probe-timeout and --read-timeout must be above 0");
     }
-    if args.max_connections == 0 {
-        bail!("--max-connections must be at least 1");
+    if args.max_connections == 0 || args.max_per_client == 0 {
+        bail!("--max-connections and --max-per-client must be at least 1");
     }
+    // Room for every connection allowed, whatever the soft limit is.
+    synack_lab::sys::raise_open_files(args.max_connections as u64 + 64);
     // The runtime's threads start in the namespace this thread enters.
     crate::watch::enter(&args.netns)?;
     // Fail at start, not at the first scrape, when sock_diag is not there.
@@ -77,6 +79,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     );
     let limits = server::Limits {
         max_connections: args.max_connections,
+        max_per_client: args.max_per_client,
         head_timeout,
         connection_deadline: head_timeout + probe_budget + WRITE_SLACK,
     };

@@ -10,8 +10,9 @@
 //! tasks on one thread, not threads.
 //!
 //! Contract, as a hostile client meets it:
-//! * at most `max_connections` are open; the next one is answered 503 and
-//!   closed at once;
+//! * at most `max_connections` are open, and at most `max_per_client` from
+//!   one client (an IPv4 address, an IPv6 /64), so one client cannot fill
+//!   the server; the next one is answered 503 and closed at once;
 //! * the whole request head must arrive within `head_timeout` of the
 //!   connection opening, or the connection is closed;
 //! * a request line over 8 KiB gets 414, a header section over 8 KiB 431,
@@ -26,15 +27,16 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::io;
+use std::net::{IpAddr, Ipv6Addr};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
 
 /// The longest request line served (method, target, version).
 pub const MAX_REQUEST_LINE: usize = 8 * 1024;
@@ -48,8 +50,65 @@ const HYPER_BUFFER: usize = 4 * (MAX_REQUEST_LINE + MAX_HEADERS);
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
+    pub max_per_client: usize,
     pub head_timeout: Duration,
     pub connection_deadline: Duration,
+}
+
+/// Open connections, in all and per client.
+#[derive(Debug, Default)]
+struct Slots {
+    total: usize,
+    per_client: HashMap<IpAddr, usize>,
+}
+
+/// One open connection's place in [`Slots`], given back on drop.
+struct Slot {
+    slots: Arc<Mutex<Slots>>,
+    client: IpAddr,
+}
+
+impl Slots {
+    /// A place for a connection from `peer`, unless a limit is reached.
+    fn take(this: &Arc<Mutex<Slots>>, peer: IpAddr, limits: &Limits) -> Option<Slot> {
+        let client = client_key(peer);
+        let mut slots = this.lock().unwrap_or_else(|e| e.into_inner());
+        let mine = slots.per_client.get(&client).copied().unwrap_or(0);
+        if slots.total >= limits.max_connections || mine >= limits.max_per_client {
+            return None;
+        }
+        slots.total += 1;
+        slots.per_client.insert(client, mine + 1);
+        Some(Slot {
+            slots: this.clone(),
+            client,
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+        slots.total -= 1;
+        if let Some(n) = slots.per_client.get_mut(&self.client) {
+            *n -= 1;
+            if *n == 0 {
+                slots.per_client.remove(&self.client);
+            }
+        }
+    }
+}
+
+/// Who counts as one client: an IPv4 address, or an IPv6 /64 (one host
+/// commonly holds a whole /64, RFC 4291 section 2.5.1).
+fn client_key(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(Ipv6Addr::from(prefix))
+        }
+        v4 => v4,
+    }
 }
 
 /// Serves `listener` until `shutdown` completes, answering each request
@@ -63,12 +122,12 @@ pub async fn serve<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + 'static,
     F: Future<Output = Response<String>> + Send + 'static,
 {
-    let open = Arc::new(Semaphore::new(limits.max_connections));
+    let slots = Arc::new(Mutex::new(Slots::default()));
     tokio::pin!(shutdown);
     loop {
-        let stream = tokio::select! {
+        let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of descriptors (EMFILE, ENFILE) fails every
                     // accept until a connection closes: back off instead
@@ -81,13 +140,13 @@ pub async fn serve<H, F>(
             },
             () = &mut shutdown => return,
         };
-        let Ok(permit) = open.clone().try_acquire_owned() else {
+        let Some(slot) = Slots::take(&slots, peer.ip(), &limits) else {
             refuse(&stream, &TOO_MANY_CONNECTIONS);
             continue;
         };
         let handle = handle.clone();
         tokio::spawn(async move {
-            let _open = permit;
+            let _slot = slot;
             let service = service_fn(move |request| {
                 let answer = handle(request);
                 async move { Ok::<_, Infallible>(answer.await) }
@@ -253,6 +312,35 @@ impl AsyncWrite for HeadGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_client_is_an_ipv4_address_or_an_ipv6_slash_64() {
+        let key = |s: &str| client_key(s.parse().unwrap()).to_string();
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:bbbb::9"), "2001:db8:1:2::");
+    }
+
+    #[test]
+    fn slots_are_capped_in_all_and_per_client_and_given_back() {
+        let limits = Limits {
+            max_connections: 3,
+            max_per_client: 2,
+            head_timeout: Duration::from_secs(1),
+            connection_deadline: Duration::from_secs(1),
+        };
+        let slots = Arc::new(Mutex::new(Slots::default()));
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let b: IpAddr = "192.0.2.2".parse().unwrap();
+        let a1 = Slots::take(&slots, a, &limits).unwrap();
+        let _a2 = Slots::take(&slots, a, &limits).unwrap();
+        assert!(Slots::take(&slots, a, &limits).is_none(), "per client");
+        let _b1 = Slots::take(&slots, b, &limits).unwrap();
+        assert!(Slots::take(&slots, b, &limits).is_none(), "in all");
+        drop(a1);
+        assert!(Slots::take(&slots, a, &limits).is_some());
+    }
 
     fn scan(parts: &[&[u8]]) -> Option<&'static str> {
         let mut s = HeadScan::default();
