@@ -9,8 +9,7 @@
 //! every packet before it has been returned. The writers produce what the
 //! readers read.
 
-// Unsafe code lives only in `live::sys`, where AF_PACKET is touched.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 mod error;
 pub mod live;

@@ -7,6 +7,8 @@
 //! leave the table when they close, go idle, or are evicted (counted).
 //! [`summary`] folds records into the statistics that `analyze` prints.
 
+#![forbid(unsafe_code)]
+
 pub mod handshake;
 pub mod json;
 pub mod summary;

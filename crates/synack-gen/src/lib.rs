@@ -3,6 +3,8 @@
 //! truth (outcome, RTT legs, SYN count) is known before a packet is built,
 //! so tests can check the analyzer against what was injected.
 
+#![forbid(unsafe_code)]
+
 pub mod rng;
 pub mod scenario;
 pub mod stream;

@@ -3,6 +3,8 @@
 //!   synack-gen sample samples/handshakes.pcapng
 //!   synack-gen bench --bytes 1200000000 --seed 1 /tmp/bench.pcap
 
+#![forbid(unsafe_code)]
+
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::fs::File;

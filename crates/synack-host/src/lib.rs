@@ -3,6 +3,8 @@
 //! the alerts and audit findings drawn from them. Reads only; every read
 //! happens in the calling thread's namespace.
 
+#![forbid(unsafe_code)]
+
 pub mod audit;
 pub mod counters;
 pub mod health;

@@ -41,8 +41,7 @@ fn main() {
                         .map(|_| {
                             let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
                                 .expect("connect");
-                            synack_probe::sys::tcp_info(&s).expect("tcp_info").rtt_us as f64
-                                / 1000.0
+                            synack_sys::tcp::tcp_info(&s).expect("tcp_info").rtt_us as f64 / 1000.0
                         })
                         .collect()
                 })

@@ -39,7 +39,7 @@ fn scenario(
         })
         .collect();
     for l in &listeners {
-        synack_probe::sys::set_fastopen(l, 16).unwrap();
+        synack_sys::tcp::set_fastopen(l, 16).unwrap();
     }
     for imp in impairments {
         lab.impair(imp).unwrap();
@@ -152,7 +152,7 @@ fn main() {
             let _ = lab.client.run(move || {
                 for _ in 0..2 {
                     if let Ok(mut s) =
-                        synack_probe::sys::fastopen_connect(a, b"GET / HTTP/1.0\r\n\r\n")
+                        synack_sys::tcp::fastopen_connect(a, b"GET / HTTP/1.0\r\n\r\n")
                     {
                         let mut reply = Vec::new();
                         let _ = s.read_to_end(&mut reply);

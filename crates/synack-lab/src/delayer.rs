@@ -90,7 +90,7 @@ fn run(
     stop: Arc<AtomicBool>,
     ready: std::sync::mpsc::Sender<io::Result<bool>>,
 ) -> io::Result<()> {
-    let realtime = crate::sys::set_realtime(50).unwrap_or(false);
+    let realtime = synack_sys::set_realtime(50).unwrap_or(false);
     let bound = (|| -> io::Result<nfq::Queue> {
         let mut q = nfq::Queue::open()?;
         for d in &queues {

@@ -93,7 +93,7 @@ fn require(program: &'static str, package: &'static str) -> Result<(), LabError>
 impl Lab {
     /// Builds a new lab and waits until its link is up.
     pub fn up() -> Result<Lab, LabError> {
-        if !crate::sys::is_root() {
+        if !synack_sys::is_root() {
             return Err(LabError::NotRoot);
         }
         require("ip", "iproute2")?;
@@ -451,7 +451,7 @@ pub(crate) fn remove_namespace(ns: &str) -> Result<(), LabError> {
             .split_whitespace()
             .filter_map(|p| p.parse().ok())
         {
-            crate::sys::kill(pid, libc::SIGKILL);
+            synack_sys::kill(pid, synack_sys::signal::SIGKILL);
         }
     }
     ip(&["netns", "del", ns]).map(|_| ())

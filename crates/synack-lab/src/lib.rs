@@ -11,13 +11,14 @@
 //! them (no default route). Everything here needs root (CAP_NET_ADMIN and
 //! CAP_SYS_ADMIN for setns).
 
+#![forbid(unsafe_code)]
+
 mod capture;
 mod delayer;
 mod error;
 mod impair;
 mod lab;
 mod netns;
-pub mod sys;
 
 pub use capture::Capture;
 pub use error::LabError;

@@ -24,7 +24,7 @@ impl Netns {
     ) -> std::thread::JoinHandle<std::io::Result<T>> {
         let name = self.name.clone();
         std::thread::spawn(move || {
-            crate::sys::enter_netns(&name)?;
+            synack_sys::enter_netns(&name)?;
             Ok(f())
         })
     }

@@ -21,7 +21,7 @@ fn analyze(path: &std::path::Path) -> Vec<Handshake> {
 
 #[test]
 fn captured_handshakes_analyze_to_what_was_injected() {
-    if !synack_lab::sys::is_root() {
+    if !synack_sys::is_root() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI runs as root: this test must run there"

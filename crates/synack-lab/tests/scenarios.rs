@@ -6,12 +6,12 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
-use synack_lab::sys::set_backlog;
 use synack_lab::{IcmpKind, Impairment, Lab, Side};
-use synack_probe::sys::{TcpInfo, tcp_info};
+use synack_sys::set_backlog;
+use synack_sys::tcp::{TcpInfo, tcp_info};
 
 fn lab() -> Option<Lab> {
-    if !synack_lab::sys::is_root() {
+    if !synack_sys::is_root() {
         if std::env::var_os("CI").is_some() {
             panic!("CI runs as root: the lab scenarios must run there");
         }
@@ -154,7 +154,7 @@ fn nothing_listening_is_refused_at_once() {
         let err = a.result.expect_err("refused");
         assert_eq!(
             err.raw_os_error(),
-            Some(libc::ECONNREFUSED),
+            Some(synack_sys::errno::ECONNREFUSED),
             "v6={v6}: {err}"
         );
         assert!(a.elapsed < Duration::from_millis(100), "{:?}", a.elapsed);
@@ -182,12 +182,12 @@ fn rejections_by_rst_and_icmp() {
     let rst = connect(&lab, 80, false, Duration::from_secs(3));
     assert_eq!(
         rst.result.err().and_then(|e| e.raw_os_error()),
-        Some(libc::ECONNREFUSED)
+        Some(synack_sys::errno::ECONNREFUSED)
     );
     let host = connect(&lab, 81, false, Duration::from_secs(3));
     assert_eq!(
         host.result.err().and_then(|e| e.raw_os_error()),
-        Some(libc::EHOSTUNREACH)
+        Some(synack_sys::errno::EHOSTUNREACH)
     );
     assert!(
         host.elapsed < Duration::from_millis(100),
@@ -199,7 +199,7 @@ fn rejections_by_rst_and_icmp() {
     let admin = connect(&lab, 82, true, Duration::from_secs(3));
     assert_eq!(
         admin.result.err().and_then(|e| e.raw_os_error()),
-        Some(libc::EACCES)
+        Some(synack_sys::errno::EACCES)
     );
     assert!(
         admin.elapsed < Duration::from_millis(1600),
@@ -221,7 +221,7 @@ fn all_syns_dropped_time_out_on_the_kernels_schedule() {
     let err = a.result.expect_err("times out");
     assert_eq!(
         err.raw_os_error(),
-        Some(libc::ETIMEDOUT),
+        Some(synack_sys::errno::ETIMEDOUT),
         "the kernel's ETIMEDOUT, not std's: {err}"
     );
     assert!((2800.0..3800.0).contains(&ms(a.elapsed)), "{:?}", a.elapsed);
@@ -364,7 +364,7 @@ fn tfo_cookie_request_then_data_in_the_syn() {
         lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
     }
     let listener = listen(&lab, 8080, false);
-    synack_probe::sys::set_fastopen(&listener, 16).unwrap();
+    synack_sys::tcp::set_fastopen(&listener, 16).unwrap();
     let server = std::thread::spawn(move || {
         (0..2)
             .map(|_| {
@@ -382,7 +382,7 @@ fn tfo_cookie_request_then_data_in_the_syn() {
         .run(move || {
             (0..2)
                 .map(|_| {
-                    let mut s = synack_probe::sys::fastopen_connect(addr, b"hello")
+                    let mut s = synack_sys::tcp::fastopen_connect(addr, b"hello")
                         .expect("fast open connect");
                     let mut reply = [0u8; 2];
                     s.read_exact(&mut reply).expect("reply");
@@ -428,7 +428,7 @@ fn drop_syn_combines_with_a_later_rejection() {
     let a = connect(&lab, 82, false, Duration::from_secs(3));
     assert_eq!(
         a.result.expect_err("rejected").raw_os_error(),
-        Some(libc::EHOSTUNREACH)
+        Some(synack_sys::errno::EHOSTUNREACH)
     );
     assert!(
         (950.0..1600.0).contains(&ms(a.elapsed)),
@@ -452,7 +452,7 @@ fn a_dead_host_on_the_subnet_is_unreachable_after_neighbour_probes() {
     // Three ARP probes a second apart find nobody: EHOSTUNREACH, not a timeout.
     assert_eq!(
         a.1.expect_err("unreachable").raw_os_error(),
-        Some(libc::EHOSTUNREACH)
+        Some(synack_sys::errno::EHOSTUNREACH)
     );
     assert!((2500.0..4000.0).contains(&ms(a.0)), "{:?}", a.0);
 }

@@ -5,13 +5,13 @@
 //! (SO_LINGER 0) unless asked to close gracefully, so no TIME_WAIT is left.
 
 use crate::cause::Cause;
-use crate::sys::{TcpInfo, enable_recverr, read_error_queue, tcp_info, wait_readable};
 use mio::{Events, Interest, Poll, Token};
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
 use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::time::{Duration, Instant, SystemTime};
+use synack_sys::tcp::{TcpInfo, enable_recverr, read_error_queue, tcp_info, wait_readable};
 
 #[derive(Clone, Debug)]
 pub struct AttemptConfig {
@@ -155,8 +155,10 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
         Err(e) => return Started::Done(local_failure(target, started, t0, &e)),
     };
     // Without the error queue an ICMP error is only an errno; with it, the
-    // type, code and sender. Unsupported: carry on without.
-    let _ = enable_recverr(&socket, target.is_ipv6());
+    // type, code and sender. Unsupported (Ok(false)): carry on without.
+    if let Err(e) = enable_recverr(&socket, target.is_ipv6()) {
+        return Started::Done(local_failure(target, started, t0, &e));
+    }
     if !cfg.graceful_close {
         let _ = socket.set_linger(Some(Duration::ZERO));
     }
@@ -174,7 +176,7 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
     let mut in_syn = None;
     let immediate = match &cfg.tfo_data {
         None => socket.connect(&target.into()),
-        Some(data) => match crate::sys::fastopen_start(&socket, target, data) {
+        Some(data) => match synack_sys::tcp::fastopen_start(&socket, target, data) {
             Ok(n) => {
                 in_syn = Some(n);
                 Ok(())
@@ -185,14 +187,16 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
     let stream = mio::net::TcpStream::from_std(socket.into());
     match immediate {
         Ok(()) => {}
-        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+        Err(e) if e.raw_os_error() == Some(synack_sys::errno::EINPROGRESS) => {}
         Err(e) => {
             // Failed at once: no route, no port, refused on loopback, ...
             let errno = e.raw_os_error().unwrap_or(0);
             let queued = read_error_queue(&stream).ok().flatten();
             let local = stream.local_addr().ok().map(|a| a.ip());
             let cause = match Cause::of_failure(errno, queued, None, false, local) {
-                Cause::NoNeighbour if errno == libc::ENETUNREACH => Cause::Local { errno },
+                Cause::NoNeighbour if errno == synack_sys::errno::ENETUNREACH => {
+                    Cause::Local { errno }
+                }
                 c => c,
             };
             return Started::Done(failed_at_once(target, started, t0, cause, errno));
@@ -268,7 +272,11 @@ impl Pending {
         } else {
             let errno = error
                 .and_then(|e| e.raw_os_error())
-                .unwrap_or(if timed_out { libc::ETIMEDOUT } else { 0 });
+                .unwrap_or(if timed_out {
+                    synack_sys::errno::ETIMEDOUT
+                } else {
+                    0
+                });
             let queued = read_error_queue(&self.stream).ok().flatten();
             let cause = Cause::of_failure(
                 errno,

@@ -1,9 +1,9 @@
 //! Why an attempt ended as it did, from the errno, the socket's error queue
 //! and TCP_INFO, and what that usually means, in plain words.
 
-use crate::sys::{QueuedError, TcpInfo, errno_name};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use synack_sys::tcp::{QueuedError, TcpInfo, errno_name};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Cause {
@@ -65,12 +65,12 @@ impl Cause {
             };
         }
         match errno {
-            libc::ECONNREFUSED => Cause::Refused,
-            libc::ETIMEDOUT => Cause::Timeout {
+            synack_sys::errno::ECONNREFUSED => Cause::Refused,
+            synack_sys::errno::ETIMEDOUT => Cause::Timeout {
                 syns,
                 kernel_gave_up: true,
             },
-            libc::EHOSTUNREACH => Cause::NoNeighbour,
+            synack_sys::errno::EHOSTUNREACH => Cause::NoNeighbour,
             _ => Cause::Local { errno },
         }
     }
@@ -136,11 +136,11 @@ impl Cause {
                 "Nobody answered ARP/ND for {ip} or for the next hop: the host is down on the local network, or the address is wrong."
             ),
             Cause::Local { errno } => match *errno {
-                libc::ENETUNREACH => format!("This host has no route to {ip}: check the routing table or -4/-6."),
-                libc::EADDRNOTAVAIL => "No free local port, or the source address is not on this host (check --source and ip_local_port_range).".into(),
-                libc::EADDRINUSE => "The source address and port are in use (check --source).".into(),
-                libc::EMFILE | libc::ENFILE => "Out of file descriptors: raise `ulimit -n` or lower the concurrency.".into(),
-                libc::EACCES | libc::EPERM => "The local firewall (or a security module) refused the connection.".into(),
+                synack_sys::errno::ENETUNREACH => format!("This host has no route to {ip}: check the routing table or -4/-6."),
+                synack_sys::errno::EADDRNOTAVAIL => "No free local port, or the source address is not on this host (check --source and ip_local_port_range).".into(),
+                synack_sys::errno::EADDRINUSE => "The source address and port are in use (check --source).".into(),
+                synack_sys::errno::EMFILE | synack_sys::errno::ENFILE => "Out of file descriptors: raise `ulimit -n` or lower the concurrency.".into(),
+                synack_sys::errno::EACCES | synack_sys::errno::EPERM => "The local firewall (or a security module) refused the connection.".into(),
                 e => format!("connect failed locally with {}.", errno_name(e)),
             },
         }

@@ -7,13 +7,14 @@
 //! timeout; it needs no privileges. [`record`] turns a result into the
 //! `Handshake` record every output consumes (source `probe`).
 
+#![forbid(unsafe_code)]
+
 mod attempt;
 pub mod cause;
 pub mod engine;
 mod record;
 pub mod reuse;
 pub mod syn;
-pub mod sys;
 pub mod target;
 
 pub use attempt::{AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start};

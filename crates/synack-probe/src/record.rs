@@ -4,12 +4,12 @@
 
 use crate::attempt::AttemptResult;
 use crate::cause::{Cause, handshake_loss};
-use crate::sys::{TcpInfo, errno_name};
 use std::net::{IpAddr, SocketAddr};
 use std::time::UNIX_EPOCH;
 use synack_core::{
     ConnState, Handshake, IcmpInfo, KernelTcpInfo, ProbeInfo, Side, TfoInfo, handshake::Times,
 };
+use synack_sys::tcp::{TcpInfo, errno_name};
 
 fn kernel(info: &TcpInfo) -> KernelTcpInfo {
     KernelTcpInfo {

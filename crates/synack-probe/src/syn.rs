@@ -10,8 +10,9 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
-use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::AsFd;
 use std::time::{Duration, Instant};
+use synack_sys::raw::{RawProtocol, RawSocket};
 use synack_wire::emit::{OptionWriter, TcpSegmentSpec, tcp_segment};
 use synack_wire::tcp::TcpView;
 use synack_wire::{TcpFlags, TcpOptions};
@@ -113,43 +114,6 @@ pub struct SynReplies {
     pub icmp: Option<(Duration, u8, u8, IpAddr)>,
 }
 
-fn raw_socket(family: i32, protocol: i32) -> io::Result<OwnedFd> {
-    // SAFETY: socket takes plain integers; the descriptor is owned below.
-    let fd = unsafe {
-        libc::socket(
-            family,
-            libc::SOCK_RAW | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK,
-            protocol,
-        )
-    };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EPERM) {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "raw SYN mode needs CAP_NET_RAW: run as root, or `setcap cap_net_raw+ep` on synack",
-            ));
-        }
-        return Err(e);
-    }
-    // SAFETY: `fd` is a fresh descriptor owned by nobody else.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let on: libc::c_int = 1;
-    // SAFETY: the option value is a c_int that outlives the call. Kernel
-    // receive timestamps time replies without our wake-up latency; without
-    // them the user-space clock is used.
-    unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    Ok(fd)
-}
-
 /// The source address the routing table picks for `target` (a UDP
 /// socket's connect sends nothing).
 fn route_source(target: SocketAddr) -> io::Result<IpAddr> {
@@ -161,68 +125,6 @@ fn route_source(target: SocketAddr) -> io::Result<IpAddr> {
     let u = UdpSocket::bind(any)?;
     u.connect(target)?;
     Ok(u.local_addr()?.ip())
-}
-
-fn send_to(fd: &OwnedFd, bytes: &[u8], target: SocketAddr) -> io::Result<()> {
-    let dest = SocketAddr::new(target.ip(), 0);
-    let (storage, len) = crate::sys::sockaddr_of(dest);
-    // SAFETY: `bytes` is readable for its length; `storage` holds a valid
-    // sockaddr of `len` bytes for the socket's family.
-    let rc = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            bytes.as_ptr().cast(),
-            bytes.len(),
-            0,
-            (&storage as *const libc::sockaddr_storage).cast(),
-            len,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
-}
-
-/// Receives one datagram, its sender and the kernel's receive timestamp
-/// (SO_TIMESTAMPNS, CLOCK_REALTIME ns), if any datagram is waiting.
-fn recv_from(fd: &OwnedFd, buf: &mut [u8]) -> Option<(usize, IpAddr, Option<i64>)> {
-    // SAFETY: sockaddr_storage and msghdr are plain data; zeroed is valid.
-    let mut from: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    let mut control = [0u64; 16];
-    let mut iov = libc::iovec {
-        iov_base: buf.as_mut_ptr().cast(),
-        iov_len: buf.len(),
-    };
-    // SAFETY: as above.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = (&mut from as *mut libc::sockaddr_storage).cast();
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control);
-    // SAFETY: every pointer in `msg` refers to a live local buffer of the
-    // length given, for the duration of the call.
-    let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return None;
-    }
-    let mut stamp = None;
-    // SAFETY: the CMSG macros walk the control buffer the kernel filled,
-    // bounded by msg_controllen; the timespec read lies inside it.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
-                let ts = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::timespec>());
-                stamp = Some(ts.tv_sec * 1_000_000_000 + ts.tv_nsec);
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-    }
-    Some((n as usize, crate::sys::ip_of(&from)?, stamp))
 }
 
 /// Wall-clock nanoseconds, the clock of the kernel's receive timestamps.
@@ -387,26 +289,13 @@ pub fn scan(
             "a raw SYN scan takes one address family at a time",
         ));
     }
-    let (family, icmp_proto) = if v6 {
-        (libc::AF_INET6, libc::IPPROTO_ICMPV6)
-    } else {
-        (libc::AF_INET, libc::IPPROTO_ICMP)
-    };
-    let tcp = raw_socket(family, libc::IPPROTO_TCP)?;
-    let icmp = raw_socket(family, icmp_proto)?;
-    // Room for a burst of replies while the loop is sending.
-    let size: libc::c_int = 16 << 20;
-    for fd in [&tcp, &icmp] {
-        // SAFETY: the option value is a c_int that outlives the call.
-        unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVBUFFORCE,
-                (&size as *const libc::c_int).cast(),
-                std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-            )
-        };
+    let tcp = RawSocket::open(v6, RawProtocol::Tcp)?;
+    let icmp = RawSocket::open(v6, RawProtocol::Icmp)?;
+    // Room for a burst of replies while the loop is sending. Without
+    // CAP_NET_ADMIN the default buffer stays, and a large fast scan may
+    // lose replies to it.
+    for socket in [&tcp, &icmp] {
+        socket.force_receive_buffer(16 << 20)?;
     }
     let sources: Vec<IpAddr> = targets
         .iter()
@@ -431,7 +320,7 @@ pub fn scan(
     let mut segment = Vec::with_capacity(64);
     let (t0, t0_real) = (Instant::now(), realtime_ns());
     let drain = |probes: &mut Vec<ScanProbe>, buf: &mut [u8]| {
-        while let Some((n, from, stamp)) = recv_from(&tcp, buf) {
+        while let Some((n, from, stamp)) = tcp.recv(buf) {
             let at = arrival(t0, t0_real, stamp);
             let seg = if v6 {
                 Some(&buf[..n])
@@ -458,7 +347,7 @@ pub fn scan(
                 p.replies.rst.get_or_insert(rel);
             }
         }
-        while let Some((n, from, stamp)) = recv_from(&icmp, buf) {
+        while let Some((n, from, stamp)) = icmp.recv(buf) {
             let at = arrival(t0, t0_real, stamp);
             let icmp_start = if v6 {
                 0
@@ -509,7 +398,7 @@ pub fn scan(
             let left = slot.saturating_duration_since(Instant::now());
             if left > Duration::from_micros(300) {
                 let ms = (left.as_millis() as i32).saturating_sub(1).max(0);
-                crate::sys::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
+                synack_sys::tcp::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
             }
             drain(&mut probes, &mut buf);
         }
@@ -518,12 +407,14 @@ pub fn scan(
             sent_at: t0.elapsed(),
             replies: SynReplies::default(),
         });
-        if let Err(e) = send_to(&tcp, &segment, target) {
+        if let Err(e) = tcp.send_to(&segment, target.ip()) {
             // A full socket buffer: let it drain and retry once.
-            if e.raw_os_error() == Some(libc::ENOBUFS) || e.kind() == io::ErrorKind::WouldBlock {
+            if e.raw_os_error() == Some(synack_sys::errno::ENOBUFS)
+                || e.kind() == io::ErrorKind::WouldBlock
+            {
                 drain(&mut probes, &mut buf);
                 std::thread::sleep(Duration::from_micros(50));
-                send_to(&tcp, &segment, target)?;
+                tcp.send_to(&segment, target.ip())?;
             } else {
                 return Err(e);
             }
@@ -550,7 +441,7 @@ pub fn scan(
             .saturating_duration_since(Instant::now())
             .as_millis()
             .clamp(1, 100) as i32;
-        crate::sys::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
+        synack_sys::tcp::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
         drain(&mut probes, &mut buf);
     }
     Ok(probes)

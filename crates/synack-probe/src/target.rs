@@ -73,7 +73,7 @@ impl FromStr for Target {
                 scope = zone
                     .parse()
                     .ok()
-                    .or_else(|| crate::sys::interface_index(zone))
+                    .or_else(|| synack_sys::tcp::interface_index(zone))
                     .ok_or_else(|| TargetError::Zone(s.into()))?;
             }
             Host::Addr(IpAddr::V6(

@@ -6,7 +6,7 @@
 //! entry point for analysis is [`decode::decode`], which walks a frame from its
 //! link layer down to the TCP segment (or the TCP SYN quoted in an ICMP
 //! error) and says why when it cannot.
-#![deny(unsafe_code)]
+#![forbid(unsafe_code)]
 
 pub mod checksum;
 pub mod decode;

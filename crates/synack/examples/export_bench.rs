@@ -109,15 +109,6 @@ fn row(server: &str, load: &str, (median, max, failed): (f64, f64, usize), rss: 
     println!("| {server} | {load} | {median:.1} | {max:.1} | {failed} | {rss:.1} | {threads} |");
 }
 
-fn raise_open_files(n: u64) {
-    let limit = libc::rlimit {
-        rlim_cur: n,
-        rlim_max: n,
-    };
-    // SAFETY: setrlimit reads the struct passed by reference.
-    unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
-}
-
 fn run(server: &Server, idle: usize, oversized: usize, seconds: u64) {
     let pid = server.child.id();
     let (rss, threads) = usage(pid);
@@ -231,7 +222,7 @@ fn main() {
     let idle = args.next().unwrap_or(2000) as usize;
     let oversized = args.next().unwrap_or(100) as usize;
     let seconds = args.next().unwrap_or(10);
-    raise_open_files(16_384);
+    synack_sys::raise_open_files(16_384);
     let synack = std::env::current_exe()
         .unwrap()
         .parent()

@@ -117,7 +117,7 @@ fn main() {
     }
     // Half-open connections on one listener, as a flood leaves them.
     let flooded = lab.listen(8080, false).unwrap();
-    synack_lab::sys::set_backlog(&flooded, 1024).unwrap();
+    synack_sys::set_backlog(&flooded, 1024).unwrap();
     lab.syn_flood(8080, 1024, false).unwrap();
     // Idle listeners, as a busy host has.
     let idle: Vec<TcpListener> = (0..50)
@@ -134,7 +134,7 @@ fn main() {
         std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    synack_lab::sys::enter_netns(&lab.server.name).unwrap();
+                    synack_sys::enter_netns(&lab.server.name).unwrap();
                     time_call(runs, f)
                 })
                 .join()
@@ -218,7 +218,7 @@ fn main() {
         "{:<84} {min:>9.2} {median:>9.2}  {lines} lines",
         "synack export: one /metrics scrape (curl process)"
     );
-    synack_lab::sys::kill(exporter.id() as i32, libc::SIGTERM);
+    synack_sys::kill(exporter.id() as i32, synack_sys::signal::SIGTERM);
     let _ = exporter.wait();
     // Peak memory of a whole `synack watch --once` (two full snapshots).
     let out = Command::new("/usr/bin/time")

@@ -72,7 +72,7 @@ fn main() {
         .run(move || TcpListener::bind(target))
         .unwrap()
         .unwrap();
-    synack_lab::sys::set_backlog(&listener, 4096).unwrap();
+    synack_sys::set_backlog(&listener, 4096).unwrap();
     // Accept and drop as fast as connections come.
     std::thread::spawn(move || {
         for s in listener.incoming() {

@@ -152,7 +152,7 @@ fn emit(
 }
 
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
-    let stop = synack_lab::sys::stop_on_signals();
+    let stop = synack_sys::stop_on_signals();
     crate::netns::enter(args.netns.as_deref())?;
     // The ring: blocks of up to 1 MiB, as many as --buffer-kib allows.
     let total = args.buffer_kib.max(1) * 1024;
@@ -190,7 +190,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     };
     // Everything privileged is open (namespace, ring, output file): give
     // the privileges up before the first packet is parsed.
-    synack_capture::live::drop_capabilities().context("dropping capabilities")?;
+    synack_sys::drop_capabilities().context("dropping capabilities")?;
     let filter = Filter::new(args.host.clone(), args.port.clone());
     let config = TrackerConfig {
         // Decided-now records feed the live lines and the --count bound;

@@ -131,7 +131,7 @@ fn start(a: &ImpairArgs) -> Result<Running> {
                 .server
                 .run(move || std::net::TcpListener::bind(addr))?
                 .context("binding --stuck-listener")?;
-            synack_lab::sys::set_backlog(&l, a.backlog)?;
+            synack_sys::set_backlog(&l, a.backlog)?;
             eprintln!(
                 "synack lab: port {port} listens with backlog {} and never accepts",
                 a.backlog
@@ -250,7 +250,7 @@ fn stop(child: &mut Child) {
 }
 
 fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
-    let stop_flag: &AtomicBool = synack_lab::sys::stop_on_signals();
+    let stop_flag: &AtomicBool = synack_sys::stop_on_signals();
     let running = start(&r.impair)?;
     let lab = &running.lab;
     let env = lab.env();
@@ -334,7 +334,7 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
 }
 
 fn up(a: &ImpairArgs) -> Result<ExitCode> {
-    let stop_flag = synack_lab::sys::stop_on_signals();
+    let stop_flag = synack_sys::stop_on_signals();
     let running = start(a)?;
     flood(&running, a)?;
     let lab = &running.lab;

@@ -1,6 +1,8 @@
 //! The `synack` command: argument parsing and dispatch. The work happens in
 //! the library crates; rendering lives in `output/`.
 
+#![forbid(unsafe_code)]
+
 mod analyze;
 mod audit;
 mod capture;

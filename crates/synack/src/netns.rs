@@ -7,7 +7,7 @@ use std::io::ErrorKind;
 
 pub fn enter(netns: Option<&str>) -> Result<()> {
     let Some(ns) = netns else { return Ok(()) };
-    match synack_lab::sys::enter_netns(ns) {
+    match synack_sys::enter_netns(ns) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == ErrorKind::NotFound => bail!(
             "no network namespace `{ns}`: give a name that `ip netns list` shows, or a path such as /proc/PID/ns/net"

@@ -130,7 +130,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
             });
         }
     }
-    let stop = synack_lab::sys::stop_on_signals();
+    let stop = synack_sys::stop_on_signals();
     let mut sink = record_sink(args.format);
     let n = targets.len();
     let gap = match args.rate {
@@ -208,7 +208,7 @@ fn syn_mode(
     interval: Duration,
     deadline: Option<Instant>,
 ) -> Result<ExitCode> {
-    let stop = synack_lab::sys::stop_on_signals();
+    let stop = synack_sys::stop_on_signals();
     let wait = secs(args.timeout, "--timeout")?.min(Duration::from_secs(10));
     let syn_options =
         synack_probe::syn::SynOptions::parse(&args.syn_options).map_err(anyhow::Error::msg)?;

@@ -303,7 +303,7 @@ fn options(args: &WatchArgs) -> SnapshotOptions {
 }
 
 pub fn run(args: &WatchArgs) -> Result<ExitCode> {
-    let stop = synack_lab::sys::stop_on_signals();
+    let stop = synack_sys::stop_on_signals();
     enter(&args.netns)?;
     let interval = Duration::from_secs_f64(args.interval.max(0.05));
     let netns = args.netns.netns.as_deref();

@@ -86,7 +86,7 @@ impl Exporter {
 
 impl Drop for Exporter {
     fn drop(&mut self) {
-        synack_lab::sys::kill(self.child.id() as i32, libc::SIGTERM);
+        synack_sys::kill(self.child.id() as i32, synack_sys::signal::SIGTERM);
         let _ = self.child.wait();
     }
 }
@@ -271,7 +271,7 @@ fn lf_only_requests_http2_prefaces_and_garbage_do_not_hang() {
 /// SYN to it, so a probe there waits its whole budget.
 fn silent_target() -> (std::net::TcpListener, TcpStream, SocketAddr) {
     let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    synack_lab::sys::set_backlog(&l, 0).unwrap();
+    synack_sys::set_backlog(&l, 0).unwrap();
     let addr = l.local_addr().unwrap();
     // The queue holds backlog + 1 = 1 connection.
     let queued = TcpStream::connect(addr).unwrap();
@@ -409,7 +409,7 @@ fn question(query: &[u8]) -> String {
 
 #[test]
 fn probe_resolves_no_name_that_no_allow_pattern_names() {
-    if !synack_lab::sys::is_root() {
+    if !synack_sys::is_root() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI runs as root: the DNS test must run there"
@@ -461,7 +461,7 @@ fn probe_resolves_no_name_that_no_allow_pattern_names() {
         .map(|_| {
             let name = name.clone();
             std::thread::spawn(move || {
-                synack_lab::sys::enter_netns(&name).unwrap();
+                synack_sys::enter_netns(&name).unwrap();
                 let mut s = TcpStream::connect(addr).unwrap();
                 s.set_read_timeout(Some(BOUND)).unwrap();
                 s.write_all(b"GET /probe?target=slow.test:80 HTTP/1.1\r\nHost: x\r\n\r\n")

@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 use synack_lab::{Lab, Side};
 
 fn lab() -> Option<Lab> {
-    if !synack_lab::sys::is_root() {
+    if !synack_sys::is_root() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI runs as root: the host tests must run there"
@@ -110,7 +110,7 @@ fn watch_names_a_flooded_port_and_agrees_with_ss_and_nstat() {
         lab.sysctl(Side::Server, "net.ipv4.tcp_syncookies", cookies)
             .unwrap();
         let l = lab.listen(8080, false).unwrap();
-        synack_lab::sys::set_backlog(&l, BACKLOG as i32).unwrap();
+        synack_sys::set_backlog(&l, BACKLOG as i32).unwrap();
         assert_eq!(
             lab.syn_flood(8080, SYNS as u32, false).unwrap(),
             SYNS as u32
@@ -210,7 +210,7 @@ fn watch_names_a_flooded_port_and_agrees_with_ss_and_nstat() {
 fn watch_shows_a_full_accept_queue_and_what_limits_it() {
     let Some(lab) = lab() else { return };
     let l = lab.listen(8080, false).unwrap();
-    synack_lab::sys::set_backlog(&l, 4).unwrap();
+    synack_sys::set_backlog(&l, 4).unwrap();
     let server = lab.server_addr(false);
     let connected = lab
         .client
@@ -267,7 +267,7 @@ fn audit_flags_cookies_off_and_a_small_backlog_with_the_fix() {
     lab.sysctl(Side::Server, "net.ipv4.tcp_syncookies", "0")
         .unwrap();
     let l = lab.listen(8080, false).unwrap();
-    synack_lab::sys::set_backlog(&l, 4).unwrap();
+    synack_sys::set_backlog(&l, 4).unwrap();
     let out = synack(&["audit", "--format", "json", "--netns", &lab.server.name]);
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     let findings = v["findings"].as_array().unwrap();
@@ -317,7 +317,7 @@ fn get(lab: &Lab, port: u16, path: &str) -> (u16, String) {
 fn exporter_serves_the_flooded_listener_and_probes_only_allowed_targets() {
     let Some(lab) = lab() else { return };
     let l = lab.listen(8080, false).unwrap();
-    synack_lab::sys::set_backlog(&l, 8).unwrap();
+    synack_sys::set_backlog(&l, 8).unwrap();
     lab.syn_flood(8080, 100, false).unwrap();
     let server = lab.server_addr(false);
     let port = 9917;
@@ -338,7 +338,7 @@ fn exporter_serves_the_flooded_listener_and_probes_only_allowed_targets() {
             let name = lab.server.name.clone();
             std::thread::spawn(move || {
                 // A thread of its own in the namespace for each scrape.
-                synack_lab::sys::enter_netns(&name).unwrap();
+                synack_sys::enter_netns(&name).unwrap();
                 let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
                 s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n").unwrap();
                 let mut text = String::new();
@@ -401,7 +401,7 @@ fn exporter_serves_the_flooded_listener_and_probes_only_allowed_targets() {
     assert_eq!(status, 400);
     let (status, _) = get(&lab, port, "/elsewhere");
     assert_eq!(status, 404);
-    synack_lab::sys::kill(child.id() as i32, libc::SIGTERM);
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
     assert!(child.wait().unwrap().success());
     drop(l);
 }
@@ -437,6 +437,6 @@ fn watch_without_a_terminal_prints_plain_refreshes_and_stops_on_sigint() {
         assert!(v["states"].is_null(), "--no-states: {v}");
         assert!(v["interval_s"].as_f64().unwrap() > 0.05, "{v}");
     }
-    synack_lab::sys::kill(child.id() as i32, libc::SIGINT);
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGINT);
     assert!(child.wait().unwrap().success());
 }

@@ -226,7 +226,7 @@ fn sigterm_tears_a_lab_down_and_a_killed_labs_leftovers_are_removed() {
     // SIGTERM: the lab removes itself before exiting.
     let (mut child, names) = lab_up();
     assert!(names.iter().all(|n| synack_lab_names().contains(n)));
-    synack_lab::sys::kill(child.id() as i32, libc::SIGTERM);
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
     assert!(child.wait().unwrap().success());
     assert!(
         names.iter().all(|n| !synack_lab_names().contains(n)),
@@ -420,7 +420,7 @@ fn ctrl_c_stops_a_capture_with_its_summary() {
         .unwrap();
     // One unanswered SYN: still open when the capture stops.
     lab.syn_flood(8080, 1, false).unwrap();
-    synack_lab::sys::kill(child.id() as i32, libc::SIGINT);
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGINT);
     let status = child.wait().unwrap();
     let mut said = String::new();
     while std::io::BufRead::read_line(&mut err, &mut said).unwrap_or(0) > 0 {}
@@ -599,7 +599,7 @@ fn answering_server(lab: &synack_lab::Lab, fastopen: bool) {
     use std::io::{Read, Write};
     let l = lab.listen(8080, false).unwrap();
     if fastopen {
-        synack_probe::sys::set_fastopen(&l, 16).unwrap();
+        synack_sys::tcp::set_fastopen(&l, 16).unwrap();
     }
     std::thread::spawn(move || {
         for mut s in l.incoming().flatten() {
@@ -680,7 +680,7 @@ fn live_records_match_what_the_lab_injected() {
             lab.client
                 .run(move || {
                     for _ in 0..2 {
-                        let mut s = synack_probe::sys::fastopen_connect(addr, b"hello").unwrap();
+                        let mut s = synack_sys::tcp::fastopen_connect(addr, b"hello").unwrap();
                         s.read_exact(&mut [0u8; 2]).unwrap();
                     }
                 })

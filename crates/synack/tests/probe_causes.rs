@@ -8,7 +8,7 @@ use synack_lab::{IcmpKind, Impairment, Lab, Side};
 use synack_probe::{AttemptConfig, AttemptResult, Cause, attempt, cause::handshake_loss};
 
 fn lab() -> Option<Lab> {
-    if !synack_lab::sys::is_root() {
+    if !synack_sys::is_root() {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI runs as root: the probe scenarios must run there"
@@ -81,7 +81,7 @@ fn refused_is_an_rst_with_an_empty_error_queue() {
     for v6 in [false, true] {
         let r = probe(&lab, to(&lab, 9, v6), AttemptConfig::default());
         assert_eq!(r.cause, Cause::Refused, "v6={v6}");
-        assert_eq!(r.errno, Some(libc::ECONNREFUSED));
+        assert_eq!(r.errno, Some(synack_sys::errno::ECONNREFUSED));
     }
 }
 
@@ -102,10 +102,10 @@ fn each_icmp_rejection_is_named_with_type_code_and_sender() {
         .unwrap();
     }
     let want_v4 = [
-        (80, 0, libc::ENETUNREACH),
-        (81, 1, libc::EHOSTUNREACH),
-        (82, 3, libc::ECONNREFUSED),
-        (83, 13, libc::EHOSTUNREACH),
+        (80, 0, synack_sys::errno::ENETUNREACH),
+        (81, 1, synack_sys::errno::EHOSTUNREACH),
+        (82, 3, synack_sys::errno::ECONNREFUSED),
+        (83, 13, synack_sys::errno::EHOSTUNREACH),
     ];
     for (port, code, errno) in want_v4 {
         let r = probe(&lab, to(&lab, port, false), AttemptConfig::default());
@@ -232,7 +232,7 @@ fn a_dead_neighbour_and_local_errors_are_named() {
     assert_eq!(
         r.cause,
         Cause::Local {
-            errno: libc::EADDRNOTAVAIL
+            errno: synack_sys::errno::EADDRNOTAVAIL
         }
     );
     assert!(
@@ -249,7 +249,7 @@ fn tfo_first_requests_a_cookie_then_carries_data() {
         lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
     }
     let l = listen(&lab, 8080, false);
-    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    synack_sys::tcp::set_fastopen(&l, 16).unwrap();
     let cfg = AttemptConfig {
         tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
         ..Default::default()
@@ -296,7 +296,7 @@ fn tfo_through_a_path_that_drops_syn_data_is_blocked() {
         lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
     }
     let l = listen(&lab, 8080, false);
-    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    synack_sys::tcp::set_fastopen(&l, 16).unwrap();
     lab.impair(Impairment::DropSynData).unwrap();
     let cfg = AttemptConfig {
         tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
@@ -443,7 +443,7 @@ fn tfo_answers_one_round_trip_sooner() {
         lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
     }
     let l = listen(&lab, 8080, false);
-    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    synack_sys::tcp::set_fastopen(&l, 16).unwrap();
     std::thread::spawn(move || {
         for mut s in l.incoming().flatten() {
             let mut buf = [0u8; 64];
@@ -610,7 +610,7 @@ fn raw_syn_options_are_chosen_and_the_synack_answers_them() {
     lab.sysctl(Side::Server, "net.ipv4.tcp_fastopen", "3")
         .unwrap();
     let l = listen(&lab, 8080, false);
-    synack_probe::sys::set_fastopen(&l, 16).unwrap();
+    synack_sys::tcp::set_fastopen(&l, 16).unwrap();
     let t = to(&lab, 8080, false);
     let bare = SynOptions::parse("none").unwrap();
     let r = lab

@@ -1,8 +1,5 @@
-//! Live capture: frames from a network interface (AF_PACKET), with the
-//! kernel's counters of what it handed over and what it dropped.
+//! Live capture: frames from a network interface (AF_PACKET, through
+//! `synack-sys`), with the kernel's counters of what it handed over and
+//! what it dropped.
 
-mod ring;
-mod sys;
-
-pub use ring::{Frame, Ring};
-pub use sys::{RawLink, drop_capabilities};
+pub use synack_sys::packet::{Frame, RawLink, Ring};

@@ -60,7 +60,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         bail!("--max-connections and --max-per-client must be at least 1");
     }
     // Room for every connection allowed, whatever the soft limit is.
-    synack_lab::sys::raise_open_files(args.max_connections as u64 + 64);
+    synack_sys::raise_open_files(args.max_connections as u64 + 64);
     // The runtime's threads start in the namespace this thread enters.
     crate::watch::enter(&args.netns)?;
     // Fail at start, not at the first scrape, when sock_diag is not there.

@@ -11,7 +11,6 @@
 //! (`LinkType::RAW`), as packet(7) SOCK_DGRAM delivers them. Loopback
 //! frames are seen twice by a packet socket, once leaving and once
 //! arriving; the leaving copy is skipped so that one SYN counts once.
-#![allow(unsafe_code)]
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -63,16 +62,7 @@ fn check(rc: libc::c_int) -> io::Result<()> {
 }
 
 fn setsockopt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
-    // SAFETY: `value` is a live, initialised T whose size is passed.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            std::mem::size_of::<T>() as libc::socklen_t,
-        )
-    })
+    crate::sockopt::require(fd, level, name, value, "an AF_PACKET option the ring needs")
 }
 
 fn packet_socket(kind: libc::c_int) -> io::Result<OwnedFd> {

@@ -1,7 +1,6 @@
-//! The socket calls the probe makes that std does not offer, each in a
-//! small wrapper whose `SAFETY` line says why it is sound: TCP_INFO read
-//! length-tolerantly, the error queue (IP_RECVERR) that names ICMP
-//! rejections and their sender, and TCP Fast Open.
+//! TCP socket calls std does not offer: TCP_INFO read length-tolerantly,
+//! the error queue (IP_RECVERR) that names ICMP rejections and their
+//! sender, TCP Fast Open, the listen backlog, and an interface's index.
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
@@ -74,24 +73,9 @@ pub fn tcp_info(socket: &impl AsRawFd) -> io::Result<TcpInfo> {
 }
 
 /// Enables TCP Fast Open on a listener (RFC 7413) with a queue of `qlen`
-/// pending TFO requests.
-pub fn set_fastopen(listener: &impl AsRawFd, qlen: i32) -> io::Result<()> {
-    // SAFETY: the option value is a c_int that outlives the call, and its
-    // size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_FASTOPEN,
-            (&qlen as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+/// pending TFO requests. `Ok(false)` on a kernel without TFO.
+pub fn set_fastopen(listener: &impl AsRawFd, qlen: i32) -> io::Result<bool> {
+    crate::sockopt::set_int(listener, libc::IPPROTO_TCP, libc::TCP_FASTOPEN, qlen)
 }
 
 /// Connects with `sendto(MSG_FASTOPEN)`: with a cached cookie the data goes
@@ -208,28 +192,14 @@ pub(crate) fn sockaddr(
 /// Asks the kernel to queue ICMP errors about this socket with their
 /// details (IP_RECVERR / IPV6_RECVERR), so a failed connect can say which
 /// ICMP type and code ended it and who sent it.
-pub fn enable_recverr(socket: &impl AsRawFd, v6: bool) -> io::Result<()> {
-    let on: libc::c_int = 1;
+/// `Ok(false)` where the kernel does not offer it.
+pub fn enable_recverr(socket: &impl AsRawFd, v6: bool) -> io::Result<bool> {
     let (level, name) = if v6 {
         (libc::IPPROTO_IPV6, libc::IPV6_RECVERR)
     } else {
         (libc::IPPROTO_IP, libc::IP_RECVERR)
     };
-    // SAFETY: the option value is a c_int that outlives the call; its size is passed.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            level,
-            name,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    crate::sockopt::set_int(socket, level, name, 1)
 }
 
 /// One entry of a socket's error queue (`struct sock_extended_err`).
@@ -404,6 +374,18 @@ pub fn interface_index(name: &str) -> Option<u32> {
     // for the call.
     let index = unsafe { libc::if_nametoindex(name.as_ptr()) };
     (index != 0).then_some(index)
+}
+
+/// Sets the accept-queue length of a listening socket (`listen(2)` again),
+/// which std's `TcpListener` fixes at 128.
+pub fn set_backlog(listener: &impl AsRawFd, backlog: i32) -> io::Result<()> {
+    // SAFETY: listen only takes the descriptor and an integer.
+    let rc = unsafe { libc::listen(listener.as_raw_fd(), backlog) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
 }
 
 #[cfg(test)]

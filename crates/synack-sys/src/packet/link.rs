@@ -1,7 +1,5 @@
-//! Live frames from an interface through AF_PACKET: the only place the
-//! capture crate touches the OS, in small wrappers whose `SAFETY` lines say
-//! why they are sound.
-#![allow(unsafe_code)]
+//! An AF_PACKET socket bound to one interface: whole frames sent (the
+//! lab's SYN flood) or every frame received (the lab's captures).
 
 use std::io;
 use std::os::fd::AsRawFd;
@@ -78,19 +76,13 @@ impl RawLink {
             tv_sec: timeout.as_secs() as libc::time_t,
             tv_usec: timeout.subsec_micros() as libc::suseconds_t,
         };
-        // SAFETY: `tv` is a valid timeval that outlives the call; its size is passed.
-        let rc = unsafe {
-            libc::setsockopt(
-                fd.as_raw_fd(),
-                libc::SOL_SOCKET,
-                libc::SO_RCVTIMEO,
-                (&tv as *const libc::timeval).cast(),
-                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
+        crate::sockopt::require(
+            &fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVTIMEO,
+            &tv,
+            "a receive timeout",
+        )?;
         Ok(RawLink {
             fd,
             ifindex: ifindex as i32,
@@ -166,23 +158,5 @@ impl RawLink {
         } else {
             Ok(())
         }
-    }
-}
-
-/// Drops every capability of the calling thread (effective, permitted and
-/// inheritable), after the sockets that needed them are open: a capture
-/// that is later fed hostile packets then holds no privilege to abuse.
-pub fn drop_capabilities() -> io::Result<()> {
-    // struct __user_cap_header_struct { u32 version; int pid; } and two
-    // struct __user_cap_data_struct { u32 effective, permitted, inheritable; }.
-    let header: [u32; 2] = [0x2008_0522, 0]; // _LINUX_CAPABILITY_VERSION_3, this thread
-    let data = [0u32; 6];
-    // SAFETY: capset reads the header and two data structs from valid,
-    // correctly sized arrays that outlive the call.
-    let rc = unsafe { libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
     }
 }

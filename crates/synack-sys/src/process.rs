@@ -1,0 +1,75 @@
+//! The process itself: who it runs as, its limits, its scheduling and its
+//! capabilities.
+
+use std::io;
+
+/// Gives the calling thread SCHED_FIFO priority `priority`. Returns
+/// `Ok(false)` when the system refuses (no CAP_SYS_NICE, or an RT limit),
+/// which is not an error: the delayer then runs with normal priority.
+pub fn set_realtime(priority: i32) -> io::Result<bool> {
+    let param = libc::sched_param {
+        sched_priority: priority,
+    };
+    // SAFETY: `param` is a valid sched_param that outlives the call; pid 0
+    // means the calling thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) };
+    if rc == 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EPERM) | Some(libc::EINVAL) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// True when the effective user is root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Raises the soft limit on open files to `wanted`, within the hard limit;
+/// the limit in force afterwards. A server that must hold `wanted`
+/// connections calls it at start (the usual soft limit is 1,024).
+pub fn raise_open_files(wanted: u64) -> u64 {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit read or write the struct passed by
+    // reference, which outlives the calls.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 0;
+        }
+        if limit.rlim_cur < wanted {
+            let raised = libc::rlimit {
+                rlim_cur: wanted.min(limit.rlim_max),
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+    }
+    limit.rlim_cur
+}
+
+/// Drops every capability of the calling thread (effective, permitted and
+/// inheritable), after the sockets that needed them are open: a capture
+/// that is later fed hostile packets then holds no privilege to abuse.
+pub fn drop_capabilities() -> io::Result<()> {
+    // struct __user_cap_header_struct { u32 version; int pid; } and two
+    // struct __user_cap_data_struct { u32 effective, permitted, inheritable; }.
+    let header: [u32; 2] = [0x2008_0522, 0]; // _LINUX_CAPABILITY_VERSION_3, this thread
+    let data = [0u32; 6];
+    // SAFETY: capset reads the header and two data structs from valid,
+    // correctly sized arrays that outlive the call.
+    let rc = unsafe { libc::syscall(libc::SYS_capset, header.as_ptr(), data.as_ptr()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
