@@ -11,6 +11,7 @@
 
 pub mod handshake;
 pub mod json;
+pub mod stats;
 pub mod summary;
 pub mod time;
 pub mod tracker;

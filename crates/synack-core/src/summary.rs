@@ -4,7 +4,7 @@
 //! Memory is bounded: histograms, a capped endpoint table, short lists.
 
 use crate::handshake::{Ecn, Handshake, Outcome};
-use hdrhistogram::Histogram;
+use crate::stats::Latencies;
 use rustc_hash::FxHashMap;
 use std::net::SocketAddr;
 
@@ -13,34 +13,16 @@ pub const MAX_ENDPOINTS: usize = 4096;
 /// How many of the slowest and of the failed attempts are kept.
 pub const KEEP: usize = 8;
 
-/// RTT distribution in microseconds, three significant digits, growing as needed.
-fn histogram() -> Histogram<u64> {
-    let mut h = Histogram::new(3).expect("3 significant digits is valid");
-    h.auto(true);
-    h
-}
-
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct EndpointStats {
     pub attempts: u64,
     pub established: u64,
     pub failed: u64,
     pub syn_retransmissions: u64,
     /// `rtt_us.total` of established attempts, in microseconds.
-    pub rtt_us: Histogram<u64>,
+    pub rtt_us: Latencies,
 }
 
-impl Default for EndpointStats {
-    fn default() -> Self {
-        EndpointStats {
-            attempts: 0,
-            established: 0,
-            failed: 0,
-            syn_retransmissions: 0,
-            rtt_us: histogram(),
-        }
-    }
-}
 
 impl EndpointStats {
     fn add(&mut self, h: &Handshake) {
@@ -49,15 +31,14 @@ impl EndpointStats {
         self.failed += u64::from(h.outcome.is_failure());
         self.syn_retransmissions += u64::from(h.syn_retransmissions());
         if let Some(t) = h.total_ns {
-            let _ = self.rtt_us.record((t.max(0) as u64 / 1000).max(1));
+            self.rtt_us.record((t.max(0) as u64 / 1000).max(1));
         }
     }
 
     /// (p50, p90, p99, max) in microseconds, if any RTT was recorded.
     pub fn percentiles(&self) -> Option<[u64; 4]> {
         let h = &self.rtt_us;
-        (!h.is_empty())
-            .then(|| [0.5, 0.9, 0.99, 1.0].map(|q| h.median_equivalent(h.value_at_quantile(q))))
+        (!h.is_empty()).then(|| [0.5, 0.9, 0.99, 1.0].map(|q| h.quantile(q).unwrap_or(0)))
     }
 }
 

@@ -14,10 +14,12 @@ pub mod cause;
 pub mod engine;
 mod record;
 pub mod reuse;
+pub mod stats;
 pub mod syn;
 pub mod target;
 
 pub use attempt::{AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start};
 pub use cause::Cause;
 pub use record::record;
+pub use stats::TargetStats;
 pub use target::{Family, Host, Resolved, Target, resolve};

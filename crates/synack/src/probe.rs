@@ -17,12 +17,7 @@ struct Target {
     name: String,
     addr: SocketAddr,
     dns_ns: Option<i64>,
-    times_ns: Vec<i64>,
-    sent: u32,
-    causes: std::collections::BTreeMap<String, u32>,
-    /// First response byte without TFO data in the SYN, and with it.
-    tfo_slow: Vec<i64>,
-    tfo_fast: Vec<i64>,
+    stats: synack_probe::TargetStats,
 }
 
 /// Resolves a target the way `synack probe` tries it: the first address
@@ -122,11 +117,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
                 name: name.clone(),
                 addr,
                 dns_ns,
-                times_ns: Vec::new(),
-                sent: 0,
-                causes: Default::default(),
-                tfo_slow: Vec::new(),
-                tfo_fast: Vec::new(),
+                stats: Default::default(),
             });
         }
     }
@@ -162,22 +153,15 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     let mut write_error = None;
     engine::run(&mut jobs, &cfg, &pace, stop, &mut |tag, r| {
         let (t, round) = (&mut targets[tag % n], (tag / n) as u32 + 1);
-        t.sent += 1;
         let rec = record(&r, &t.name, round, t.dns_ns);
-        *t.causes.entry(r.cause.label()).or_insert(0) += 1;
+        let established = r.cause == Cause::Established;
+        t.stats
+            .add(&r.cause.label(), established.then_some(r.connect));
         if let (Some(tfo), Some(resp)) = (r.tfo, r.first_response) {
-            let v = if tfo == synack_probe::TfoResult::DataAccepted {
-                &mut t.tfo_fast
-            } else {
-                &mut t.tfo_slow
-            };
-            v.push(resp.as_nanos() as i64);
+            t.stats
+                .add_first_answer(tfo == synack_probe::TfoResult::DataAccepted, resp);
         }
-        if r.cause == Cause::Established {
-            t.times_ns.push(r.connect.as_nanos() as i64);
-        } else {
-            any_failed = true;
-        }
+        any_failed |= !established;
         let written = match &mut sink {
             Some(s) => s.record(&rec),
             None => writeln!(live, "{}", live_line(&r, &rec, round)),
@@ -231,12 +215,9 @@ fn syn_mode(
         )?;
         for (i, p) in probes.iter().enumerate() {
             let t = &mut targets[i % addrs.len()];
-            t.sent += 1;
-            *t.causes.entry(p.replies.label().to_string()).or_insert(0) += 1;
-            match p.replies.synack {
-                Some((at, _)) => t.times_ns.push(at.as_nanos() as i64),
-                None => all_open = false,
-            }
+            t.stats
+                .add(p.replies.label(), p.replies.synack.map(|(at, _)| at));
+            all_open &= p.replies.synack.is_some();
             let rec = p.replies.record(
                 t.addr,
                 &t.name,
@@ -260,12 +241,8 @@ fn syn_mode(
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_nanos() as i64);
                 let r = synack_probe::syn::probe(t.addr, wait, &syn_options)?;
-                t.sent += 1;
-                *t.causes.entry(r.label().to_string()).or_insert(0) += 1;
-                match r.synack {
-                    Some((at, _)) => t.times_ns.push(at.as_nanos() as i64),
-                    None => all_open = false,
-                }
+                t.stats.add(r.label(), r.synack.map(|(at, _)| at));
+                all_open &= r.synack.is_some();
                 let rec = r.record(t.addr, &t.name, round, sent_ns);
                 match &mut sink {
                     Some(s) => s.record(&rec)?,
@@ -388,45 +365,41 @@ fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) -> Str
 
 fn summary(out: &mut impl Write, targets: &[Target]) -> Result<()> {
     for t in targets {
+        let stats = &t.stats;
         writeln!(out, "\n--- {} ({}) ---", t.name, t.addr)?;
-        let causes: Vec<String> = t.causes.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        writeln!(out, "{} attempts: {}", t.sent, causes.join(", "))?;
+        let causes: Vec<String> = stats
+            .causes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(out, "{} attempts: {}", stats.sent, causes.join(", "))?;
         if let Some(dns) = t.dns_ns {
             writeln!(out, "name resolution {}", human_ns(dns))?;
         }
-        if t.times_ns.is_empty() {
+        let h = &stats.handshakes;
+        let ns = |v: Option<u64>| human_ns(v.unwrap_or(0) as i64);
+        if h.is_empty() {
             continue;
         }
-        let mut v = t.times_ns.clone();
-        v.sort_unstable();
-        let q = |p: f64| v[((v.len() - 1) as f64 * p).round() as usize];
-        let mean = v.iter().sum::<i64>() as f64 / v.len() as f64;
-        let mdev =
-            (v.iter().map(|x| (*x as f64 - mean).abs()).sum::<f64>() / v.len() as f64) as i64;
         writeln!(
             out,
             "handshake min/p50/p90/p99/max/mdev = {} / {} / {} / {} / {} / {}",
-            human_ns(v[0]),
-            human_ns(q(0.5)),
-            human_ns(q(0.9)),
-            human_ns(q(0.99)),
-            human_ns(v[v.len() - 1]),
-            human_ns(mdev)
+            ns(h.min()),
+            ns(h.quantile(0.5)),
+            ns(h.quantile(0.9)),
+            ns(h.quantile(0.99)),
+            ns(h.max()),
+            ns(h.mean_deviation())
         )?;
-        histogram(out, &v)?;
-        if !t.tfo_fast.is_empty() && !t.tfo_slow.is_empty() {
-            let med = |v: &[i64]| {
-                let mut v = v.to_vec();
-                v.sort_unstable();
-                v[v.len() / 2]
-            };
-            let (slow, fast) = (med(&t.tfo_slow), med(&t.tfo_fast));
+        histogram(out, h)?;
+        let (with, without) = (&stats.tfo_with_data, &stats.tfo_without_data);
+        if let (Some(fast), Some(slow)) = (with.quantile(0.5), without.quantile(0.5)) {
             writeln!(
                 out,
                 "TCP Fast Open: first answer byte p50 {} with data in the SYN vs {} without: saves {} per request",
-                human_ns(fast),
-                human_ns(slow),
-                human_ns(slow - fast)
+                human_ns(fast as i64),
+                human_ns(slow as i64),
+                human_ns(slow as i64 - fast as i64)
             )?;
         }
     }
@@ -434,22 +407,12 @@ fn summary(out: &mut impl Write, targets: &[Target]) -> Result<()> {
 }
 
 /// Up to 8 equal-width bins between min and max, as bars.
-fn histogram(out: &mut impl Write, sorted: &[i64]) -> Result<()> {
-    let (lo, hi) = (sorted[0], sorted[sorted.len() - 1]);
-    if sorted.len() < 2 || hi == lo {
-        return Ok(());
-    }
-    let bins = 8usize;
-    let width = ((hi - lo) as f64 / bins as f64).max(1.0);
-    let mut counts = vec![0usize; bins];
-    for x in sorted {
-        counts[(((x - lo) as f64 / width) as usize).min(bins - 1)] += 1;
-    }
-    let most = *counts.iter().max().unwrap_or(&1);
-    for (i, c) in counts.iter().enumerate() {
-        let from = lo + (i as f64 * width) as i64;
-        let bar = "█".repeat((c * 40).div_ceil(most.max(1)));
-        writeln!(out, "  {:>10} {bar} {c}", human_ns(from))?;
+fn histogram(out: &mut impl Write, times: &synack_core::stats::Latencies) -> Result<()> {
+    let bins = times.bins(8);
+    let most = bins.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    for (from, count) in bins {
+        let bar = "█".repeat((count * 40).div_ceil(most) as usize);
+        writeln!(out, "  {:>10} {bar} {count}", human_ns(from as i64))?;
     }
     Ok(())
 }
