@@ -141,28 +141,14 @@ pub struct IcmpInfo {
 }
 
 impl IcmpInfo {
-    /// A short name for the type and code (RFC 792, RFC 1812, RFC 4443).
+    /// A short name for the type and code ([`crate::cause::icmp_name`]).
     pub fn name(&self) -> &'static str {
-        match (self.v6, self.icmp_type, self.code) {
-            (false, 3, 0) => "net unreachable",
-            (false, 3, 1) => "host unreachable",
-            (false, 3, 2) => "protocol unreachable",
-            (false, 3, 3) => "port unreachable",
-            (false, 3, 4) => "fragmentation needed",
-            (false, 3, 6) => "net unknown",
-            (false, 3, 7) => "host unknown",
-            (false, 3, 9 | 10 | 13) => "administratively prohibited",
-            (false, 3, _) => "unreachable",
-            (false, 11, _) => "time exceeded",
-            (true, 1, 0) => "no route",
-            (true, 1, 1) => "administratively prohibited",
-            (true, 1, 3) => "address unreachable",
-            (true, 1, 4) => "port unreachable",
-            (true, 1, 5 | 6) => "policy reject",
-            (true, 1, _) => "unreachable",
-            (true, 3, _) => "time exceeded",
-            _ => "icmp error",
-        }
+        crate::cause::icmp_name(self.v6, self.icmp_type, self.code)
+    }
+
+    /// "ICMP host unreachable (type 3 code 1) from 192.0.2.1".
+    pub fn words(&self) -> String {
+        crate::cause::icmp_words(self.v6, self.icmp_type, self.code, Some(self.from))
     }
 }
 

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod cause;
 pub mod handshake;
 pub mod json;
 pub mod stats;

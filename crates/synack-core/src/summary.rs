@@ -23,7 +23,6 @@ pub struct EndpointStats {
     pub rtt_us: Latencies,
 }
 
-
 impl EndpointStats {
     fn add(&mut self, h: &Handshake) {
         self.attempts += 1;

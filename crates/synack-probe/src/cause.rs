@@ -3,6 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
+use synack_core::cause::{icmp_meaning, icmp_name, icmp_words};
 use synack_sys::tcp::{QueuedError, TcpInfo, errno_name};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -114,18 +115,11 @@ impl Cause {
             Cause::Refused => format!(
                 "{ip} answered with RST: nothing listens on port {port}, or a firewall rejects with RST. Check the service and the port."
             ),
-            Cause::Icmp { v6, icmp_type, code, from, .. } => {
-                let by = from.map(|f| f.to_string()).unwrap_or_else(|| "a router".into());
-                let name = icmp_name(*v6, *icmp_type, *code);
-                let meaning = match name {
-                    "admin-prohibited" | "policy-reject" => "a firewall there rejects the connection; check its rules",
-                    "port-unreachable" => "nothing listens on that port (said with ICMP instead of RST)",
-                    "host-unreachable" | "address-unreachable" => "it cannot deliver to the host: the host is down or its route is wrong",
-                    "net-unreachable" | "no-route" => "it has no route to the network; check routing",
-                    _ => "the path rejects the connection",
-                };
-                format!("ICMP {name} from {by}: {meaning}.")
-            }
+            Cause::Icmp { v6, icmp_type, code, from, .. } => format!(
+                "{}: {}.",
+                icmp_words(*v6, *icmp_type, *code, *from),
+                icmp_meaning(*v6, *icmp_type, *code)
+            ),
             Cause::Timeout { syns, kernel_gave_up } => format!(
                 "No answer to {syns} SYN{} in {:.3} s{}: a firewall drops them silently, or the host is down. Check DROP rules and security groups on the path.",
                 if *syns == 1 { "" } else { "s" },
@@ -144,25 +138,6 @@ impl Cause {
                 e => format!("connect failed locally with {}.", errno_name(e)),
             },
         }
-    }
-}
-
-/// Names of ICMP destination-unreachable codes (RFC 792/1812, RFC 4443).
-pub fn icmp_name(v6: bool, icmp_type: u8, code: u8) -> &'static str {
-    match (v6, icmp_type, code) {
-        (false, 3, 0) => "net-unreachable",
-        (false, 3, 1) => "host-unreachable",
-        (false, 3, 2) => "protocol-unreachable",
-        (false, 3, 3) => "port-unreachable",
-        (false, 3, 9 | 10 | 13) => "admin-prohibited",
-        (false, 11, _) => "time-exceeded",
-        (true, 1, 0) => "no-route",
-        (true, 1, 1) => "admin-prohibited",
-        (true, 1, 3) => "address-unreachable",
-        (true, 1, 4) => "port-unreachable",
-        (true, 1, 5 | 6) => "policy-reject",
-        (true, 3, _) => "time-exceeded",
-        _ => "unreachable",
     }
 }
 

@@ -232,22 +232,29 @@ pub fn resolve(target: &Target, family: Family) -> Result<Resolved, ResolveError
     })
 }
 
-/// RFC 8305 section 4: alternate the families, IPv6 first, keeping the
-/// resolver's order within each (it has applied RFC 6724 already).
-/// Duplicates (one per socket type from some resolvers) are dropped.
+/// RFC 8305 section 4: keep the resolver's order (it has sorted by RFC
+/// 6724, with the host's policy in /etc/gai.conf) and interleave the
+/// families from there, the first address's family first. Duplicates are
+/// dropped.
 fn happy_eyeballs_order(addrs: impl Iterator<Item = SocketAddr>) -> Vec<SocketAddr> {
-    let mut v6 = Vec::new();
-    let mut v4 = Vec::new();
+    let mut first_family = Vec::new();
+    let mut other_family = Vec::new();
+    let mut v6_first = None;
     for a in addrs {
-        let list = if a.is_ipv6() { &mut v6 } else { &mut v4 };
+        let v6_first = *v6_first.get_or_insert(a.is_ipv6());
+        let list = if a.is_ipv6() == v6_first {
+            &mut first_family
+        } else {
+            &mut other_family
+        };
         if !list.contains(&a) {
             list.push(a);
         }
     }
-    let mut ordered = Vec::with_capacity(v6.len() + v4.len());
-    for i in 0..v6.len().max(v4.len()) {
-        ordered.extend(v6.get(i));
-        ordered.extend(v4.get(i));
+    let mut ordered = Vec::with_capacity(first_family.len() + other_family.len());
+    for i in 0..first_family.len().max(other_family.len()) {
+        ordered.extend(first_family.get(i));
+        ordered.extend(other_family.get(i));
     }
     ordered
 }
@@ -317,7 +324,7 @@ mod tests {
     }
 
     #[test]
-    fn families_alternate_ipv6_first_without_duplicates() {
+    fn families_alternate_from_the_resolvers_first_without_duplicates() {
         let a = |s: &str| s.parse::<SocketAddr>().unwrap();
         let got = happy_eyeballs_order(
             [
@@ -325,12 +332,20 @@ mod tests {
                 a("192.0.2.1:1"),
                 a("192.0.2.2:1"),
                 a("[2001:db8::1]:1"),
+                a("[2001:db8::2]:1"),
             ]
             .into_iter(),
         );
         assert_eq!(
             got,
-            vec![a("[2001:db8::1]:1"), a("192.0.2.1:1"), a("192.0.2.2:1")]
+            vec![
+                a("192.0.2.1:1"),
+                a("[2001:db8::1]:1"),
+                a("192.0.2.2:1"),
+                a("[2001:db8::2]:1")
+            ]
         );
+        let got = happy_eyeballs_order([a("[2001:db8::1]:1"), a("192.0.2.1:1")].into_iter());
+        assert_eq!(got, vec![a("[2001:db8::1]:1"), a("192.0.2.1:1")]);
     }
 }

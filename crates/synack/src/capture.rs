@@ -46,7 +46,7 @@ fn line(h: &Handshake) -> String {
         }
         Outcome::Unreachable => {
             if let Some(i) = h.icmp {
-                l.push_str(&format!(" ICMP {} from {}", i.name(), i.from));
+                l.push_str(&format!(" {}", i.words()));
             }
         }
         Outcome::Refused => l.push_str(" (RST from the server)"),

@@ -266,7 +266,7 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "IFACE")]
     pub interface: Option<String>,
     /// Probe every address the name resolves to (in Happy Eyeballs order,
-    /// RFC 8305: IPv6 and IPv4 alternating), not only the first
+    /// RFC 8305: the resolver's order, families alternating), not only the first
     #[arg(long)]
     pub all_addresses: bool,
     /// Close with FIN instead of RST (leaves TIME_WAIT on this host)

@@ -184,11 +184,14 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
                     return true;
                 }
                 format!(
-                    "{:>12}    ◀╌╌╌╌╌╌╌  ICMP type {} code {} from {}",
+                    "{:>12}    ◀╌╌╌╌╌╌╌  {}",
                     human_ns(p.ts_ns - start),
-                    error.icmp_type,
-                    error.code,
-                    error.from
+                    synack_core::cause::icmp_words(
+                        error.from.is_ipv6(),
+                        error.icmp_type,
+                        error.code,
+                        Some(error.from)
+                    )
                 )
             }
         };

@@ -267,7 +267,15 @@ fn syn_mode(
                             }
                         }
                         if let Some((_, ty, code, from)) = r.icmp {
-                            line.push_str(&format!(" icmp type {ty} code {code} from {from}"));
+                            line.push_str(&format!(
+                                " {}",
+                                synack_core::cause::icmp_words(
+                                    from.is_ipv6(),
+                                    ty,
+                                    code,
+                                    Some(from)
+                                )
+                            ));
                         }
                         println!("{line}");
                     }

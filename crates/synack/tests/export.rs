@@ -348,20 +348,18 @@ fn slow_probes_neither_delay_scrapes_nor_pile_up() {
 /// exporter, pointing it at a UDP socket on the namespace's loopback that
 /// counts queries and never answers.
 struct SilentResolver {
-    dir: std::path::PathBuf,
+    _etc: EtcNetns,
     queries: mpsc::Receiver<(SocketAddr, Vec<u8>)>,
 }
 
 impl SilentResolver {
     fn start(lab: &synack_lab::Lab) -> SilentResolver {
-        let dir = std::path::PathBuf::from(format!("/etc/netns/{}", lab.server.name));
-        std::fs::create_dir_all(&dir).unwrap();
+        let etc = EtcNetns::new(&lab.server.name);
         // One try of 3 s per lookup: longer than the probe budget.
-        std::fs::write(
-            dir.join("resolv.conf"),
+        etc.write(
+            "resolv.conf",
             "nameserver 127.0.0.1\noptions timeout:3 attempts:1\n",
-        )
-        .unwrap();
+        );
         let socket = lab
             .server
             .run(|| UdpSocket::bind("127.0.0.1:53"))
@@ -377,18 +375,12 @@ impl SilentResolver {
                 }
             }
         });
-        SilentResolver { dir, queries }
+        SilentResolver { _etc: etc, queries }
     }
 
     /// The names asked for so far (the question of each query).
     fn asked(&self) -> Vec<String> {
         self.queries.try_iter().map(|(_, q)| question(&q)).collect()
-    }
-}
-
-impl Drop for SilentResolver {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -501,4 +493,83 @@ fn probe_resolves_no_name_that_no_allow_pattern_names() {
     }
     drop(exporter);
     assert!(resolver.asked().iter().all(|n| n == "slow.test"));
+}
+
+/// A name with two addresses, one of them dead: `synack probe NAME` and
+/// the exporter's `/probe?target=NAME` try the same one (before, the probe
+/// put IPv6 first and the exporter took the resolver's first address, so
+/// with a host preferring IPv4, as /etc/gai.conf can say, the two measured
+/// different machines).
+#[test]
+fn probe_and_exporter_pick_the_same_address_for_a_name() {
+    if !synack_sys::is_root() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI runs as root: the name test must run there"
+        );
+        eprintln!("skipped: the name test needs root (a namespace with its own hosts file)");
+        return;
+    }
+    let lab = synack_lab::Lab::up().expect("lab");
+    let live = lab.server_addr(true);
+    let _listener = lab.listen(8080, true).unwrap();
+    // A dead IPv4 address on the lab's link, and a host policy that sorts
+    // IPv4 first (RFC 6724 section 10.3).
+    let [a, b, c, _] = lab.server_v4.octets();
+    let dead = std::net::Ipv4Addr::new(a, b, c, 77);
+    let etc = EtcNetns::new(&lab.client.name);
+    etc.write("hosts", &format!("{live} dual.test\n{dead} dual.test\n"));
+    etc.write("gai.conf", "precedence ::ffff:0:0/96 100\n");
+    let in_client = ["ip", "netns", "exec", lab.client.name.as_str()];
+    let out = Command::new(in_client[0])
+        .args(&in_client[1..])
+        .arg(env!("CARGO_BIN_EXE_synack"))
+        .args(["probe", "dual.test:8080", "-c", "1", "--format", "json"])
+        .output()
+        .unwrap();
+    let record: serde_json::Value =
+        serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap_or_default())
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
+    let exporter = Exporter::start(&in_client, &["--allow", "dual.test:8080"]);
+    let addr = exporter.addr;
+    let (status, text) = lab
+        .client
+        .run(move || {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.set_read_timeout(Some(BOUND)).unwrap();
+            s.write_all(b"GET /probe?target=dual.test:8080 HTTP/1.1\r\nHost: x\r\n\r\n")
+                .unwrap();
+            read_answer(&mut s)
+        })
+        .unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(record["server"], format!("{dead}:8080"), "{record}");
+    assert!(
+        body(&text).contains(&format!("address=\"{dead}\"")),
+        "{text}"
+    );
+}
+
+/// Files under /etc/netns/NS, which `ip netns exec NS` mounts over /etc
+/// for the command it runs; removed on drop.
+struct EtcNetns {
+    dir: std::path::PathBuf,
+}
+
+impl EtcNetns {
+    fn new(netns: &str) -> EtcNetns {
+        let dir = std::path::PathBuf::from(format!("/etc/netns/{netns}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        EtcNetns { dir }
+    }
+
+    fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.dir.join(name), text).unwrap();
+    }
+}
+
+impl Drop for EtcNetns {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
 }

@@ -636,3 +636,38 @@ fn raw_syn_options_are_chosen_and_the_synack_answers_them() {
     assert!(!cookie.is_request() && !cookie.cookie().is_empty());
     assert!(SynOptions::parse("ws=15").is_err() && SynOptions::parse("foo").is_err());
 }
+
+/// `analyze` (from the captured ICMP packet) and `probe` (from the
+/// socket's error queue) name the same rejection with the same words
+/// (before, "host unreachable" and "host-unreachable").
+#[test]
+fn analyze_and_probe_name_an_icmp_error_with_the_same_words() {
+    let Some(mut lab) = lab() else { return };
+    lab.impair(Impairment::RejectIcmp {
+        kind: IcmpKind::Host,
+        port: Some(81),
+    })
+    .unwrap();
+    let server = lab.server_addr(false);
+    let want = synack_core::cause::icmp_words(false, 3, 1, Some(server));
+    let path =
+        std::env::temp_dir().join(format!("synack-icmp-words-{}.pcapng", std::process::id()));
+    let capture = lab.capture(Side::Client, &path).unwrap();
+    let bin = env!("CARGO_BIN_EXE_synack");
+    let probe = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.client.name, bin, "probe", "-c", "1"])
+        .arg(format!("{server}:81"))
+        .output()
+        .unwrap();
+    capture.stop().unwrap();
+    let analyze = std::process::Command::new(bin)
+        .arg("analyze")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&path);
+    let probe = String::from_utf8_lossy(&probe.stdout);
+    let analyze = String::from_utf8_lossy(&analyze.stdout);
+    assert!(probe.contains(&want), "probe: {probe}\nwant: {want}");
+    assert!(analyze.contains(&want), "analyze: {analyze}\nwant: {want}");
+}

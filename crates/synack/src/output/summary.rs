@@ -48,13 +48,7 @@ fn cause(h: &Handshake) -> String {
             "RST from the server after {after} (nothing listening, or a firewall rejecting)"
         ),
         Outcome::Unreachable => match h.icmp {
-            Some(i) => format!(
-                "ICMP {} (type {} code {}) from {} after {after}",
-                i.name(),
-                i.icmp_type,
-                i.code,
-                i.from
-            ),
+            Some(i) => format!("{} after {after}", i.words()),
             None => format!("ICMP error after {after}"),
         },
         Outcome::Timeout => {
