@@ -39,6 +39,24 @@ pub enum Command {
     /// Serve listener health and handshake probes as Prometheus metrics
     #[command(after_long_help = EXPORT_AFTER)]
     Export(ExportArgs),
+    /// Print a shell completion script (e.g. `synack completions bash >
+    /// /etc/bash_completion.d/synack`)
+    Completions(CompletionsArgs),
+    /// Print a manual page (roff): `synack man > synack.1`, `synack man
+    /// probe > synack-probe.1`
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// The command whose page to print (the overview without one)
+    pub command: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 const WATCH_AFTER: &str = "\

@@ -8,6 +8,7 @@ mod audit;
 mod capture;
 mod cli;
 mod dashboard;
+mod docs;
 mod export;
 mod filter;
 mod input;
@@ -31,6 +32,8 @@ fn main() -> ExitCode {
         cli::Command::Watch(args) => watch::run(&args),
         cli::Command::Audit(args) => audit::run(&args),
         cli::Command::Export(args) => export::run(&args),
+        cli::Command::Completions(args) => docs::completions(args.shell),
+        cli::Command::Man(args) => docs::man(args.command.as_deref()),
     };
     match result {
         Ok(code) => code,

@@ -353,3 +353,31 @@ fn host_commands_explain_bad_namespaces_and_allow_patterns() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("expected HOST:PORT"), "{}", stderr(&o));
 }
+
+#[test]
+fn completions_and_man_pages_come_from_the_flag_definitions() {
+    let o = synack(&["completions", "bash"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let script = stdout(&o);
+    assert!(script.contains("complete -F _synack"), "{script}");
+    for word in ["analyze", "probe", "--max-per-client", "--probe-timeout"] {
+        assert!(
+            script.contains(word),
+            "{word} missing from the bash completion"
+        );
+    }
+    for shell in ["zsh", "fish", "powershell", "elvish"] {
+        let o = synack(&["completions", shell]);
+        assert!(o.status.success() && !o.stdout.is_empty(), "{shell}");
+    }
+    let o = synack(&["man"]);
+    let page = stdout(&o);
+    assert!(page.contains(".TH synack 1"), "{page}");
+    let o = synack(&["man", "export"]);
+    let page = stdout(&o);
+    assert!(page.contains(".TH synack-export 1"), "{page}");
+    assert!(page.contains("max\\-per\\-client"), "{page}");
+    let o = synack(&["man", "nonsense"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("one of analyze"), "{}", stderr(&o));
+}
