@@ -1,18 +1,13 @@
 //! Walks every packet of a capture and decodes it, without tracking: the
 //! floor that `analyze` cannot beat.
-//! `cargo run --release -p synack-capture --example walk FILE`; set
-//! `WALK_READ=1` to take the chunked `read()` path instead of the mapping.
+//! `cargo run --release -p synack-capture --example walk FILE` (the reader
+//! reads in 4 MiB chunks; a memory map was measured no faster).
 use std::io::Read;
 use synack_capture::CaptureReader;
 
 fn main() {
     let path = std::env::args().nth(1).expect("usage: walk FILE");
-    if std::env::var_os("WALK_READ").is_some() {
-        let file = std::fs::File::open(&path).expect("open");
-        walk(CaptureReader::new(path, file).expect("a capture"));
-    } else {
-        walk(CaptureReader::open(std::path::Path::new(&path)).expect("a capture"));
-    }
+    walk(CaptureReader::open(std::path::Path::new(&path)).expect("a capture"));
 }
 
 fn walk<R: Read>(mut r: CaptureReader<R>) {

@@ -237,9 +237,6 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
         if iface.snaplen != 0 && caplen > iface.snaplen as usize {
             r.stats.over_snaplen += 1;
         }
-        if !iface.link.is_supported() {
-            r.stats.unsupported_link += 1;
-        }
         let meta = Meta {
             ts_ns: iface.ts_ns(units),
             link: iface.link,

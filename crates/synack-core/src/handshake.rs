@@ -1,6 +1,6 @@
 //! The `Handshake` record: one per connection attempt (4-tuple, VLAN and
 //! client ISN), whatever observed it. Its JSON form is the public NDJSON
-//! schema v1 of DESIGN.md; field names never change without a version bump.
+//! schema v1 of docs/SCHEMA.md; field names never change without a version bump.
 //! Times are integer nanoseconds inside; JSON carries microseconds as floats.
 
 use std::net::{IpAddr, SocketAddr};
@@ -177,7 +177,7 @@ pub struct KernelTcpInfo {
     pub total_retrans: u32,
 }
 
-/// The fields only active probes have (DESIGN.md schema, "probe only").
+/// The fields only active probes have (docs/SCHEMA.md, "Fields only probes have").
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeInfo {
     /// What the user named (`host:port`).
@@ -275,17 +275,6 @@ pub struct Handshake {
 }
 
 impl Handshake {
-    /// The record's identity for ordering output deterministically.
-    pub fn sort_key(&self) -> (i64, SocketAddr, SocketAddr, u32, Option<u32>) {
-        (
-            self.ts_ns,
-            self.client,
-            self.server,
-            self.vlan,
-            self.client_isn,
-        )
-    }
-
     /// How long the attempt took to reach its outcome: setup time when
     /// established, else first SYN to the answer or to the last packet.
     pub fn elapsed_ns(&self) -> i64 {

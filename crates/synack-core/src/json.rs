@@ -1,4 +1,4 @@
-//! The NDJSON form of a `Handshake` (schema v1, DESIGN.md), written by hand
+//! The NDJSON form of a `Handshake` (schema v1, docs/SCHEMA.md), written by hand
 //! into a byte buffer: the record is the hot output of `analyze`, and a
 //! generic serializer spent a quarter of the run escaping constant keys.
 //! Every field is always present (null when unknown) so that consumers see

@@ -1,6 +1,6 @@
 //! Findings on the handshake sysctls and listeners of one namespace, each
 //! with the measured reason and the fix. The reasons are what was measured
-//! on kernel 6.18 (shared facts, host-monitoring.md, and the lab README):
+//! on kernel 6.18 (and checked by the lab tests):
 //! a flood with tcp_syncookies=0 let 0 of 20 real clients in (20 of 20
 //! with 1); both queues hold min(backlog, somaxconn)+1; tcp_max_syn_backlog
 //! only matters with cookies off; SYN retries give up after about

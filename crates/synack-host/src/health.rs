@@ -3,7 +3,7 @@
 //! is met and clears only after its calm condition has held for
 //! `CLEAR_AFTER` refreshes in a row (hysteresis: a queue hovering at the
 //! threshold does not flap). The kernel facts behind the rules were
-//! measured on this kernel (shared facts, host-monitoring.md): both the
+//! measured on kernel 6.18 (and checked by the lab tests): both the
 //! SYN queue (cookies on) and the accept queue hold min(backlog,
 //! somaxconn)+1; tcp_syncookies=2 keeps no half-open state at all.
 

@@ -1,5 +1,6 @@
-//! Conformance on real captures from public projects (../shared/traces,
-//! present in CI): the handshake RTT must equal tshark's
+//! Conformance on real captures from public projects, with the outputs of
+//! tshark and Zeek on them (a directory named by SYNACK_TRACES, or the one
+//! CI lays out beside the checkout): the handshake RTT must equal tshark's
 //! `tcp.analysis.initial_rtt` within 1 µs for every completed handshake, and
 //! the agreement with Zeek's conn_state/history is measured and guarded.
 //! Outside CI the test skips, saying why, when the traces are absent.
@@ -145,7 +146,7 @@ fn initial_rtt_equals_tshark() {
             };
             // tshark's conversation key ignores VLANs, and it reports an iRTT
             // without any SYN-ACK in client-only captures: both are its
-            // errors (../shared/facts/passive-analysis.md), not references.
+            // errors (measured: docs/ZEEK.md), not references.
             if rs.iter().any(|r| r.vlan != rs[0].vlan) {
                 *excluded.entry("tshark merged VLANs").or_default() += 1;
                 continue;

@@ -1,7 +1,7 @@
 //! `synack watch`, `synack audit` and `synack export` against a lab
 //! namespace whose listeners are overloaded on purpose, checked against the
-//! kernel's own tools (`ss`, `nstat`) and the measured ground truth (shared
-//! facts, host-monitoring.md: both queues hold min(backlog, somaxconn)+1).
+//! kernel's own tools (`ss`, `nstat`) and the ground truth measured on this
+//! kernel: both queues hold min(backlog, somaxconn)+1.
 //! Needs root; skips elsewhere, saying why (CI runs as root).
 
 use serde_json::Value;

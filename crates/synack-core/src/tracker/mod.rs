@@ -80,17 +80,6 @@ pub struct TrackerStats {
     pub out_of_order: u64,
 }
 
-impl TrackerStats {
-    /// Frames skipped because their bytes were cut or inconsistent.
-    pub fn damaged(&self) -> u64 {
-        self.skipped
-            .iter()
-            .filter(|(k, _)| k.is_damage())
-            .map(|(_, v)| v)
-            .sum()
-    }
-}
-
 pub struct Tracker {
     config: TrackerConfig,
     /// Boxed: a flow is ~800 bytes, and the table moves entries as it grows.

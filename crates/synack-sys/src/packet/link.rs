@@ -89,31 +89,6 @@ impl RawLink {
         })
     }
 
-    /// The kernel's counters since the last call (PACKET_STATISTICS):
-    /// frames handed to the socket, and frames dropped because the socket
-    /// buffer was full.
-    pub fn stats(&self) -> io::Result<(u64, u64)> {
-        let mut st = libc::tpacket_stats {
-            tp_packets: 0,
-            tp_drops: 0,
-        };
-        let mut len = std::mem::size_of::<libc::tpacket_stats>() as libc::socklen_t;
-        // SAFETY: `st` is writable for `len` bytes; the kernel writes at most that.
-        let rc = unsafe {
-            libc::getsockopt(
-                self.fd.as_raw_fd(),
-                libc::SOL_PACKET,
-                libc::PACKET_STATISTICS,
-                (&mut st as *mut libc::tpacket_stats).cast(),
-                &mut len,
-            )
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok((u64::from(st.tp_packets), u64::from(st.tp_drops)))
-    }
-
     /// Receives one frame into `buf`; `Ok(None)` when the timeout passed.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<Option<usize>> {
         // SAFETY: `buf` is writable for its length.

@@ -1,4 +1,4 @@
-//! NDJSON: one `Handshake` per line, the public schema v1 (DESIGN.md).
+//! NDJSON: one `Handshake` per line, the public schema v1 (docs/SCHEMA.md).
 
 use super::{Context, Sink};
 use std::io::{self, Write};

@@ -287,6 +287,12 @@ impl<W: Write> Sink for SummarySink<W> {
                 ctx.report.over_snaplen
             ));
         }
+        if ctx.report.skipped_blocks > 0 {
+            notes.push(format!(
+                "pcapng blocks without packets (statistics, names, custom): {}",
+                ctx.report.skipped_blocks
+            ));
+        }
         notes.push(format!("peak flows tracked: {}", t.peak_flows));
         writeln!(o)?;
         writeln!(o, "Input: {}", notes.join(" · "))?;
