@@ -3,24 +3,21 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use synack_capture::CaptureReader;
-use synack_core::{Tracker, TrackerConfig};
+use synack_capture::{CaptureReader, pipeline};
+use synack_core::TrackerConfig;
 
+// The same pipeline as `synack analyze` (inputs here are small, so keeping
+// every record is bounded).
 fuzz_target!(|data: &[u8]| {
-    let Ok(mut reader) = CaptureReader::new("fuzz".into(), data) else {
+    let Ok(reader) = CaptureReader::new("fuzz".into(), data) else {
         return;
     };
-    let mut tracker = Tracker::new(TrackerConfig {
+    let config = TrackerConfig {
         max_flows: 64,
         ..TrackerConfig::default()
-    });
-    let mut out = Vec::new();
-    while let Ok(Some(p)) = reader.next_packet() {
-        tracker.handle_frame(p.ts_ns, p.link, p.data, &mut out);
-        out.clear();
-    }
-    tracker.finish(&mut out);
-    for h in &out {
+    };
+    let (records, _damage) = pipeline::read_records(reader, config);
+    for h in &records {
         let _ = h.elapsed_ns();
     }
 });

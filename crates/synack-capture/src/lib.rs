@@ -15,6 +15,7 @@ mod error;
 pub mod live;
 mod pcap;
 mod pcapng;
+pub mod pipeline;
 mod reader;
 mod writer;
 

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cause;
+pub mod filter;
 pub mod handshake;
 pub mod json;
 pub mod stats;

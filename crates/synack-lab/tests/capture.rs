@@ -4,19 +4,15 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
-use synack_capture::CaptureReader;
-use synack_core::{Handshake, Outcome, Tracker, TrackerConfig};
+use synack_capture::{CaptureReader, pipeline};
+use synack_core::{Handshake, Outcome, TrackerConfig};
 use synack_lab::{IcmpKind, Impairment, Lab, Side};
 
 fn analyze(path: &std::path::Path) -> Vec<Handshake> {
-    let mut reader = CaptureReader::open(path).expect("the lab's capture reads back");
-    let mut tracker = Tracker::new(TrackerConfig::default());
-    let mut out = Vec::new();
-    while let Some(p) = reader.next_packet().expect("undamaged") {
-        tracker.handle_frame(p.ts_ns, p.link, p.data, &mut out);
-    }
-    tracker.finish(&mut out);
-    out
+    let reader = CaptureReader::open(path).expect("the lab's capture reads back");
+    let (records, damage) = pipeline::read_records(reader, TrackerConfig::default());
+    assert!(damage.is_none(), "{damage:?}");
+    records
 }
 
 #[test]

@@ -3,69 +3,128 @@
 //! was read to its end.
 
 use crate::cli::AnalyzeArgs;
-use crate::filter::Filter;
-use crate::input;
-use crate::output::{self, Context};
-use anyhow::Result;
-use std::io::{self, BufWriter};
+use crate::output::{self, Run};
+use anyhow::{Result, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::{self, BufWriter, IsTerminal};
+use std::path::Path;
 use std::process::ExitCode;
-use synack_core::{Tracker, TrackerConfig};
+use synack_capture::CaptureError;
+use synack_capture::pipeline::{self, InputReport, Observer};
+use synack_core::TrackerConfig;
+use synack_core::filter::Filter;
 
-pub fn tracker_config(args: &AnalyzeArgs) -> TrackerConfig {
+pub fn tracker_config(args: &AnalyzeArgs) -> Result<TrackerConfig> {
     let mut config = TrackerConfig {
         verify_checksums: args.verify_checksums,
         ..TrackerConfig::default()
     };
     if let Some(n) = args.max_flows {
-        config.max_flows = n.max(1);
+        if n == 0 {
+            bail!("--max-flows must be at least 1");
+        }
+        config.max_flows = n;
     }
-    config
+    Ok(config)
+}
+
+pub fn filter(args: &AnalyzeArgs) -> Filter {
+    Filter::new(args.host.clone(), args.port.clone(), args.net.clone())
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     if let Some(selector) = &args.flow {
         return crate::ladder::run(args, selector);
     }
-    let filter = Filter::from_args(args);
-    let mut tracker = Tracker::new(tracker_config(args));
+    let filter = filter(args);
     let stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut sink = output::sink(args.format, stdout);
-    let mut records = Vec::new();
+    let mut sink = output::sink(args.format.into(), stdout);
     let mut write_error: Option<io::Error> = None;
-    let mut deliver = |records: &mut Vec<_>, sink: &mut Box<dyn output::Sink>| {
-        for h in records.drain(..) {
-            if write_error.is_none()
-                && filter.matches(&h)
+    let mut terminal = Terminal::new(!args.no_progress);
+    let (report, tracker) =
+        pipeline::analyze(&args.files, tracker_config(args)?, &mut terminal, |h| {
+            if filter.matches(&h)
                 && let Err(e) = sink.record(&h)
             {
                 write_error = Some(e);
+                return false;
             }
-        }
-        write_error.is_none()
-    };
-    let report = input::for_each_packet(&args.files, !args.no_progress, |p| {
-        tracker.handle_frame(p.ts_ns, p.link, p.data, &mut records);
-        records.is_empty() || deliver(&mut records, &mut sink)
-    });
-    tracker.finish(&mut records);
-    deliver(&mut records, &mut sink);
+            true
+        });
     if let Some(e) = write_error {
         return Err(e.into());
     }
-    sink.finish(&Context {
+    sink.finish(&Run::Files {
         report: &report,
-        tracker: tracker.stats(),
+        tracker: &tracker,
         files: &args.files,
     })?;
     Ok(exit_code(&report))
 }
 
-pub fn exit_code(report: &input::InputReport) -> ExitCode {
+pub fn exit_code(report: &InputReport) -> ExitCode {
     if report.unreadable {
         ExitCode::from(2)
     } else if report.damaged {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Files smaller than this read too fast for a progress bar to help.
+const PROGRESS_MIN_BYTES: u64 = 64 << 20;
+
+/// The pipeline's observer on a terminal: a progress bar for large files
+/// (when stderr is a terminal), problems printed as they come.
+pub struct Terminal {
+    progress: bool,
+    bar: Option<ProgressBar>,
+}
+
+impl Terminal {
+    pub fn new(progress: bool) -> Terminal {
+        Terminal {
+            progress: progress && std::io::stderr().is_terminal(),
+            bar: None,
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn file_started(&mut self, path: &Path, len: u64) {
+        if !self.progress || len < PROGRESS_MIN_BYTES {
+            return;
+        }
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_prefix(path.display().to_string());
+        self.bar = Some(bar);
+    }
+
+    fn progress(&mut self, position: u64) {
+        if let Some(b) = &self.bar {
+            b.set_position(position);
+        }
+    }
+
+    fn file_done(&mut self) {
+        if let Some(b) = self.bar.take() {
+            b.finish_and_clear();
+        }
+    }
+
+    fn problem(&mut self, e: &CaptureError) {
+        self.file_done();
+        eprintln!("synack: {e}");
+        if e.is_damage() {
+            eprintln!("synack: results include every packet before the damage");
+        }
     }
 }

@@ -6,8 +6,7 @@
 //! kernel's drop counter is reported, so a drop is never silent.
 
 use crate::cli::{CaptureArgs, Format};
-use crate::filter::Filter;
-use crate::output::{self, Context, human_ns};
+use crate::output::{self, Run, human_ns};
 use anyhow::{Context as _, Result, bail};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
@@ -15,6 +14,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use synack_capture::PcapNgWriter;
 use synack_capture::live::Ring;
+use synack_core::filter::Filter;
 use synack_core::{Handshake, Outcome, Tracker, TrackerConfig, time};
 
 fn now_ns() -> i64 {
@@ -191,7 +191,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     // Everything privileged is open (namespace, ring, output file): give
     // the privileges up before the first packet is parsed.
     synack_sys::drop_capabilities().context("dropping capabilities")?;
-    let filter = Filter::new(args.host.clone(), args.port.clone());
+    let filter = Filter::new(args.host.clone(), args.port.clone(), Vec::new());
     let config = TrackerConfig {
         // Decided-now records feed the live lines and the --count bound;
         // the streams carry the full record when the flow ends.
@@ -202,7 +202,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let mut tracker = Tracker::new(config);
     let stdout = BufWriter::new(std::io::stdout().lock());
     let lines = args.format == Format::Summary;
-    let mut sink = output::sink(args.format, stdout);
+    let mut sink = output::sink(args.format.into(), stdout);
     let mut live = Lines::new(lines);
     eprintln!("synack capture: listening on {}", args.interface);
     let until = args
@@ -246,15 +246,10 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         w.into_inner().flush()?;
     }
     let (kernel_frames, drops) = ring.stats().unwrap_or((frames, 0));
-    let report = crate::input::InputReport {
-        packets: frames,
-        ..Default::default()
-    };
-    let files = [std::path::PathBuf::from(&args.interface)];
-    sink.finish(&Context {
-        report: &report,
+    sink.finish(&Run::Live {
+        interface: &args.interface,
+        frames,
         tracker: tracker.stats(),
-        files: &files,
     })?;
     eprintln!(
         "synack capture: {frames} frames read, {kernel_frames} handed over by the kernel{}, {drops} dropped by the kernel{}",

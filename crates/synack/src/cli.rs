@@ -509,6 +509,17 @@ pub enum Format {
     Zeek,
 }
 
+impl From<Format> for synack_render::RecordFormat {
+    fn from(f: Format) -> Self {
+        match f {
+            Format::Summary => Self::Summary,
+            Format::Json => Self::Json,
+            Format::Csv => Self::Csv,
+            Format::Zeek => Self::Zeek,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 pub struct AnalyzeArgs {
     /// Capture files (pcap or pcapng, chosen by content); `-` reads standard input

@@ -10,17 +10,16 @@ mod cli;
 mod dashboard;
 mod docs;
 mod export;
-mod filter;
-mod input;
 mod lab;
 mod ladder;
 mod netns;
-mod output;
 mod probe;
 mod watch;
 
 use clap::Parser;
 use std::process::ExitCode;
+/// Every printer lives in the render crate.
+use synack_render as output;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();

@@ -2,8 +2,8 @@
 //! attempt (or one record per attempt), and a summary per target with
 //! percentiles, mdev and a histogram.
 
-use crate::cli::{Format, ProbeArgs, ProbeFormat};
-use crate::output::{self, Context, human_ns};
+use crate::cli::{ProbeArgs, ProbeFormat};
+use crate::output::{self, RecordFormat, Run, human_ns};
 use anyhow::{Context as _, Result, bail};
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
@@ -306,21 +306,13 @@ fn record_sink(format: ProbeFormat) -> Option<Box<dyn output::Sink>> {
     let stdout = BufWriter::new(std::io::stdout().lock());
     match format {
         ProbeFormat::Summary => None,
-        ProbeFormat::Json => Some(output::sink(Format::Json, stdout)),
-        ProbeFormat::Csv => Some(output::sink(Format::Csv, stdout)),
+        ProbeFormat::Json => Some(output::sink(RecordFormat::Json, stdout)),
+        ProbeFormat::Csv => Some(output::sink(RecordFormat::Csv, stdout)),
     }
 }
 
 fn finish_records(sink: &mut dyn output::Sink) -> Result<()> {
-    let (report, stats) = (
-        crate::input::InputReport::default(),
-        synack_core::TrackerStats::default(),
-    );
-    sink.finish(&Context {
-        report: &report,
-        tracker: &stats,
-        files: &[],
-    })?;
+    sink.finish(&Run::Probe)?;
     Ok(())
 }
 

@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use synack_capture::CaptureReader;
-use synack_core::{Handshake, Tracker, TrackerConfig};
+use synack_capture::{CaptureReader, pipeline};
+use synack_core::{Handshake, TrackerConfig};
 
 fn traces() -> Option<PathBuf> {
     let dir = std::env::var_os("SYNACK_TRACES")
@@ -29,14 +29,8 @@ fn traces() -> Option<PathBuf> {
 }
 
 fn analyze(path: &Path) -> Vec<Handshake> {
-    let mut reader = CaptureReader::open(path).expect("open trace");
-    let mut tracker = Tracker::new(TrackerConfig::default());
-    let mut out = Vec::new();
-    while let Ok(Some(p)) = reader.next_packet() {
-        tracker.handle_frame(p.ts_ns, p.link, p.data, &mut out);
-    }
-    tracker.finish(&mut out);
-    out
+    let reader = CaptureReader::open(path).expect("open trace");
+    pipeline::read_records(reader, TrackerConfig::default()).0
 }
 
 /// The innermost address of a tshark field that may list several (tunnels).

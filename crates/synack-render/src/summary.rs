@@ -2,10 +2,11 @@
 //! handshake RTT per server endpoint, retransmissions, the slowest and the
 //! failed attempts, the options seen, and what the input held besides.
 
-use super::{Context, Sink, human_ns};
+use super::{Run, Sink, human_ns};
 use std::io::{self, Write};
+use synack_capture::pipeline::InputReport;
 use synack_core::summary::{EndpointStats, Summary};
-use synack_core::{Handshake, Outcome};
+use synack_core::{Handshake, Outcome, TrackerStats};
 
 pub struct SummarySink<W: Write> {
     out: W,
@@ -81,10 +82,33 @@ impl<W: Write> Sink for SummarySink<W> {
         Ok(())
     }
 
-    fn finish(&mut self, ctx: &Context<'_>) -> io::Result<()> {
+    fn finish(&mut self, run: &Run<'_>) -> io::Result<()> {
         let s = &self.summary;
         let o = &mut self.out;
-        let names: Vec<String> = ctx.files.iter().map(|p| p.display().to_string()).collect();
+        let live_report;
+        let (names, report, t): (Vec<String>, &InputReport, &TrackerStats) = match run {
+            Run::Files {
+                files,
+                report,
+                tracker,
+            } => (
+                files.iter().map(|p| p.display().to_string()).collect(),
+                report,
+                tracker,
+            ),
+            Run::Live {
+                interface,
+                frames,
+                tracker,
+            } => {
+                live_report = InputReport {
+                    packets: *frames,
+                    ..InputReport::default()
+                };
+                (vec![interface.to_string()], &live_report, tracker)
+            }
+            Run::Probe => return o.flush(),
+        };
         let span = match (s.first_ts, s.last_ts) {
             (Some(a), Some(b)) => format!(", {} of traffic", human_ns(b - a)),
             _ => String::new(),
@@ -93,8 +117,8 @@ impl<W: Write> Sink for SummarySink<W> {
             o,
             "{}: {} packets, {:.1} MB{span}",
             names.join(", "),
-            ctx.report.packets,
-            ctx.report.bytes as f64 / 1e6
+            report.packets,
+            report.bytes as f64 / 1e6
         )?;
         writeln!(o)?;
         let attempts = s.attempts - s.count(Outcome::Midstream);
@@ -254,7 +278,6 @@ impl<W: Write> Sink for SummarySink<W> {
             }
         }
 
-        let t = ctx.tracker;
         let mut notes = Vec::new();
         if !t.skipped.is_empty() {
             let reasons: Vec<String> = t.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -275,22 +298,22 @@ impl<W: Write> Sink for SummarySink<W> {
         if t.bad_checksums > 0 {
             notes.push(format!("bad TCP checksums ignored: {}", t.bad_checksums));
         }
-        if ctx.report.backwards_timestamps > 0 {
+        if report.backwards_timestamps > 0 {
             notes.push(format!(
                 "timestamps going backwards: {}",
-                ctx.report.backwards_timestamps
+                report.backwards_timestamps
             ));
         }
-        if ctx.report.over_snaplen > 0 {
+        if report.over_snaplen > 0 {
             notes.push(format!(
                 "records longer than the file's snaplen: {}",
-                ctx.report.over_snaplen
+                report.over_snaplen
             ));
         }
-        if ctx.report.skipped_blocks > 0 {
+        if report.skipped_blocks > 0 {
             notes.push(format!(
                 "pcapng blocks without packets (statistics, names, custom): {}",
-                ctx.report.skipped_blocks
+                report.skipped_blocks
             ));
         }
         notes.push(format!("peak flows tracked: {}", t.peak_flows));

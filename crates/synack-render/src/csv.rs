@@ -1,7 +1,7 @@
 //! CSV: one row per attempt with a header; the flat subset of the schema
 //! that spreadsheets and `xsv` want, same names as the JSON fields.
 
-use super::{Context, Sink, us_field};
+use super::{Run, Sink, us_field};
 use std::io::{self, Write};
 use synack_core::{Handshake, Options, time};
 
@@ -52,14 +52,14 @@ const HEADER: &[&str] = &[
 ];
 
 pub struct CsvSink<W: Write> {
-    out: csv::Writer<W>,
+    out: ::csv::Writer<W>,
     header_written: bool,
 }
 
 impl<W: Write> CsvSink<W> {
     pub fn new(out: W) -> Self {
         CsvSink {
-            out: csv::Writer::from_writer(out),
+            out: ::csv::Writer::from_writer(out),
             header_written: false,
         }
     }
@@ -159,7 +159,7 @@ impl<W: Write> Sink for CsvSink<W> {
         self.out.write_record(&row).map_err(io::Error::other)
     }
 
-    fn finish(&mut self, _ctx: &Context<'_>) -> io::Result<()> {
+    fn finish(&mut self, _run: &Run<'_>) -> io::Result<()> {
         self.header()?;
         self.out.flush()
     }

@@ -1,6 +1,6 @@
 //! NDJSON: one `Handshake` per line, the public schema v1 (docs/SCHEMA.md).
 
-use super::{Context, Sink};
+use super::{Run, Sink};
 use std::io::{self, Write};
 use synack_core::Handshake;
 
@@ -26,7 +26,7 @@ impl<W: Write> Sink for JsonSink<W> {
         self.out.write_all(&self.line)
     }
 
-    fn finish(&mut self, _ctx: &Context<'_>) -> io::Result<()> {
+    fn finish(&mut self, _run: &Run<'_>) -> io::Result<()> {
         self.out.flush()
     }
 }

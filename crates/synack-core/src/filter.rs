@@ -1,9 +1,8 @@
-//! `--host`, `--port` and `--net`: which records to keep. Values of one
-//! flag are alternatives; different flags must all match.
+//! Which records to keep (`--host`, `--port`, `--net`): values of one kind
+//! are alternatives; kinds given must all match, on either end.
 
-use crate::cli::AnalyzeArgs;
+use crate::handshake::Handshake;
 use std::net::SocketAddr;
-use synack_core::Handshake;
 
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
@@ -13,21 +12,8 @@ pub struct Filter {
 }
 
 impl Filter {
-    pub fn from_args(a: &AnalyzeArgs) -> Filter {
-        Filter {
-            hosts: a.host.clone(),
-            ports: a.port.clone(),
-            nets: a.net.clone(),
-        }
-    }
-
-    /// Hosts and ports only (live capture has no --net).
-    pub fn new(hosts: Vec<std::net::IpAddr>, ports: Vec<u16>) -> Filter {
-        Filter {
-            hosts,
-            ports,
-            nets: Vec::new(),
-        }
+    pub fn new(hosts: Vec<std::net::IpAddr>, ports: Vec<u16>, nets: Vec<ipnet::IpNet>) -> Filter {
+        Filter { hosts, ports, nets }
     }
 
     pub fn matches(&self, h: &Handshake) -> bool {

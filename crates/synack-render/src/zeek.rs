@@ -2,7 +2,7 @@
 //! `zeek-cut` reads, Zeek's columns (client as originator), then synack's
 //! own columns for the handshake.
 
-use super::{Context, Sink};
+use super::{Run, Sink};
 use std::io::{self, Write};
 use synack_core::{Handshake, time};
 
@@ -75,7 +75,7 @@ impl<W: Write> Sink for ZeekSink<W> {
         )
     }
 
-    fn finish(&mut self, _ctx: &Context<'_>) -> io::Result<()> {
+    fn finish(&mut self, _run: &Run<'_>) -> io::Result<()> {
         self.start()?;
         self.out.flush()
     }

@@ -1,0 +1,82 @@
+//! Where a record is printed. Every printer of synack lives in this crate,
+//! so that a record, a time or an option list reads the same in every
+//! command.
+//!
+//! Contract: a [`Sink`] per record format takes records one at a time
+//! (streaming, bounded memory) and, at the end, what the run was
+//! ([`Run`]); nothing here reads a clock, a socket or a file.
+
+#![forbid(unsafe_code)]
+
+mod csv;
+mod json;
+pub mod ladder;
+mod summary;
+mod zeek;
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use synack_capture::pipeline::InputReport;
+use synack_core::{Handshake, TrackerStats};
+
+/// What ran, for the sinks that report it at the end.
+pub enum Run<'a> {
+    /// Capture files (or standard input) read through the tracker.
+    Files {
+        files: &'a [PathBuf],
+        report: &'a InputReport,
+        tracker: &'a TrackerStats,
+    },
+    /// A live interface.
+    Live {
+        interface: &'a str,
+        frames: u64,
+        tracker: &'a TrackerStats,
+    },
+    /// Active probes: the records say everything.
+    Probe,
+}
+
+/// How records are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// Statistics for a person, at the end.
+    Summary,
+    /// NDJSON, schema v1 (docs/SCHEMA.md).
+    Json,
+    Csv,
+    /// Zeek's conn.log.
+    Zeek,
+}
+
+pub trait Sink {
+    fn record(&mut self, h: &Handshake) -> io::Result<()>;
+    fn finish(&mut self, run: &Run<'_>) -> io::Result<()>;
+}
+
+pub fn sink<W: Write + 'static>(format: RecordFormat, out: W) -> Box<dyn Sink> {
+    match format {
+        RecordFormat::Summary => Box::new(summary::SummarySink::new(out)),
+        RecordFormat::Json => Box::new(json::JsonSink::new(out)),
+        RecordFormat::Csv => Box::new(csv::CsvSink::new(out)),
+        RecordFormat::Zeek => Box::new(zeek::ZeekSink::new(out)),
+    }
+}
+
+/// A duration for people: µs below a millisecond, ms below a second.
+pub fn human_ns(ns: i64) -> String {
+    let us = ns as f64 / 1000.0;
+    if us.abs() < 1000.0 {
+        format!("{us:.0} µs")
+    } else if us.abs() < 1_000_000.0 {
+        format!("{:.2} ms", us / 1000.0)
+    } else {
+        format!("{:.3} s", us / 1_000_000.0)
+    }
+}
+
+/// Microseconds with three decimals, or empty.
+pub fn us_field(ns: Option<i64>) -> String {
+    ns.map(|n| format!("{:.3}", n as f64 / 1000.0))
+        .unwrap_or_default()
+}
