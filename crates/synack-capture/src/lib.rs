@@ -17,9 +17,11 @@ mod pcap;
 mod pcapng;
 pub mod pipeline;
 mod reader;
+mod source;
 mod writer;
 
 pub use error::CaptureError;
-pub use reader::{CaptureReader, Format, Packet, ReadStats};
+pub use reader::{CaptureReader, Format, Packet};
+pub use source::ReadStats;
 pub use synack_wire::LinkType;
 pub use writer::{PcapNgWriter, PcapWriter};

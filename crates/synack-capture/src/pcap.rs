@@ -2,7 +2,7 @@
 //! writer's byte order, with micro- or nanosecond timestamps by magic.
 
 use crate::error::CaptureError;
-use crate::reader::{Buffer, CaptureReader, MAX_RECORD, Meta, State};
+use crate::source::{Buffer, MAX_RECORD, Meta, Source};
 use std::io::Read;
 use synack_wire::LinkType;
 
@@ -67,10 +67,7 @@ pub(crate) fn read_header<R: Read>(
 
 type Next = Option<(usize, usize, Meta)>;
 
-pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureError> {
-    let State::Pcap(h) = r.state else {
-        unreachable!("pcap::next on a pcapng reader")
-    };
+pub(crate) fn next<R: Read>(r: &mut Source<R>, h: Header) -> Result<Next, CaptureError> {
     let offset = r.buf.offset();
     let got = r.buf.fill(16).map_err(|e| r.io_error(e))?;
     if got == 0 {

@@ -4,7 +4,7 @@
 //! are skipped and counted.
 
 use crate::error::CaptureError;
-use crate::reader::{CaptureReader, MAX_RECORD, Meta, State};
+use crate::source::{MAX_RECORD, Meta, Source};
 use std::io::Read;
 use synack_wire::LinkType;
 
@@ -53,7 +53,10 @@ pub(crate) struct Section {
 
 type Next = Option<(usize, usize, Meta)>;
 
-pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureError> {
+pub(crate) fn next<R: Read>(
+    r: &mut Source<R>,
+    section: &mut Section,
+) -> Result<Next, CaptureError> {
     loop {
         let offset = r.buf.offset();
         let got = r.buf.fill(12).map_err(|e| r.io_error(e))?;
@@ -81,14 +84,11 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                     format!("section header with a bad byte-order magic {bom:02x?}"),
                 ));
             };
-            r.state = State::PcapNg(Section {
+            *section = Section {
                 swapped,
                 interfaces: Vec::new(),
-            });
+            };
         }
-        let State::PcapNg(section) = &r.state else {
-            unreachable!("pcapng::next on a pcap reader")
-        };
         let swapped = section.swapped;
         let u32_of = |b: &[u8], at: usize| {
             let v = [b[at], b[at + 1], b[at + 2], b[at + 3]];
@@ -167,9 +167,7 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
                     }
                     opts = &opts[(4 + len.div_ceil(4) * 4).min(opts.len())..];
                 }
-                if let State::PcapNg(s) = &mut r.state {
-                    s.interfaces.push(iface);
-                }
+                section.interfaces.push(iface);
                 None
             }
             // EPB and the obsolete PB share their layout after the interface
@@ -221,9 +219,6 @@ pub(crate) fn next<R: Read>(r: &mut CaptureReader<R>) -> Result<Next, CaptureErr
         r.buf.consume(total);
         let Some((start, caplen, if_id, units, orig)) = packet else {
             continue;
-        };
-        let State::PcapNg(section) = &r.state else {
-            unreachable!()
         };
         let Some(iface) = section.interfaces.get(if_id).copied() else {
             return Err(r.damaged(

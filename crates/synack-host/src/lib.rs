@@ -12,9 +12,11 @@ pub mod processes;
 pub mod snapshot;
 pub mod sockets;
 pub mod sysctls;
+pub mod watcher;
 
 pub use counters::Counters;
 pub use health::{Alert, Alerts, Severity};
 pub use snapshot::{Rates, Snapshot, SnapshotOptions};
 pub use sockets::{Listener, STATE_NAMES};
 pub use sysctls::Sysctls;
+pub use watcher::{Sample, Watcher};

@@ -9,8 +9,11 @@
 #![forbid(unsafe_code)]
 
 mod csv;
+pub mod host;
 mod json;
 pub mod ladder;
+pub mod openmetrics;
+pub mod probe;
 mod summary;
 mod zeek;
 

@@ -1,48 +1,26 @@
 //! `synack analyze`: packets from capture files through the tracker into
 //! one of the outputs, filtered; the exit status says whether every input
-//! was read to its end.
+//! was read to its end. (`--flow` is `ladder.rs`.)
 
 use crate::cli::AnalyzeArgs;
+use crate::inputs;
 use crate::output::{self, Run};
-use anyhow::{Result, bail};
-use indicatif::{ProgressBar, ProgressStyle};
-use std::io::{self, BufWriter, IsTerminal};
-use std::path::Path;
+use anyhow::Result;
+use std::io::{self, BufWriter};
 use std::process::ExitCode;
-use synack_capture::CaptureError;
-use synack_capture::pipeline::{self, InputReport, Observer};
-use synack_core::TrackerConfig;
-use synack_core::filter::Filter;
-
-pub fn tracker_config(args: &AnalyzeArgs) -> Result<TrackerConfig> {
-    let mut config = TrackerConfig {
-        verify_checksums: args.verify_checksums,
-        ..TrackerConfig::default()
-    };
-    if let Some(n) = args.max_flows {
-        if n == 0 {
-            bail!("--max-flows must be at least 1");
-        }
-        config.max_flows = n;
-    }
-    Ok(config)
-}
-
-pub fn filter(args: &AnalyzeArgs) -> Filter {
-    Filter::new(args.host.clone(), args.port.clone(), args.net.clone())
-}
+use synack_capture::pipeline;
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
-    if let Some(selector) = &args.flow {
-        return crate::ladder::run(args, selector);
-    }
-    let filter = filter(args);
+    let filter = inputs::filter(args);
     let stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut sink = output::sink(args.format.into(), stdout);
     let mut write_error: Option<io::Error> = None;
-    let mut terminal = Terminal::new(!args.no_progress);
-    let (report, tracker) =
-        pipeline::analyze(&args.files, tracker_config(args)?, &mut terminal, |h| {
+    let mut terminal = inputs::Terminal::new(!args.no_progress);
+    let (report, tracker) = pipeline::analyze(
+        &args.files,
+        inputs::tracker_config(args)?,
+        &mut terminal,
+        |h| {
             if filter.matches(&h)
                 && let Err(e) = sink.record(&h)
             {
@@ -50,7 +28,8 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
                 return false;
             }
             true
-        });
+        },
+    );
     if let Some(e) = write_error {
         return Err(e.into());
     }
@@ -59,72 +38,5 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         tracker: &tracker,
         files: &args.files,
     })?;
-    Ok(exit_code(&report))
-}
-
-pub fn exit_code(report: &InputReport) -> ExitCode {
-    if report.unreadable {
-        ExitCode::from(2)
-    } else if report.damaged {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    }
-}
-
-/// Files smaller than this read too fast for a progress bar to help.
-const PROGRESS_MIN_BYTES: u64 = 64 << 20;
-
-/// The pipeline's observer on a terminal: a progress bar for large files
-/// (when stderr is a terminal), problems printed as they come.
-pub struct Terminal {
-    progress: bool,
-    bar: Option<ProgressBar>,
-}
-
-impl Terminal {
-    pub fn new(progress: bool) -> Terminal {
-        Terminal {
-            progress: progress && std::io::stderr().is_terminal(),
-            bar: None,
-        }
-    }
-}
-
-impl Observer for Terminal {
-    fn file_started(&mut self, path: &Path, len: u64) {
-        if !self.progress || len < PROGRESS_MIN_BYTES {
-            return;
-        }
-        let bar = ProgressBar::new(len);
-        bar.set_style(
-            ProgressStyle::with_template(
-                "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .progress_chars("=> "),
-        );
-        bar.set_prefix(path.display().to_string());
-        self.bar = Some(bar);
-    }
-
-    fn progress(&mut self, position: u64) {
-        if let Some(b) = &self.bar {
-            b.set_position(position);
-        }
-    }
-
-    fn file_done(&mut self) {
-        if let Some(b) = self.bar.take() {
-            b.finish_and_clear();
-        }
-    }
-
-    fn problem(&mut self, e: &CaptureError) {
-        self.file_done();
-        eprintln!("synack: {e}");
-        if e.is_damage() {
-            eprintln!("synack: results include every packet before the damage");
-        }
-    }
+    Ok(inputs::exit_code(&report))
 }

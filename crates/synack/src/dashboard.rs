@@ -4,7 +4,6 @@
 //! backend (the tests use `TestBackend`); `run` refreshes it on the
 //! terminal until q, Esc or Ctrl-C. Colour only without NO_COLOR.
 
-use crate::watch::{Report, Watcher};
 use anyhow::Result;
 use ratatui::Frame;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyModifiers};
@@ -16,8 +15,10 @@ use std::collections::VecDeque;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use synack_host::Watcher;
 use synack_host::health::{self, Severity};
 use synack_host::{Rates, STATE_NAMES};
+use synack_render::host::{self, Report};
 
 /// Counters drawn as sparklines: the handshake trouble signals.
 pub const SPARK_COUNTERS: [&str; 5] = [
@@ -202,9 +203,9 @@ pub fn run(
         let mut due = Instant::now() + interval;
         loop {
             if Instant::now() >= due {
-                let sample = watcher.next()?;
+                let sample = watcher.sample()?;
                 history.push(&sample.rates);
-                let report = sample.report(netns, ports);
+                let report = host::report(&sample, netns, ports);
                 terminal.draw(|f| draw(f, &report, &history, color))?;
                 due += interval;
             }

@@ -2,8 +2,8 @@
 //! finds the record (by client `IP:PORT` or by index); a second pass prints
 //! the packets of its 4-tuple and VLAN between its first and last packet.
 
-use crate::analyze;
 use crate::cli::AnalyzeArgs;
+use crate::inputs;
 use anyhow::{Result, bail};
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
@@ -38,13 +38,13 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
     if args.files.iter().any(|f| f.as_os_str() == "-") {
         bail!("--flow reads the input twice, so it needs files, not standard input");
     }
-    let filter = analyze::filter(args);
+    let filter = inputs::filter(args);
     let mut seen = 0usize;
     let mut found: Option<Handshake> = None;
-    let mut terminal = analyze::Terminal::new(!args.no_progress);
+    let mut terminal = inputs::Terminal::new(!args.no_progress);
     let (report, _) = pipeline::analyze(
         &args.files,
-        analyze::tracker_config(args)?,
+        inputs::tracker_config(args)?,
         &mut terminal,
         |h| {
             if filter.matches(&h) {
@@ -62,7 +62,7 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
     );
     let Some(h) = found else {
         if report.unreadable || report.damaged {
-            return Ok(analyze::exit_code(&report));
+            return Ok(inputs::exit_code(&report));
         }
         bail!(
             "no connection matches --flow (run without --flow to list them, or with --format csv)"
@@ -93,5 +93,5 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
         return Err(e.into());
     }
     out.flush()?;
-    Ok(analyze::exit_code(&report))
+    Ok(inputs::exit_code(&report))
 }

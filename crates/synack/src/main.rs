@@ -10,6 +10,7 @@ mod cli;
 mod dashboard;
 mod docs;
 mod export;
+mod inputs;
 mod lab;
 mod ladder;
 mod netns;
@@ -24,7 +25,10 @@ use synack_render as output;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     let result = match cli.command {
-        cli::Command::Analyze(args) => analyze::run(&args),
+        cli::Command::Analyze(args) => match &args.flow {
+            Some(selector) => ladder::run(&args, selector),
+            None => analyze::run(&args),
+        },
         cli::Command::Lab(args) => lab::run(&args),
         cli::Command::Probe(args) => probe::run(&args),
         cli::Command::Capture(args) => capture::run(&args),

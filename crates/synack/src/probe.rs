@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use synack_probe::engine::{self, Pace};
-use synack_probe::{AttemptConfig, AttemptResult, Cause, record};
+use synack_probe::{AttemptConfig, Cause, record};
 
 struct Target {
     name: String,
@@ -164,7 +164,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         any_failed |= !established;
         let written = match &mut sink {
             Some(s) => s.record(&rec),
-            None => writeln!(live, "{}", live_line(&r, &rec, round)),
+            None => writeln!(live, "{}", synack_render::probe::live_line(&r, &rec, round)),
         };
         if let Err(e) = written {
             write_error.get_or_insert(e);
@@ -316,103 +316,9 @@ fn finish_records(sink: &mut dyn output::Sink) -> Result<()> {
     Ok(())
 }
 
-/// One attempt as a ping-like line.
-fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) -> String {
-    let mut line = format!(
-        "{} seq={round} {} time={}",
-        r.target,
-        r.cause.label(),
-        human_ns(r.connect.as_nanos() as i64)
-    );
-    let probe = rec.probe.as_ref();
-    if let Some(i) = probe.and_then(|p| p.tcp_info)
-        && r.cause == Cause::Established
-    {
-        let flags = [
-            (i.sack, "sack"),
-            (i.timestamps, "ts"),
-            (i.wscale, "ws"),
-            (i.ecn, "ecn"),
-        ];
-        let opts: Vec<&str> = flags
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, n)| *n)
-            .collect();
-        line.push_str(&format!(
-            " rtt={} mss={} opts={}",
-            human_ns(i64::from(i.rtt_us) * 1000),
-            i.snd_mss,
-            opts.join(",")
-        ));
-    }
-    if r.tries > 1 {
-        line.push_str(&format!(
-            " tries={} (retries cost {})",
-            r.tries,
-            human_ns(r.retry_cost.as_nanos() as i64)
-        ));
-    }
-    if let Some(t) = probe.and_then(|p| p.tfo_result) {
-        line.push_str(&format!(" tfo={t}"));
-    }
-    if let Some(c) = probe.and_then(|p| p.cause.as_ref()) {
-        line.push_str(" — ");
-        line.push_str(c);
-    }
-    line
-}
-
 fn summary(out: &mut impl Write, targets: &[Target]) -> Result<()> {
     for t in targets {
-        let stats = &t.stats;
-        writeln!(out, "\n--- {} ({}) ---", t.name, t.addr)?;
-        let causes: Vec<String> = stats
-            .causes
-            .iter()
-            .map(|(k, v)| format!("{k} {v}"))
-            .collect();
-        writeln!(out, "{} attempts: {}", stats.sent, causes.join(", "))?;
-        if let Some(dns) = t.dns_ns {
-            writeln!(out, "name resolution {}", human_ns(dns))?;
-        }
-        let h = &stats.handshakes;
-        let ns = |v: Option<u64>| human_ns(v.unwrap_or(0) as i64);
-        if h.is_empty() {
-            continue;
-        }
-        writeln!(
-            out,
-            "handshake min/p50/p90/p99/max/mdev = {} / {} / {} / {} / {} / {}",
-            ns(h.min()),
-            ns(h.quantile(0.5)),
-            ns(h.quantile(0.9)),
-            ns(h.quantile(0.99)),
-            ns(h.max()),
-            ns(h.mean_deviation())
-        )?;
-        histogram(out, h)?;
-        let (with, without) = (&stats.tfo_with_data, &stats.tfo_without_data);
-        if let (Some(fast), Some(slow)) = (with.quantile(0.5), without.quantile(0.5)) {
-            writeln!(
-                out,
-                "TCP Fast Open: first answer byte p50 {} with data in the SYN vs {} without: saves {} per request",
-                human_ns(fast as i64),
-                human_ns(slow as i64),
-                human_ns(slow as i64 - fast as i64)
-            )?;
-        }
-    }
-    Ok(())
-}
-
-/// Up to 8 equal-width bins between min and max, as bars.
-fn histogram(out: &mut impl Write, times: &synack_core::stats::Latencies) -> Result<()> {
-    let bins = times.bins(8);
-    let most = bins.iter().map(|b| b.1).max().unwrap_or(1).max(1);
-    for (from, count) in bins {
-        let bar = "█".repeat((count * 40).div_ceil(most) as usize);
-        writeln!(out, "  {:>10} {bar} {count}", human_ns(from as i64))?;
+        synack_render::probe::summary(out, &t.name, t.addr, t.dns_ns, &t.stats)?;
     }
     Ok(())
 }

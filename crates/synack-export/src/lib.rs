@@ -1,4 +1,4 @@
-//! `synack export`: a Prometheus exporter. `/metrics` takes a fresh
+//! The Prometheus exporter behind `synack export`. `/metrics` takes a fresh
 //! snapshot of the namespace per scrape (no background sampling, so an idle
 //! exporter costs nothing); `/probe?target=HOST:PORT` makes one handshake
 //! for targets an `--allow` pattern admits, none by default.
@@ -8,21 +8,24 @@
 //! a probe is refused (403) before anything, DNS included, is done for a
 //! target no pattern admits. The HTTP limits are in [`server`].
 
+#![forbid(unsafe_code)]
+
 mod allow;
 mod server;
-mod text;
 
-use crate::cli::ExportArgs;
-use allow::{Allow, admitted};
-use anyhow::{Context as _, Result, bail};
+pub use allow::Allow;
+pub use server::{Limits, MAX_HEADERS, MAX_REQUEST_LINE};
+
+use allow::admitted;
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, Response, StatusCode};
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synack_host::{Snapshot, SnapshotOptions};
-use synack_probe::target::{Target, TargetError};
+use synack_probe::target::{ResolveError, Target, TargetError};
+use synack_probe::{Family, resolve};
+use synack_render::openmetrics;
 use tokio::sync::Semaphore;
 
 /// Snapshots read at once; more scrapes wait their turn.
@@ -44,49 +47,46 @@ struct Exporter {
     probes: Arc<Semaphore>,
 }
 
-pub fn run(args: &ExportArgs) -> Result<ExitCode> {
-    let allow: Vec<Allow> = args
-        .allow
-        .iter()
-        .map(|a| a.parse().map_err(anyhow::Error::msg))
-        .collect::<Result<_>>()
-        .context("--allow")?;
-    let probe_budget = crate::probe::secs(args.probe_timeout, "--probe-timeout")?;
-    let head_timeout = crate::probe::secs(args.read_timeout, "--read-timeout")?;
-    if probe_budget.is_zero() || head_timeout.is_zero() {
-        bail!("--probe-timeout and --read-timeout must be above 0");
-    }
-    if args.max_connections == 0 || args.max_per_client == 0 {
-        bail!("--max-connections and --max-per-client must be at least 1");
-    }
-    // Room for every connection allowed, whatever the soft limit is.
-    synack_sys::raise_open_files(args.max_connections as u64 + 64);
-    // The runtime's threads start in the namespace this thread enters.
-    crate::watch::enter(&args.netns)?;
-    // Fail at start, not at the first scrape, when sock_diag is not there.
-    crate::watch::take(SnapshotOptions::listeners_only())?;
-    let listener = std::net::TcpListener::bind(args.listen)
-        .with_context(|| format!("serving on {}", args.listen))?;
-    listener.set_nonblocking(true)?;
-    let bound = listener.local_addr()?;
-    eprintln!(
-        "synack export: serving http://{bound}/metrics{}",
-        if allow.is_empty() {
-            " (/probe refused: no --allow)".to_string()
-        } else {
-            format!(" and /probe for {}", args.allow.join(", "))
+/// What the exporter serves and how much it may spend.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Targets `/probe` may connect to; none: `/probe` is refused.
+    pub allow: Vec<Allow>,
+    /// Label listeners with their processes (a /proc walk per scrape).
+    pub processes: bool,
+    /// A `/probe` answers within this, name lookup included.
+    pub probe_budget: Duration,
+    pub limits: Limits,
+}
+
+impl Config {
+    /// The limits for `max_connections` in all, `max_per_client` from one
+    /// client and a request head that must arrive within `head_timeout`;
+    /// a connection lives at most as long as its request can take.
+    pub fn limits(
+        max_connections: usize,
+        max_per_client: usize,
+        head_timeout: Duration,
+        probe_budget: Duration,
+    ) -> Limits {
+        Limits {
+            max_connections,
+            max_per_client,
+            head_timeout,
+            connection_deadline: head_timeout + probe_budget + WRITE_SLACK,
         }
-    );
-    let limits = server::Limits {
-        max_connections: args.max_connections,
-        max_per_client: args.max_per_client,
-        head_timeout,
-        connection_deadline: head_timeout + probe_budget + WRITE_SLACK,
-    };
+    }
+}
+
+/// Serves `listener` (already bound, in the namespace to report on) until
+/// SIGINT or SIGTERM. Call from the thread that entered the namespace: the
+/// runtime's threads start there.
+pub fn serve(listener: std::net::TcpListener, config: Config) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
     let exporter = Arc::new(Exporter {
-        allow,
-        processes: args.processes,
-        probe_budget,
+        allow: config.allow,
+        processes: config.processes,
+        probe_budget: config.probe_budget,
         scrapes: Arc::new(Semaphore::new(MAX_SCRAPES)),
         probes: Arc::new(Semaphore::new(MAX_PROBES)),
     });
@@ -96,21 +96,21 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         // Every blocking job holds a scrape or probe permit first, so the
         // pool never queues one behind the other.
         .max_blocking_threads(MAX_SCRAPES + MAX_PROBES)
-        .build()
-        .context("starting the exporter's runtime")?;
+        .build()?;
+    let limits = config.limits;
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let handle = move |request| answer(exporter.clone(), request);
         server::serve(listener, limits, handle, stop_signal()?).await;
-        anyhow::Ok(())
+        std::io::Result::Ok(())
     })?;
     // A probe stuck in the resolver is not waited for.
     runtime.shutdown_background();
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
 /// Completes on SIGINT or SIGTERM.
-fn stop_signal() -> Result<impl Future<Output = ()>> {
+fn stop_signal() -> std::io::Result<impl Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut interrupt = signal(SignalKind::interrupt())?;
     let mut terminate = signal(SignalKind::terminate())?;
@@ -166,7 +166,7 @@ async fn metrics(exporter: &Exporter) -> Response<String> {
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let t0 = Instant::now();
-        Snapshot::take(options).map(|snap| text::metrics_text(&snap, t0.elapsed().as_secs_f64()))
+        Snapshot::take(options).map(|snap| openmetrics::metrics(&snap, t0.elapsed().as_secs_f64()))
     });
     match job.await {
         Ok(Ok(body)) => reply(StatusCode::OK, OPENMETRICS, body),
@@ -230,14 +230,14 @@ async fn probe(exporter: &Exporter, query: &str) -> Response<String> {
         // Held until the resolver returns, however long after the answer:
         // a hung resolver uses up probe permits, never scrape ones.
         let _permit = permit;
-        text::probe_text(&target, budget)
+        probe_once(&target, budget)
     });
     // The attempt keeps to the budget; only the resolver can overrun it.
     let grace = Duration::from_millis(500);
     let body = match tokio::time::timeout(budget + grace, job).await {
         Ok(Ok(body)) => body,
         Ok(Err(_)) => return text(StatusCode::INTERNAL_SERVER_ERROR, "the probe failed\n"),
-        Err(_) => text::probe_failure_text(
+        Err(_) => openmetrics::probe_failure(
             Some(budget + grace),
             "timeout",
             "name lookup did not answer",
@@ -245,4 +245,42 @@ async fn probe(exporter: &Exporter, query: &str) -> Response<String> {
         ),
     };
     reply(StatusCode::OK, OPENMETRICS, body)
+}
+
+/// One probe of an admitted target within `budget`: the name resolved as
+/// `synack probe` resolves it (so both pick the same address), then one
+/// handshake in the time left. A failed lookup is a failed probe (success
+/// 0), as blackbox_exporter reports it.
+fn probe_once(target: &Target, budget: Duration) -> String {
+    let start = Instant::now();
+    let resolved = match resolve(target, Family::Any) {
+        Ok(r) => r,
+        Err(e) => {
+            let why = match e {
+                ResolveError::Lookup { .. } => "name lookup failed",
+                ResolveError::NoAddress { .. } => "no address",
+            };
+            return openmetrics::probe_failure(e.took(), "unresolved", why, None);
+        }
+    };
+    let left = budget.saturating_sub(start.elapsed());
+    if left.is_zero() {
+        return openmetrics::probe_failure(
+            resolved.lookup,
+            "timeout",
+            "name lookup took the whole budget",
+            None,
+        );
+    }
+    let addr = resolved.addrs[0];
+    let Ok(mut poll) = mio::Poll::new() else {
+        return openmetrics::probe_failure(resolved.lookup, "local_error", "no poll", None);
+    };
+    let mut events = mio::Events::with_capacity(4);
+    let cfg = synack_probe::AttemptConfig {
+        timeout: left,
+        ..Default::default()
+    };
+    let r = synack_probe::attempt(addr, &cfg, &mut poll, &mut events);
+    openmetrics::probe_result(resolved.lookup, addr, &r)
 }

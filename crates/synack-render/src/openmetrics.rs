@@ -1,5 +1,5 @@
-//! The exporter's answers in OpenMetrics text (prometheus-client): a
-//! namespace snapshot for `/metrics`, one handshake for `/probe`.
+//! OpenMetrics text (prometheus-client) for the exporter: a namespace
+//! snapshot for `/metrics`, one handshake for `/probe`.
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
@@ -7,10 +7,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synack_host::counters::{HANDSHAKE_COUNTERS, is_gauge};
 use synack_host::{Alerts, Listener, STATE_NAMES, Snapshot};
-use synack_probe::{Family as AddressFamily, Target};
 
 type Labels = Vec<(String, String)>;
 type FloatGauge = Gauge<f64, AtomicU64>;
@@ -23,7 +22,7 @@ fn listener_labels(l: &Listener) -> Labels {
 }
 
 /// The metrics of one snapshot, in OpenMetrics text.
-pub fn metrics_text(snap: &Snapshot, scrape_seconds: f64) -> String {
+pub fn metrics(snap: &Snapshot, scrape_seconds: f64) -> String {
     let mut registry = Registry::with_prefix("synack");
     type Value = fn(&Listener) -> u32;
     let gauges: [(&str, &str, Value); 3] = [
@@ -151,44 +150,16 @@ pub fn metrics_text(snap: &Snapshot, scrape_seconds: f64) -> String {
     encode_registry(&registry)
 }
 
-/// One probe of an admitted target within `budget`: the name resolved
-/// (as `synack probe` resolves it, so both pick the same address), then one
-/// handshake in the time left, as OpenMetrics text. A failure to resolve is
-/// a failed probe (success 0), as blackbox_exporter reports it.
-pub fn probe_text(target: &Target, budget: Duration) -> String {
-    let start = Instant::now();
-    let resolved = match synack_probe::resolve(target, AddressFamily::Any) {
-        Ok(r) => r,
-        Err(e) => {
-            let why = match e {
-                synack_probe::target::ResolveError::Lookup { .. } => "name lookup failed",
-                synack_probe::target::ResolveError::NoAddress { .. } => "no address",
-            };
-            return probe_failure_text(e.took(), "unresolved", why, None);
-        }
-    };
-    let left = budget.saturating_sub(start.elapsed());
-    if left.is_zero() {
-        return probe_failure_text(
-            resolved.lookup,
-            "timeout",
-            "name lookup took the whole budget",
-            None,
-        );
-    }
-    let addr = resolved.addrs[0];
-    let mut poll = match mio::Poll::new() {
-        Ok(p) => p,
-        Err(_) => return probe_failure_text(resolved.lookup, "local_error", "no poll", None),
-    };
-    let mut events = mio::Events::with_capacity(4);
-    let cfg = synack_probe::AttemptConfig {
-        timeout: left,
-        ..Default::default()
-    };
-    let r = synack_probe::attempt(addr, &cfg, &mut poll, &mut events);
+/// One handshake to `addr` as the exporter's `/probe` answers it:
+/// success, name lookup and handshake times, TCP_INFO when established,
+/// and the cause.
+pub fn probe_result(
+    lookup: Option<Duration>,
+    addr: std::net::SocketAddr,
+    r: &synack_probe::AttemptResult,
+) -> String {
     let established = r.cause == synack_probe::Cause::Established;
-    let mut registry = probe_registry(resolved.lookup, established);
+    let mut registry = probe_registry(lookup, established);
     registry.register(
         "handshake_seconds",
         "connect() to the socket writable (or failed)",
@@ -216,7 +187,7 @@ pub fn probe_text(target: &Target, budget: Duration) -> String {
 }
 
 /// A probe that ended before any handshake: why, in the cause labels.
-pub fn probe_failure_text(
+pub fn probe_failure(
     lookup: Option<Duration>,
     outcome: &str,
     cause: &str,

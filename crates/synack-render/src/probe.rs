@@ -1,0 +1,116 @@
+//! `synack probe`'s lines for people: one ping-like line per attempt, and
+//! the summary per target (causes, percentiles, mdev, a histogram, and
+//! what TCP Fast Open saved).
+
+use crate::human_ns;
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use synack_probe::{AttemptResult, Cause, TargetStats};
+
+/// One attempt as a ping-like line.
+pub fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) -> String {
+    let mut line = format!(
+        "{} seq={round} {} time={}",
+        r.target,
+        r.cause.label(),
+        human_ns(r.connect.as_nanos() as i64)
+    );
+    let probe = rec.probe.as_ref();
+    if let Some(i) = probe.and_then(|p| p.tcp_info)
+        && r.cause == Cause::Established
+    {
+        let flags = [
+            (i.sack, "sack"),
+            (i.timestamps, "ts"),
+            (i.wscale, "ws"),
+            (i.ecn, "ecn"),
+        ];
+        let opts: Vec<&str> = flags
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, n)| *n)
+            .collect();
+        line.push_str(&format!(
+            " rtt={} mss={} opts={}",
+            human_ns(i64::from(i.rtt_us) * 1000),
+            i.snd_mss,
+            opts.join(",")
+        ));
+    }
+    if r.tries > 1 {
+        line.push_str(&format!(
+            " tries={} (retries cost {})",
+            r.tries,
+            human_ns(r.retry_cost.as_nanos() as i64)
+        ));
+    }
+    if let Some(t) = probe.and_then(|p| p.tfo_result) {
+        line.push_str(&format!(" tfo={t}"));
+    }
+    if let Some(c) = probe.and_then(|p| p.cause.as_ref()) {
+        line.push_str(" — ");
+        line.push_str(c);
+    }
+    line
+}
+
+/// The summary of one target: `name` as the user wrote it, `addr` the
+/// address probed, `dns_ns` the lookup's time.
+pub fn summary(
+    out: &mut impl Write,
+    name: &str,
+    addr: SocketAddr,
+    dns_ns: Option<i64>,
+    stats: &TargetStats,
+) -> io::Result<()> {
+    {
+        writeln!(out, "\n--- {name} ({addr}) ---")?;
+        let causes: Vec<String> = stats
+            .causes
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        writeln!(out, "{} attempts: {}", stats.sent, causes.join(", "))?;
+        if let Some(dns) = dns_ns {
+            writeln!(out, "name resolution {}", human_ns(dns))?;
+        }
+        let h = &stats.handshakes;
+        let ns = |v: Option<u64>| human_ns(v.unwrap_or(0) as i64);
+        if h.is_empty() {
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "handshake min/p50/p90/p99/max/mdev = {} / {} / {} / {} / {} / {}",
+            ns(h.min()),
+            ns(h.quantile(0.5)),
+            ns(h.quantile(0.9)),
+            ns(h.quantile(0.99)),
+            ns(h.max()),
+            ns(h.mean_deviation())
+        )?;
+        histogram(out, h)?;
+        let (with, without) = (&stats.tfo_with_data, &stats.tfo_without_data);
+        if let (Some(fast), Some(slow)) = (with.quantile(0.5), without.quantile(0.5)) {
+            writeln!(
+                out,
+                "TCP Fast Open: first answer byte p50 {} with data in the SYN vs {} without: saves {} per request",
+                human_ns(fast as i64),
+                human_ns(slow as i64),
+                human_ns(slow as i64 - fast as i64)
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Up to 8 equal-width bins between min and max, as bars.
+fn histogram(out: &mut impl Write, times: &synack_core::stats::Latencies) -> io::Result<()> {
+    let bins = times.bins(8);
+    let most = bins.iter().map(|b| b.1).max().unwrap_or(1).max(1);
+    for (from, count) in bins {
+        let bar = "█".repeat((count * 40).div_ceil(most) as usize);
+        writeln!(out, "  {:>10} {bar} {count}", human_ns(from as i64))?;
+    }
+    Ok(())
+}
