@@ -35,27 +35,17 @@ impl Script {
             vlan: None,
         }
     }
-    #[allow(clippy::too_many_arguments)]
-    fn seg(
-        &mut self,
-        at_ms: f64,
-        src: &str,
-        dst: &str,
-        seq: u32,
-        ack: u32,
-        flags: u16,
-        options: &[u8],
-        payload: &[u8],
-    ) {
+    /// Puts one segment on the wire at its time, through the decoder.
+    fn send(&mut self, seg: Seg<'_>) {
         let mut f = Vec::new();
         let spec = TcpSegmentSpec {
-            options,
-            payload,
+            options: seg.options,
+            payload: seg.payload,
             vlan: self.vlan,
-            ..TcpSegmentSpec::new(ep(src), ep(dst), seq, ack, flags)
+            ..TcpSegmentSpec::new(ep(seg.from), ep(seg.to), seg.seq, seg.ack, seg.flags)
         };
         ethernet_tcp(&mut f, &spec);
-        let ts = (at_ms * MS as f64) as i64;
+        let ts = (seg.at_ms * MS as f64) as i64;
         self.tracker
             .handle_frame(ts, LinkType::ETHERNET, &f, &mut self.out);
     }
@@ -82,16 +72,78 @@ impl Script {
 const C: &str = "10.0.0.1:40000";
 const SV: &str = "10.0.0.2:80";
 
+/// One TCP segment of a script (smoltcp's `send!`/`recv!` with a
+/// template): name what differs from [`SEG`], a client SYN to the server
+/// at 0 ms with no options and no payload.
+#[derive(Clone, Copy)]
+struct Seg<'a> {
+    at_ms: f64,
+    from: &'a str,
+    to: &'a str,
+    seq: u32,
+    ack: u32,
+    flags: u16,
+    options: &'a [u8],
+    payload: &'a [u8],
+}
+
+const SEG: Seg<'static> = Seg {
+    at_ms: 0.0,
+    from: C,
+    to: SV,
+    seq: 0,
+    ack: 0,
+    flags: S,
+    options: &[],
+    payload: &[],
+};
+
 #[test]
 fn established_with_legs_and_options() {
     let mut s = Script::new();
     let syn = OptionWriter::linux(1, 0, 7).build();
     let sa = OptionWriter::default().mss(1400).nop().wscale(9).build();
-    s.seg(0.0, C, SV, 100, 0, S, &syn, &[]);
-    s.seg(10.0, SV, C, 500, 101, S | A, &sa, &[]);
-    s.seg(10.5, C, SV, 101, 501, A, &[], &[]);
-    s.seg(11.0, C, SV, 101, 501, A, &[], b"GET /");
-    s.seg(30.0, SV, C, 501, 106, A, &[], b"200 OK");
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 100,
+        options: &syn,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 10.0,
+        from: SV,
+        to: C,
+        seq: 500,
+        ack: 101,
+        flags: S | A,
+        options: &sa,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 10.5,
+        seq: 101,
+        ack: 501,
+        flags: A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 11.0,
+        seq: 101,
+        ack: 501,
+        flags: A,
+        payload: b"GET /",
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 30.0,
+        from: SV,
+        to: C,
+        seq: 501,
+        ack: 106,
+        flags: A,
+        payload: b"200 OK",
+        ..SEG
+    });
     let r = s.finish();
     assert_eq!(r.len(), 1);
     let h = &r[0];
@@ -121,10 +173,34 @@ fn retransmitted_syn_is_one_attempt_timed_from_the_answered_syn() {
     let mut s = Script::new();
     let first = OptionWriter::default().mss(1460).wscale(7).build();
     let retry = OptionWriter::default().mss(1460).build(); // window scaling dropped
-    s.seg(0.0, C, SV, 7, 0, S, &first, &[]);
-    s.seg(1000.0, C, SV, 7, 0, S, &retry, &[]);
-    s.seg(1003.0, SV, C, 900, 8, S | A, &[], &[]);
-    s.seg(1003.1, C, SV, 8, 901, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        options: &first,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1000.0,
+        seq: 7,
+        options: &retry,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1003.0,
+        from: SV,
+        to: C,
+        seq: 900,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1003.1,
+        seq: 8,
+        ack: 901,
+        flags: A,
+        ..SEG
+    });
     let h = &s.finish()[0];
     assert_eq!(h.syn_count, 2);
     assert_eq!(h.times.syn, vec![0, 1000 * MS]);
@@ -138,8 +214,20 @@ fn retransmitted_syn_is_one_attempt_timed_from_the_answered_syn() {
 #[test]
 fn refused_by_rst_is_rej() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(0.2, SV, C, 0, 8, R | A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.2,
+        from: SV,
+        to: C,
+        seq: 0,
+        ack: 8,
+        flags: R | A,
+        ..SEG
+    });
     let h = &s.finish()[0];
     assert_eq!(h.outcome, Outcome::Refused);
     assert_eq!(h.rst_from, Some(Side::Server));
@@ -150,7 +238,11 @@ fn refused_by_rst_is_rej() {
 #[test]
 fn icmp_unreachable_names_type_code_and_sender() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        ..SEG
+    });
     s.icmp(2.0, "10.0.0.254", 13, C, SV, 7);
     let h = &s.finish()[0];
     assert_eq!(h.outcome, Outcome::Unreachable);
@@ -166,7 +258,13 @@ fn icmp_unreachable_names_type_code_and_sender() {
 #[test]
 fn icmpv6_unreachable() {
     let mut s = Script::new();
-    s.seg(0.0, "[fd00::1]:40000", "[fd00::2]:443", 7, 0, S, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        from: "[fd00::1]:40000",
+        to: "[fd00::2]:443",
+        seq: 7,
+        ..SEG
+    });
     s.icmp(1.0, "fd00::fe", 3, "[fd00::1]:40000", "[fd00::2]:443", 7);
     let h = &s.finish()[0];
     assert_eq!(h.outcome, Outcome::Unreachable);
@@ -177,10 +275,27 @@ fn icmpv6_unreachable() {
 #[test]
 fn unanswered_syns_time_out_but_recent_ones_are_incomplete() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(1000.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(3000.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(9000.0, "10.0.0.1:40001", SV, 9, 0, S, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1000.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 3000.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 9000.0,
+        from: "10.0.0.1:40001",
+        seq: 9,
+        ..SEG
+    });
     let r = s.finish();
     assert_eq!(r.len(), 2);
     assert_eq!(
@@ -194,13 +309,57 @@ fn unanswered_syns_time_out_but_recent_ones_are_incomplete() {
 #[test]
 fn half_open_and_reset() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(1.0, SV, C, 50, 8, S | A, &[], &[]);
-    s.seg(1001.0, SV, C, 50, 8, S | A, &[], &[]);
-    s.seg(0.0, "10.0.0.1:40001", SV, 7, 0, S, &[], &[]);
-    s.seg(1.0, SV, "10.0.0.1:40001", 60, 8, S | A, &[], &[]);
-    s.seg(1.1, "10.0.0.1:40001", SV, 8, 0, R, &[], &[]);
-    s.seg(9000.0, "10.0.0.1:40009", SV, 1, 0, S, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: C,
+        seq: 50,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1001.0,
+        from: SV,
+        to: C,
+        seq: 50,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.0,
+        from: "10.0.0.1:40001",
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: "10.0.0.1:40001",
+        seq: 60,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.1,
+        from: "10.0.0.1:40001",
+        seq: 8,
+        flags: R,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 9000.0,
+        from: "10.0.0.1:40009",
+        seq: 1,
+        ..SEG
+    });
     let r = s.finish();
     let half = r.iter().find(|h| h.client.port() == 40000).unwrap();
     assert_eq!((half.outcome, half.synack_count), (Outcome::HalfOpen, 2));
@@ -216,11 +375,41 @@ fn half_open_and_reset() {
 #[test]
 fn port_reuse_with_new_isn_is_a_new_attempt() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(0.1, SV, C, 0, 8, R | A, &[], &[]);
-    s.seg(50.0, C, SV, 99_999, 0, S, &[], &[]);
-    s.seg(50.2, SV, C, 5, 100_000, S | A, &[], &[]);
-    s.seg(50.3, C, SV, 100_000, 6, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.1,
+        from: SV,
+        to: C,
+        seq: 0,
+        ack: 8,
+        flags: R | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 50.0,
+        seq: 99_999,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 50.2,
+        from: SV,
+        to: C,
+        seq: 5,
+        ack: 100_000,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 50.3,
+        seq: 100_000,
+        ack: 6,
+        flags: A,
+        ..SEG
+    });
     let r = s.finish();
     assert_eq!(r.len(), 2);
     assert_eq!((r[0].outcome, r[0].client_isn), (Outcome::Refused, Some(7)));
@@ -234,9 +423,27 @@ fn port_reuse_with_new_isn_is_a_new_attempt() {
 #[test]
 fn synack_captured_before_syn_still_one_handshake() {
     let mut s = Script::new();
-    s.seg(0.0, SV, C, 500, 101, S | A, &[], &[]);
-    s.seg(0.01, C, SV, 100, 0, S, &[], &[]);
-    s.seg(0.3, C, SV, 101, 501, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        from: SV,
+        to: C,
+        seq: 500,
+        ack: 101,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.01,
+        seq: 100,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.3,
+        seq: 101,
+        ack: 501,
+        flags: A,
+        ..SEG
+    });
     let r = s.finish();
     assert_eq!(r.len(), 1);
     let h = &r[0];
@@ -253,11 +460,47 @@ fn simultaneous_open() {
     let a = "10.0.0.1:5000";
     let b = "10.0.0.2:6000";
     let mut s = Script::new();
-    s.seg(0.0, a, b, 100, 0, S, &[], &[]);
-    s.seg(0.1, b, a, 300, 0, S, &[], &[]);
-    s.seg(0.2, a, b, 100, 301, S | A, &[], &[]);
-    s.seg(0.3, b, a, 300, 101, S | A, &[], &[]);
-    s.seg(0.4, a, b, 101, 301, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        from: a,
+        to: b,
+        seq: 100,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.1,
+        from: b,
+        to: a,
+        seq: 300,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.2,
+        from: a,
+        to: b,
+        seq: 100,
+        ack: 301,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.3,
+        from: b,
+        to: a,
+        seq: 300,
+        ack: 101,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.4,
+        from: a,
+        to: b,
+        seq: 101,
+        ack: 301,
+        flags: A,
+        ..SEG
+    });
     let r = s.finish();
     assert_eq!(r.len(), 1);
     assert!(r[0].simultaneous_open);
@@ -270,12 +513,58 @@ fn simultaneous_open() {
 fn same_ip_at_both_ends_is_one_connection() {
     let (c, sv) = ("127.0.0.1:45000", "127.0.0.1:8080");
     let mut s = Script::new();
-    s.seg(0.0, c, sv, 1, 0, S, &[], &[]);
-    s.seg(0.01, sv, c, 9, 2, S | A, &[], &[]);
-    s.seg(0.02, c, sv, 2, 10, A, &[], &[]);
-    s.seg(0.03, c, sv, 2, 10, F | A, &[], &[]);
-    s.seg(0.04, sv, c, 10, 3, F | A, &[], &[]);
-    s.seg(0.05, c, sv, 3, 11, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        from: c,
+        to: sv,
+        seq: 1,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.01,
+        from: sv,
+        to: c,
+        seq: 9,
+        ack: 2,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.02,
+        from: c,
+        to: sv,
+        seq: 2,
+        ack: 10,
+        flags: A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.03,
+        from: c,
+        to: sv,
+        seq: 2,
+        ack: 10,
+        flags: F | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.04,
+        from: sv,
+        to: c,
+        seq: 10,
+        ack: 3,
+        flags: F | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.05,
+        from: c,
+        to: sv,
+        seq: 3,
+        ack: 11,
+        flags: A,
+        ..SEG
+    });
     let r = s.finish();
     assert_eq!(r.len(), 1);
     assert_eq!((r[0].client, r[0].server), (ep(c), ep(sv)));
@@ -290,9 +579,27 @@ fn vlan_separated_duplicates_stay_apart() {
     let mut s = Script::new();
     for (vlan, rtt) in [(None, 1.0), (Some(10), 2.0), (Some(20), 3.0)] {
         s.vlan = vlan;
-        s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
-        s.seg(rtt, SV, C, 50, 8, S | A, &[], &[]);
-        s.seg(rtt + 0.5, C, SV, 8, 51, A, &[], &[]);
+        s.send(Seg {
+            at_ms: 0.0,
+            seq: 7,
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: rtt,
+            from: SV,
+            to: C,
+            seq: 50,
+            ack: 8,
+            flags: S | A,
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: rtt + 0.5,
+            seq: 8,
+            ack: 51,
+            flags: A,
+            ..SEG
+        });
     }
     let mut r = s.finish();
     r.sort_by_key(|h| h.vlan);
@@ -307,8 +614,24 @@ fn vlan_separated_duplicates_stay_apart() {
 #[test]
 fn midstream_flow_is_not_a_handshake() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 1000, 2000, A, &[], b"data");
-    s.seg(1.0, SV, C, 2000, 1004, A, &[], b"reply");
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 1000,
+        ack: 2000,
+        flags: A,
+        payload: b"data",
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: C,
+        seq: 2000,
+        ack: 1004,
+        flags: A,
+        payload: b"reply",
+        ..SEG
+    });
     let h = &s.finish()[0];
     assert_eq!(h.outcome, Outcome::Midstream);
     assert_eq!((h.syn_count, h.client_isn, h.total_ns), (0, None, None));
@@ -324,18 +647,30 @@ fn midstream_flow_is_not_a_handshake() {
 fn tfo_and_ecn_negotiation() {
     let mut s = Script::new();
     let cookie = [1u8, 2, 3, 4, 5, 6, 7, 8];
-    s.seg(
-        0.0,
-        C,
-        SV,
-        7,
-        0,
-        S | TcpFlags::ECE | TcpFlags::CWR,
-        &OptionWriter::default().tfo(&cookie).build(),
-        b"hello",
-    );
-    s.seg(1.0, SV, C, 50, 13, S | A | TcpFlags::ECE, &[], &[]);
-    s.seg(1.1, C, SV, 13, 51, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        flags: S | TcpFlags::ECE | TcpFlags::CWR,
+        options: &OptionWriter::default().tfo(&cookie).build(),
+        payload: b"hello",
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: C,
+        seq: 50,
+        ack: 13,
+        flags: S | A | TcpFlags::ECE,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.1,
+        seq: 13,
+        ack: 51,
+        flags: A,
+        ..SEG
+    });
     let h = &s.finish()[0];
     assert_eq!(h.client_opts.unwrap().tfo.unwrap().cookie(), &cookie);
     assert_eq!((h.tfo.syn_data, h.tfo.data_acked), (5, Some(true)));
@@ -346,28 +681,61 @@ fn tfo_and_ecn_negotiation() {
 #[test]
 fn tfo_data_not_acked_falls_back() {
     let mut s = Script::new();
-    s.seg(
-        0.0,
-        C,
-        SV,
-        7,
-        0,
-        S,
-        &OptionWriter::default().tfo(&[9; 8]).build(),
-        b"hello",
-    );
-    s.seg(1.0, SV, C, 50, 8, S | A, &[], &[]);
-    s.seg(1.1, C, SV, 8, 51, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        options: &OptionWriter::default().tfo(&[9; 8]).build(),
+        payload: b"hello",
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: C,
+        seq: 50,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.1,
+        seq: 8,
+        ack: 51,
+        flags: A,
+        ..SEG
+    });
     assert_eq!(s.finish()[0].tfo.data_acked, Some(false));
 }
 
 #[test]
 fn asymmetric_capture_without_synack_is_established() {
     let mut s = Script::new();
-    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(1.0, C, SV, 8, 5001, A, &[], &[]);
-    s.seg(1.1, C, SV, 8, 5001, A, &[], b"hi");
-    s.seg(9000.0, "10.0.0.9:1", SV, 1, 0, S, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.0,
+        seq: 8,
+        ack: 5001,
+        flags: A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.1,
+        seq: 8,
+        ack: 5001,
+        flags: A,
+        payload: b"hi",
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 9000.0,
+        from: "10.0.0.9:1",
+        seq: 1,
+        ..SEG
+    });
     let h = &s.finish()[0];
     assert_eq!(h.outcome, Outcome::Established);
     assert_eq!(h.total_ns, None, "no RTT without the SYN-ACK");
@@ -382,7 +750,12 @@ fn flow_table_is_bounded_and_evictions_counted() {
     let mut s = Script::with(config);
     for i in 0..1000u32 {
         let c = format!("10.1.{}.{}:{}", i / 250, i % 250 + 1, 10000 + i);
-        s.seg(i as f64 * 0.01, &c, SV, i, 0, S, &[], &[]);
+        s.send(Seg {
+            at_ms: i as f64 * 0.01,
+            from: &c,
+            seq: i,
+            ..SEG
+        });
     }
     assert!(s.tracker.flows() <= 64);
     let evictions = s.tracker.stats().evictions;
@@ -398,8 +771,21 @@ fn finished_flows_leave_the_table_while_reading() {
     for i in 0..200u32 {
         let c = format!("10.2.0.1:{}", 20000 + i);
         let t = i as f64 * 100.0;
-        s.seg(t, &c, SV, 1, 0, S, &[], &[]);
-        s.seg(t + 1.0, SV, &c, 9, 2, R | A, &[], &[]);
+        s.send(Seg {
+            at_ms: t,
+            from: &c,
+            seq: 1,
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: t + 1.0,
+            from: SV,
+            to: &c,
+            seq: 9,
+            ack: 2,
+            flags: R | A,
+            ..SEG
+        });
     }
     // 20 s of capture: attempts older than the 5 s linger are already out.
     assert!(s.out.len() >= 140, "{} emitted", s.out.len());
@@ -479,10 +865,33 @@ fn generated_mix_matches_its_ground_truth_counts() {
 fn timestamps_near_the_end_of_time_do_not_overflow() {
     let mut s = Script::new();
     let end = i64::MAX as f64 / MS as f64;
-    s.seg(end - 10.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(end - 5.0, SV, C, 9, 8, S | A, &[], &[]);
-    s.seg(end, C, SV, 8, 10, A, &[], &[]);
-    s.seg(0.0, "10.0.0.1:1", SV, 1, 0, S, &[], &[]);
+    s.send(Seg {
+        at_ms: end - 10.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: end - 5.0,
+        from: SV,
+        to: C,
+        seq: 9,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: end,
+        seq: 8,
+        ack: 10,
+        flags: A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 0.0,
+        from: "10.0.0.1:1",
+        seq: 1,
+        ..SEG
+    });
     let r = s.finish();
     assert_eq!(r.len(), 2);
 }
@@ -493,27 +902,100 @@ fn decisions_come_when_the_outcome_is_known_not_when_the_flow_ends() {
         decisions: true,
         ..TrackerConfig::default()
     });
-    s.seg(0.0, C, SV, 7, 0, S, &[], &[]);
-    s.seg(1.0, SV, C, 50, 8, S | A, &[], &[]);
+    s.send(Seg {
+        at_ms: 0.0,
+        seq: 7,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: C,
+        seq: 50,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
     assert!(
         s.tracker.take_decisions().is_empty(),
         "nothing decided by a SYN-ACK alone"
     );
-    s.seg(1.5, C, SV, 8, 51, A, &[], &[]);
+    s.send(Seg {
+        at_ms: 1.5,
+        seq: 8,
+        ack: 51,
+        flags: A,
+        ..SEG
+    });
     let d = s.tracker.take_decisions();
     assert_eq!(d.len(), 1);
     assert_eq!(
         (d[0].outcome, d[0].total_ns),
         (Outcome::Established, Some(3 * MS / 2))
     );
-    s.seg(2.0, C, SV, 8, 51, A, &[], b"more");
+    s.send(Seg {
+        at_ms: 2.0,
+        seq: 8,
+        ack: 51,
+        flags: A,
+        payload: b"more",
+        ..SEG
+    });
     assert!(s.tracker.take_decisions().is_empty(), "announced once");
-    s.seg(3.0, "10.0.0.1:40001", SV, 1, 0, S, &[], &[]);
-    s.seg(3.1, SV, "10.0.0.1:40001", 0, 2, R | A, &[], &[]);
+    s.send(Seg {
+        at_ms: 3.0,
+        from: "10.0.0.1:40001",
+        seq: 1,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 3.1,
+        from: SV,
+        to: "10.0.0.1:40001",
+        seq: 0,
+        ack: 2,
+        flags: R | A,
+        ..SEG
+    });
     assert_eq!(s.tracker.take_decisions()[0].outcome, Outcome::Refused);
     let r = s.finish();
     assert!(
         r.iter().all(|h| h.announced),
         "the final records say they were announced"
     );
+}
+
+/// Regression: the live decision and the final record were two rule lists;
+/// a handshake whose ACK the capture missed but whose data it holds was
+/// `established` in the record yet never announced live.
+#[test]
+fn live_decision_comes_with_client_data_when_the_ack_was_not_captured() {
+    let mut s = Script::with(TrackerConfig {
+        decisions: true,
+        ..TrackerConfig::default()
+    });
+    s.send(Seg { seq: 7, ..SEG });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: C,
+        seq: 50,
+        ack: 8,
+        flags: S | A,
+        ..SEG
+    });
+    // The pure ACK is lost to the capture; the request arrives.
+    s.send(Seg {
+        at_ms: 1.6,
+        seq: 8,
+        ack: 51,
+        flags: A,
+        payload: b"GET /",
+        ..SEG
+    });
+    let d = s.tracker.take_decisions();
+    assert_eq!(d.len(), 1, "announced at the data");
+    assert_eq!(d[0].outcome, Outcome::Established);
+    let r = s.finish();
+    assert_eq!(r[0].outcome, d[0].outcome, "live and final agree");
 }

@@ -79,9 +79,15 @@ impl Config {
 }
 
 /// Serves `listener` (already bound, in the namespace to report on) until
-/// SIGINT or SIGTERM. Call from the thread that entered the namespace: the
-/// runtime's threads start there.
-pub fn serve(listener: std::net::TcpListener, config: Config) -> std::io::Result<()> {
+/// SIGINT or SIGTERM, calling `ready` once those signals are caught (so a
+/// caller that says "serving" can be stopped cleanly from then on). Call
+/// from the thread that entered the namespace: the runtime's threads start
+/// there.
+pub fn serve(
+    listener: std::net::TcpListener,
+    config: Config,
+    ready: impl FnOnce(),
+) -> std::io::Result<()> {
     listener.set_nonblocking(true)?;
     let exporter = Arc::new(Exporter {
         allow: config.allow,
@@ -101,7 +107,9 @@ pub fn serve(listener: std::net::TcpListener, config: Config) -> std::io::Result
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let handle = move |request| answer(exporter.clone(), request);
-        server::serve(listener, limits, handle, stop_signal()?).await;
+        let stop = stop_signal()?;
+        ready();
+        server::serve(listener, limits, handle, stop).await;
         std::io::Result::Ok(())
     })?;
     // A probe stuck in the resolver is not waited for.

@@ -6,7 +6,7 @@ use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::time::Duration;
 use synack_capture::{CaptureReader, pipeline};
 use synack_core::{Handshake, Outcome, TrackerConfig};
-use synack_lab::{IcmpKind, Impairment, Lab, Side};
+use synack_lab::{IcmpKind, Impairment, Side};
 
 fn analyze(path: &std::path::Path) -> Vec<Handshake> {
     let reader = CaptureReader::open(path).expect("the lab's capture reads back");
@@ -17,15 +17,9 @@ fn analyze(path: &std::path::Path) -> Vec<Handshake> {
 
 #[test]
 fn captured_handshakes_analyze_to_what_was_injected() {
-    if !synack_sys::is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: this test must run there"
-        );
-        eprintln!("skipped: the lab needs root");
+    let Some(mut lab) = synack_lab::testing::lab_or_skip("the capture test") else {
         return;
-    }
-    let mut lab = Lab::up().unwrap();
+    };
     let server = lab.server_addr(false);
     let _l = lab
         .server

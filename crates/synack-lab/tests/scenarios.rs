@@ -11,14 +11,7 @@ use synack_sys::set_backlog;
 use synack_sys::tcp::{TcpInfo, tcp_info};
 
 fn lab() -> Option<Lab> {
-    if !synack_sys::is_root() {
-        if std::env::var_os("CI").is_some() {
-            panic!("CI runs as root: the lab scenarios must run there");
-        }
-        eprintln!("skipped: the lab scenarios need root (network namespaces)");
-        return None;
-    }
-    Some(Lab::up().expect("lab up"))
+    synack_lab::testing::lab_or_skip("the lab scenarios")
 }
 
 /// A listener in the server namespace (the kernel completes handshakes

@@ -32,7 +32,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let listener = std::net::TcpListener::bind(args.listen)
         .with_context(|| format!("serving on {}", args.listen))?;
     let bound = listener.local_addr()?;
-    eprintln!(
+    let serving = format!(
         "synack export: serving http://{bound}/metrics{}",
         if allow.is_empty() {
             " (/probe refused: no --allow)".to_string()
@@ -51,6 +51,6 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             probe_budget,
         ),
     };
-    synack_export::serve(listener, config).context("serving")?;
+    synack_export::serve(listener, config, || eprintln!("{serving}")).context("serving")?;
     Ok(ExitCode::SUCCESS)
 }

@@ -2,41 +2,11 @@
 //! bundled sample, every output format, filters, the ladder, and the exit
 //! status and messages for damaged or unreadable input.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn synack(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args(args)
-        .output()
-        .expect("run synack")
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn sample() -> String {
-    root()
-        .join("samples/handshakes.pcapng")
-        .display()
-        .to_string()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-fn records(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o)
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
-        .collect()
-}
+use std::path::PathBuf;
+use std::process::Command;
+use support::{records, root, sample, stderr, stdout, synack};
 
 /// `SYNACK_BLESS=1 cargo test` rewrites the golden file after a deliberate change.
 #[test]

@@ -401,15 +401,11 @@ fn question(query: &[u8]) -> String {
 
 #[test]
 fn probe_resolves_no_name_that_no_allow_pattern_names() {
-    if !synack_sys::is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: the DNS test must run there"
-        );
-        eprintln!("skipped: the DNS test needs root (a namespace with its own resolver)");
+    let Some(lab) =
+        synack_lab::testing::lab_or_skip("the DNS test (a namespace with its own resolver)")
+    else {
         return;
-    }
-    let lab = synack_lab::Lab::up().expect("lab");
+    };
     let resolver = SilentResolver::start(&lab);
     let in_lab = ["ip", "netns", "exec", lab.server.name.as_str()];
     let get = |exporter: &Exporter, path: &str| {
@@ -502,15 +498,11 @@ fn probe_resolves_no_name_that_no_allow_pattern_names() {
 /// different machines).
 #[test]
 fn probe_and_exporter_pick_the_same_address_for_a_name() {
-    if !synack_sys::is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: the name test must run there"
-        );
-        eprintln!("skipped: the name test needs root (a namespace with its own hosts file)");
+    let Some(lab) =
+        synack_lab::testing::lab_or_skip("the name test (a namespace with its own hosts file)")
+    else {
         return;
-    }
-    let lab = synack_lab::Lab::up().expect("lab");
+    };
     let live = lab.server_addr(true);
     let _listener = lab.listen(8080, true).unwrap();
     // A dead IPv4 address on the lab's link, and a host policy that sorts

@@ -4,28 +4,16 @@
 //! kernel: both queues hold min(backlog, somaxconn)+1.
 //! Needs root; skips elsewhere, saying why (CI runs as root).
 
+mod support;
+use support::synack;
+
 use serde_json::Value;
 use std::io::{BufRead, Read, Write};
 use std::process::{Command, Stdio};
 use synack_lab::{Lab, Side};
 
 fn lab() -> Option<Lab> {
-    if !synack_sys::is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: the host tests must run there"
-        );
-        eprintln!("skipped: the host tests need root (network namespaces)");
-        return None;
-    }
-    Some(Lab::up().expect("lab"))
-}
-
-fn synack(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args(args)
-        .output()
-        .expect("run synack")
+    synack_lab::testing::lab_or_skip("the host tests")
 }
 
 /// `synack watch --once --format json` in the lab's server namespace.

@@ -2,31 +2,13 @@
 //! impaired lab, timed by the client itself, and nothing left behind. Needs
 //! root; skips elsewhere, saying why (CI runs as root).
 
+mod support;
+use support::synack;
+
 use std::process::Command;
 
 fn root_or_skip() -> bool {
-    // Root shows as effective uid 0 in /proc/self/status.
-    let uid0 = std::fs::read_to_string("/proc/self/status")
-        .map(|s| {
-            s.lines()
-                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"))
-        })
-        .unwrap_or(false);
-    if !uid0 {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: the lab tests must run there"
-        );
-        eprintln!("skipped: synack lab needs root");
-    }
-    uid0
-}
-
-fn synack(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args(args)
-        .output()
-        .expect("run synack")
+    synack_lab::testing::root_or_skip("the lab tests")
 }
 
 /// The acceptance run: 100 ms of delay and the first SYN dropped

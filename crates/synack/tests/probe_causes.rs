@@ -8,15 +8,7 @@ use synack_lab::{IcmpKind, Impairment, Lab, Side};
 use synack_probe::{AttemptConfig, AttemptResult, Cause, attempt, cause::handshake_loss};
 
 fn lab() -> Option<Lab> {
-    if !synack_sys::is_root() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI runs as root: the probe scenarios must run there"
-        );
-        eprintln!("skipped: the probe scenarios need root (network namespaces)");
-        return None;
-    }
-    Some(Lab::up().unwrap())
+    synack_lab::testing::lab_or_skip("the probe scenarios")
 }
 
 fn listen(lab: &Lab, port: u16, v6: bool) -> TcpListener {

@@ -455,17 +455,33 @@ impl Flow {
         self.last_ts.saturating_add(wait)
     }
 
-    /// The outcome once the packets have decided it, before the flow ends:
-    /// the completing ACK, a RST, or an ICMP error. Silence decides
-    /// nothing until a timeout.
+    /// The one rule table for outcomes (RFC 9293 section 3.5): the outcome
+    /// the packets seen so far settle, which no later packet changes, or
+    /// None while it is open. Live lines announce it as soon as it is
+    /// known; the record takes it too, and only an undecided flow gets its
+    /// outcome from how it ended ([`Flow::finish`]). None for a flow first
+    /// seen mid-stream.
     pub fn decision(&self) -> Option<Outcome> {
-        // No SYN from the client: mid-stream, nothing to decide.
         self.client_isn?;
-        if self.times.ack.is_some() || self.client_acked_unseen_synack {
+        if self.times.ack.is_some() {
             return Some(Outcome::Established);
         }
         if self.synack_count > 0 {
-            return self.times.rst.map(|_| Outcome::Reset);
+            if self.times.rst.is_some() {
+                return Some(Outcome::Reset);
+            }
+            // Data from the client after the SYN-ACK completes the
+            // handshake too, even when the pure ACK was not captured.
+            let data_after_synack = self
+                .times
+                .client_data
+                .is_some_and(|t| self.times.synack.first().is_some_and(|s| t > *s));
+            return data_after_synack.then_some(Outcome::Established);
+        }
+        if self.client_acked_unseen_synack {
+            // The client acknowledged a SYN-ACK the capture did not hold
+            // (asymmetric routing, or a capture of one direction only).
+            return Some(Outcome::Established);
         }
         if self.rst_from == Some(Side::Server) {
             return Some(Outcome::Refused);
@@ -473,46 +489,20 @@ impl Flow {
         self.icmp.map(|_| Outcome::Unreachable)
     }
 
+    /// The record's outcome: the decision, or for a flow still undecided,
+    /// what its end makes of it.
     fn decide_outcome(&self, end: End, now: i64) -> Outcome {
-        let may_still_change = end == End::Finished && now - self.last_ts < STILL_OPEN_NS;
         if self.client_isn.is_none() {
             return Outcome::Midstream;
         }
-        if self.times.ack.is_some() {
-            return Outcome::Established;
+        if let Some(settled) = self.decision() {
+            return settled;
         }
-        if self.synack_count > 0 {
-            if self.times.rst.is_some() {
-                return Outcome::Reset;
-            }
-            // Data from the client after the SYN-ACK completes the
-            // handshake too, even when the pure ACK was not captured.
-            if self
-                .times
-                .client_data
-                .is_some_and(|t| self.times.synack.first().is_some_and(|s| t > *s))
-            {
-                return Outcome::Established;
-            }
-            return if may_still_change {
-                Outcome::Incomplete
-            } else {
-                Outcome::HalfOpen
-            };
-        }
-        if self.client_acked_unseen_synack {
-            // The client acknowledged a SYN-ACK the capture did not hold
-            // (asymmetric routing, or a capture of one direction only).
-            return Outcome::Established;
-        }
-        if self.rst_from == Some(Side::Server) {
-            return Outcome::Refused;
-        }
-        if self.icmp.is_some() {
-            return Outcome::Unreachable;
-        }
+        let may_still_change = end == End::Finished && now - self.last_ts < STILL_OPEN_NS;
         if may_still_change {
             Outcome::Incomplete
+        } else if self.synack_count > 0 {
+            Outcome::HalfOpen
         } else {
             Outcome::Timeout
         }

@@ -1,0 +1,106 @@
+//! One test per bug fixed in the command, each named after what broke.
+//! (Tracker, exporter and lab regressions sit with their own tests:
+//! `scripts.rs`, `export.rs`, `lab_cli.rs`.)
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use support::{sample, stderr, stdout, synack};
+
+#[test]
+fn max_flows_zero_was_taken_as_one() {
+    let o = synack(&["analyze", &sample(), "--max-flows", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("--max-flows must be at least 1"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn flow_on_an_unreadable_file_added_no_connection_matches() {
+    let o = synack(&["analyze", "/nonexistent/capture.pcap", "--flow", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(!err.contains("no connection matches"), "{err}");
+    assert_eq!(err.matches("/nonexistent/capture.pcap").count(), 1, "{err}");
+}
+
+#[test]
+fn flow_printed_a_damage_message_twice() {
+    let bytes = std::fs::read(sample()).unwrap();
+    let cut = std::env::temp_dir().join(format!("synack-cut-{}.pcapng", std::process::id()));
+    std::fs::write(&cut, &bytes[..bytes.len() - 10]).unwrap();
+    // A client the capture does not hold: every packet is read, up to the
+    // damage.
+    let o = synack(&["analyze", cut.to_str().unwrap(), "--flow", "10.9.9.9:1"]);
+    let _ = std::fs::remove_file(&cut);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("at byte").count(), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn probe_ignored_dash_6_for_an_ipv4_literal() {
+    let o = synack(&["probe", "-6", "127.0.0.1:1", "-c", "1"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("no IPv6 address"), "{}", stderr(&o));
+}
+
+#[test]
+fn probe_accepted_port_0_and_called_65536_unresolvable() {
+    for target in ["127.0.0.1:0", "localhost:0", "localhost:65536"] {
+        let o = synack(&["probe", target, "-c", "1"]);
+        assert_eq!(o.status.code(), Some(2), "{target}");
+        assert!(
+            stderr(&o).contains("port must be a number from 1 to 65535"),
+            "{target}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn probe_took_an_unbracketed_ipv6_address_and_port_silently() {
+    for target in ["::1", "::1:1"] {
+        let o = synack(&["probe", target, "-c", "1"]);
+        assert_eq!(o.status.code(), Some(2), "{target}");
+        assert!(
+            stderr(&o).contains("[addr]:port"),
+            "{target}: {}",
+            stderr(&o)
+        );
+    }
+}
+
+#[test]
+fn probe_rejected_a_bracketed_link_local_address_with_its_zone() {
+    // fe80::1 on lo: nothing there, but the target is understood (exit 1,
+    // an attempt made), not a usage error (exit 2).
+    let o = synack(&["probe", "[fe80::1%lo]:1", "-c", "1", "--timeout", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("fe80::1"), "{}", stdout(&o));
+}
+
+#[test]
+fn export_listen_on_port_0_printed_0_not_the_bound_port() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["export", "--listen", "127.0.0.1:0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
+    assert!(child.wait().unwrap().success());
+    let port: u16 = line
+        .split("127.0.0.1:")
+        .nth(1)
+        .and_then(|r| r.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert_ne!(port, 0, "{line}");
+}

@@ -1,0 +1,44 @@
+//! What the command's integration tests share: the binary under test, its
+//! output as text, the bundled sample, and records parsed from NDJSON.
+//! (Root-or-skip and labs are `synack_lab::testing`.)
+#![allow(dead_code)] // each test file uses a part
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `synack ARGS` to completion.
+pub fn synack(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(args)
+        .output()
+        .expect("run synack")
+}
+
+/// The repository's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The bundled sample capture.
+pub fn sample() -> String {
+    root()
+        .join("samples/handshakes.pcapng")
+        .display()
+        .to_string()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// One JSON object per line of standard output.
+pub fn records(o: &Output) -> Vec<serde_json::Value> {
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
+        .collect()
+}
