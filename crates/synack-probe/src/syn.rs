@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use synack_sys::raw::{RawProtocol, RawSocket};
 use synack_wire::emit::{OptionWriter, TcpSegmentSpec, tcp_segment};
 use synack_wire::tcp::TcpView;
-use synack_wire::{TcpFlags, TcpOptions};
+use synack_wire::{SeqNumber, TcpFlags, TcpOptions};
 
 /// The options the probe's SYN carries (`--syn-options`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -332,7 +332,7 @@ pub fn scan(
             let Some(view) = seg.and_then(|s| TcpView::new_checked(s).ok()) else {
                 continue;
             };
-            let i = view.ack().wrapping_sub(1).wrapping_sub(isn_base) as usize;
+            let i = (SeqNumber(view.ack()) - (SeqNumber(isn_base) + 1)) as usize;
             let Some(p) = probes.get_mut(i) else { continue };
             if from != p.target.ip() || view.src_port() != p.target.port() {
                 continue;
@@ -367,7 +367,7 @@ pub fn scan(
                 continue;
             };
             let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
-            if let Some(p) = probes.get_mut(seq.wrapping_sub(isn_base) as usize)
+            if let Some(p) = probes.get_mut((SeqNumber(seq) - SeqNumber(isn_base)) as usize)
                 && p.replies.icmp.is_none()
             {
                 p.replies.icmp = Some((at.saturating_sub(p.sent_at), m[0], m[1], from));
@@ -378,7 +378,7 @@ pub fn scan(
         let target = targets[i % targets.len()];
         let source = sources[i % targets.len()];
         let sport = 20_000 + ((port_base + i) % 45_000) as u16;
-        let seq = isn_base.wrapping_add(i as u32);
+        let seq = (SeqNumber(isn_base) + i as u32).0;
         segment.clear();
         let spec = TcpSegmentSpec {
             options: &options,

@@ -6,7 +6,7 @@ use crate::human_ns;
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use synack_core::{Handshake, time};
-use synack_wire::Decoded;
+use synack_wire::{Decoded, SeqNumber};
 
 /// The lines above the packets: the connection, its RTT legs, the columns.
 pub fn header(h: &Handshake) -> String {
@@ -64,7 +64,7 @@ pub fn line(h: &Handshake, ts_ns: i64, d: Decoded<'_>) -> Option<String> {
             };
             let t = &seg.tcp;
             let ack = if t.flags().ack() {
-                t.ack().wrapping_sub(peer).to_string()
+                (SeqNumber(t.ack()) - SeqNumber(peer)).to_string()
             } else {
                 "-".into()
             };
@@ -100,7 +100,7 @@ pub fn line(h: &Handshake, ts_ns: i64, d: Decoded<'_>) -> Option<String> {
                 "{:>12}  {arrow}  {:<10} {:>10} {:>10} {:>6}  {}",
                 human_ns(ts_ns - start),
                 t.flags().to_string(),
-                t.seq().wrapping_sub(own),
+                SeqNumber(t.seq()) - SeqNumber(own),
                 ack,
                 seg.payload_len,
                 opts.trim_end()

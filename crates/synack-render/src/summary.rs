@@ -280,7 +280,7 @@ impl<W: Write> Sink for SummarySink<W> {
 
         let mut notes = Vec::new();
         if !t.skipped.is_empty() {
-            let reasons: Vec<String> = t.skipped.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let reasons: Vec<String> = t.skipped.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             notes.push(format!("packets skipped: {}", reasons.join(", ")));
         }
         if t.icmp_errors > 0 {

@@ -11,16 +11,75 @@ use crate::tcp::TcpView;
 pub use crate::icmp::IcmpError;
 
 /// Why a frame carries nothing for the tracker. `Truncated` and `Malformed`
-/// name the layer where the bytes ran out or made no sense.
+/// name the part of the frame where the bytes ran out or made no sense.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Skip {
-    UnsupportedLinkType,
+    /// A link type the decoder does not know (its LINKTYPE_ number).
+    UnsupportedLinkType(u32),
     NotIp,
     NotTcp,
     /// A non-first IP fragment: counted and skipped, never reassembled.
     Fragment,
-    Truncated(&'static str),
-    Malformed(&'static str),
+    Truncated(Part),
+    Malformed(Part),
+}
+
+/// The part of a frame where decoding stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Part {
+    Ethernet,
+    Vlan,
+    Mpls,
+    Pppoe,
+    LinuxSll,
+    LinuxSll2,
+    NullLoopback,
+    Ip,
+    Ipv4,
+    Ipv4Options,
+    Ipv4HeaderLength,
+    Ipv4TotalLength,
+    Ipv4Version,
+    Ipv6,
+    Ipv6Version,
+    Ipv6ExtensionHeader,
+    Ipv6FragmentHeader,
+    Ipv6AuthenticationHeader,
+    Icmp,
+    IcmpQuotedTcp,
+    Tcp,
+    TcpOptions,
+    TcpDataOffset,
+}
+
+impl Part {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Part::Ethernet => "ethernet",
+            Part::Vlan => "vlan",
+            Part::Mpls => "mpls",
+            Part::Pppoe => "pppoe",
+            Part::LinuxSll => "linux-sll",
+            Part::LinuxSll2 => "linux-sll2",
+            Part::NullLoopback => "null/loopback",
+            Part::Ip => "ip",
+            Part::Ipv4 => "ipv4",
+            Part::Ipv4Options => "ipv4 options",
+            Part::Ipv4HeaderLength => "ipv4 header length",
+            Part::Ipv4TotalLength => "ipv4 total length",
+            Part::Ipv4Version => "ipv4 version",
+            Part::Ipv6 => "ipv6",
+            Part::Ipv6Version => "ipv6 version",
+            Part::Ipv6ExtensionHeader => "ipv6 extension header",
+            Part::Ipv6FragmentHeader => "ipv6 fragment header",
+            Part::Ipv6AuthenticationHeader => "ipv6 authentication header",
+            Part::Icmp => "icmp",
+            Part::IcmpQuotedTcp => "icmp quoted tcp",
+            Part::Tcp => "tcp",
+            Part::TcpOptions => "tcp options",
+            Part::TcpDataOffset => "tcp data offset",
+        }
+    }
 }
 
 impl Skip {
@@ -34,12 +93,12 @@ impl Skip {
 impl std::fmt::Display for Skip {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Skip::UnsupportedLinkType => write!(f, "unsupported link type"),
+            Skip::UnsupportedLinkType(t) => write!(f, "unsupported link type {t}"),
             Skip::NotIp => write!(f, "not IP"),
             Skip::NotTcp => write!(f, "not TCP"),
             Skip::Fragment => write!(f, "non-first IP fragment"),
-            Skip::Truncated(layer) => write!(f, "truncated {layer}"),
-            Skip::Malformed(layer) => write!(f, "malformed {layer}"),
+            Skip::Truncated(part) => write!(f, "truncated {}", part.as_str()),
+            Skip::Malformed(part) => write!(f, "malformed {}", part.as_str()),
         }
     }
 }
@@ -79,7 +138,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
         PROTO_TCP => {
             let bytes = frame
                 .get(iph.payload_start..iph.payload_end)
-                .ok_or(Skip::Truncated("tcp"))?;
+                .ok_or(Skip::Truncated(Part::Tcp))?;
             let tcp = TcpView::new_checked(bytes)?;
             let claimed = iph.claimed_end.saturating_sub(iph.payload_start);
             let payload_len = claimed.saturating_sub(tcp.header_len()) as u32;

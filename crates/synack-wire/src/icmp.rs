@@ -2,6 +2,7 @@
 //! the quoted IP header and the first 8 bytes of TCP (ports and sequence
 //! number) tie the error to the connection attempt it rejects.
 
+use crate::decode::Part;
 use crate::ip::{self, IpHeader, PROTO_TCP};
 use crate::{Skip, be16, be32};
 use std::net::IpAddr;
@@ -41,9 +42,9 @@ pub fn icmp_error(b: &[u8], outer: &IpHeader) -> Result<IcmpError, Skip> {
     let v6 = outer.protocol == ip::PROTO_ICMPV6;
     let m = b
         .get(outer.payload_start..outer.payload_end)
-        .ok_or(Skip::Truncated("icmp"))?;
+        .ok_or(Skip::Truncated(Part::Icmp))?;
     if m.len() < 8 {
-        return Err(Skip::Truncated("icmp"));
+        return Err(Skip::Truncated(Part::Icmp));
     }
     let (icmp_type, code) = (m[0], m[1]);
     let is_error = if v6 {
@@ -62,9 +63,9 @@ pub fn icmp_error(b: &[u8], outer: &IpHeader) -> Result<IcmpError, Skip> {
     // are required (RFC 792 guarantees them).
     let t = m
         .get(inner.payload_start..)
-        .ok_or(Skip::Truncated("icmp quoted tcp"))?;
+        .ok_or(Skip::Truncated(Part::IcmpQuotedTcp))?;
     if t.len() < 8 {
-        return Err(Skip::Truncated("icmp quoted tcp"));
+        return Err(Skip::Truncated(Part::IcmpQuotedTcp));
     }
     let _ = be16(m, 2); // checksum: not verified, the error is evidence either way
     Ok(IcmpError {
@@ -119,7 +120,7 @@ mod tests {
         let outer = ipv4(&s, 0).unwrap();
         assert_eq!(
             icmp_error(&s, &outer),
-            Err(Skip::Truncated("icmp quoted tcp"))
+            Err(Skip::Truncated(Part::IcmpQuotedTcp))
         );
     }
 

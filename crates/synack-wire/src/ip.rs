@@ -2,6 +2,7 @@
 //! protocol, where its bytes are, the ECN field (RFC 3168) and fragments.
 //! IPv6 extension headers are walked to the upper-layer header.
 
+use crate::decode::Part;
 use crate::{Skip, be16};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -37,25 +38,25 @@ pub struct IpHeader {
 
 /// Parses an IPv4 header starting at `at`.
 pub fn ipv4(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
-    let h = b.get(at..).ok_or(Skip::Truncated("ipv4"))?;
+    let h = b.get(at..).ok_or(Skip::Truncated(Part::Ipv4))?;
     if h.len() < 20 {
-        return Err(Skip::Truncated("ipv4"));
+        return Err(Skip::Truncated(Part::Ipv4));
     }
     if h[0] >> 4 != 4 {
-        return Err(Skip::Malformed("ipv4 version"));
+        return Err(Skip::Malformed(Part::Ipv4Version));
     }
     let ihl = usize::from(h[0] & 0x0f) * 4;
     if ihl < 20 {
-        return Err(Skip::Malformed("ipv4 header length"));
+        return Err(Skip::Malformed(Part::Ipv4HeaderLength));
     }
     if h.len() < ihl {
-        return Err(Skip::Truncated("ipv4 options"));
+        return Err(Skip::Truncated(Part::Ipv4Options));
     }
     let total_len = usize::from(be16(h, 2));
     if total_len < ihl {
         // TSO captures show total length 0; trust the capture then.
         if total_len != 0 {
-            return Err(Skip::Malformed("ipv4 total length"));
+            return Err(Skip::Malformed(Part::Ipv4TotalLength));
         }
     }
     let frag = be16(h, 6);
@@ -83,12 +84,12 @@ pub fn ipv4(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
 
 /// Parses an IPv6 header starting at `at`, walking extension headers.
 pub fn ipv6(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
-    let h = b.get(at..).ok_or(Skip::Truncated("ipv6"))?;
+    let h = b.get(at..).ok_or(Skip::Truncated(Part::Ipv6))?;
     if h.len() < 40 {
-        return Err(Skip::Truncated("ipv6"));
+        return Err(Skip::Truncated(Part::Ipv6));
     }
     if h[0] >> 4 != 6 {
-        return Err(Skip::Malformed("ipv6 version"));
+        return Err(Skip::Malformed(Part::Ipv6Version));
     }
     let payload_len = usize::from(be16(h, 4));
     let mut src = [0u8; 16];
@@ -113,14 +114,14 @@ pub fn ipv6(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
             // Hop-by-hop, routing, destination options, mobility, HIP, shim6.
             0 | 43 | 60 | 135 | 139 | 140 => {
                 if h.len() < off + 2 {
-                    return Err(Skip::Truncated("ipv6 extension header"));
+                    return Err(Skip::Truncated(Part::Ipv6ExtensionHeader));
                 }
                 next = h[off];
                 off += (usize::from(h[off + 1]) + 1) * 8;
             }
             44 => {
                 if h.len() < off + 8 {
-                    return Err(Skip::Truncated("ipv6 fragment header"));
+                    return Err(Skip::Truncated(Part::Ipv6FragmentHeader));
                 }
                 let frag = be16(h, off + 2);
                 later_fragment = frag & 0xfff8 != 0;
@@ -131,7 +132,7 @@ pub fn ipv6(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
             51 => {
                 // Authentication header: length in 4-byte units, minus 2.
                 if h.len() < off + 2 {
-                    return Err(Skip::Truncated("ipv6 authentication header"));
+                    return Err(Skip::Truncated(Part::Ipv6AuthenticationHeader));
                 }
                 next = h[off];
                 off += (usize::from(h[off + 1]) + 2) * 4;
@@ -143,7 +144,7 @@ pub fn ipv6(b: &[u8], at: usize) -> Result<IpHeader, Skip> {
         }
     }
     if off > end {
-        return Err(Skip::Truncated("ipv6 extension header"));
+        return Err(Skip::Truncated(Part::Ipv6ExtensionHeader));
     }
     Ok(IpHeader {
         src: IpAddr::V6(Ipv6Addr::from(src)),
@@ -202,11 +203,11 @@ mod tests {
     fn ipv4_bad_lengths() {
         let mut h = v4(0, 40);
         h[0] = 0x44;
-        assert_eq!(ipv4(&h, 0), Err(Skip::Malformed("ipv4 header length")));
+        assert_eq!(ipv4(&h, 0), Err(Skip::Malformed(Part::Ipv4HeaderLength)));
         let mut h = v4(0, 40);
         h[0] = 0x4f;
-        assert_eq!(ipv4(&h[..40], 0), Err(Skip::Truncated("ipv4 options")));
-        assert_eq!(ipv4(&[0x45; 19], 0), Err(Skip::Truncated("ipv4")));
+        assert_eq!(ipv4(&h[..40], 0), Err(Skip::Truncated(Part::Ipv4Options)));
+        assert_eq!(ipv4(&[0x45; 19], 0), Err(Skip::Truncated(Part::Ipv4)));
     }
 
     #[test]

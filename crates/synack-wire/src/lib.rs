@@ -14,10 +14,12 @@ pub mod emit;
 pub mod icmp;
 pub mod ip;
 pub mod link;
+pub mod seq;
 pub mod tcp;
 
-pub use decode::{Decoded, IcmpError, Segment, Skip, decode};
+pub use decode::{Decoded, IcmpError, Part, Segment, Skip, decode};
 pub use link::LinkType;
+pub use seq::SeqNumber;
 pub use tcp::{TcpFlags, TcpOptions, Tfo};
 
 /// Reads a big-endian u16 at `at`; callers have checked the length.

@@ -3,6 +3,7 @@
 //! stacks, PPPoE sessions, Cisco FabricPath, Linux cooked SLL and SLL2, raw
 //! IP and BSD null/loopback.
 
+use crate::decode::Part;
 use crate::{Skip, be16};
 
 /// pcap LINKTYPE values understood here (tcpdump.org/linktypes.html).
@@ -61,14 +62,14 @@ pub fn network_layer(link: LinkType, frame: &[u8]) -> Result<NetworkStart, Skip>
         LinkType::LINUX_SLL => {
             // 16-byte header; protocol (ethertype) in the last two bytes.
             if frame.len() < 16 {
-                return Err(Skip::Truncated("linux-sll"));
+                return Err(Skip::Truncated(Part::LinuxSll));
             }
             ethertype_payload(frame, be16(frame, 14), 16, 0)
         }
         LinkType::LINUX_SLL2 => {
             // 20-byte header; protocol (ethertype) first.
             if frame.len() < 20 {
-                return Err(Skip::Truncated("linux-sll2"));
+                return Err(Skip::Truncated(Part::LinuxSll2));
             }
             ethertype_payload(frame, be16(frame, 0), 20, 0)
         }
@@ -85,7 +86,7 @@ pub fn network_layer(link: LinkType, frame: &[u8]) -> Result<NetworkStart, Skip>
         }),
         LinkType::NULL | LinkType::LOOP => {
             if frame.len() < 4 {
-                return Err(Skip::Truncated("null/loopback"));
+                return Err(Skip::Truncated(Part::NullLoopback));
             }
             // NULL carries the address family in the capturing host's byte
             // order, LOOP in network order; the values are small, so either
@@ -111,13 +112,13 @@ pub fn network_layer(link: LinkType, frame: &[u8]) -> Result<NetworkStart, Skip>
                 _ => Err(Skip::NotIp),
             }
         }
-        _ => Err(Skip::UnsupportedLinkType),
+        other => Err(Skip::UnsupportedLinkType(other.0)),
     }
 }
 
 fn ethernet(frame: &[u8], start: usize, vlan: u32) -> Result<NetworkStart, Skip> {
     if frame.len() < start + 14 {
-        return Err(Skip::Truncated("ethernet"));
+        return Err(Skip::Truncated(Part::Ethernet));
     }
     ethertype_payload(frame, be16(frame, start + 12), start + 14, vlan)
 }
@@ -148,7 +149,7 @@ fn ethertype_payload(
             }
             ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD => {
                 if frame.len() < at + 4 {
-                    return Err(Skip::Truncated("vlan"));
+                    return Err(Skip::Truncated(Part::Vlan));
                 }
                 vlan = (vlan << 12) | u32::from(be16(frame, at) & 0x0fff);
                 ethertype = be16(frame, at + 2);
@@ -160,7 +161,7 @@ fn ethertype_payload(
                 // payload type).
                 loop {
                     if frame.len() < at + 4 {
-                        return Err(Skip::Truncated("mpls"));
+                        return Err(Skip::Truncated(Part::Mpls));
                     }
                     let bottom = frame[at + 2] & 1 == 1;
                     at += 4;
@@ -173,7 +174,7 @@ fn ethertype_payload(
             ETHERTYPE_PPPOE_SESSION => {
                 // 6-byte PPPoE header (RFC 2516) then a 2-byte PPP protocol.
                 if frame.len() < at + 8 {
-                    return Err(Skip::Truncated("pppoe"));
+                    return Err(Skip::Truncated(Part::Pppoe));
                 }
                 return match be16(frame, at + 6) {
                     0x0021 => Ok(NetworkStart {
@@ -196,7 +197,7 @@ fn ethertype_payload(
             _ => return Err(Skip::NotIp),
         }
     }
-    Err(Skip::Malformed("vlan"))
+    Err(Skip::Malformed(Part::Vlan))
 }
 
 fn by_version(frame: &[u8], at: usize, vlan: u32) -> Result<NetworkStart, Skip> {
@@ -212,7 +213,7 @@ fn by_version(frame: &[u8], at: usize, vlan: u32) -> Result<NetworkStart, Skip> 
             vlan,
         }),
         Some(_) => Err(Skip::NotIp),
-        None => Err(Skip::Truncated("ip")),
+        None => Err(Skip::Truncated(Part::Ip)),
     }
 }
 
@@ -286,11 +287,11 @@ mod tests {
         }
         assert_eq!(
             network_layer(LinkType::ETHERNET, &[0; 13]),
-            Err(Skip::Truncated("ethernet"))
+            Err(Skip::Truncated(Part::Ethernet))
         );
         assert_eq!(
             network_layer(LinkType(999), &[0; 64]),
-            Err(Skip::UnsupportedLinkType)
+            Err(Skip::UnsupportedLinkType(999))
         );
     }
 }

@@ -3,6 +3,7 @@
 //! (RFC 2018), TCP Fast Open (RFC 7413, kind 34 and the experimental kind
 //! 254 with ExID 0xF989), MPTCP (RFC 8684); other kinds are kept raw.
 
+use crate::decode::Part;
 use crate::{Skip, be16, be32};
 
 /// A checked view of a TCP header and its payload.
@@ -72,14 +73,14 @@ impl<'a> TcpView<'a> {
     /// Checks that the fixed header and the options it announces are present.
     pub fn new_checked(bytes: &'a [u8]) -> Result<Self, Skip> {
         if bytes.len() < 20 {
-            return Err(Skip::Truncated("tcp"));
+            return Err(Skip::Truncated(Part::Tcp));
         }
         let header_len = usize::from(bytes[12] >> 4) * 4;
         if header_len < 20 {
-            return Err(Skip::Malformed("tcp data offset"));
+            return Err(Skip::Malformed(Part::TcpDataOffset));
         }
         if bytes.len() < header_len {
-            return Err(Skip::Truncated("tcp options"));
+            return Err(Skip::Truncated(Part::TcpOptions));
         }
         Ok(TcpView { bytes, header_len })
     }
@@ -356,13 +357,13 @@ mod tests {
         h[12] = 0x40;
         assert_eq!(
             TcpView::new_checked(&h).unwrap_err(),
-            Skip::Malformed("tcp data offset")
+            Skip::Malformed(Part::TcpDataOffset)
         );
         let mut h = header(2, &[]);
         h[12] = 0x60;
         assert_eq!(
             TcpView::new_checked(&h).unwrap_err(),
-            Skip::Truncated("tcp options")
+            Skip::Truncated(Part::TcpOptions)
         );
     }
 }

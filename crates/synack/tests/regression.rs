@@ -104,3 +104,35 @@ fn export_listen_on_port_0_printed_0_not_the_bound_port() {
         .unwrap_or_else(|| panic!("{line}"));
     assert_ne!(port, 0, "{line}");
 }
+
+/// A pcap of `packets` records of 20 bytes on link type `link`.
+fn pcap_with_link_type(link: u32, packets: u32) -> std::path::PathBuf {
+    let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&link.to_le_bytes());
+    for i in 0..packets {
+        for v in [1_700_000_000 + i, 0, 20, 20] {
+            b.extend_from_slice(&v.to_le_bytes());
+        }
+        b.extend_from_slice(&[0x45; 20]);
+    }
+    let path = std::env::temp_dir().join(format!("synack-link-{link}-{}.pcap", std::process::id()));
+    std::fs::write(&path, b).unwrap();
+    path
+}
+
+#[test]
+fn skip_reasons_printed_the_packet_count_where_the_link_type_belongs() {
+    let path = pcap_with_link_type(147, 2);
+    let o = synack(&["analyze", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("packets skipped: unsupported link type 147: 2"),
+        "{}",
+        stdout(&o)
+    );
+}

@@ -6,6 +6,7 @@
 use super::zeek::{ZeekConn, likely_server_port};
 use crate::handshake::{Ecn, Handshake, IcmpInfo, Options, Outcome, Side, TfoInfo, Times};
 use std::net::{IpAddr, SocketAddr};
+use synack_wire::SeqNumber;
 use synack_wire::{Segment, TcpFlags};
 
 /// A flow's identity: VLAN plus both endpoints in canonical order, so that
@@ -231,7 +232,7 @@ impl Flow {
             // Only a SYN-ACK or mid-stream packets so far: a SYN that the
             // SYN-ACK acknowledges belongs here, anything else is new.
             None => {
-                !(self.synack_count > 0 && self.synack_ack == seq.wrapping_add(1))
+                !(self.synack_count > 0 && SeqNumber(self.synack_ack) == SeqNumber(seq) + 1)
                     && self.pkts != [0, 0]
             }
         }
@@ -403,7 +404,7 @@ impl Flow {
             && self.synack_count > 0
             && self
                 .server_isn
-                .is_some_and(|isn| tcp.ack() == isn.wrapping_add(1))
+                .is_some_and(|isn| SeqNumber(tcp.ack()) == SeqNumber(isn) + 1)
         {
             // The ACK that completes the handshake (RFC 9293 section 3.5).
             self.times.ack = Some(ts);
@@ -413,7 +414,7 @@ impl Flow {
             && !flags.rst()
             && self.synack_count == 0
             && self.client_isn.is_some_and(|isn| {
-                tcp.ack() != 0 && tcp.seq() == isn.wrapping_add(1).wrapping_add(self.syn_data)
+                tcp.ack() != 0 && SeqNumber(tcp.seq()) == SeqNumber(isn) + 1 + self.syn_data
             })
         {
             self.client_acked_unseen_synack = true;
@@ -536,9 +537,8 @@ impl Flow {
             None
         };
         let data_acked = (self.syn_data > 0 && self.synack_count > 0).then(|| {
-            self.client_isn.is_some_and(|isn| {
-                self.synack_ack == isn.wrapping_add(1).wrapping_add(self.syn_data)
-            })
+            self.client_isn
+                .is_some_and(|isn| SeqNumber(self.synack_ack) == SeqNumber(isn) + 1 + self.syn_data)
         });
         let conn_state = self.zeek.conn_state();
         Handshake {

@@ -5,6 +5,7 @@
 //! ZEEK_CONN_STATE notes. Upper-case letters are the originator's.
 
 use crate::handshake::ConnState;
+use synack_wire::SeqNumber;
 use synack_wire::TcpFlags;
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -104,7 +105,7 @@ fn log_point(count: u32) -> bool {
 }
 
 fn after(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
+    SeqNumber(a).after(SeqNumber(b))
 }
 
 impl ZeekConn {
@@ -231,8 +232,9 @@ impl ZeekConn {
         }
         // Retransmitted payload: nothing beyond what this side already sent.
         let e = self.endpoint(is_orig);
-        let start = if syn { seq.wrapping_add(1) } else { seq };
-        let end = start.wrapping_add(len).wrapping_add(u32::from(fin));
+        // SYN and FIN each take one sequence number (RFC 9293 section 3.4).
+        let start = SeqNumber(seq) + u32::from(syn);
+        let end = (start + len + u32::from(fin)).0;
         let mut letters = 0u8;
         if len > 0
             && !syn
