@@ -6,6 +6,7 @@
 //! only matters with cookies off; SYN retries give up after about
 //! 2^(n+1)-1 seconds even though the first retries are 1 s apart.
 
+use crate::names::sysctl;
 use crate::snapshot::Snapshot;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -57,32 +58,32 @@ pub fn audit(snap: &Snapshot) -> Vec<Finding> {
             fix: fix.to_string(),
         })
     };
-    let cookies = s.int("net.ipv4.tcp_syncookies");
+    let cookies = s.int(sysctl::TCP_SYNCOOKIES);
     match cookies {
         Some(0) => finding(
             Level::Critical,
-            "net.ipv4.tcp_syncookies",
+            sysctl::TCP_SYNCOOKIES,
             "0".into(),
             "a SYN flood fills each listener's SYN queue and every later SYN is dropped: measured, 0 of 20 real clients got in during a flood (20 of 20 with cookies on)".into(),
             "sysctl -w net.ipv4.tcp_syncookies=1",
         ),
         Some(1) => finding(
             Level::Ok,
-            "net.ipv4.tcp_syncookies",
+            sysctl::TCP_SYNCOOKIES,
             "1".into(),
             "cookies only when a listener's SYN queue is full: normal handshakes keep all their options".into(),
             "",
         ),
         Some(2) => finding(
             Level::Warning,
-            "net.ipv4.tcp_syncookies",
+            sysctl::TCP_SYNCOOKIES,
             "2".into(),
             "every SYN is answered with a cookie, flood or not: no half-open state (so no SYN-RECV to see), and options beyond MSS survive only through timestamps".into(),
             "sysctl -w net.ipv4.tcp_syncookies=1",
         ),
-        _ => finding(Level::Info, "net.ipv4.tcp_syncookies", "?".into(), "not readable".into(), ""),
+        _ => finding(Level::Info, sysctl::TCP_SYNCOOKIES, "?".into(), "not readable".into(), ""),
     }
-    let somaxconn = s.int("net.core.somaxconn");
+    let somaxconn = s.int(sysctl::SOMAXCONN);
     if let Some(max) = somaxconn {
         for l in &snap.listeners {
             let limit = i64::from(l.accept_limit);
@@ -112,7 +113,7 @@ pub fn audit(snap: &Snapshot) -> Vec<Finding> {
             }
         }
     }
-    if let Some(backlog) = s.int("net.ipv4.tcp_max_syn_backlog") {
+    if let Some(backlog) = s.int(sysctl::TCP_MAX_SYN_BACKLOG) {
         let (level, reason) = if cookies == Some(0) {
             (
                 Level::Info,
@@ -129,22 +130,22 @@ pub fn audit(snap: &Snapshot) -> Vec<Finding> {
         };
         finding(
             level,
-            "net.ipv4.tcp_max_syn_backlog",
+            sysctl::TCP_MAX_SYN_BACKLOG,
             backlog.to_string(),
             reason,
             "",
         );
     }
-    if let Some(n) = s.int("net.ipv4.tcp_syn_retries") {
+    if let Some(n) = s.int(sysctl::TCP_SYN_RETRIES) {
         let secs = give_up_seconds(n);
         finding(
             if secs > 30 { Level::Info } else { Level::Ok },
-            "net.ipv4.tcp_syn_retries",
+            sysctl::TCP_SYN_RETRIES,
             n.to_string(),
             format!(
                 "a client connecting to a silent host gives up after about {secs} s ({} the first {} retries come 1 s apart)",
                 "measured 133.9 s for 6 and 7.1 s for 2 on this kernel;",
-                s.int("net.ipv4.tcp_syn_linear_timeouts").unwrap_or(0)
+                s.int(sysctl::TCP_SYN_LINEAR_TIMEOUTS).unwrap_or(0)
             ),
             if secs > 30 {
                 "set a connect timeout in the application, or TCP_SYNCNT per socket"
@@ -153,11 +154,11 @@ pub fn audit(snap: &Snapshot) -> Vec<Finding> {
             },
         );
     }
-    if let Some(n) = s.int("net.ipv4.tcp_synack_retries") {
+    if let Some(n) = s.int(sysctl::TCP_SYNACK_RETRIES) {
         let secs = give_up_seconds(n);
         finding(
             if secs > 60 { Level::Info } else { Level::Ok },
-            "net.ipv4.tcp_synack_retries",
+            sysctl::TCP_SYNACK_RETRIES,
             n.to_string(),
             format!(
                 "a half-open connection holds its SYN queue slot for about {secs} s when the final ACK never comes"
@@ -169,28 +170,28 @@ pub fn audit(snap: &Snapshot) -> Vec<Finding> {
             },
         );
     }
-    match s.int("net.ipv4.tcp_abort_on_overflow") {
+    match s.int(sysctl::TCP_ABORT_ON_OVERFLOW) {
         Some(1) => finding(
             Level::Warning,
-            "net.ipv4.tcp_abort_on_overflow",
+            sysctl::TCP_ABORT_ON_OVERFLOW,
             "1".into(),
             "a client whose final ACK finds the accept queue full is reset (measured: ECONNRESET, EmbryonicRsts +1) instead of retried: a short burst becomes errors".into(),
             "sysctl -w net.ipv4.tcp_abort_on_overflow=0",
         ),
         Some(v) => finding(
             Level::Ok,
-            "net.ipv4.tcp_abort_on_overflow",
+            sysctl::TCP_ABORT_ON_OVERFLOW,
             v.to_string(),
             "an overflowing final ACK is dropped and the SYN-ACK retried: the client waits instead of failing".into(),
             "",
         ),
         None => {}
     }
-    if let Some(v) = s.int("net.ipv4.tcp_fastopen") {
+    if let Some(v) = s.int(sysctl::TCP_FASTOPEN) {
         let (client, server) = (v & 1 != 0, v & 2 != 0);
         finding(
             Level::Info,
-            "net.ipv4.tcp_fastopen",
+            sysctl::TCP_FASTOPEN,
             v.to_string(),
             format!(
                 "Fast Open as a client {}, as a server {} (bit 1 client, bit 2 server; servers also need the TCP_FASTOPEN socket option)",

@@ -6,6 +6,7 @@
 //! it can match and says what it could not; a missing file is a problem
 //! reported, never an error.
 
+use crate::names::counter;
 use std::collections::BTreeMap;
 
 /// The counters that matter for handshakes, `Group.Name` as nstat shows
@@ -13,39 +14,43 @@ use std::collections::BTreeMap;
 /// (There is no TCPAbortOnOverflow counter: an abort on overflow shows as
 /// ListenOverflows plus EmbryonicRsts.)
 pub const HANDSHAKE_COUNTERS: &[&str] = &[
-    "TcpExt.ListenOverflows",
-    "TcpExt.ListenDrops",
-    "TcpExt.TCPReqQFullDrop",
-    "TcpExt.TCPReqQFullDoCookies",
-    "TcpExt.SyncookiesSent",
-    "TcpExt.SyncookiesRecv",
-    "TcpExt.SyncookiesFailed",
-    "TcpExt.TCPSynRetrans",
-    "TcpExt.TCPTimeouts",
-    "TcpExt.EmbryonicRsts",
-    "TcpExt.TCPFastOpenActive",
-    "TcpExt.TCPFastOpenActiveFail",
-    "TcpExt.TCPFastOpenPassive",
-    "TcpExt.TCPFastOpenPassiveFail",
-    "TcpExt.TCPFastOpenListenOverflow",
-    "TcpExt.TCPFastOpenCookieReqd",
-    "TcpExt.TCPFastOpenBlackhole",
-    "TcpExt.TCPFastOpenPassiveAltKey",
-    "Tcp.ActiveOpens",
-    "Tcp.PassiveOpens",
-    "Tcp.AttemptFails",
-    "Tcp.EstabResets",
-    "Tcp.CurrEstab",
-    "Tcp.RetransSegs",
-    "Tcp.InErrs",
-    "Tcp.OutRsts",
+    counter::LISTEN_OVERFLOWS,
+    counter::LISTEN_DROPS,
+    counter::TCP_REQ_Q_FULL_DROP,
+    counter::TCP_REQ_Q_FULL_DO_COOKIES,
+    counter::SYNCOOKIES_SENT,
+    counter::SYNCOOKIES_RECV,
+    counter::SYNCOOKIES_FAILED,
+    counter::TCP_SYN_RETRANS,
+    counter::TCP_TIMEOUTS,
+    counter::EMBRYONIC_RSTS,
+    counter::TCP_FAST_OPEN_ACTIVE,
+    counter::TCP_FAST_OPEN_ACTIVE_FAIL,
+    counter::TCP_FAST_OPEN_PASSIVE,
+    counter::TCP_FAST_OPEN_PASSIVE_FAIL,
+    counter::TCP_FAST_OPEN_LISTEN_OVERFLOW,
+    counter::TCP_FAST_OPEN_COOKIE_REQD,
+    counter::TCP_FAST_OPEN_BLACKHOLE,
+    counter::TCP_FAST_OPEN_PASSIVE_ALT_KEY,
+    counter::TCP_ACTIVE_OPENS,
+    counter::TCP_PASSIVE_OPENS,
+    counter::TCP_ATTEMPT_FAILS,
+    counter::TCP_ESTAB_RESETS,
+    counter::TCP_CURR_ESTAB,
+    counter::TCP_RETRANS_SEGS,
+    counter::TCP_IN_ERRS,
+    counter::TCP_OUT_RSTS,
 ];
 
 /// Counters that are levels, not running totals (no rate).
 pub fn is_gauge(name: &str) -> bool {
     matches!(
         name,
-        "Tcp.CurrEstab" | "Tcp.MaxConn" | "Tcp.RtoMin" | "Tcp.RtoMax" | "Tcp.RtoAlgorithm"
+        counter::TCP_CURR_ESTAB
+            | counter::TCP_MAX_CONN
+            | counter::TCP_RTO_MIN
+            | counter::TCP_RTO_MAX
+            | counter::TCP_RTO_ALGORITHM
     )
 }
 

@@ -7,6 +7,7 @@
 //! SYN queue (cookies on) and the accept queue hold min(backlog,
 //! somaxconn)+1; tcp_syncookies=2 keeps no half-open state at all.
 
+use crate::names::{counter, sysctl};
 use crate::snapshot::{Rates, Snapshot};
 use crate::sockets::Listener;
 use std::collections::HashMap;
@@ -124,16 +125,16 @@ fn limiter(l: &Listener, somaxconn: Option<i64>) -> String {
 
 fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
     let rate = |name: &str| rates.map_or(0.0, |r| r.counter(name));
-    let somaxconn = snap.sysctls.int("net.core.somaxconn");
-    let cookies = snap.sysctls.int("net.ipv4.tcp_syncookies");
-    let abort = snap.sysctls.int("net.ipv4.tcp_abort_on_overflow");
+    let somaxconn = snap.sysctls.int(sysctl::SOMAXCONN);
+    let cookies = snap.sysctls.int(sysctl::TCP_SYNCOOKIES);
+    let abort = snap.sysctls.int(sysctl::TCP_ABORT_ON_OVERFLOW);
     let mut out = Vec::new();
     // Whether SYN cookies protect a flooded port is the namespace's
     // setting, the same for every listener.
-    let cookies_sent = rate("TcpExt.SyncookiesSent");
-    let queue_drops = rate("TcpExt.TCPReqQFullDrop");
-    let cookies_total = snap.counters.get("TcpExt.SyncookiesSent").unwrap_or(0);
-    let drops_total = snap.counters.get("TcpExt.TCPReqQFullDrop").unwrap_or(0);
+    let cookies_sent = rate(counter::SYNCOOKIES_SENT);
+    let queue_drops = rate(counter::TCP_REQ_Q_FULL_DROP);
+    let cookies_total = snap.counters.get(counter::SYNCOOKIES_SENT).unwrap_or(0);
+    let drops_total = snap.counters.get(counter::TCP_REQ_Q_FULL_DROP).unwrap_or(0);
     let protection = match cookies {
         Some(0) => format!(
             "NOT protected: tcp_syncookies=0, so SYNs beyond the queue are dropped ({queue_drops:.0}/s, {drops_total} in all) and real clients are locked out: set net.ipv4.tcp_syncookies=1"
@@ -155,7 +156,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
             .unwrap_or(0.0);
         // Accept queue.
         let fill = accept_fill(l);
-        let overflowing = drops > 0.0 && rate("TcpExt.ListenOverflows") > 0.0;
+        let overflowing = drops > 0.0 && rate(counter::LISTEN_OVERFLOWS) > 0.0;
         out.push(Verdict {
             key: (AlertKind::AcceptQueueOverflow, Some(l.local)),
             fire: (fill >= 90.0 || overflowing).then(|| Alert {
@@ -181,7 +182,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
                     ("accept_limit", l.accept_limit.to_string()),
                     ("somaxconn", somaxconn.map_or("?".into(), |s| s.to_string())),
                     ("listener_drops_per_s", format!("{drops:.1}")),
-                    ("ListenOverflows_per_s", format!("{:.1}", rate("TcpExt.ListenOverflows"))),
+                    ("ListenOverflows_per_s", format!("{:.1}", rate(counter::LISTEN_OVERFLOWS))),
                 ],
             }),
             calm: fill < 50.0 && drops == 0.0,
@@ -201,7 +202,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
                     l.syn_recv,
                     capacity(l),
                     syn_fill(l),
-                    rate("Tcp.PassiveOpens"),
+                    rate(counter::TCP_PASSIVE_OPENS),
                 ),
                 evidence: vec![
                     ("syn_recv", l.syn_recv.to_string()),
@@ -209,7 +210,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
                     ("tcp_syncookies", cookies.map_or("?".into(), |c| c.to_string())),
                     ("SyncookiesSent_per_s", format!("{cookies_sent:.1}")),
                     ("TCPReqQFullDrop_per_s", format!("{queue_drops:.1}")),
-                    ("PassiveOpens_per_s", format!("{:.1}", rate("Tcp.PassiveOpens"))),
+                    ("PassiveOpens_per_s", format!("{:.1}", rate(counter::TCP_PASSIVE_OPENS))),
                 ],
             }),
             calm: l.syn_recv < threshold / 2,
@@ -232,7 +233,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
             ),
             evidence: vec![
                 ("SyncookiesSent_per_s", format!("{cookies_sent:.1}")),
-                ("TCPReqQFullDoCookies_per_s", format!("{:.1}", rate("TcpExt.TCPReqQFullDoCookies"))),
+                ("TCPReqQFullDoCookies_per_s", format!("{:.1}", rate(counter::TCP_REQ_Q_FULL_DO_COOKIES))),
             ],
         }),
         calm: cookies_sent < 10.0,
@@ -262,9 +263,9 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
         calm: queue_drops == 0.0,
     });
     // Fast Open.
-    let tfo_fail = rate("TcpExt.TCPFastOpenPassiveFail")
-        + rate("TcpExt.TCPFastOpenActiveFail")
-        + rate("TcpExt.TCPFastOpenBlackhole");
+    let tfo_fail = rate(counter::TCP_FAST_OPEN_PASSIVE_FAIL)
+        + rate(counter::TCP_FAST_OPEN_ACTIVE_FAIL)
+        + rate(counter::TCP_FAST_OPEN_BLACKHOLE);
     out.push(Verdict {
         key: (AlertKind::FastOpenFailures, None),
         fire: (tfo_fail > 0.0).then(|| Alert {
@@ -273,9 +274,9 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
             listener: None,
             message: format!(
                 "TCP Fast Open fails {tfo_fail:.1}/s (passive {:.1}/s, active {:.1}/s, blackhole {:.1}/s): a middlebox may drop SYNs with data; clients fall back to a plain handshake",
-                rate("TcpExt.TCPFastOpenPassiveFail"),
-                rate("TcpExt.TCPFastOpenActiveFail"),
-                rate("TcpExt.TCPFastOpenBlackhole")
+                rate(counter::TCP_FAST_OPEN_PASSIVE_FAIL),
+                rate(counter::TCP_FAST_OPEN_ACTIVE_FAIL),
+                rate(counter::TCP_FAST_OPEN_BLACKHOLE)
             ),
             evidence: vec![("failures_per_s", format!("{tfo_fail:.2}"))],
         }),

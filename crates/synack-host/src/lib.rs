@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod counters;
 pub mod health;
+pub mod names;
 pub mod processes;
 pub mod snapshot;
 pub mod sockets;

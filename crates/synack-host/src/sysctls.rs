@@ -2,23 +2,25 @@
 //! network namespace (each of these is per namespace). A missing key (an
 //! older kernel) is reported, never fatal.
 
+use crate::names::sysctl;
+
 /// Keys under /proc/sys, in dotted form.
 pub const HANDSHAKE_SYSCTLS: &[&str] = &[
-    "net.ipv4.tcp_syncookies",
-    "net.core.somaxconn",
-    "net.ipv4.tcp_max_syn_backlog",
-    "net.ipv4.tcp_synack_retries",
-    "net.ipv4.tcp_syn_retries",
-    "net.ipv4.tcp_syn_linear_timeouts",
-    "net.ipv4.tcp_abort_on_overflow",
-    "net.ipv4.tcp_fastopen",
-    "net.ipv4.tcp_fastopen_blackhole_timeout_sec",
-    "net.ipv4.tcp_timestamps",
-    "net.ipv4.tcp_sack",
-    "net.ipv4.tcp_window_scaling",
-    "net.ipv4.tcp_ecn",
-    "net.ipv4.ip_local_port_range",
-    "net.ipv4.tcp_tw_reuse",
+    sysctl::TCP_SYNCOOKIES,
+    sysctl::SOMAXCONN,
+    sysctl::TCP_MAX_SYN_BACKLOG,
+    sysctl::TCP_SYNACK_RETRIES,
+    sysctl::TCP_SYN_RETRIES,
+    sysctl::TCP_SYN_LINEAR_TIMEOUTS,
+    sysctl::TCP_ABORT_ON_OVERFLOW,
+    sysctl::TCP_FASTOPEN,
+    sysctl::TCP_FASTOPEN_BLACKHOLE_TIMEOUT_SEC,
+    sysctl::TCP_TIMESTAMPS,
+    sysctl::TCP_SACK,
+    sysctl::TCP_WINDOW_SCALING,
+    sysctl::TCP_ECN,
+    sysctl::IP_LOCAL_PORT_RANGE,
+    sysctl::TCP_TW_REUSE,
 ];
 
 /// Values as the kernel prints them (whitespace collapsed), by key.

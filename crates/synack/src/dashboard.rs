@@ -17,16 +17,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use synack_host::Watcher;
 use synack_host::health::{self, Severity};
+use synack_host::names::counter;
 use synack_host::{Rates, STATE_NAMES};
 use synack_render::host::{self, Report};
 
 /// Counters drawn as sparklines: the handshake trouble signals.
 pub const SPARK_COUNTERS: [&str; 5] = [
-    "TcpExt.ListenDrops",
-    "TcpExt.SyncookiesSent",
-    "TcpExt.TCPReqQFullDrop",
-    "TcpExt.TCPSynRetrans",
-    "Tcp.PassiveOpens",
+    counter::LISTEN_DROPS,
+    counter::SYNCOOKIES_SENT,
+    counter::TCP_REQ_Q_FULL_DROP,
+    counter::TCP_SYN_RETRANS,
+    counter::TCP_PASSIVE_OPENS,
 ];
 const HISTORY: usize = 60;
 

@@ -8,6 +8,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ExitCode, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use synack_host::names::sysctl;
 use synack_lab::{IcmpKind, Impairment, Lab, Side};
 
 /// How often the waits below look at their condition.
@@ -173,14 +174,10 @@ fn build(a: &ImpairArgs) -> Result<Lab> {
     }
     let mut lab = Lab::up()?;
     let sysctls = [
-        (Side::Client, "net.ipv4.tcp_syn_retries", a.syn_retries),
-        (
-            Side::Server,
-            "net.ipv4.tcp_synack_retries",
-            a.synack_retries,
-        ),
-        (Side::Server, "net.ipv4.tcp_syncookies", a.syncookies),
-        (Side::Server, "net.core.somaxconn", a.somaxconn),
+        (Side::Client, sysctl::TCP_SYN_RETRIES, a.syn_retries),
+        (Side::Server, sysctl::TCP_SYNACK_RETRIES, a.synack_retries),
+        (Side::Server, sysctl::TCP_SYNCOOKIES, a.syncookies),
+        (Side::Server, sysctl::SOMAXCONN, a.somaxconn),
     ];
     for (side, key, value) in sysctls {
         if let Some(v) = value {
