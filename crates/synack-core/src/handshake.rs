@@ -194,7 +194,7 @@ pub struct ProbeInfo {
     /// The cause in words, for failures and for noteworthy successes.
     pub cause: Option<String>,
     /// With TCP Fast Open: cookie_requested, data_accepted, fallback, blocked.
-    pub tfo_result: Option<&'static str>,
+    pub tfo_result: Option<TfoResult>,
     /// With TCP Fast Open: connect() to the first byte of the answer.
     pub first_response_ns: Option<i64>,
     /// Attempts made for this record (1 without retries).
@@ -226,12 +226,66 @@ impl Times {
     pub const MAX_SYNS: usize = 16;
 }
 
+/// Where a record comes from: the record's `source`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// A capture file.
+    Pcap,
+    /// A live interface.
+    Live,
+    /// An active probe.
+    Probe,
+}
+
+impl Source {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Pcap => "pcap",
+            Source::Live => "live",
+            Source::Probe => "probe",
+        }
+    }
+}
+
+/// What TCP Fast Open did in one probe (RFC 7413): the record's
+/// `tfo_result`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TfoResult {
+    /// No cookie was cached: the SYN asked for one, the data went after.
+    CookieRequested,
+    /// The data rode in the SYN and the SYN-ACK acknowledged it.
+    DataAccepted,
+    /// The data rode in the SYN but the server did not take it (no TFO
+    /// there, or a stale cookie): a normal handshake followed.
+    Fallback,
+    /// The SYN with data got no answer and the kernel retried without
+    /// data: something on the path drops SYNs that carry data.
+    Blocked,
+}
+
+impl TfoResult {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TfoResult::CookieRequested => "cookie_requested",
+            TfoResult::DataAccepted => "data_accepted",
+            TfoResult::Fallback => "fallback",
+            TfoResult::Blocked => "blocked",
+        }
+    }
+}
+
+impl std::fmt::Display for TfoResult {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One connection attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Handshake {
     /// First SYN (or first packet, for midstream flows), ns since the epoch.
     pub ts_ns: i64,
-    pub source: &'static str,
+    pub source: Source,
     pub client: SocketAddr,
     pub server: SocketAddr,
     /// 802.1Q/802.1ad VLAN ids packed outer << 12 | inner; 0 when untagged.

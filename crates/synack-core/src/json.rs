@@ -230,7 +230,7 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
         h.ts_ns,
     );
     m.out.push(b'"');
-    m.str("source", h.source);
+    m.str("source", h.source.as_str());
     addr(m.key("client"), &h.client);
     addr(m.key("server"), &h.server);
     m.opt_int("vlan", (h.vlan != 0).then_some(h.vlan));
@@ -325,7 +325,7 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
             None => m.key("tcp_info").extend_from_slice(b"null"),
         }
         m.opt_str("cause", p.cause.as_deref());
-        m.opt_str("tfo_result", p.tfo_result);
+        m.opt_str("tfo_result", p.tfo_result.map(|t| t.as_str()));
         if p.tries > 1 {
             m.int("tries", p.tries);
             m.us("retry_cost_us", Some(p.retry_cost_ns));

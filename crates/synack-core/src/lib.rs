@@ -19,6 +19,7 @@ pub mod time;
 pub mod tracker;
 
 pub use handshake::{
-    ConnState, Ecn, Handshake, IcmpInfo, KernelTcpInfo, Options, Outcome, ProbeInfo, Side, TfoInfo,
+    ConnState, Ecn, Handshake, IcmpInfo, KernelTcpInfo, Options, Outcome, ProbeInfo, Side, Source,
+    TfoInfo, TfoResult,
 };
 pub use tracker::{Tracker, TrackerConfig, TrackerStats};

@@ -61,31 +61,7 @@ pub struct AttemptResult {
     pub retry_cost: Duration,
 }
 
-/// What TCP Fast Open did in one attempt (RFC 7413).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TfoResult {
-    /// No cookie was cached: the SYN asked for one, the data went after.
-    CookieRequested,
-    /// The data rode in the SYN and the SYN-ACK acknowledged it.
-    DataAccepted,
-    /// The data rode in the SYN but the server did not take it (no TFO
-    /// there, or a stale cookie): a normal handshake followed.
-    Fallback,
-    /// The SYN with data got no answer and the kernel retried without
-    /// data: something on the path drops SYNs that carry data.
-    Blocked,
-}
-
-impl TfoResult {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TfoResult::CookieRequested => "cookie_requested",
-            TfoResult::DataAccepted => "data_accepted",
-            TfoResult::Fallback => "fallback",
-            TfoResult::Blocked => "blocked",
-        }
-    }
-}
+pub use synack_core::TfoResult;
 
 fn local_failure(
     target: SocketAddr,

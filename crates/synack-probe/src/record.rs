@@ -81,7 +81,7 @@ pub fn record(
     );
     Handshake {
         ts_ns,
-        source: "probe",
+        source: synack_core::Source::Probe,
         client: r.local.unwrap_or(unspecified),
         server: r.target,
         vlan: 0,
@@ -130,7 +130,7 @@ pub fn record(
             error: r.errno.map(|e| (e, errno_name(e))),
             tcp_info: r.tcp_info.as_ref().map(kernel),
             cause,
-            tfo_result: r.tfo.map(|t| t.as_str()),
+            tfo_result: r.tfo,
             first_response_ns: r.first_response.map(|d| d.as_nanos() as i64),
             tries: r.tries,
             retry_cost_ns: r.retry_cost.as_nanos() as i64,

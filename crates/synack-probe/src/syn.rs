@@ -202,7 +202,7 @@ impl SynReplies {
         };
         Handshake {
             ts_ns: sent_ns,
-            source: "probe",
+            source: synack_core::Source::Probe,
             client: SocketAddr::new(
                 if target.is_ipv6() {
                     IpAddr::from([0u16; 8])

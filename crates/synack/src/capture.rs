@@ -196,7 +196,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         // Decided-now records feed the live lines and the --count bound;
         // the streams carry the full record when the flow ends.
         decisions: true,
-        source: "live",
+        source: synack_core::Source::Live,
         ..TrackerConfig::default()
     };
     let mut tracker = Tracker::new(config);

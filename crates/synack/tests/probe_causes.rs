@@ -256,7 +256,10 @@ fn tfo_first_requests_a_cookie_then_carries_data() {
     );
     assert_eq!(results[1].tfo, Some(synack_probe::TfoResult::DataAccepted));
     let rec = synack_probe::record(&results[1], "t", 2, None);
-    assert_eq!(rec.probe.unwrap().tfo_result, Some("data_accepted"));
+    assert_eq!(
+        rec.probe.unwrap().tfo_result,
+        Some(synack_core::TfoResult::DataAccepted)
+    );
 }
 
 #[test]

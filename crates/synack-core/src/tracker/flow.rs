@@ -4,7 +4,7 @@
 //! endpoint states (orig/resp, which Zeek's heuristics may flip).
 
 use super::zeek::{ZeekConn, likely_server_port};
-use crate::handshake::{Ecn, Handshake, IcmpInfo, Options, Outcome, Side, TfoInfo, Times};
+use crate::handshake::{Ecn, Handshake, IcmpInfo, Options, Outcome, Side, Source, TfoInfo, Times};
 use std::net::{IpAddr, SocketAddr};
 use synack_wire::SeqNumber;
 use synack_wire::{Segment, TcpFlags};
@@ -515,7 +515,7 @@ impl Flow {
     }
 
     /// Turns the flow into its record.
-    pub fn finish(mut self, end: End, now: i64, source: &'static str) -> Handshake {
+    pub fn finish(mut self, end: End, now: i64, source: Source) -> Handshake {
         self.times.last = self.last_ts;
         let outcome = self.decide_outcome(end, now);
         let client_is_a = self.client_is_a.unwrap_or(self.a_is_orig);

@@ -8,7 +8,7 @@ mod flow;
 mod wheel;
 mod zeek;
 
-use crate::handshake::{Handshake, IcmpInfo};
+use crate::handshake::{Handshake, IcmpInfo, Source};
 use flow::{End, Flow, FlowKey};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -35,7 +35,7 @@ pub struct TrackerConfig {
     /// on a sending host show offloaded, not-yet-computed checksums.
     pub verify_checksums: bool,
     /// What the records' `source` field says.
-    pub source: &'static str,
+    pub source: Source,
     /// Also produce a record as soon as each attempt's outcome is decided
     /// (see [`Tracker::take_decisions`]), for live displays.
     pub decisions: bool,
@@ -56,7 +56,7 @@ impl Default for TrackerConfig {
             attempt_idle_ns: 75_000_000_000,
             idle_ns: 300_000_000_000,
             verify_checksums: false,
-            source: "pcap",
+            source: Source::Pcap,
             decisions: false,
         }
     }
