@@ -13,6 +13,7 @@ pub mod cause;
 pub mod filter;
 pub mod handshake;
 pub mod json;
+pub mod rng;
 pub mod stats;
 pub mod summary;
 pub mod time;

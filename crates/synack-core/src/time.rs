@@ -2,6 +2,13 @@
 //! the civil-from-days algorithm (H. Hinnant, "chrono-Compatible Low-Level
 //! Date Algorithms") is ten lines.
 
+/// A wall-clock time as nanoseconds since the Unix epoch (0 before it):
+/// the one conversion every timestamp of a record goes through.
+pub fn unix_ns(t: std::time::SystemTime) -> i64 {
+    t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i64)
+}
+
 /// Formats nanoseconds since the Unix epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
 pub fn rfc3339(ts_ns: i64) -> String {
     let mut out = Vec::with_capacity(30);

@@ -5,7 +5,7 @@
 
 #![forbid(unsafe_code)]
 
-pub mod rng;
+pub use synack_core::rng;
 pub mod scenario;
 pub mod stream;
 

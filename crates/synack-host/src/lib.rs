@@ -10,6 +10,7 @@ pub mod counters;
 pub mod health;
 pub mod names;
 pub mod processes;
+pub mod procfs;
 pub mod snapshot;
 pub mod sockets;
 pub mod sysctls;

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 use synack_capture::{LinkType, PcapNgWriter};
 
 /// A running capture; [`Capture::stop`] ends it and says how many frames it wrote.
@@ -57,9 +57,7 @@ impl Capture {
             loop {
                 match link.recv(&mut buf)? {
                     Some(n) => {
-                        let ts = SystemTime::now()
-                            .duration_since(UNIX_EPOCH)
-                            .map_or(0, |d| d.as_nanos() as i64);
+                        let ts = synack_core::time::unix_ns(SystemTime::now());
                         w.write(ts, &buf[..n])?;
                         frames += 1;
                     }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use synack_core::rng::Rng;
 
 /// One queue and how long its packets wait.
 #[derive(Clone, Copy, Debug)]
@@ -77,14 +78,6 @@ impl Drop for Delayer {
     }
 }
 
-/// xorshift64: enough randomness for jitter.
-fn next_random(state: &mut u64) -> u64 {
-    *state ^= *state << 13;
-    *state ^= *state >> 7;
-    *state ^= *state << 17;
-    *state
-}
-
 fn run(
     queues: Vec<QueueDelay>,
     stop: Arc<AtomicBool>,
@@ -115,7 +108,7 @@ fn run(
     let mut held: Vec<VecDeque<(Instant, nfq::Message)>> =
         queues.iter().map(|_| VecDeque::new()).collect();
     let mut last_due: Vec<Instant> = queues.iter().map(|_| Instant::now()).collect();
-    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ u64::from(std::process::id());
+    let mut rng = Rng::new(u64::from(std::process::id()));
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         let now = Instant::now();
@@ -143,9 +136,7 @@ fn run(
                     let jitter = if d.jitter.is_zero() {
                         Duration::ZERO
                     } else {
-                        Duration::from_nanos(
-                            next_random(&mut rng) % (2 * d.jitter.as_nanos() as u64 + 1),
-                        )
+                        Duration::from_nanos(rng.range(0, 2 * d.jitter.as_nanos() as u64))
                     };
                     // delay ± jitter, never before the packet ahead of it.
                     let due = (Instant::now() + d.delay + jitter)

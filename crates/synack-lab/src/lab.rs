@@ -335,25 +335,17 @@ impl Lab {
     }
 
     /// Half-open connections (SYN-RECV) to the server's `port`, from the
-    /// server namespace's /proc/net/tcp and tcp6 (state 03).
+    /// server namespace's /proc/net/tcp and tcp6 (not sock_diag, so that
+    /// tests of synack's own sock_diag numbers have a second source).
     pub fn syn_recv(&self, port: u16) -> Result<usize, LabError> {
-        let mut n = 0;
-        for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            let text = self.server.read_proc(file)?;
-            n += text
-                .lines()
-                .skip(1)
-                .filter(|l| {
-                    let f: Vec<&str> = l.split_whitespace().collect();
-                    let local_port = f
-                        .get(1)
-                        .and_then(|a| a.rsplit(':').next())
-                        .and_then(|p| u16::from_str_radix(p, 16).ok());
-                    f.get(3) == Some(&"03") && local_port == Some(port)
-                })
-                .count();
-        }
-        Ok(n)
+        let sockets = self
+            .server
+            .run(synack_host::procfs::tcp_sockets)?
+            .map_err(|e| LabError::io("/proc/net/tcp", e))?;
+        Ok(sockets
+            .iter()
+            .filter(|s| s.local_port == port && s.state == synack_host::procfs::STATE_SYN_RECV)
+            .count())
     }
 
     /// Whether the delayer got real-time priority (None without delay).

@@ -52,24 +52,16 @@ impl Netns {
     /// One counter from /proc/net/netstat or /proc/net/snmp (`TcpExt`
     /// `ListenOverflows`, `Tcp` `ActiveOpens`, ...), as nstat names them.
     pub fn counter(&self, group: &str, name: &str) -> Result<Option<u64>, LabError> {
-        for file in ["/proc/net/netstat", "/proc/net/snmp"] {
-            let text = self.read_proc(file)?;
-            let lines: Vec<&str> = text.lines().collect();
-            for pair in lines.chunks(2) {
-                let [head, values] = pair else { continue };
-                let prefix = format!("{group}:");
-                if !head.starts_with(&prefix) || !values.starts_with(&prefix) {
-                    continue;
-                }
-                let names = head.split_whitespace().skip(1);
-                let vals = values.split_whitespace().skip(1);
-                for (n, v) in names.zip(vals) {
-                    if n == name {
-                        return Ok(v.parse().ok());
-                    }
-                }
-            }
+        let counters = self.run(synack_host::Counters::read)?;
+        match (
+            counters.get(&format!("{group}.{name}")),
+            counters.problems.first(),
+        ) {
+            (None, Some(problem)) => Err(LabError::io(
+                "/proc/net/netstat",
+                std::io::Error::other(problem.clone()),
+            )),
+            (value, _) => Ok(value),
         }
-        Ok(None)
     }
 }

@@ -10,6 +10,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use synack_core::rng::Rng;
 
 /// Failed attempts waiting for their next try: (due, tag, target, tries
 /// so far, cost so far), soonest first.
@@ -53,7 +54,7 @@ pub fn run(
     // Failed attempts waiting for their next try: (due, tag, target, tries
     // so far, cost so far).
     let mut retry: RetryQueue = BinaryHeap::new();
-    let mut rng = 0x2545_f491_4f6c_dd1du64 ^ u64::from(std::process::id());
+    let mut rng = Rng::new(u64::from(std::process::id()));
     // Tries so far and their cost, per slot in flight.
     let mut carried: Vec<(u32, Duration)> = vec![(0, Duration::ZERO); concurrency];
     // Peeked, so that the loop ends as soon as the last job has finished
@@ -173,17 +174,14 @@ fn settle(
     cost: Duration,
     pace: &Pace,
     retry: &mut RetryQueue,
-    rng: &mut u64,
+    rng: &mut Rng,
     done: &mut dyn FnMut(usize, AttemptResult),
 ) {
     let tries = tries + 1;
     if r.cause != crate::Cause::Established && tries <= pace.retries {
         // Exponential backoff with jitter (up to +25%).
-        *rng ^= *rng << 13;
-        *rng ^= *rng >> 7;
-        *rng ^= *rng << 17;
         let base = pace.backoff * 2u32.saturating_pow(tries - 1);
-        let wait = base + base.mul_f64((*rng % 1000) as f64 / 4000.0);
+        let wait = base + base.mul_f64(rng.range(0, 999) as f64 / 4000.0);
         retry.push(Reverse((
             Instant::now() + wait,
             tag,

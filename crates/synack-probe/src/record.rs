@@ -5,7 +5,6 @@
 use crate::attempt::AttemptResult;
 use crate::cause::{Cause, handshake_loss};
 use std::net::{IpAddr, SocketAddr};
-use std::time::UNIX_EPOCH;
 use synack_core::{
     ConnState, Handshake, IcmpInfo, KernelTcpInfo, ProbeInfo, Side, TfoInfo, handshake::Times,
 };
@@ -33,10 +32,7 @@ pub fn record(
     attempt: u32,
     dns_ns: Option<i64>,
 ) -> Handshake {
-    let ts_ns = r
-        .started
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64);
+    let ts_ns = synack_core::time::unix_ns(r.started);
     let connect_ns = r.connect.as_nanos() as i64;
     let retrans = r.tcp_info.map_or(0, |i| i.total_retrans);
     let established = r.cause == Cause::Established;

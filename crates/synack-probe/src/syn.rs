@@ -129,9 +129,7 @@ fn route_source(target: SocketAddr) -> io::Result<IpAddr> {
 
 /// Wall-clock nanoseconds, the clock of the kernel's receive timestamps.
 fn realtime_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+    synack_core::time::unix_ns(std::time::SystemTime::now())
 }
 
 /// When a reply arrived, as an offset from `t0`: from the kernel's receive
@@ -301,13 +299,11 @@ pub fn scan(
         .iter()
         .map(|t| route_source(*t))
         .collect::<io::Result<_>>()?;
-    let seed = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(1, |d| d.as_nanos() as u64);
-    let isn_base = (seed >> 12) as u32;
+    let mut rng = synack_core::rng::Rng::new(realtime_ns() as u64);
+    let isn_base = rng.next_u64() as u32;
     // Source ports from a per-scan offset in 20000-64999, so consecutive
     // scans do not reuse each other's 4-tuples.
-    let port_base = (seed % 45_000) as usize;
+    let port_base = rng.range(0, 44_999) as usize;
     let total = targets.len() * per_target as usize;
     let gap = if rate > 0.0 {
         Duration::from_secs_f64(1.0 / rate)

@@ -50,12 +50,7 @@ impl Report<'_> {
     }
 
     fn when(&self) -> String {
-        let ns = self
-            .snap
-            .wall
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
-        let t = time::rfc3339(ns);
+        let t = time::rfc3339(time::unix_ns(self.snap.wall));
         format!("{}Z", &t[..19])
     }
 

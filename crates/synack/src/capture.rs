@@ -11,16 +11,14 @@ use anyhow::{Context as _, Result, bail};
 use std::io::{BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 use synack_capture::PcapNgWriter;
 use synack_capture::live::Ring;
 use synack_core::filter::Filter;
 use synack_core::{Handshake, Outcome, Tracker, TrackerConfig, time};
 
 fn now_ns() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos() as i64)
+    time::unix_ns(SystemTime::now())
 }
 
 /// One handshake as a line: time, ends, outcome with cause, legs, SYNs.

@@ -228,17 +228,15 @@ fn relay(
 
 /// Any TCP listener in the server namespace (from its /proc/net/tcp{,6}).
 fn listening(lab: &Lab) -> bool {
-    ["/proc/net/tcp", "/proc/net/tcp6"].iter().any(|f| {
-        lab.server
-            .read_proc(f)
-            // Column 4 is the state; 0A is LISTEN.
-            .map(|t| {
-                t.lines()
-                    .skip(1)
-                    .any(|l| l.split_whitespace().nth(3) == Some("0A"))
-            })
-            .unwrap_or(false)
-    })
+    lab.server
+        .run(synack_host::procfs::tcp_sockets)
+        .ok()
+        .and_then(Result::ok)
+        .is_some_and(|sockets| {
+            sockets
+                .iter()
+                .any(|s| s.state == synack_host::procfs::STATE_LISTEN)
+        })
 }
 
 fn stop(child: &mut Child) {

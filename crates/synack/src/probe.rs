@@ -203,9 +203,7 @@ fn syn_mode(
         // Every SYN on one pair of raw sockets, paced by --rate.
         let per_target = args.count.unwrap_or(1);
         let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
-        let t0_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i64);
+        let t0_ns = synack_core::time::unix_ns(std::time::SystemTime::now());
         let probes = synack_probe::syn::scan(
             &addrs,
             per_target,
@@ -237,9 +235,7 @@ fn syn_mode(
         {
             round += 1;
             for t in targets.iter_mut() {
-                let sent_ns = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos() as i64);
+                let sent_ns = synack_core::time::unix_ns(std::time::SystemTime::now());
                 let r = synack_probe::syn::probe(t.addr, wait, &syn_options)?;
                 t.stats.add(r.label(), r.synack.map(|(at, _)| at));
                 all_open &= r.synack.is_some();

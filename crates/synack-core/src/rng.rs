@@ -1,5 +1,7 @@
-//! SplitMix64 (Steele, Lea, Flood 2014): a seeded generator good enough for
-//! traffic mixes, small enough not to need a crate.
+//! SplitMix64 (Steele, Lea, Flood 2014): the one seeded generator of the
+//! workspace, for traffic mixes, jitter, backoff and scan offsets; none of
+//! them needs cryptographic randomness, and it is small enough not to need
+//! a crate.
 
 #[derive(Clone, Debug)]
 pub struct Rng(u64);
