@@ -68,31 +68,8 @@ pub fn line(h: &Handshake, ts_ns: i64, d: Decoded<'_>) -> Option<String> {
             } else {
                 "-".into()
             };
-            let mut opts = String::new();
-            let o = t.options();
-            if let Some(m) = o.mss {
-                let _ = write!(opts, "mss {m} ");
-            }
-            if let Some(w) = o.wscale {
-                let _ = write!(opts, "ws {w} ");
-            }
-            if o.sack_permitted {
-                opts.push_str("sackOK ");
-            }
-            if let Some((v, e)) = o.timestamps {
-                let _ = write!(opts, "ts {v}/{e} ");
-            }
-            if let Some(tfo) = o.tfo {
-                if tfo.is_request() {
-                    opts.push_str("tfo-request ");
-                } else {
-                    let _ = write!(
-                        opts,
-                        "tfo-cookie {} ",
-                        synack_core::handshake::hex(tfo.cookie())
-                    );
-                }
-            }
+            let mut opts = crate::options(&t.options());
+            opts.push(' ');
             if seg.ip.ecn != 0 {
                 let _ = write!(opts, "ip-ecn {} ", seg.ip.ecn);
             }

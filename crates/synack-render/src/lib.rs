@@ -66,6 +66,41 @@ pub fn sink<W: Write + 'static>(format: RecordFormat, out: W) -> Box<dyn Sink> {
     }
 }
 
+/// TCP options in words, the one way every line prints them:
+/// `mss 1460 ws 7 sackOK ts 12345/0 tfo-request` (empty without options).
+pub fn options(o: &synack_wire::TcpOptions) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    if let Some(m) = o.mss {
+        let _ = write!(out, "mss {m} ");
+    }
+    if let Some(w) = o.wscale {
+        let _ = write!(out, "ws {w} ");
+    }
+    if o.sack_permitted {
+        out.push_str("sackOK ");
+    }
+    if let Some((v, e)) = o.timestamps {
+        let _ = write!(out, "ts {v}/{e} ");
+    }
+    if let Some(tfo) = o.tfo {
+        if tfo.is_request() {
+            out.push_str("tfo-request ");
+        } else {
+            let _ = write!(
+                out,
+                "tfo-cookie {} ",
+                synack_core::handshake::hex(tfo.cookie())
+            );
+        }
+    }
+    if o.mptcp_subtype.is_some() {
+        out.push_str("mptcp ");
+    }
+    out.truncate(out.trim_end().len());
+    out
+}
+
 /// A duration for people: µs below a millisecond, ms below a second.
 pub fn human_ns(ns: i64) -> String {
     let us = ns as f64 / 1000.0;

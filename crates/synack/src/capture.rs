@@ -54,10 +54,11 @@ fn line(h: &Handshake) -> String {
         l.push_str(&format!(" {} SYNs", h.syn_count));
     }
     if let Some(o) = &h.client_opts {
-        l.push_str(&format!(
-            " mss {}",
-            o.mss.map_or("-".into(), |m| m.to_string())
-        ));
+        let words = output::options(o);
+        if !words.is_empty() {
+            l.push(' ');
+            l.push_str(&words);
+        }
     }
     l
 }

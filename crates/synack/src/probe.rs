@@ -251,13 +251,7 @@ fn syn_mode(
                             human_ns(answer)
                         );
                         if let Some((_, o)) = r.synack {
-                            line.push_str(&format!(
-                                " mss={} ws={} sack={} ts={}",
-                                o.mss.map_or("-".into(), |m| m.to_string()),
-                                o.wscale.map_or("-".into(), |w| w.to_string()),
-                                o.sack_permitted,
-                                o.timestamps.is_some()
-                            ));
+                            line.push_str(&format!(" {}", output::options(&o)));
                             if r.synacks > 1 {
                                 line.push_str(&format!(" synacks={}", r.synacks));
                             }
