@@ -69,12 +69,12 @@ pub enum Impairment {
 /// One line per impairment for `synack lab --list`: its flag and what it does.
 pub const CATALOGUE: &[(&str, &str)] = &[
     (
-        "--delay MS",
-        "add MS to the round trip (half each way, at the client), e.g. --delay 100ms",
+        "--delay TIME",
+        "add TIME to the round trip (half each way, at the client), e.g. --delay 100ms",
     ),
     (
-        "--jitter MS",
-        "vary each packet's delay by up to ± MS (order is kept)",
+        "--jitter TIME",
+        "vary each packet's delay by up to ± TIME (order is kept)",
     ),
     (
         "--handshake-only",

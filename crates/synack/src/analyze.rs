@@ -11,7 +11,7 @@ use std::process::ExitCode;
 use synack_capture::pipeline;
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
-    let filter = inputs::filter(args);
+    let filter = args.filter.filter();
     let stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut sink = output::sink(args.format.into(), stdout);
     let mut write_error: Option<io::Error> = None;

@@ -152,7 +152,7 @@ fn emit(
 
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stop = synack_sys::stop_on_signals();
-    crate::netns::enter(args.netns.as_deref())?;
+    crate::netns::enter(args.netns.netns.as_deref())?;
     // The ring: blocks of up to 1 MiB, as many as --buffer-kib allows.
     let total = args.buffer_kib.max(1) * 1024;
     let block = total.min(1 << 20);
@@ -190,7 +190,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     // Everything privileged is open (namespace, ring, output file): give
     // the privileges up before the first packet is parsed.
     synack_sys::drop_capabilities().context("dropping capabilities")?;
-    let filter = Filter::new(args.host.clone(), args.port.clone(), Vec::new());
+    let filter = args.filter.filter();
     let config = TrackerConfig {
         // Decided-now records feed the live lines and the --count bound;
         // the streams carry the full record when the flow ends.
@@ -204,9 +204,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let mut sink = output::sink(args.format.into(), stdout);
     let mut live = Lines::new(lines);
     eprintln!("synack capture: listening on {}", args.interface);
-    let until = args
-        .duration
-        .map(|d| Instant::now() + Duration::from_secs_f64(d.max(0.0)));
+    let until = args.duration.map(|d| Instant::now() + d);
     let (mut records, mut frames) = (Vec::new(), 0u64);
     loop {
         if stop.load(Ordering::SeqCst)

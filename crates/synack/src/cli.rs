@@ -90,6 +90,26 @@ Examples:
   synack export
   synack export --listen 0.0.0.0:9917 --allow '10.0.0.0/8:*'";
 
+/// Which records to keep, the same flags for files and interfaces.
+#[derive(Args, Debug, Clone)]
+pub struct FilterArgs {
+    /// Only attempts with this address at either end (repeatable)
+    #[arg(long, value_name = "IP")]
+    pub host: Vec<std::net::IpAddr>,
+    /// Only attempts with this port at either end (repeatable)
+    #[arg(long, value_name = "PORT")]
+    pub port: Vec<u16>,
+    /// Only attempts with an end inside this network, e.g. 10.0.0.0/8 (repeatable)
+    #[arg(long, value_name = "CIDR")]
+    pub net: Vec<ipnet::IpNet>,
+}
+
+impl FilterArgs {
+    pub fn filter(&self) -> synack_core::filter::Filter {
+        synack_core::filter::Filter::new(self.host.clone(), self.port.clone(), self.net.clone())
+    }
+}
+
 /// Which network namespace to read.
 #[derive(Args, Debug, Clone)]
 pub struct NetnsArg {
@@ -114,9 +134,9 @@ pub struct WatchArgs {
     /// Print one snapshot (two samples --interval apart, for the rates) and exit
     #[arg(long)]
     pub once: bool,
-    /// Seconds between refreshes
-    #[arg(long, value_name = "SECS", default_value_t = 1.0)]
-    pub interval: f64,
+    /// Time between refreshes (3, 3s, 250ms; at least 50ms)
+    #[arg(long, value_name = "TIME", default_value = "1s", value_parser = parse_refresh)]
+    pub interval: std::time::Duration,
     /// Output of --once and of the plain (non-terminal) mode
     #[arg(long, value_enum, default_value_t = HostFormat::Table)]
     pub format: HostFormat,
@@ -154,12 +174,12 @@ pub struct ExportArgs {
     /// Targets /probe may connect to (repeatable; none: /probe is refused)
     #[arg(long, value_name = "HOST:PORT")]
     pub allow: Vec<String>,
-    /// Answer a /probe within this many seconds, name lookup included
-    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
-    pub probe_timeout: f64,
-    /// Close a connection whose request has not fully arrived after SECS
-    #[arg(long, value_name = "SECS", default_value_t = 5.0)]
-    pub read_timeout: f64,
+    /// Answer a /probe within this time, name lookup included
+    #[arg(long, value_name = "TIME", default_value = "3s", value_parser = parse_positive_duration)]
+    pub probe_timeout: std::time::Duration,
+    /// Close a connection whose request has not fully arrived in this time
+    #[arg(long, value_name = "TIME", default_value = "5s", value_parser = parse_positive_duration)]
+    pub read_timeout: std::time::Duration,
     /// Connections open at once; more are answered 503 and closed
     #[arg(long, value_name = "N", default_value_t = 1024)]
     pub max_connections: usize,
@@ -192,21 +212,16 @@ pub struct CaptureArgs {
     /// the IP header on, as tcpdump's cooked capture does)
     #[arg(short = 'i', long, value_name = "IFACE")]
     pub interface: String,
-    /// Capture inside this network namespace (a name under /run/netns)
-    #[arg(long, value_name = "NAME")]
-    pub netns: Option<String>,
-    /// Only handshakes with this port at either end (repeatable)
-    #[arg(long, value_name = "PORT")]
-    pub port: Vec<u16>,
-    /// Only handshakes with this address at either end (repeatable)
-    #[arg(long, value_name = "IP")]
-    pub host: Vec<std::net::IpAddr>,
+    #[command(flatten)]
+    pub netns: NetnsArg,
+    #[command(flatten)]
+    pub filter: FilterArgs,
     /// Stop after this many handshakes
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u64>,
-    /// Stop after this many seconds
-    #[arg(long, value_name = "SECS")]
-    pub duration: Option<f64>,
+    /// Stop after this long (3, 3s, 250ms)
+    #[arg(long, value_name = "TIME", value_parser = parse_positive_duration)]
+    pub duration: Option<std::time::Duration>,
     /// Put the interface in promiscuous mode (see traffic not addressed to this host)
     #[arg(long)]
     pub promisc: bool,
@@ -249,15 +264,15 @@ pub struct ProbeArgs {
     /// Attempts per target (default: until Ctrl-C)
     #[arg(short = 'c', long, value_name = "N")]
     pub count: Option<u32>,
-    /// Seconds between rounds (fractions allowed, 0 for none)
-    #[arg(short = 'i', long, value_name = "SECS", default_value_t = 1.0)]
-    pub interval: f64,
-    /// Stop after this many seconds in all
-    #[arg(short = 'w', long, value_name = "SECS")]
-    pub deadline: Option<f64>,
-    /// Give up on one attempt after this many seconds
-    #[arg(long, value_name = "SECS", default_value_t = 3.0)]
-    pub timeout: f64,
+    /// Time between rounds (1, 0.2, 250ms; 0 for none)
+    #[arg(short = 'i', long, value_name = "TIME", default_value = "1s", value_parser = parse_duration)]
+    pub interval: std::time::Duration,
+    /// Stop after this long in all
+    #[arg(short = 'w', long, value_name = "TIME", value_parser = parse_positive_duration)]
+    pub deadline: Option<std::time::Duration>,
+    /// Give up on one attempt after this long
+    #[arg(long, value_name = "TIME", default_value = "3s", value_parser = parse_positive_duration)]
+    pub timeout: std::time::Duration,
     /// Attempts in flight at once (many targets, or load)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub concurrency: u32,
@@ -266,8 +281,8 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub retries: u32,
     /// First wait before a retry (doubles each time, plus up to 25% jitter)
-    #[arg(long, value_name = "SECS", default_value_t = 0.2)]
-    pub backoff: f64,
+    #[arg(long, value_name = "TIME", default_value = "200ms", value_parser = parse_duration)]
+    pub backoff: std::time::Duration,
     /// Start at most this many attempts per second in all (overrides -i)
     #[arg(long, value_name = "R")]
     pub rate: Option<f64>,
@@ -452,25 +467,48 @@ pub struct LabUpArgs {
 }
 
 /// `100ms`, `0.25s`, `500us`, or a bare number of milliseconds.
+/// Every time flag takes the same syntax: seconds (`3`, `0.5`) or a number
+/// with a unit (`3s`, `250ms`, `100us`, `2m`), from 0 to 1 day.
 pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(v) = s.strip_suffix("ms") {
+    let t = s.trim();
+    let (num, scale) = if let Some(v) = t.strip_suffix("ms") {
         (v, 1e-3)
-    } else if let Some(v) = s.strip_suffix("us").or_else(|| s.strip_suffix("µs")) {
+    } else if let Some(v) = t.strip_suffix("us").or_else(|| t.strip_suffix("µs")) {
         (v, 1e-6)
-    } else if let Some(v) = s.strip_suffix('s') {
+    } else if let Some(v) = t.strip_suffix('s') {
         (v, 1.0)
+    } else if let Some(v) = t.strip_suffix('m') {
+        (v, 60.0)
     } else {
-        (s, 1e-3)
+        (t, 1.0)
     };
     let v: f64 = num
         .trim()
         .parse()
-        .map_err(|_| format!("{s:?} is not a time like 100ms, 0.5s or 100"))?;
-    if !(0.0..=3600.0).contains(&(v * scale)) {
-        return Err(format!("{s:?} is out of range (0 to 1 hour)"));
+        .map_err(|_| format!("{s:?} is not a time like 3, 3s or 250ms"))?;
+    let secs = v * scale;
+    if !(0.0..=86_400.0).contains(&secs) {
+        return Err(format!("{s:?} is out of range (0 to 1 day)"));
     }
-    Ok(std::time::Duration::from_secs_f64(v * scale))
+    Ok(std::time::Duration::from_secs_f64(secs))
+}
+
+/// A refresh interval: 50 ms to 1 hour.
+pub fn parse_refresh(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d < std::time::Duration::from_millis(50) || d > std::time::Duration::from_secs(3600) {
+        return Err(format!("{s:?}: a refresh interval is 50ms to 1 hour"));
+    }
+    Ok(d)
+}
+
+/// A time that must be above zero.
+pub fn parse_positive_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = parse_duration(s)?;
+    if d.is_zero() {
+        return Err(format!("{s:?}: must be above 0"));
+    }
+    Ok(d)
 }
 
 fn parse_probability(s: &str) -> Result<f64, String> {
@@ -530,17 +568,8 @@ pub struct AnalyzeArgs {
     #[arg(short, long, value_enum, default_value_t = Format::Summary)]
     pub format: Format,
 
-    /// Only attempts with this address at either end (repeatable)
-    #[arg(long, value_name = "IP")]
-    pub host: Vec<std::net::IpAddr>,
-
-    /// Only attempts with this port at either end (repeatable)
-    #[arg(long, value_name = "PORT")]
-    pub port: Vec<u16>,
-
-    /// Only attempts with an end inside this network, e.g. 10.0.0.0/8 (repeatable)
-    #[arg(long, value_name = "CIDR")]
-    pub net: Vec<ipnet::IpNet>,
+    #[command(flatten)]
+    pub filter: FilterArgs,
 
     /// Print one connection packet by packet: its client `IP:PORT`, or its
     /// index (1-based) among the records after filtering

@@ -2,7 +2,6 @@
 //! exporter itself is the `synack-export` crate.
 
 use crate::cli::ExportArgs;
-use crate::probe::secs;
 use anyhow::{Context as _, Result, bail};
 use std::process::ExitCode;
 use synack_export::{Allow, Config};
@@ -15,11 +14,7 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         .map(|a| a.parse().map_err(anyhow::Error::msg))
         .collect::<Result<_>>()
         .context("--allow")?;
-    let probe_budget = secs(args.probe_timeout, "--probe-timeout")?;
-    let head_timeout = secs(args.read_timeout, "--read-timeout")?;
-    if probe_budget.is_zero() || head_timeout.is_zero() {
-        bail!("--probe-timeout and --read-timeout must be above 0");
-    }
+    let (probe_budget, head_timeout) = (args.probe_timeout, args.read_timeout);
     if args.max_connections == 0 || args.max_per_client == 0 {
         bail!("--max-connections and --max-per-client must be at least 1");
     }

@@ -12,7 +12,6 @@ use std::process::ExitCode;
 use synack_capture::CaptureError;
 use synack_capture::pipeline::{InputReport, Observer};
 use synack_core::TrackerConfig;
-use synack_core::filter::Filter;
 
 pub fn tracker_config(args: &AnalyzeArgs) -> Result<TrackerConfig> {
     let mut config = TrackerConfig {
@@ -26,10 +25,6 @@ pub fn tracker_config(args: &AnalyzeArgs) -> Result<TrackerConfig> {
         config.max_flows = n;
     }
     Ok(config)
-}
-
-pub fn filter(args: &AnalyzeArgs) -> Filter {
-    Filter::new(args.host.clone(), args.port.clone(), args.net.clone())
 }
 
 pub fn exit_code(report: &InputReport) -> ExitCode {

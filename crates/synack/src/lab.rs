@@ -55,7 +55,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
     }
 }
 
-fn impairments(a: &ImpairArgs) -> Vec<Impairment> {
+fn impairments(a: &ImpairArgs) -> Result<Vec<Impairment>> {
     let mut v = Vec::new();
     if let Some(rtt) = a.delay {
         v.push(Impairment::Delay {
@@ -83,10 +83,13 @@ fn impairments(a: &ImpairArgs) -> Vec<Impairment> {
     if a.reject_rst {
         v.push(Impairment::RejectRst { port: a.port });
     }
-    if let Some(kind) = a.reject_icmp.as_deref().and_then(IcmpKind::parse) {
+    if let Some(name) = a.reject_icmp.as_deref() {
+        let Some(kind) = IcmpKind::parse(name) else {
+            bail!("--reject-icmp {name:?}: one of host, net, port, admin");
+        };
         v.push(Impairment::RejectIcmp { kind, port: a.port });
     }
-    v
+    Ok(v)
 }
 
 /// What a built lab holds for the length of a run.
@@ -191,7 +194,7 @@ fn build(a: &ImpairArgs) -> Result<Lab> {
             value,
         )?;
     }
-    for imp in impairments(a) {
+    for imp in impairments(a)? {
         lab.impair(imp.clone())
             .with_context(|| format!("applying {imp:?}"))?;
     }

@@ -38,7 +38,7 @@ pub fn run(args: &AnalyzeArgs, selector: &str) -> Result<ExitCode> {
     if args.files.iter().any(|f| f.as_os_str() == "-") {
         bail!("--flow reads the input twice, so it needs files, not standard input");
     }
-    let filter = inputs::filter(args);
+    let filter = args.filter.filter();
     let mut seen = 0usize;
     let mut found: Option<Handshake> = None;
     let mut terminal = inputs::Terminal::new(!args.no_progress);

@@ -46,13 +46,6 @@ fn parse_source(s: &str) -> Result<SocketAddr> {
     }
 }
 
-pub fn secs(s: f64, what: &str) -> Result<Duration> {
-    if !(0.0..=86_400.0).contains(&s) {
-        bail!("{what} must be between 0 and 86400 seconds");
-    }
-    Ok(Duration::from_secs_f64(s))
-}
-
 fn reuse(url: &str, n: usize, timeout: Duration) -> Result<ExitCode> {
     use synack_probe::reuse::{HttpUrl, Series, measure};
     let url = HttpUrl::parse(url).map_err(anyhow::Error::msg)?;
@@ -87,14 +80,10 @@ fn reuse(url: &str, n: usize, timeout: Duration) -> Result<ExitCode> {
 
 pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     if let Some(url) = &args.reuse {
-        return reuse(
-            url,
-            args.count.unwrap_or(10) as usize,
-            secs(args.timeout, "--timeout")?,
-        );
+        return reuse(url, args.count.unwrap_or(10) as usize, args.timeout);
     }
     let cfg = AttemptConfig {
-        timeout: secs(args.timeout, "--timeout")?.max(Duration::from_millis(1)),
+        timeout: args.timeout,
         source: args.source.as_deref().map(parse_source).transpose()?,
         graceful_close: args.graceful_close,
         interface: args.interface.clone(),
@@ -103,12 +92,8 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
             .as_ref()
             .map(|d| d.replace("\\r", "\r").replace("\\n", "\n").into_bytes()),
     };
-    let interval = secs(args.interval, "--interval")?;
-    let deadline = args
-        .deadline
-        .map(|d| secs(d, "--deadline"))
-        .transpose()?
-        .map(|d| Instant::now() + d);
+    let interval = args.interval;
+    let deadline = args.deadline.map(|d| Instant::now() + d);
     let mut targets = Vec::new();
     for name in &args.targets {
         let (addrs, dns_ns) = resolve(name, args.ipv4, args.ipv6, args.all_addresses)?;
@@ -140,7 +125,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         gap,
         until: deadline,
         retries: args.retries,
-        backoff: secs(args.backoff, "--backoff")?,
+        backoff: args.backoff,
     };
     let addrs: Vec<SocketAddr> = targets.iter().map(|t| t.addr).collect();
     let count = args.count.map_or(u64::MAX, u64::from);
@@ -193,7 +178,7 @@ fn syn_mode(
     deadline: Option<Instant>,
 ) -> Result<ExitCode> {
     let stop = synack_sys::stop_on_signals();
-    let wait = secs(args.timeout, "--timeout")?.min(Duration::from_secs(10));
+    let wait = args.timeout.min(Duration::from_secs(10));
     let syn_options =
         synack_probe::syn::SynOptions::parse(&args.syn_options).map_err(anyhow::Error::msg)?;
     let mut sink = record_sink(args.format);

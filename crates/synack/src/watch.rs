@@ -34,7 +34,7 @@ fn options(args: &WatchArgs) -> SnapshotOptions {
 pub fn run(args: &WatchArgs) -> Result<ExitCode> {
     let stop = synack_sys::stop_on_signals();
     enter(&args.netns)?;
-    let interval = Duration::from_secs_f64(args.interval.max(0.05));
+    let interval = args.interval;
     let netns = args.netns.netns.as_deref();
     let opts = options(args);
     let mut watcher = Watcher::new(opts).context("listing sockets through netlink sock_diag")?;
