@@ -8,18 +8,13 @@
 use crate::cli::{CaptureArgs, Format};
 use crate::output::{self, Run, human_ns};
 use anyhow::{Context as _, Result, bail};
-use std::io::{BufWriter, IsTerminal, Write};
+use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 use synack_capture::PcapNgWriter;
-use synack_capture::live::Ring;
+use synack_capture::live::{self, Ring};
 use synack_core::filter::Filter;
 use synack_core::{Handshake, Outcome, Tracker, TrackerConfig, time};
-
-fn now_ns() -> i64 {
-    time::unix_ns(SystemTime::now())
-}
 
 /// One handshake as a line: time, ends, outcome with cause, legs, SYNs.
 fn line(h: &Handshake) -> String {
@@ -85,7 +80,7 @@ impl Lines {
     }
 
     /// Counts a decided handshake the filter keeps, and prints its line.
-    fn decided(&mut self, h: &Handshake, filter: &Filter) -> Result<()> {
+    fn decided(&mut self, h: &Handshake, filter: &Filter) -> io::Result<()> {
         if !filter.matches(h) || h.outcome == Outcome::Midstream {
             return Ok(());
         }
@@ -102,7 +97,7 @@ impl Lines {
 
     /// Flushes the lines (once per ring block, not per line) and redraws
     /// the status line at most once a second.
-    fn status(&mut self, frames: u64, open: usize) -> Result<()> {
+    fn status(&mut self, frames: u64, open: usize) -> io::Result<()> {
         if let Some(out) = &mut self.out {
             out.flush()?;
         }
@@ -120,7 +115,7 @@ impl Lines {
         Ok(())
     }
 
-    fn done(&mut self) -> Result<()> {
+    fn done(&mut self) -> io::Result<()> {
         if self.status_at.take().is_some() {
             eprint!("\r\x1b[K");
         }
@@ -131,23 +126,38 @@ impl Lines {
     }
 }
 
-/// Hands finished records to the stream, and to the live lines those not
-/// announced when they were decided.
-fn emit(
-    records: &mut Vec<Handshake>,
-    filter: &Filter,
-    live: &mut Lines,
-    sink: &mut dyn output::Sink,
-) -> Result<()> {
-    for h in records.drain(..) {
-        if !h.announced {
-            live.decided(&h, filter)?;
-        }
-        if filter.matches(&h) {
-            sink.record(&h)?;
-        }
+/// The live loop's observer: lines for people, records to the stream.
+struct Outputs<'a> {
+    live: Lines,
+    sink: &'a mut dyn output::Sink,
+    filter: Filter,
+    count: Option<u64>,
+}
+
+impl live::Observer for Outputs<'_> {
+    fn decided(&mut self, h: &Handshake) -> io::Result<()> {
+        self.live.decided(h, &self.filter)
     }
-    Ok(())
+
+    /// Finished records go to the stream, and to the live lines those not
+    /// announced when they were decided.
+    fn record(&mut self, h: Handshake) -> io::Result<()> {
+        if !h.announced {
+            self.live.decided(&h, &self.filter)?;
+        }
+        if self.filter.matches(&h) {
+            self.sink.record(&h)?;
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, frames: u64, flows: usize) -> io::Result<()> {
+        self.live.status(frames, flows)
+    }
+
+    fn done(&self) -> bool {
+        self.count.is_some_and(|c| self.live.shown >= c)
+    }
 }
 
 pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
@@ -202,43 +212,26 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stdout = BufWriter::new(std::io::stdout().lock());
     let lines = args.format == Format::Summary;
     let mut sink = output::sink(args.format.into(), stdout);
-    let mut live = Lines::new(lines);
+    let mut outputs = Outputs {
+        live: Lines::new(lines),
+        sink: &mut *sink,
+        filter,
+        count: args.count,
+    };
     eprintln!("synack capture: listening on {}", args.interface);
-    let until = args.duration.map(|d| Instant::now() + d);
-    let (mut records, mut frames) = (Vec::new(), 0u64);
-    loop {
-        if stop.load(Ordering::SeqCst)
-            || until.is_some_and(|u| Instant::now() >= u)
-            || args.count.is_some_and(|c| live.shown >= c)
-        {
-            break;
-        }
-        let mut write_error = None;
-        let got = ring.next_block(Duration::from_millis(100), &mut |frame| {
-            frames += 1;
-            if let Some(w) = &mut pcap
-                && let Err(e) = w.write_cut(frame.ts_ns, frame.data, frame.wire_len)
-            {
-                write_error.get_or_insert(e);
-            }
-            tracker.handle_frame(frame.ts_ns, link, frame.data, &mut records);
-        })?;
-        if let Some(e) = write_error {
-            return Err(e).context("writing the capture file");
-        }
-        if got == 0 {
-            tracker.advance(now_ns(), &mut records);
-        }
-        for h in tracker.take_decisions() {
-            live.decided(&h, &filter)?;
-        }
-        emit(&mut records, &filter, &mut live, &mut *sink)?;
-        live.status(frames, tracker.flows())?;
-    }
-    // What is still open is reported as it stands (incomplete if undecided).
-    tracker.finish(&mut records);
-    emit(&mut records, &filter, &mut live, &mut *sink)?;
-    live.done()?;
+    let stop_at = args.duration.map(|d| Instant::now() + d);
+    let frames = live::run(
+        &mut ring,
+        &mut tracker,
+        pcap.as_mut(),
+        live::Stop {
+            requested: stop,
+            at: stop_at,
+        },
+        &mut outputs,
+    )
+    .context("capturing")?;
+    outputs.live.done()?;
     if let Some(w) = pcap {
         w.into_inner().flush()?;
     }

@@ -140,7 +140,16 @@ fn skip_reasons_printed_the_packet_count_where_the_link_type_belongs() {
 #[test]
 fn time_flags_took_seconds_only_and_accepted_zero_timeouts_and_negative_intervals() {
     // One syntax everywhere: 3, 3s, 250ms.
-    let o = synack(&["probe", "127.0.0.1:1", "-c", "2", "-i", "10ms", "--timeout", "1s"]);
+    let o = synack(&[
+        "probe",
+        "127.0.0.1:1",
+        "-c",
+        "2",
+        "-i",
+        "10ms",
+        "--timeout",
+        "1s",
+    ]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     for bad in [
         &["probe", "127.0.0.1:1", "--timeout", "0"][..],

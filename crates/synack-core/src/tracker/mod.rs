@@ -132,6 +132,13 @@ impl Tracker {
         std::mem::take(&mut self.decided)
     }
 
+    /// When, in packet time, the tracker next has work without packets (a
+    /// flow may expire and be written): a live loop waits for packets until
+    /// then at most. None while no flow is open.
+    pub fn next_deadline(&self) -> Option<i64> {
+        (!self.flows.is_empty()).then_some(self.next_sweep)
+    }
+
     /// Lets time pass without packets (live capture): flows whose deadline
     /// passed by `now_ns` are emitted.
     pub fn advance(&mut self, now_ns: i64, out: &mut Vec<Handshake>) {
