@@ -63,6 +63,25 @@ pub struct AttemptResult {
 
 pub use synack_core::TfoResult;
 
+/// What TCP Fast Open did (RFC 7413), from what the attempt knows when its
+/// handshake ends: the bytes `sendto(MSG_FASTOPEN)` put in the SYN (0: no
+/// cookie was cached, so the SYN asked for one), TCP_INFO, and the connect
+/// time. No I/O: tests feed it values.
+pub fn tfo_verdict(bytes_in_syn: usize, info: Option<&TcpInfo>, connect: Duration) -> TfoResult {
+    let acked = info.is_some_and(|i| i.options & TcpInfo::OPT_SYN_DATA != 0);
+    // Data the SYN-ACK did not take is resent at once (a retransmission
+    // too); a SYN with data that got no answer at all is resent without
+    // data after the SYN timeout (1 s).
+    let retried =
+        info.is_some_and(|i| i.total_retrans > 0) && connect >= Duration::from_millis(900);
+    match (bytes_in_syn, acked, retried) {
+        (0, _, _) => TfoResult::CookieRequested,
+        (_, true, _) => TfoResult::DataAccepted,
+        (_, false, true) => TfoResult::Blocked,
+        (_, false, false) => TfoResult::Fallback,
+    }
+}
+
 fn local_failure(
     target: SocketAddr,
     started: SystemTime,
@@ -220,20 +239,7 @@ impl Pending {
         // Writable without a pending error means connected (connect(2)).
         let connected = !timed_out && error.is_none();
         let local = self.stream.local_addr().ok();
-        let tfo = self.in_syn.map(|n| {
-            let acked = info.is_some_and(|i| i.options & TcpInfo::OPT_SYN_DATA != 0);
-            // Data the SYN-ACK did not take is resent at once (a
-            // retransmission too); a SYN with data that got no answer at all
-            // is resent without data after the SYN timeout (1 s).
-            let retried =
-                info.is_some_and(|i| i.total_retrans > 0) && connect >= Duration::from_millis(900);
-            match (n, acked, retried) {
-                (0, _, _) => TfoResult::CookieRequested,
-                (_, true, _) => TfoResult::DataAccepted,
-                (_, false, true) => TfoResult::Blocked,
-                (_, false, false) => TfoResult::Fallback,
-            }
-        });
+        let tfo = self.in_syn.map(|n| tfo_verdict(n, info.as_ref(), connect));
         let mut first_response = None;
         let (cause, errno) = if connected {
             if let Some(data) = &self.tfo_data {
@@ -328,5 +334,41 @@ fn first_byte(stream: &mio::net::TcpStream, deadline: Instant) -> Option<Instant
             }
             Err(_) => return None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn info(options: u8, retrans: u32) -> TcpInfo {
+        TcpInfo {
+            options,
+            total_retrans: retrans,
+            ..TcpInfo::default()
+        }
+    }
+
+    #[test]
+    fn tfo_verdicts_from_syn_bytes_tcp_info_and_time() {
+        let ms = Duration::from_millis;
+        let data = info(TcpInfo::OPT_SYN_DATA, 0);
+        assert_eq!(
+            tfo_verdict(0, Some(&data), ms(1)),
+            TfoResult::CookieRequested
+        );
+        assert_eq!(tfo_verdict(5, Some(&data), ms(1)), TfoResult::DataAccepted);
+        // Not taken and resent at once: the server ignored the data.
+        assert_eq!(
+            tfo_verdict(5, Some(&info(0, 1)), ms(2)),
+            TfoResult::Fallback
+        );
+        // Not taken, and the SYN had to be retried after its timeout: the
+        // path drops SYNs that carry data.
+        assert_eq!(
+            tfo_verdict(5, Some(&info(0, 1)), ms(1003)),
+            TfoResult::Blocked
+        );
+        assert_eq!(tfo_verdict(5, None, ms(1)), TfoResult::Fallback);
     }
 }

@@ -18,7 +18,9 @@ pub mod stats;
 pub mod syn;
 pub mod target;
 
-pub use attempt::{AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start};
+pub use attempt::{
+    AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start, tfo_verdict,
+};
 pub use cause::Cause;
 pub use record::record;
 pub use stats::TargetStats;

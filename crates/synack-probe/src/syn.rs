@@ -266,10 +266,173 @@ pub struct ScanProbe {
     pub replies: SynReplies,
 }
 
+/// The raw SYN scan without I/O (quinn-proto's rule): which SYN goes next
+/// and which probe a reply belongs to. Time comes in as offsets from the
+/// scan's start, read by the driver (kernel receive timestamps where it has
+/// them); nothing here touches a socket or a clock, so tests feed it
+/// packets and times.
+///
+/// Probe `i` carries sequence number `isn_base + i`: a SYN-ACK or RST
+/// acknowledges `isn_base + i + 1` (RFC 9293 section 3.5) and an ICMP error
+/// quotes `isn_base + i`, so every reply finds its own probe, duplicates
+/// and retransmitted SYN-ACKs included.
+pub struct Scan {
+    targets: Vec<SocketAddr>,
+    sources: Vec<IpAddr>,
+    isn_base: SeqNumber,
+    port_base: usize,
+    options: Vec<u8>,
+    total: usize,
+    v6: bool,
+    probes: Vec<ScanProbe>,
+}
+
+impl Scan {
+    /// `per_target` SYNs to each of `targets` (one address family), sent
+    /// from `sources[i]` to `targets[i]`, interleaved. `isn_base` and
+    /// `port_base` should differ from scan to scan, so that two scans do
+    /// not take each other's replies.
+    pub fn new(
+        targets: &[SocketAddr],
+        sources: Vec<IpAddr>,
+        per_target: u32,
+        isn_base: u32,
+        port_base: usize,
+        options: &SynOptions,
+    ) -> Scan {
+        Scan {
+            v6: targets.first().is_some_and(SocketAddr::is_ipv6),
+            total: targets.len() * per_target as usize,
+            targets: targets.to_vec(),
+            sources,
+            isn_base: SeqNumber(isn_base),
+            port_base,
+            options: options.encode(isn_base),
+            probes: Vec::new(),
+        }
+    }
+
+    /// SYNs not yet sent.
+    pub fn remaining(&self) -> usize {
+        self.total - self.probes.len()
+    }
+
+    /// The next SYN, written into `segment` (the TCP header; the kernel
+    /// adds IP), counted as sent `now`; its target. None when all are sent.
+    pub fn next_syn(&mut self, now: Duration, segment: &mut Vec<u8>) -> Option<SocketAddr> {
+        let i = self.probes.len();
+        if i >= self.total {
+            return None;
+        }
+        let n = self.targets.len();
+        let (target, source) = (self.targets[i % n], self.sources[i % n]);
+        // Source ports 20000-64999 from the scan's offset.
+        let sport = 20_000 + ((self.port_base + i) % 45_000) as u16;
+        segment.clear();
+        let spec = TcpSegmentSpec {
+            options: &self.options,
+            ..TcpSegmentSpec::new(
+                SocketAddr::new(source, sport),
+                target,
+                (self.isn_base + i as u32).0,
+                0,
+                TcpFlags::SYN,
+            )
+        };
+        tcp_segment(segment, &spec);
+        self.probes.push(ScanProbe {
+            target,
+            sent_at: now,
+            replies: SynReplies::default(),
+        });
+        Some(target)
+    }
+
+    /// A datagram from the raw TCP socket, received `at`: an IPv4 packet,
+    /// or (IPv6 raw sockets strip the header) a TCP segment.
+    pub fn on_tcp(&mut self, at: Duration, from: IpAddr, datagram: &[u8]) {
+        let segment = if self.v6 {
+            Some(datagram)
+        } else {
+            synack_wire::ip::ipv4(datagram, 0)
+                .ok()
+                .and_then(|h| datagram.get(h.payload_start..h.payload_end.min(datagram.len())))
+        };
+        let Some(view) = segment.and_then(|s| TcpView::new_checked(s).ok()) else {
+            return;
+        };
+        let i = (SeqNumber(view.ack()) - (self.isn_base + 1)) as usize;
+        let Some(p) = self.probes.get_mut(i) else {
+            return;
+        };
+        if from != p.target.ip() || view.src_port() != p.target.port() {
+            return;
+        }
+        let flags = view.flags();
+        let after = at.saturating_sub(p.sent_at);
+        if flags.syn() && flags.ack() {
+            p.replies.synacks += 1;
+            p.replies.synack.get_or_insert((after, view.options()));
+        } else if flags.rst() {
+            p.replies.rsts += 1;
+            p.replies.rst.get_or_insert(after);
+        }
+    }
+
+    /// A datagram from the raw ICMP socket, received `at`: an ICMP error
+    /// quoting one of the probes' SYNs is that probe's answer.
+    pub fn on_icmp(&mut self, at: Duration, from: IpAddr, datagram: &[u8]) {
+        let n = datagram.len();
+        let icmp_start = if self.v6 {
+            0
+        } else {
+            synack_wire::ip::ipv4(datagram, 0).map_or(n, |h| h.payload_start)
+        };
+        let Some(m) = datagram.get(icmp_start..n).filter(|m| m.len() >= 8) else {
+            return;
+        };
+        let quoted = if self.v6 {
+            synack_wire::ip::ipv6(m, 8)
+        } else {
+            synack_wire::ip::ipv4(m, 8)
+        };
+        let Ok(q) = quoted else { return };
+        let Some(t) = m.get(q.payload_start..q.payload_start + 8) else {
+            return;
+        };
+        let seq = SeqNumber(u32::from_be_bytes([t[4], t[5], t[6], t[7]]));
+        if let Some(p) = self.probes.get_mut((seq - self.isn_base) as usize)
+            && p.replies.icmp.is_none()
+        {
+            p.replies.icmp = Some((at.saturating_sub(p.sent_at), m[0], m[1], from));
+        }
+    }
+
+    /// Every probe sent and answered, and a grace for duplicates and
+    /// retransmitted SYN-ACKs passed since the last was sent (three times
+    /// the slowest answer, plus 5 ms).
+    pub fn settled(&self, now: Duration) -> bool {
+        if self.remaining() > 0 {
+            return false;
+        }
+        let last_sent = self.probes.last().map_or(Duration::ZERO, |p| p.sent_at);
+        let slowest = self
+            .probes
+            .iter()
+            .map(|p| p.replies.first_answer())
+            .try_fold(Duration::ZERO, |m, a| a.map(|a| m.max(a)));
+        slowest.is_some_and(|s| now > last_sent + s * 3 + Duration::from_millis(5))
+    }
+
+    pub fn into_probes(self) -> Vec<ScanProbe> {
+        self.probes
+    }
+}
+
 /// Sends `per_target` SYNs to each target at `rate` per second (all of
 /// them, interleaved), on one pair of raw sockets, and collects the replies
-/// to every one until `wait` after the last was sent. Replies are matched by
-/// the acknowledged sequence number, so each probe counts its own.
+/// to every one until `wait` after the last was sent: the driver of a
+/// [`Scan`].
 pub fn scan(
     targets: &[SocketAddr],
     per_target: u32,
@@ -300,95 +463,34 @@ pub fn scan(
         .map(|t| route_source(*t))
         .collect::<io::Result<_>>()?;
     let mut rng = synack_core::rng::Rng::new(realtime_ns() as u64);
-    let isn_base = rng.next_u64() as u32;
-    // Source ports from a per-scan offset in 20000-64999, so consecutive
-    // scans do not reuse each other's 4-tuples.
-    let port_base = rng.range(0, 44_999) as usize;
-    let total = targets.len() * per_target as usize;
+    let mut scan = Scan::new(
+        targets,
+        sources,
+        per_target,
+        rng.next_u64() as u32,
+        rng.range(0, 44_999) as usize,
+        options,
+    );
     let gap = if rate > 0.0 {
         Duration::from_secs_f64(1.0 / rate)
     } else {
         Duration::ZERO
     };
-    let options = options.encode(isn_base);
-    let mut probes: Vec<ScanProbe> = Vec::with_capacity(total);
     let mut buf = vec![0u8; 2048];
     let mut segment = Vec::with_capacity(64);
     let (t0, t0_real) = (Instant::now(), realtime_ns());
-    let drain = |probes: &mut Vec<ScanProbe>, buf: &mut [u8]| {
+    let drain = |scan: &mut Scan, buf: &mut [u8]| {
         while let Some((n, from, stamp)) = tcp.recv(buf) {
-            let at = arrival(t0, t0_real, stamp);
-            let seg = if v6 {
-                Some(&buf[..n])
-            } else {
-                synack_wire::ip::ipv4(&buf[..n], 0)
-                    .ok()
-                    .and_then(|h| buf.get(h.payload_start..h.payload_end.min(n)))
-            };
-            let Some(view) = seg.and_then(|s| TcpView::new_checked(s).ok()) else {
-                continue;
-            };
-            let i = (SeqNumber(view.ack()) - (SeqNumber(isn_base) + 1)) as usize;
-            let Some(p) = probes.get_mut(i) else { continue };
-            if from != p.target.ip() || view.src_port() != p.target.port() {
-                continue;
-            }
-            let f = view.flags();
-            let rel = at.saturating_sub(p.sent_at);
-            if f.syn() && f.ack() {
-                p.replies.synacks += 1;
-                p.replies.synack.get_or_insert((rel, view.options()));
-            } else if f.rst() {
-                p.replies.rsts += 1;
-                p.replies.rst.get_or_insert(rel);
-            }
+            scan.on_tcp(arrival(t0, t0_real, stamp), from, &buf[..n]);
         }
         while let Some((n, from, stamp)) = icmp.recv(buf) {
-            let at = arrival(t0, t0_real, stamp);
-            let icmp_start = if v6 {
-                0
-            } else {
-                synack_wire::ip::ipv4(&buf[..n], 0).map_or(n, |h| h.payload_start)
-            };
-            let Some(m) = buf.get(icmp_start..n).filter(|m| m.len() >= 8) else {
-                continue;
-            };
-            let quoted = if v6 {
-                synack_wire::ip::ipv6(m, 8)
-            } else {
-                synack_wire::ip::ipv4(m, 8)
-            };
-            let Ok(q) = quoted else { continue };
-            let Some(t) = m.get(q.payload_start..q.payload_start + 8) else {
-                continue;
-            };
-            let seq = u32::from_be_bytes([t[4], t[5], t[6], t[7]]);
-            if let Some(p) = probes.get_mut((SeqNumber(seq) - SeqNumber(isn_base)) as usize)
-                && p.replies.icmp.is_none()
-            {
-                p.replies.icmp = Some((at.saturating_sub(p.sent_at), m[0], m[1], from));
-            }
+            scan.on_icmp(arrival(t0, t0_real, stamp), from, &buf[..n]);
         }
     };
-    for i in 0..total {
-        let target = targets[i % targets.len()];
-        let source = sources[i % targets.len()];
-        let sport = 20_000 + ((port_base + i) % 45_000) as u16;
-        let seq = (SeqNumber(isn_base) + i as u32).0;
-        segment.clear();
-        let spec = TcpSegmentSpec {
-            options: &options,
-            ..TcpSegmentSpec::new(
-                SocketAddr::new(source, sport),
-                target,
-                seq,
-                0,
-                TcpFlags::SYN,
-            )
-        };
-        tcp_segment(&mut segment, &spec);
+    let mut i = 0u32;
+    while scan.remaining() > 0 {
         // Pace: wait for this probe's slot, draining replies meanwhile.
-        let slot = t0 + gap * i as u32;
+        let slot = t0 + gap * i;
         while Instant::now() < slot {
             // Sleep in poll while the slot is far, spin only at the end.
             let left = slot.saturating_duration_since(Instant::now());
@@ -396,49 +498,166 @@ pub fn scan(
                 let ms = (left.as_millis() as i32).saturating_sub(1).max(0);
                 synack_sys::tcp::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
             }
-            drain(&mut probes, &mut buf);
+            drain(&mut scan, &mut buf);
         }
-        probes.push(ScanProbe {
-            target,
-            sent_at: t0.elapsed(),
-            replies: SynReplies::default(),
-        });
+        let Some(target) = scan.next_syn(t0.elapsed(), &mut segment) else {
+            break;
+        };
         if let Err(e) = tcp.send_to(&segment, target.ip()) {
             // A full socket buffer: let it drain and retry once.
             if e.raw_os_error() == Some(synack_sys::errno::ENOBUFS)
                 || e.kind() == io::ErrorKind::WouldBlock
             {
-                drain(&mut probes, &mut buf);
+                drain(&mut scan, &mut buf);
                 std::thread::sleep(Duration::from_micros(50));
                 tcp.send_to(&segment, target.ip())?;
             } else {
                 return Err(e);
             }
         }
-        if i % 64 == 0 {
-            drain(&mut probes, &mut buf);
+        if i.is_multiple_of(64) {
+            drain(&mut scan, &mut buf);
         }
+        i += 1;
     }
-    let last_sent = t0.elapsed();
     let end = Instant::now() + wait;
-    while Instant::now() < end {
-        // Every probe answered: stop after a grace for duplicates and
-        // retransmitted SYN-ACKs (three times the slowest answer, + 5 ms).
-        let slowest = probes
-            .iter()
-            .map(|p| p.replies.first_answer())
-            .try_fold(Duration::ZERO, |m, a| a.map(|a| m.max(a)));
-        if let Some(slowest) = slowest
-            && t0.elapsed() > last_sent + slowest * 3 + Duration::from_millis(5)
-        {
-            break;
-        }
+    while Instant::now() < end && !scan.settled(t0.elapsed()) {
         let ms = end
             .saturating_duration_since(Instant::now())
             .as_millis()
             .clamp(1, 100) as i32;
         synack_sys::tcp::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
-        drain(&mut probes, &mut buf);
+        drain(&mut scan, &mut buf);
     }
-    Ok(probes)
+    Ok(scan.into_probes())
+}
+
+#[cfg(test)]
+mod tests {
+    //! The scan fed packets and times, as a driver would: no socket, no
+    //! root.
+    use super::*;
+    use synack_wire::emit::{ethernet_icmp_unreachable, ethernet_tcp};
+
+    const ISN: u32 = u32::MAX - 1; // the probes' numbers wrap
+    const MS: Duration = Duration::from_millis(1);
+
+    fn scan(targets: &[&str], per_target: u32) -> Scan {
+        let targets: Vec<SocketAddr> = targets.iter().map(|t| t.parse().unwrap()).collect();
+        let sources = vec!["192.0.2.100".parse().unwrap(); targets.len()];
+        Scan::new(
+            &targets,
+            sources,
+            per_target,
+            ISN,
+            7,
+            &SynOptions::default(),
+        )
+    }
+
+    /// The SYN sent as probe `i`: its source and destination, its sequence.
+    fn sent(segment: &[u8]) -> (u16, u16, u32) {
+        let v = TcpView::new_checked(segment).unwrap();
+        (v.src_port(), v.dst_port(), v.seq())
+    }
+
+    /// An IPv4 packet (as a raw socket delivers it) from `from` to the
+    /// scanner's port `to_port`.
+    fn reply(from: &str, to_port: u16, ack: u32, flags: u16) -> Vec<u8> {
+        let mut frame = Vec::new();
+        let spec = TcpSegmentSpec::new(
+            from.parse().unwrap(),
+            SocketAddr::new("192.0.2.100".parse().unwrap(), to_port),
+            9000,
+            ack,
+            flags,
+        );
+        ethernet_tcp(&mut frame, &spec);
+        frame[14..].to_vec()
+    }
+
+    #[test]
+    fn syns_interleave_targets_and_number_probes_across_the_wrap() {
+        let mut s = scan(&["192.0.2.1:80", "192.0.2.2:81"], 2);
+        let mut seg = Vec::new();
+        let mut seen = Vec::new();
+        while let Some(t) = s.next_syn(Duration::ZERO, &mut seg) {
+            seen.push((t.port(), sent(&seg)));
+        }
+        assert_eq!(s.remaining(), 0);
+        let want_seq = [ISN, u32::MAX, 0, 1];
+        for (i, (port, (sport, dport, seq))) in seen.iter().enumerate() {
+            assert_eq!(*port, [80, 81][i % 2]);
+            assert_eq!(*dport, *port);
+            assert_eq!(*sport, 20_007 + i as u16);
+            assert_eq!(*seq, want_seq[i]);
+        }
+    }
+
+    #[test]
+    fn each_reply_finds_its_probe_with_duplicates_counted() {
+        let mut s = scan(&["192.0.2.1:80", "192.0.2.2:81"], 1);
+        let mut seg = Vec::new();
+        s.next_syn(Duration::ZERO, &mut seg).unwrap();
+        let sport0 = sent(&seg).0;
+        s.next_syn(MS, &mut seg).unwrap();
+        let sport1 = sent(&seg).0;
+        let synack = TcpFlags::SYN | TcpFlags::ACK;
+        let a = "192.0.2.1".parse().unwrap();
+        let b = "192.0.2.2".parse().unwrap();
+        // Probe 0: a SYN-ACK at 20 ms and its retransmission.
+        s.on_tcp(
+            20 * MS,
+            a,
+            &reply("192.0.2.1:80", sport0, ISN.wrapping_add(1), synack),
+        );
+        s.on_tcp(
+            1020 * MS,
+            a,
+            &reply("192.0.2.1:80", sport0, ISN.wrapping_add(1), synack),
+        );
+        // Probe 1 (sequence wrapped to u32::MAX): RST, acknowledging 0.
+        s.on_tcp(
+            31 * MS,
+            b,
+            &reply("192.0.2.2:81", sport1, 0, TcpFlags::RST | TcpFlags::ACK),
+        );
+        // Strays: the wrong sender, an unknown sequence.
+        s.on_tcp(
+            5 * MS,
+            b,
+            &reply("192.0.2.1:80", sport0, ISN.wrapping_add(1), synack),
+        );
+        s.on_tcp(5 * MS, a, &reply("192.0.2.1:80", sport0, 12345, synack));
+        assert!(!s.settled(40 * MS), "inside the grace for duplicates");
+        assert!(s.settled(100 * MS));
+        let p = s.into_probes();
+        assert_eq!(p[0].replies.synacks, 2);
+        assert_eq!(p[0].replies.synack.as_ref().map(|x| x.0), Some(20 * MS));
+        assert_eq!(p[0].replies.label(), "open (SYN-ACK)");
+        assert_eq!(p[1].replies.rst, Some(30 * MS), "timed from its own SYN");
+        assert_eq!(p[1].replies.label(), "closed (RST)");
+    }
+
+    #[test]
+    fn an_icmp_error_quoting_a_probe_is_its_answer() {
+        let mut s = scan(&["192.0.2.1:80"], 1);
+        let mut seg = Vec::new();
+        s.next_syn(Duration::ZERO, &mut seg).unwrap();
+        let sport = sent(&seg).0;
+        let quoted = TcpSegmentSpec::new(
+            SocketAddr::new("192.0.2.100".parse().unwrap(), sport),
+            "192.0.2.1:80".parse().unwrap(),
+            ISN,
+            0,
+            TcpFlags::SYN,
+        );
+        let mut frame = Vec::new();
+        let router: IpAddr = "198.51.100.1".parse().unwrap();
+        ethernet_icmp_unreachable(&mut frame, router, 13, &quoted);
+        s.on_icmp(3 * MS, router, &frame[14..]);
+        let p = s.into_probes();
+        assert_eq!(p[0].replies.icmp, Some((3 * MS, 3, 13, router)));
+        assert_eq!(p[0].replies.label(), "unreachable (ICMP)");
+    }
 }
