@@ -107,6 +107,16 @@ impl Cause {
         }
     }
 
+    /// The cause without its counts, for labels whose values must stay few
+    /// (a Prometheus label): `refused (RST)`, `unreachable (host
+    /// unreachable)`, `timeout`, ...
+    pub fn kind(&self) -> String {
+        match self {
+            Cause::Timeout { .. } => "timeout".into(),
+            other => other.label(),
+        }
+    }
+
     /// What the failure usually means and what to check.
     pub fn explain(&self, target: SocketAddr, elapsed: Duration) -> String {
         let (ip, port) = (target.ip(), target.port());

@@ -177,10 +177,11 @@ pub fn probe_result(
             float_gauge(f64::from(info.total_retrans)),
         );
     }
+    // The label carries the kind of cause, never a count (cardinality).
     register_cause(
         &mut registry,
         r.cause.outcome().as_str(),
-        &r.cause.label(),
+        &r.cause.kind(),
         Some(addr.ip()),
     );
     encode_registry(&registry)

@@ -26,6 +26,11 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         Some(LabAction::Run(r)) => run_commands(r),
         Some(LabAction::Up(u)) => up(&u.impair),
         Some(LabAction::Down { all }) => {
+            if !synack_sys::is_root() {
+                bail!(
+                    "synack lab down removes network namespaces and needs root: run it with sudo"
+                );
+            }
             let removed = if *all {
                 Lab::remove_all()
             } else {

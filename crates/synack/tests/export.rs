@@ -340,6 +340,11 @@ fn slow_probes_neither_delay_scrapes_nor_pile_up() {
         assert_eq!(status, 200, "{text}");
         assert!(body(&text).contains("synack_probe_success 0.0"), "{text}");
         assert!(body(&text).contains("outcome=\"timeout\""), "{text}");
+        // The label names the kind of cause, never a count of SYNs (a new
+        // series per count, before).
+        assert!(body(&text).contains("cause=\"timeout\""), "{text}");
+        // Nothing measured on a failed handshake is exported as if it were.
+        assert!(!body(&text).contains("tcp_rtt_seconds"), "{text}");
     }
 }
 

@@ -162,3 +162,26 @@ fn time_flags_took_seconds_only_and_accepted_zero_timeouts_and_negative_interval
         assert_eq!(o.status.code(), Some(2), "{bad:?} was accepted");
     }
 }
+
+#[test]
+fn lab_down_as_a_user_said_removed_0_and_exited_0() {
+    // As root (CI), drop to nobody for the one command, from a copy of
+    // the binary that nobody may run wherever the checkout lives.
+    let copy = std::env::temp_dir().join(format!("synack-as-user-{}", std::process::id()));
+    let mut command = if synack_sys::is_root() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::copy(env!("CARGO_BIN_EXE_synack"), &copy).unwrap();
+        std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&copy);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_synack"))
+    };
+    let o = command.args(["lab", "down"]).output().expect("run synack");
+    let _ = std::fs::remove_file(&copy);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("needs root"), "{}", stderr(&o));
+    assert!(!stdout(&o).contains("removed"), "{}", stdout(&o));
+}
