@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use synack_core::rng::Rng;
 
 /// Failed attempts waiting for their next try: (due, tag, target, tries
-/// so far, cost so far), soonest first.
-type RetryQueue = BinaryHeap<Reverse<(Instant, usize, SocketAddr, u32, Duration)>>;
+/// so far, when the first try started), soonest first.
+type RetryQueue = BinaryHeap<Reverse<(Instant, usize, SocketAddr, u32, Instant)>>;
 
 /// How the engine spends its budget.
 #[derive(Clone, Debug, Default)]
@@ -51,12 +51,11 @@ pub fn run(
     let mut deadlines: BinaryHeap<Reverse<(Instant, usize, u64)>> = BinaryHeap::new();
     let mut generation = vec![0u64; concurrency];
     let mut next_start = Instant::now();
-    // Failed attempts waiting for their next try: (due, tag, target, tries
-    // so far, cost so far).
+    // Failed attempts waiting for their next try.
     let mut retry: RetryQueue = BinaryHeap::new();
     let mut rng = Rng::new(u64::from(std::process::id()));
-    // Tries so far and their cost, per slot in flight.
-    let mut carried: Vec<(u32, Duration)> = vec![(0, Duration::ZERO); concurrency];
+    // Tries so far and when the first started, per slot in flight.
+    let mut carried: Vec<(u32, Instant)> = vec![(0, Instant::now()); concurrency];
     // Peeked, so that the loop ends as soon as the last job has finished
     // rather than after one more pacing gap.
     let mut jobs = std::iter::from_fn(|| jobs.next()).peekable();
@@ -66,29 +65,29 @@ pub fn run(
         if stop.load(Ordering::SeqCst) {
             return Ok(());
         }
-        // Start what the slots and the pace allow.
-        while !exhausted && !free.is_empty() && Instant::now() >= next_start {
-            if pace.until.is_some_and(|u| Instant::now() >= u) {
+        // Start what the slots allow: retries when their backoff is over,
+        // new jobs at the pace.
+        while !exhausted && !free.is_empty() {
+            let now = Instant::now();
+            if pace.until.is_some_and(|u| now >= u) {
                 exhausted = true;
                 break;
             }
-            let due_retry = retry
-                .peek()
-                .is_some_and(|Reverse((due, ..))| *due <= Instant::now());
-            let (tag, target, tries, cost) = if due_retry {
-                let Reverse((_, tag, target, tries, cost)) = retry.pop().expect("peeked");
-                (tag, target, tries, cost)
-            } else if let Some((tag, target)) = jobs.next() {
-                (tag, target, 0, Duration::ZERO)
-            } else if retry.is_empty() {
-                exhausted = true;
-                break;
+            let due_retry = retry.peek().is_some_and(|Reverse((due, ..))| *due <= now);
+            let (tag, target, tries, since) = if due_retry {
+                let Reverse((_, tag, target, tries, since)) = retry.pop().expect("peeked");
+                (tag, target, tries, since)
+            } else if now >= next_start
+                && let Some((tag, target)) = jobs.next()
+            {
+                next_start = now + pace.gap;
+                (tag, target, 0, now)
             } else {
+                exhausted = jobs.peek().is_none() && retry.is_empty();
                 break;
             };
-            next_start = Instant::now() + pace.gap;
             match start(target, cfg) {
-                Started::Done(r) => settle(tag, r, tries, cost, pace, &mut retry, &mut rng, done),
+                Started::Done(r) => settle(tag, r, tries, since, pace, &mut retry, &mut rng, done),
                 Started::Pending(mut p) => {
                     let slot = free.pop().expect("a free slot");
                     generation[slot] += 1;
@@ -101,7 +100,7 @@ pub fn run(
                         continue;
                     }
                     deadlines.push(Reverse((p.deadline(), slot, generation[slot])));
-                    carried[slot] = (tries, cost);
+                    carried[slot] = (tries, since);
                     slots[slot] = Some((p, tag));
                 }
             }
@@ -116,7 +115,10 @@ pub fn run(
         if let Some(Reverse((due, ..))) = retry.peek() {
             wake = Some(wake.map_or(*due, |w| w.min(*due)));
         }
-        if !exhausted && !free.is_empty() {
+        // The next start matters only when a new job waits for it (a
+        // pending retry wakes at its own due time): otherwise a past
+        // `next_start` would make every poll return at once.
+        if !exhausted && !free.is_empty() && jobs.peek().is_some() {
             wake = Some(wake.map_or(next_start, |w| w.min(next_start)));
         }
         let timeout = wake
@@ -149,12 +151,12 @@ pub fn run(
                 let _ = poll.registry().deregister(p.source());
                 free.push(slot);
                 generation[slot] += 1;
-                let (tries, cost) = carried[slot];
+                let (tries, since) = carried[slot];
                 settle(
                     tag,
                     p.finish(timed_out, at),
                     tries,
-                    cost,
+                    since,
                     pace,
                     &mut retry,
                     &mut rng,
@@ -166,12 +168,14 @@ pub fn run(
 }
 
 /// Reports a result, or files a retry when it failed and tries are left.
+/// The retries' cost is the time from the first try's start to the start
+/// of the one reported: failed tries and backoff waits as they happened.
 #[allow(clippy::too_many_arguments)]
 fn settle(
     tag: usize,
     mut r: AttemptResult,
     tries: u32,
-    cost: Duration,
+    since: Instant,
     pace: &Pace,
     retry: &mut RetryQueue,
     rng: &mut Rng,
@@ -187,11 +191,13 @@ fn settle(
             tag,
             r.target,
             tries,
-            cost + r.connect + wait,
+            since,
         )));
         return;
     }
     r.tries = tries;
-    r.retry_cost = cost;
+    r.retry_cost = Instant::now()
+        .saturating_duration_since(since)
+        .saturating_sub(r.connect);
     done(tag, r);
 }

@@ -124,7 +124,9 @@ pub fn record(
             dns_ns,
             connect_ns,
             error: r.errno.map(|e| (e, errno_name(e))),
-            tcp_info: r.tcp_info.as_ref().map(kernel),
+            // TCP_INFO of a socket that never connected describes no
+            // connection: only established attempts carry it.
+            tcp_info: r.tcp_info.as_ref().filter(|_| established).map(kernel),
             cause,
             tfo_result: r.tfo,
             first_response_ns: r.first_response.map(|d| d.as_nanos() as i64),

@@ -185,3 +185,35 @@ fn lab_down_as_a_user_said_removed_0_and_exited_0() {
     assert!(stderr(&o).contains("needs root"), "{}", stderr(&o));
     assert!(!stdout(&o).contains("removed"), "{}", stdout(&o));
 }
+
+#[test]
+fn probe_retries_spun_fired_at_the_interval_pace_and_undercounted_their_cost() {
+    // Refused at once, three retries after 0.1, 0.2 and 0.4 s (+ up to 25%
+    // jitter each), with the default 1 s interval between rounds.
+    let started = std::time::Instant::now();
+    let o = synack(&[
+        "probe",
+        "127.0.0.1:1",
+        "-c",
+        "1",
+        "--retries",
+        "3",
+        "--backoff",
+        "100ms",
+        "--format",
+        "json",
+    ]);
+    let wall = started.elapsed().as_secs_f64();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let record: serde_json::Value =
+        serde_json::from_str(stdout(&o).lines().next().unwrap()).unwrap();
+    assert_eq!(record["tries"], 4, "{record}");
+    let cost = record["retry_cost_us"].as_f64().unwrap() / 1e6;
+    // The backoffs alone take 0.7 s; the retries no longer wait for the
+    // 1 s pace (3 s in all before), and the cost is what was spent.
+    assert!((0.7..=1.0).contains(&cost), "retry cost {cost} s");
+    assert!(cost <= wall, "cost {cost} s of {wall} s");
+    assert!(wall < 2.0, "{wall} s");
+    // A refused socket never connected: no TCP_INFO as if it had.
+    assert!(record["tcp_info"].is_null(), "{record}");
+}
