@@ -164,7 +164,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
                 severity: if overflowing { Severity::Critical } else { Severity::Warning },
                 listener: Some(l.local),
                 message: format!(
-                    "{}: accept queue {}/{} ({fill:.0}% full){}: the application does not accept() fast enough, or its queue is small; the limit is {}: {}{}",
+                    "{}: accept queue {}/{} ({fill:.0}% full){}: the application does not accept() fast enough, or its queue is small; the queue holds min(listen() backlog, somaxconn) + 1 = {} + 1: {}{}",
                     l.local,
                     l.accept_queue,
                     capacity(l),

@@ -66,6 +66,7 @@ impl Report<'_> {
                     "port": l.local.port(),
                     "accept_queue": l.accept_queue,
                     "accept_limit": l.accept_limit,
+                    "queue_capacity": health::capacity(l),
                     "accept_fill_pct": round1(health::accept_fill(l)),
                     "syn_recv": l.syn_recv,
                     "syn_fill_pct": round1(health::syn_fill(l)),
@@ -160,18 +161,18 @@ impl Report<'_> {
         }
         let _ = writeln!(
             t,
-            "LISTENERS (most troubled first)\n  {:<28} {:>8} {:>6} {:>5} {:>8} {:>5} {:>8} {:>8}  PROCESS",
-            "LOCAL", "ACCEPT-Q", "LIMIT", "FILL", "SYN-RECV", "FILL", "DROPS", "DROPS/S"
+            "LISTENERS (most troubled first; each queue holds min(backlog, somaxconn) + 1)\n  {:<28} {:>11} {:>5} {:>11} {:>5} {:>8} {:>8}  PROCESS",
+            "LOCAL", "ACCEPT-Q", "FILL", "SYN-RECV", "FILL", "DROPS", "DROPS/S"
         );
         for (l, drops) in self.listeners() {
+            let capacity = health::capacity(l);
             let _ = writeln!(
                 t,
-                "  {:<28} {:>8} {:>6} {:>4.0}% {:>8} {:>4.0}% {:>8} {:>8}  {}",
+                "  {:<28} {:>11} {:>4.0}% {:>11} {:>4.0}% {:>8} {:>8}  {}",
                 l.local.to_string(),
-                l.accept_queue,
-                l.accept_limit,
+                format!("{}/{capacity}", l.accept_queue),
                 health::accept_fill(l),
-                l.syn_recv,
+                format!("{}/{capacity}", l.syn_recv),
                 health::syn_fill(l),
                 l.drops.map_or("-".into(), |d| d.to_string()),
                 drops.map_or("-".into(), |d| format!("{d:.1}")),

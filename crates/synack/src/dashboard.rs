@@ -104,7 +104,7 @@ pub fn draw(frame: &mut Frame, report: &Report, history: &History, color: bool) 
                 Cell::from(l.local.to_string()),
                 Cell::from(format!("{}/{}", l.accept_queue, health::capacity(l))),
                 Cell::from(format!("{:.0}%", health::accept_fill(l))),
-                Cell::from(l.syn_recv.to_string()),
+                Cell::from(format!("{}/{}", l.syn_recv, health::capacity(l))),
                 Cell::from(format!("{:.0}%", health::syn_fill(l))),
                 Cell::from(l.drops.map_or("-".into(), |d| d.to_string())),
                 Cell::from(drops.map_or("-".into(), |d| format!("{d:.1}"))),
@@ -288,6 +288,46 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("rates over"), "{text}");
+    }
+
+    /// Regression: the alert said "6/6 ... the limit is 5", the table's
+    /// LIMIT column 5 and the dashboard n/6. Every view now gives a queue
+    /// as used/capacity, the capacity the kernel's backlog + 1.
+    #[test]
+    fn queue_sizes_read_the_same_in_the_table_the_dashboard_and_the_alert() {
+        let mut snap = snapshot(Instant::now(), 0, 0);
+        snap.listeners[1].accept_limit = 5;
+        snap.listeners[1].accept_queue = 6;
+        let alerts = Alerts::default().update(&snap, None);
+        let alert = alerts
+            .iter()
+            .find(|a| a.listener == Some("10.0.0.1:8080".parse().unwrap()))
+            .expect("a full accept queue alert");
+        assert!(
+            alert.message.contains("accept queue 6/6"),
+            "{}",
+            alert.message
+        );
+        assert!(alert.message.contains("= 5 + 1"), "{}", alert.message);
+        let report = Report {
+            snap: &snap,
+            rates: None,
+            alerts: &alerts,
+            netns: None,
+            ports: &[],
+        };
+        let table = report.text();
+        let row = table
+            .lines()
+            .find(|l| l.starts_with("  10.0.0.1:8080 "))
+            .unwrap_or_else(|| panic!("{table}"));
+        assert!(row.contains("6/6"), "{row}");
+        assert!(
+            row.contains("0/6"),
+            "SYN-RECV against the same capacity: {row}"
+        );
+        let screen = screen(&report, &History::default());
+        assert!(screen.contains("6/6"), "{screen}");
     }
 
     fn screen(report: &Report, history: &History) -> String {
