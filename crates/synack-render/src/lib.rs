@@ -101,6 +101,11 @@ pub fn options(o: &synack_wire::TcpOptions) -> String {
     out
 }
 
+/// "1 SYN", "3 SYNs": a count with its noun in the right number.
+pub fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// A duration for people: µs below a millisecond, ms below a second.
 pub fn human_ns(ns: i64) -> String {
     let us = ns as f64 / 1000.0;

@@ -70,7 +70,16 @@ pub fn summary(
             .iter()
             .map(|(k, v)| format!("{k} {v}"))
             .collect();
-        writeln!(out, "{} attempts: {}", stats.sent, causes.join(", "))?;
+        if stats.sent == 0 {
+            writeln!(out, "no attempt finished (stopped first)")?;
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "{}: {}",
+            crate::count(stats.sent, "attempt", "attempts"),
+            causes.join(", ")
+        )?;
         if let Some(dns) = dns_ns {
             writeln!(out, "name resolution {}", human_ns(dns))?;
         }

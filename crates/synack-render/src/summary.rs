@@ -58,8 +58,8 @@ fn cause(h: &Handshake) -> String {
                 None => "",
             };
             format!(
-                "{} SYN(s), no answer over {after}{gave_up} (dropped by a firewall, or host down)",
-                h.syn_count
+                "{}, no answer over {after}{gave_up} (dropped by a firewall, or host down)",
+                crate::count(u64::from(h.syn_count), "SYN", "SYNs")
             )
         }
         Outcome::HalfOpen => {
@@ -258,8 +258,11 @@ impl<W: Write> Sink for SummarySink<W> {
             if p.tfo_cookie_request + p.tfo_cookie + p.tfo_data > 0 {
                 writeln!(
                     o,
-                    "TCP Fast Open: {} cookie requests, {} SYNs with a cookie, {} with data, {} cookies granted",
-                    p.tfo_cookie_request, p.tfo_cookie, p.tfo_data, p.synack_tfo_cookie
+                    "TCP Fast Open: {}, {} with a cookie, {} with data, {} granted",
+                    crate::count(p.tfo_cookie_request, "cookie request", "cookie requests"),
+                    crate::count(p.tfo_cookie, "SYN", "SYNs"),
+                    p.tfo_data,
+                    crate::count(p.synack_tfo_cookie, "cookie", "cookies")
                 )?;
             }
             if p.ecn_requested > 0 {

@@ -217,7 +217,7 @@ pub struct CaptureArgs {
     #[command(flatten)]
     pub filter: FilterArgs,
     /// Stop after this many handshakes
-    #[arg(short = 'c', long, value_name = "N")]
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub count: Option<u64>,
     /// Stop after this long (3, 3s, 250ms)
     #[arg(long, value_name = "TIME", value_parser = parse_positive_duration)]
@@ -262,7 +262,7 @@ pub struct ProbeArgs {
     #[arg(long, value_name = "URL", conflicts_with = "targets")]
     pub reuse: Option<String>,
     /// Attempts per target (default: until Ctrl-C)
-    #[arg(short = 'c', long, value_name = "N")]
+    #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub count: Option<u32>,
     /// Time between rounds (1, 0.2, 250ms; 0 for none)
     #[arg(short = 'i', long, value_name = "TIME", default_value = "1s", value_parser = parse_duration)]

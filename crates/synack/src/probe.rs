@@ -4,7 +4,7 @@
 
 use crate::cli::{ProbeArgs, ProbeFormat};
 use crate::output::{self, RecordFormat, Run, human_ns};
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use std::io::{BufWriter, Write};
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -49,8 +49,18 @@ fn parse_source(s: &str) -> Result<SocketAddr> {
 fn reuse(url: &str, n: usize, timeout: Duration) -> Result<ExitCode> {
     use synack_probe::reuse::{HttpUrl, Series, measure};
     let url = HttpUrl::parse(url).map_err(anyhow::Error::msg)?;
-    let r = measure(&url, n, timeout)
-        .with_context(|| format!("requests to http://{}:{}{}", url.host, url.port, url.path))?;
+    // The server failing is a measured failure (exit 1), not a usage
+    // error (exit 2).
+    let r = match measure(&url, n, timeout) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "synack: requests to http://{}:{}{} failed: {e}",
+                url.host, url.port, url.path
+            );
+            return Ok(ExitCode::from(1));
+        }
+    };
     let new = &r.new_connections;
     let ka = &r.keep_alive;
     let ms = |d: Duration| human_ns(d.as_nanos() as i64);
@@ -163,6 +173,9 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         Some(s) => finish_records(s.as_mut())?,
         None => summary(&mut live, &targets)?,
     }
+    // Stopped before a target's first attempt finished: nothing was
+    // measured there, which is no success.
+    any_failed |= targets.iter().any(|t| t.stats.sent == 0);
     Ok(if any_failed {
         ExitCode::from(1)
     } else {

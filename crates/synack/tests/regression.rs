@@ -217,3 +217,69 @@ fn probe_retries_spun_fired_at_the_interval_pace_and_undercounted_their_cost() {
     // A refused socket never connected: no TCP_INFO as if it had.
     assert!(record["tcp_info"].is_null(), "{record}");
 }
+
+#[test]
+fn probe_count_0_exited_0_having_done_nothing() {
+    for args in [
+        &["probe", "127.0.0.1:1", "-c", "0"][..],
+        &["probe", "--reuse", "http://127.0.0.1:1/", "-c", "0"],
+        &["probe", "127.0.0.1:1", "-w", "0"],
+    ] {
+        let o = synack(args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+}
+
+#[test]
+fn probe_reuse_called_a_refused_server_a_usage_error() {
+    let o = synack(&["probe", "--reuse", "http://127.0.0.1:1/", "-c", "1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("failed"), "{}", stderr(&o));
+}
+
+#[test]
+fn summaries_said_1_attempts_and_3_syn_s() {
+    let o = synack(&["probe", "127.0.0.1:1", "-c", "1"]);
+    let text = stdout(&o);
+    assert!(text.contains("\n1 attempt: refused"), "{text}");
+    let o = synack(&["analyze", &sample()]);
+    let text = stdout(&o);
+    assert!(!text.contains("SYN(s)"), "{text}");
+    assert!(text.contains("3 SYNs, no answer"), "{text}");
+}
+
+#[test]
+fn probe_stopped_before_any_answer_said_0_attempts_and_exited_0() {
+    // A listener whose queue is full drops the SYN: the attempt is still
+    // in flight when SIGINT comes.
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    synack_sys::set_backlog(&l, 0).unwrap();
+    let addr = l.local_addr().unwrap();
+    let _queued = std::net::TcpStream::connect(addr).unwrap();
+    let overflows = || {
+        synack_host::Counters::read()
+            .get("TcpExt.ListenOverflows")
+            .unwrap_or(0)
+    };
+    let before = overflows();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["probe", &addr.to_string(), "--timeout", "10"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The probe is in flight once the kernel has dropped its SYN at the
+    // full queue (bounded: 5 s).
+    let started = std::time::Instant::now();
+    while overflows() == before {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "the probe's SYN never reached the listener"
+        );
+        std::thread::yield_now();
+    }
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGINT);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stdout(&o).contains("no attempt finished"), "{}", stdout(&o));
+}
