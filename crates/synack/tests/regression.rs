@@ -262,7 +262,7 @@ fn probe_stopped_before_any_answer_said_0_attempts_and_exited_0() {
             .unwrap_or(0)
     };
     let before = overflows();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+    let child = Command::new(env!("CARGO_BIN_EXE_synack"))
         .args(["probe", &addr.to_string(), "--timeout", "10"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
