@@ -283,3 +283,14 @@ fn probe_stopped_before_any_answer_said_0_attempts_and_exited_0() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stdout(&o).contains("no attempt finished"), "{}", stdout(&o));
 }
+
+#[test]
+fn netns_pointing_at_a_plain_file_said_only_invalid_argument() {
+    let o = synack(&["watch", "--once", "--netns", "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains("is not a network namespace"),
+        "{}",
+        stderr(&o)
+    );
+}
