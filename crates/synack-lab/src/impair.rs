@@ -66,52 +66,6 @@ pub enum Impairment {
     RejectIcmp { kind: IcmpKind, port: Option<u16> },
 }
 
-/// One line per impairment for `synack lab --list`: its flag and what it does.
-pub const CATALOGUE: &[(&str, &str)] = &[
-    (
-        "--delay TIME",
-        "add TIME to the round trip (half each way, at the client), e.g. --delay 100ms",
-    ),
-    (
-        "--jitter TIME",
-        "vary each packet's delay by up to ± TIME (order is kept)",
-    ),
-    (
-        "--handshake-only",
-        "delay only SYN and SYN-ACK, keep data at full speed",
-    ),
-    ("--one-way", "put all of the delay on the client's egress"),
-    (
-        "--drop-syn N",
-        "drop the first N SYNs of every connection (the client retransmits after 1 s)",
-    ),
-    (
-        "--drop-synack N",
-        "drop the first N SYN-ACKs of every connection (tcpi_rtt then reads ~1 s)",
-    ),
-    (
-        "--drop-syn-rate P",
-        "drop each SYN with probability P (0..1)",
-    ),
-    (
-        "--drop-synack-rate P",
-        "drop each SYN-ACK with probability P (0..1)",
-    ),
-    (
-        "--reject-rst",
-        "the server answers every SYN with RST (connection refused)",
-    ),
-    (
-        "--reject-icmp KIND",
-        "the server answers SYNs with ICMP host|net|port|admin unreachable",
-    ),
-    ("--port P", "limit --reject-* to SYNs for port P"),
-    (
-        "(dead host)",
-        "SYNACK_DEAD_HOST / SYNACK_DEAD_HOST6: an address on the subnet nobody answers",
-    ),
-];
-
 /// Where a rule goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Rule {

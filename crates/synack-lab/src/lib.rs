@@ -23,6 +23,6 @@ pub mod testing;
 
 pub use capture::Capture;
 pub use error::LabError;
-pub use impair::{CATALOGUE, IcmpKind, Impairment};
+pub use impair::{IcmpKind, Impairment};
 pub use lab::{Lab, Side};
 pub use netns::Netns;

@@ -365,7 +365,7 @@ pub enum LabAction {
 
 #[derive(Args, Debug, Clone)]
 pub struct ImpairArgs {
-    /// Add this much to the round trip (half each way, at the client): 100ms, 0.25s, 100 (ms)
+    /// Add this much to the round trip (half each way, at the client): 100ms, 0.25s
     #[arg(long, value_name = "TIME", value_parser = parse_duration)]
     pub delay: Option<std::time::Duration>,
     /// Vary each packet's delay by up to ± this much (packet order is kept)

@@ -11,13 +11,43 @@ use std::time::{Duration, Instant};
 use synack_host::names::sysctl;
 use synack_lab::{IcmpKind, Impairment, Lab, Side};
 
+/// Every impairment flag with its help, from the flag definitions
+/// themselves (the `ImpairArgs` group), so the list cannot miss one.
+fn impairment_flags() -> Vec<(String, String)> {
+    use clap::CommandFactory;
+    let cli = crate::cli::Cli::command();
+    let Some(run) = cli
+        .find_subcommand("lab")
+        .and_then(|lab| lab.find_subcommand("run"))
+    else {
+        return Vec::new();
+    };
+    let Some(group) = run.get_groups().find(|g| g.get_id() == "ImpairArgs") else {
+        return Vec::new();
+    };
+    let ids: Vec<&clap::Id> = group.get_args().collect();
+    run.get_arguments()
+        .filter(|a| ids.contains(&a.get_id()))
+        .filter_map(|a| {
+            let long = a.get_long()?;
+            let value = a
+                .get_value_names()
+                .and_then(|v| v.first())
+                .filter(|_| a.get_action().takes_values())
+                .map_or(String::new(), |v| format!(" {v}"));
+            let help = a.get_help().map_or(String::new(), |h| h.to_string());
+            Some((format!("--{long}{value}"), help))
+        })
+        .collect()
+}
+
 /// How often the waits below look at their condition.
 const POLL: Duration = Duration::from_millis(10);
 
 pub fn run(args: &LabArgs) -> Result<ExitCode> {
     if args.list {
-        for (flag, what) in synack_lab::CATALOGUE {
-            println!("{flag:<22} {what}");
+        for (flag, what) in impairment_flags() {
+            println!("{flag:<28} {what}");
         }
         return Ok(ExitCode::SUCCESS);
     }

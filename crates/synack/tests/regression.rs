@@ -294,3 +294,22 @@ fn netns_pointing_at_a_plain_file_said_only_invalid_argument() {
         stderr(&o)
     );
 }
+
+#[test]
+fn lab_list_omitted_half_the_impairments() {
+    let o = synack(&["lab", "--list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = stdout(&o);
+    for flag in [
+        "--delay TIME",
+        "--flood N",
+        "--flood6",
+        "--stuck-listener PORT",
+        "--backlog N",
+        "--sysctl SIDE:KEY=VALUE",
+        "--capture FILE",
+        "--drop-syn-data",
+    ] {
+        assert!(text.contains(flag), "{flag} missing from:\n{text}");
+    }
+}
