@@ -999,3 +999,30 @@ fn live_decision_comes_with_client_data_when_the_ack_was_not_captured() {
     let r = s.finish();
     assert_eq!(r[0].outcome, d[0].outcome, "live and final agree");
 }
+
+/// Regression: with a small table, attempts evicted before their answer
+/// were reported as `timeout` failures ("no answer over 0 µs"). An evicted
+/// attempt is undecided (`incomplete`, `evicted: true`), not a failure.
+#[test]
+fn evicted_attempts_are_not_timeouts() {
+    let mut s = Script::with(TrackerConfig {
+        max_flows: 8,
+        ..TrackerConfig::default()
+    });
+    for i in 0..100u32 {
+        let c = format!("10.2.0.{}:{}", i % 250 + 1, 20000 + i);
+        s.send(Seg {
+            at_ms: f64::from(i) * 0.01,
+            from: &c,
+            seq: i,
+            ..SEG
+        });
+    }
+    let r = s.finish();
+    let evicted: Vec<&Handshake> = r.iter().filter(|h| h.evicted).collect();
+    assert!(evicted.len() >= 90, "{}", evicted.len());
+    for h in evicted {
+        assert_eq!(h.outcome, Outcome::Incomplete, "{h:?}");
+        assert!(!h.outcome.is_failure());
+    }
+}

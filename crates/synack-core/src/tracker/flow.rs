@@ -499,7 +499,11 @@ impl Flow {
         if let Some(settled) = self.decision() {
             return settled;
         }
-        let may_still_change = end == End::Finished && now - self.last_ts < STILL_OPEN_NS;
+        // An evicted flow was written before its end (the table was
+        // full): it is undecided, not a failure. At the end of the input,
+        // one whose SYN could still be answered is undecided too.
+        let may_still_change =
+            end == End::Evicted || (end == End::Finished && now - self.last_ts < STILL_OPEN_NS);
         if may_still_change {
             Outcome::Incomplete
         } else if self.synack_count > 0 {
