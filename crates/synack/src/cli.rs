@@ -333,7 +333,7 @@ the lab: its namespaces have no default route. Needs root and iptables.
 Examples:
   synack lab run --delay 100ms --drop-syn 1 --server 'python3 -m http.server 8080' \\
       -- sh -c 'curl -s -o /dev/null -w \"%{time_connect}\\n\" http://$SYNACK_SERVER:8080/'
-  synack lab run --reject-icmp admin -- sh -c 'nc -zv $SYNACK_SERVER6 443'
+  synack lab run --reject-icmp admin -- sh -c 'synack probe [$SYNACK_SERVER6]:443 -c 1'
   synack lab --list";
 
 #[derive(Args, Debug)]
