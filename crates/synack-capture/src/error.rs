@@ -12,10 +12,18 @@ pub enum CaptureError {
     },
     #[error("{name}: empty file (0 bytes): not a capture")]
     Empty { name: String },
-    #[error(
-        "{name}: not a pcap or pcapng file (first bytes {magic:02x?} at byte 0); convert it with `editcap -F pcapng` or check the path"
-    )]
+    #[error("{name}: {}", not_a_capture(magic))]
     BadMagic { name: String, magic: Vec<u8> },
+    /// The file ends inside its own header: no packet could be read.
+    #[error(
+        "{name}: the {format} file header is cut off: {got} of {want} bytes; the file is incomplete"
+    )]
+    CutHeader {
+        name: String,
+        format: &'static str,
+        got: usize,
+        want: usize,
+    },
     #[error("{name}: packet {packet} at byte {offset}: {what}")]
     Damaged {
         name: String,
@@ -23,6 +31,49 @@ pub enum CaptureError {
         offset: u64,
         what: String,
     },
+}
+
+/// What a file that is no capture seems to be, and what to do with it.
+fn not_a_capture(magic: &[u8]) -> String {
+    let what = match magic {
+        [0x1f, 0x8b, ..] => Some((
+            "gzip-compressed",
+            "gunzip it first (`zcat FILE | synack analyze -`)",
+        )),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some((
+            "zstd-compressed",
+            "decompress it first (`zstdcat FILE | synack analyze -`)",
+        )),
+        [0x04, 0x22, 0x4d, 0x18, ..] => Some((
+            "lz4-compressed",
+            "decompress it first (`lz4cat FILE | synack analyze -`)",
+        )),
+        [b'B', b'Z', b'h', ..] => Some((
+            "bzip2-compressed",
+            "decompress it first (`bzcat FILE | synack analyze -`)",
+        )),
+        [0xfd, b'7', b'z', b'X', ..] => Some((
+            "xz-compressed",
+            "decompress it first (`xzcat FILE | synack analyze -`)",
+        )),
+        [b'P', b'K', 3, 4, ..] => Some(("a zip archive", "unzip it first")),
+        m if !m.is_empty()
+            && m.iter()
+                .all(|b| b.is_ascii_graphic() || b.is_ascii_whitespace()) =>
+        {
+            Some((
+                "text, not a pcap or pcapng file",
+                "write captures with `tcpdump -w` or `synack capture -w`",
+            ))
+        }
+        _ => None,
+    };
+    match what {
+        Some((kind, fix)) => format!("{kind} ({magic:02x?} at byte 0): {fix}"),
+        None => format!(
+            "not a pcap or pcapng file (first bytes {magic:02x?} at byte 0); convert other formats with `editcap -F pcapng`, or check the path"
+        ),
+    }
 }
 
 impl CaptureError {

@@ -34,11 +34,11 @@ pub(crate) fn read_header<R: Read>(
         source,
     })?;
     if got < 24 {
-        return Err(CaptureError::Damaged {
+        return Err(CaptureError::CutHeader {
             name: name.to_string(),
-            packet: 0,
-            offset: 0,
-            what: format!("truncated pcap file header: {got} of 24 bytes"),
+            format: "pcap",
+            got,
+            want: 24,
         });
     }
     let h = buf.peek(24);
@@ -93,13 +93,17 @@ pub(crate) fn next<R: Read>(r: &mut Source<R>, h: Header) -> Result<Next, Captur
         return Err(r.damaged(
             offset,
             format!(
-                "record claims {incl} captured bytes, more than the snaplen {} allows: the file is corrupt from here",
+                "record claims {incl} captured bytes, more than the {} this file allows (its snaplen {}, at least {MAX_SNAPLEN}): the file is corrupt from here",
+                h.snaplen.max(MAX_SNAPLEN).min(MAX_RECORD as u32),
                 h.snaplen
             ),
         ));
     }
     if h.snaplen != 0 && incl > h.snaplen {
         r.stats.over_snaplen += 1;
+    }
+    if incl > orig {
+        r.stats.captured_over_wire += 1;
     }
     let need = 16 + incl as usize;
     let got = r.buf.fill(need).map_err(|e| r.io_error(e))?;

@@ -232,6 +232,9 @@ pub(crate) fn next<R: Read>(
         if iface.snaplen != 0 && caplen > iface.snaplen as usize {
             r.stats.over_snaplen += 1;
         }
+        if caplen as u64 > u64::from(orig) {
+            r.stats.captured_over_wire += 1;
+        }
         let meta = Meta {
             ts_ns: iface.ts_ns(units),
             link: iface.link,

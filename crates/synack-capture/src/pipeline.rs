@@ -26,6 +26,10 @@ pub struct InputReport {
     pub backwards_timestamps: u64,
     /// pcapng blocks that carry no packets (statistics, names, custom).
     pub skipped_blocks: u64,
+    /// Records claiming more captured bytes than were on the wire.
+    pub captured_over_wire: u64,
+    /// Inputs opened as captures (the others were unreadable).
+    pub opened: usize,
     /// The consumer asked to stop early (e.g. its output pipe closed).
     pub stopped: bool,
 }
@@ -37,6 +41,8 @@ impl InputReport {
         self.over_snaplen += s.over_snaplen;
         self.backwards_timestamps += s.backwards_timestamps;
         self.skipped_blocks += s.skipped_blocks;
+        self.captured_over_wire += s.captured_over_wire;
+        self.opened += 1;
     }
 }
 

@@ -24,6 +24,9 @@ pub struct ReadStats {
     pub backwards_timestamps: u64,
     /// pcapng blocks of kinds that carry no packets for us (NRB, ISB, custom…).
     pub skipped_blocks: u64,
+    /// Records claiming more captured bytes than were on the wire (a
+    /// writer's bug; the wire length is taken as the larger).
+    pub captured_over_wire: u64,
 }
 
 /// A window onto the input: `buf[start..end]` holds bytes not yet

@@ -313,6 +313,12 @@ impl<W: Write> Sink for SummarySink<W> {
                 report.over_snaplen
             ));
         }
+        if report.captured_over_wire > 0 {
+            notes.push(format!(
+                "records capturing more bytes than were on the wire: {}",
+                report.captured_over_wire
+            ));
+        }
         if report.skipped_blocks > 0 {
             notes.push(format!(
                 "pcapng blocks without packets (statistics, names, custom): {}",

@@ -33,6 +33,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     if let Some(e) = write_error {
         return Err(e.into());
     }
+    // Nothing could be opened: the errors said why, and an empty summary
+    // would only hide them.
+    if report.opened == 0 && report.unreadable {
+        return Ok(inputs::exit_code(&report));
+    }
     sink.finish(&Run::Files {
         report: &report,
         tracker: &tracker,

@@ -313,3 +313,79 @@ fn lab_list_omitted_half_the_impairments() {
         assert!(text.contains(flag), "{flag} missing from:\n{text}");
     }
 }
+
+fn temp_file(name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = std::env::temp_dir().join(format!("synack-{}-{name}", std::process::id()));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+#[test]
+fn inputs_that_are_no_capture_were_all_told_to_use_editcap() {
+    for (name, bytes, says) in [
+        (
+            "x.pcap.gz",
+            &[0x1f, 0x8b, 8, 0, 0, 0][..],
+            "gzip-compressed",
+        ),
+        (
+            "x.pcap.zst",
+            &[0x28, 0xb5, 0x2f, 0xfd, 0][..],
+            "zstd-compressed",
+        ),
+        (
+            "x.txt",
+            b"hello, this is text\n",
+            "text, not a pcap or pcapng file",
+        ),
+    ] {
+        let path = temp_file(name, bytes);
+        let o = synack(&["analyze", path.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(o.status.code(), Some(2), "{name}");
+        assert!(stderr(&o).contains(says), "{name}: {}", stderr(&o));
+        assert!(!stderr(&o).contains("editcap"), "{name}: {}", stderr(&o));
+        // No summary of nothing after the error.
+        assert!(stdout(&o).is_empty(), "{name}: {}", stdout(&o));
+    }
+}
+
+#[test]
+fn a_pcap_cut_in_its_header_spoke_of_packet_0_and_packets_before_it() {
+    let path = temp_file("cut.pcap", &0xa1b2_c3d4u32.to_le_bytes()[..]);
+    let mut bytes = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    bytes.extend_from_slice(&[2, 0, 4, 0, 0, 0]);
+    std::fs::write(&path, &bytes).unwrap();
+    let o = synack(&["analyze", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("header is cut off: 10 of 24 bytes"), "{err}");
+    assert!(
+        !err.contains("packet 0") && !err.contains("before the damage"),
+        "{err}"
+    );
+}
+
+#[test]
+fn records_longer_than_the_wire_passed_without_a_note() {
+    // One record with 20 bytes captured of a 10-byte wire length.
+    let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&2u16.to_le_bytes());
+    b.extend_from_slice(&4u16.to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&65535u32.to_le_bytes());
+    b.extend_from_slice(&101u32.to_le_bytes()); // raw IP
+    for v in [1_700_000_000u32, 0, 20, 10] {
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&[0x45; 20]);
+    let path = temp_file("over.pcap", &b);
+    let o = synack(&["analyze", path.to_str().unwrap()]);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        stdout(&o).contains("records capturing more bytes than were on the wire: 1"),
+        "{}",
+        stdout(&o)
+    );
+}
