@@ -19,8 +19,8 @@ pub struct EndpointStats {
     pub established: u64,
     pub failed: u64,
     pub syn_retransmissions: u64,
-    /// `rtt_us.total` of established attempts, in microseconds.
-    pub rtt_us: Latencies,
+    /// `rtt_us.total` of established attempts, in nanoseconds.
+    pub rtt_ns: Latencies,
 }
 
 impl EndpointStats {
@@ -30,13 +30,13 @@ impl EndpointStats {
         self.failed += u64::from(h.outcome.is_failure());
         self.syn_retransmissions += u64::from(h.syn_retransmissions());
         if let Some(t) = h.total_ns {
-            self.rtt_us.record((t.max(0) as u64 / 1000).max(1));
+            self.rtt_ns.record(t.max(0) as u64);
         }
     }
 
-    /// (p50, p90, p99, max) in microseconds, if any RTT was recorded.
+    /// (p50, p90, p99, max) in nanoseconds, if any RTT was recorded.
     pub fn percentiles(&self) -> Option<[u64; 4]> {
-        let h = &self.rtt_us;
+        let h = &self.rtt_ns;
         (!h.is_empty()).then(|| [0.5, 0.9, 0.99, 1.0].map(|q| h.quantile(q).unwrap_or(0)))
     }
 }

@@ -67,7 +67,7 @@ impl<W: Write> CsvSink<W> {
     fn header(&mut self) -> io::Result<()> {
         if !self.header_written {
             self.header_written = true;
-            self.out.write_record(HEADER).map_err(io::Error::other)?;
+            self.out.write_record(HEADER).map_err(io_error)?;
         }
         Ok(())
     }
@@ -156,11 +156,20 @@ impl<W: Write> Sink for CsvSink<W> {
             opt(h.probe.as_ref().and_then(|p| p.tfo_result)),
             opt(h.probe.as_ref().and_then(|p| p.cause.clone())),
         ];
-        self.out.write_record(&row).map_err(io::Error::other)
+        self.out.write_record(&row).map_err(io_error)
     }
 
     fn finish(&mut self, _run: &Run<'_>) -> io::Result<()> {
         self.header()?;
         self.out.flush()
+    }
+}
+
+/// The csv crate's error as the I/O error it wraps, when it wraps one, so
+/// that a closed pipe (`| head`) is seen as one and ends quietly.
+fn io_error(e: ::csv::Error) -> io::Error {
+    match e.into_kind() {
+        ::csv::ErrorKind::Io(e) => e,
+        other => io::Error::other(format!("{other:?}")),
     }
 }

@@ -106,10 +106,13 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 
-/// A duration for people: µs below a millisecond, ms below a second.
+/// A duration for people: ns below a microsecond, µs below a millisecond,
+/// ms below a second.
 pub fn human_ns(ns: i64) -> String {
     let us = ns as f64 / 1000.0;
-    if us.abs() < 1000.0 {
+    if ns.abs() < 1000 {
+        format!("{ns} ns")
+    } else if us.abs() < 1000.0 {
         format!("{us:.0} µs")
     } else if us.abs() < 1_000_000.0 {
         format!("{:.2} ms", us / 1000.0)

@@ -115,11 +115,49 @@ pub fn summary(
 
 /// Up to 8 equal-width bins between min and max, as bars.
 fn histogram(out: &mut impl Write, times: &synack_core::stats::Latencies) -> io::Result<()> {
-    let bins = times.bins(8);
-    let most = bins.iter().map(|b| b.1).max().unwrap_or(1).max(1);
-    for (from, count) in bins {
-        let bar = "█".repeat((count * 40).div_ceil(most) as usize);
-        writeln!(out, "  {:>10} {bar} {count}", human_ns(from as i64))?;
+    for (label, count, bar) in histogram_rows(times) {
+        writeln!(out, "  {label:>10} {bar} {count}")?;
     }
     Ok(())
+}
+
+/// Up to 8 bins as (lower edge, count, bar); bins whose edges print the
+/// same are merged, so that no label is shown twice.
+fn histogram_rows(times: &synack_core::stats::Latencies) -> Vec<(String, u64, String)> {
+    let mut rows: Vec<(String, u64)> = Vec::new();
+    for (from, count) in times.bins(8) {
+        let label = human_ns(from as i64);
+        match rows.last_mut() {
+            Some((last, n)) if *last == label => *n += count,
+            _ => rows.push((label, count)),
+        }
+    }
+    let most = rows.iter().map(|r| r.1).max().unwrap_or(1).max(1);
+    rows.into_iter()
+        .map(|(label, count)| {
+            let bar = "█".repeat((count * 40).div_ceil(most) as usize);
+            (label, count, bar)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Regression: bins narrower than the labels' precision printed the
+    /// same label twice.
+    #[test]
+    fn histogram_labels_are_never_repeated() {
+        let mut t = synack_core::stats::Latencies::default();
+        for ns in [24_100u64, 24_300, 24_500, 24_700, 24_900, 25_100, 31_000] {
+            t.record(ns);
+        }
+        let rows = histogram_rows(&t);
+        let labels: Vec<&String> = rows.iter().map(|r| &r.0).collect();
+        let mut unique = labels.clone();
+        unique.dedup();
+        assert_eq!(labels, unique, "{rows:?}");
+        assert_eq!(rows.iter().map(|r| r.1).sum::<u64>(), 7);
+    }
 }

@@ -30,14 +30,26 @@ fn pct(n: u64, of: u64) -> String {
     }
 }
 
+/// "2nd", "3rd", "11th".
+fn ordinal(n: u32) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 fn rtt_cells(e: &EndpointStats) -> String {
     match e.percentiles() {
         Some(p) => p
             .iter()
-            .map(|us| format!("{:>10}", human_ns(*us as i64 * 1000)))
+            .map(|ns| format!(" {:>10}", human_ns(*ns as i64)))
             .collect::<Vec<_>>()
             .join(""),
-        None => format!("{:>40}", "no completed handshake"),
+        None => format!(" {:>43}", "no completed handshake"),
     }
 }
 
@@ -46,7 +58,12 @@ fn cause(h: &Handshake) -> String {
     let after = human_ns(h.elapsed_ns());
     match h.outcome {
         Outcome::Refused => format!(
-            "RST from the server after {after} (nothing listening, or a firewall rejecting)"
+            "RST from the server after {after}{} (nothing listening, or a firewall rejecting)",
+            if h.syn_count > 1 {
+                format!(", to the {} SYN", ordinal(h.syn_count))
+            } else {
+                String::new()
+            }
         ),
         Outcome::Unreachable => match h.icmp {
             Some(i) => format!("{} after {after}", i.words()),
@@ -110,12 +127,12 @@ impl<W: Write> Sink for SummarySink<W> {
             Run::Probe => return o.flush(),
         };
         let span = match (s.first_ts, s.last_ts) {
-            (Some(a), Some(b)) => format!(", {} of traffic", human_ns(b - a)),
+            (Some(a), Some(b)) => format!("; the attempts reported span {}", human_ns(b - a)),
             _ => String::new(),
         };
         writeln!(
             o,
-            "{}: {} packets, {:.1} MB{span}",
+            "{}: {} packets read, {:.1} MB{span}",
             names.join(", "),
             report.packets,
             report.bytes as f64 / 1e6
@@ -148,13 +165,13 @@ impl<W: Write> Sink for SummarySink<W> {
         writeln!(o)?;
         writeln!(
             o,
-            "{:<40}{:>9}{:>7}{:>7}{:>10}{:>10}{:>10}{:>10}",
+            "{:<40} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}",
             "Handshake RTT by server", "attempts", "estab", "failed", "p50", "p90", "p99", "max"
         )?;
         let row = |o: &mut W, name: &str, e: &EndpointStats| {
             writeln!(
                 o,
-                "{:<40}{:>9}{:>7}{:>7}{}",
+                "{:<40} {:>9} {:>9} {:>9}{}",
                 name,
                 e.attempts,
                 e.established,
@@ -329,5 +346,49 @@ impl<W: Write> Sink for SummarySink<W> {
         writeln!(o)?;
         writeln!(o, "Input: {}", notes.join(" · "))?;
         o.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synack_core::{Tracker, TrackerConfig};
+    use synack_wire::emit::{TcpSegmentSpec, ethernet_tcp};
+    use synack_wire::{LinkType, TcpFlags};
+
+    /// Regression: a refused attempt after a retransmitted SYN did not say
+    /// which SYN the RST answered.
+    #[test]
+    fn a_refused_attempt_after_a_retransmitted_syn_says_so() {
+        let (c, s) = (
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+        );
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut out = Vec::new();
+        for (at_ms, from, to, seq, ack, flags) in [
+            (0, c, s, 7, 0, TcpFlags::SYN),
+            (1000, c, s, 7, 0, TcpFlags::SYN),
+            (1001, s, c, 0, 8, TcpFlags::RST | TcpFlags::ACK),
+        ] {
+            let mut frame = Vec::new();
+            ethernet_tcp(&mut frame, &TcpSegmentSpec::new(from, to, seq, ack, flags));
+            tracker.handle_frame(at_ms * 1_000_000, LinkType::ETHERNET, &frame, &mut out);
+        }
+        tracker.finish(&mut out);
+        assert_eq!(out[0].outcome, Outcome::Refused);
+        let said = cause(&out[0]);
+        assert!(said.contains("to the 2nd SYN"), "{said}");
+    }
+
+    #[test]
+    fn ordinals() {
+        let got: Vec<String> = [1, 2, 3, 4, 11, 12, 13, 21, 22].map(ordinal).to_vec();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd"
+            ]
+        );
     }
 }

@@ -241,13 +241,14 @@ fn syn_mode(
                 match &mut sink {
                     Some(s) => s.record(&rec)?,
                     None => {
-                        let answer = rec.times.last - rec.times.first;
-                        let mut line = format!(
-                            "{} seq={round} {} time={}",
-                            t.addr,
-                            r.label(),
-                            human_ns(answer)
-                        );
+                        // No answer has no time: say how long it waited.
+                        let time = match r.first_answer() {
+                            Some(_) => {
+                                format!("time={}", human_ns(rec.times.last - rec.times.first))
+                            }
+                            None => format!("after {}", human_ns(wait.as_nanos() as i64)),
+                        };
+                        let mut line = format!("{} seq={round} {} {time}", t.addr, r.label());
                         if let Some((_, o)) = r.synack {
                             line.push_str(&format!(" {}", output::options(&o)));
                             if r.synacks > 1 {

@@ -389,3 +389,21 @@ fn records_longer_than_the_wire_passed_without_a_note() {
         stdout(&o)
     );
 }
+
+#[test]
+fn a_closed_output_pipe_exited_2_for_csv_and_0_for_json() {
+    for format in ["csv", "json", "zeek", "summary"] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+            .args(["analyze", &sample(), "--format", format])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the reading end before synack writes (as `| head` does
+        // once it has enough).
+        drop(child.stdout.take());
+        let o = child.wait_with_output().unwrap();
+        assert_eq!(o.status.code(), Some(0), "{format}: {}", stderr(&o));
+        assert!(stderr(&o).is_empty(), "{format}: {}", stderr(&o));
+    }
+}
