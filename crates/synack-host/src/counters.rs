@@ -58,6 +58,9 @@ pub fn is_gauge(name: &str) -> bool {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Counters {
     pub values: BTreeMap<String, u64>,
+    /// Values below zero (Tcp.MaxConn is -1, "no limit"): kept apart, as
+    /// they are, never as a counter.
+    pub signed: BTreeMap<String, i64>,
     pub problems: Vec<String>,
 }
 
@@ -76,6 +79,14 @@ impl Counters {
 
     pub fn get(&self, name: &str) -> Option<u64> {
         self.values.get(name).copied()
+    }
+
+    /// Any value, negative ones included.
+    pub fn get_signed(&self, name: &str) -> Option<i64> {
+        self.signed
+            .get(name)
+            .copied()
+            .or_else(|| self.values.get(name).map(|v| *v as i64))
     }
 }
 
@@ -117,14 +128,15 @@ pub fn parse_into(text: &str, path: &str, into: &mut Counters) {
             ));
         }
         for (name, value) in names.iter().zip(&values) {
-            // Tcp.MaxConn is -1 ("no limit"): a signed value is kept as 0
-            // rather than dropped, and said.
+            // Tcp.MaxConn is -1 ("no limit"): kept as it is, apart from
+            // the counters.
             match value.parse::<u64>() {
                 Ok(v) => {
                     into.values.insert(format!("{group}.{name}"), v);
                 }
                 Err(_) if value.parse::<i64>().is_ok() => {
-                    into.values.insert(format!("{group}.{name}"), 0);
+                    let v = value.parse::<i64>().unwrap_or_default();
+                    into.signed.insert(format!("{group}.{name}"), v);
                 }
                 Err(_) => into.problems.push(format!(
                     "{path}:{}: {group}.{name} = `{value}` is not a number",
@@ -147,7 +159,9 @@ mod tests {
         let mut c = Counters::default();
         parse_into(text, "netstat", &mut c);
         assert_eq!(c.get("Tcp.ActiveOpens"), Some(42));
-        assert_eq!(c.get("Tcp.MaxConn"), Some(0));
+        // Regression: -1 ("no limit") was kept, and exported, as 0.
+        assert_eq!(c.get("Tcp.MaxConn"), None);
+        assert_eq!(c.get_signed("Tcp.MaxConn"), Some(-1));
         assert_eq!(c.get("TcpExt.ListenOverflows"), Some(3));
         assert_eq!(c.get("TcpExt.ListenDrops"), Some(5));
         assert_eq!(c.get("TcpExt.NewField"), None);

@@ -151,6 +151,15 @@ fn request_line_over_8_kib_gets_414_and_the_rest_is_never_read() {
 }
 
 #[test]
+fn absolute_form_request_uris_got_404() {
+    let exporter = Exporter::start(&[], &[]);
+    let (status, text) =
+        exporter.exchange(b"GET http://127.0.0.1/metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");
+    assert_eq!(status, 200, "{text}");
+    assert!(body(&text).contains("synack_listener"), "{text}");
+}
+
+#[test]
 fn headers_over_8_kib_get_431() {
     let exporter = Exporter::start(&[], &[]);
     let pad = format!("X-Pad: {}\r\n", "p".repeat(1000));
