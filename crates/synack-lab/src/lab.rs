@@ -417,18 +417,33 @@ impl Lab {
     /// Removes labs whose process is gone (a killed run), and returns the
     /// namespaces removed. Labs of live processes are left alone.
     pub fn remove_stale() -> Vec<String> {
-        let mut removed = Vec::new();
-        for name in Lab::existing() {
-            let pid = name[PREFIX.len()..]
-                .split('-')
-                .next()
-                .and_then(|p| p.parse::<u32>().ok());
-            let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
-            if !alive && remove_namespace(&name).is_ok() {
-                removed.push(name);
-            }
-        }
-        removed
+        Lab::existing()
+            .into_iter()
+            .filter(|name| !Lab::owner_alive(name) && remove_namespace(name).is_ok())
+            .collect()
+    }
+
+    /// Removes one lab, by its id (`PID-N`, as `synack lab status` and
+    /// `lab up` print it), whether its owner lives or not.
+    pub fn remove(id: &str) -> Vec<String> {
+        Lab::existing()
+            .into_iter()
+            .filter(|name| Lab::id_of(name) == Some(id) && remove_namespace(name).is_ok())
+            .collect()
+    }
+
+    /// The lab id in a namespace name (`synack-PID-N-cli` → `PID-N`).
+    pub fn id_of(namespace: &str) -> Option<&str> {
+        let rest = namespace.strip_prefix(PREFIX)?;
+        rest.rsplit_once('-').map(|(id, _side)| id)
+    }
+
+    /// Whether the process that built the lab still runs.
+    pub fn owner_alive(namespace: &str) -> bool {
+        Lab::id_of(namespace)
+            .and_then(|id| id.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+            .is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists())
     }
 }
 

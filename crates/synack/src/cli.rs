@@ -355,6 +355,10 @@ pub enum LabAction {
     Up(LabUpArgs),
     /// Remove labs: those left by killed runs, or every lab with --all
     Down {
+        /// The lab to remove (its id, PID-N, from `synack lab status`);
+        /// without one, the labs whose process is gone
+        #[arg(value_name = "ID", conflicts_with = "all")]
+        id: Option<String>,
         /// Also remove labs whose process is still running
         #[arg(long)]
         all: bool,

@@ -55,16 +55,22 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         None => bail!("say what to do: synack lab run|up|down|status, or synack lab --list"),
         Some(LabAction::Run(r)) => run_commands(r),
         Some(LabAction::Up(u)) => up(&u.impair),
-        Some(LabAction::Down { all }) => {
+        Some(LabAction::Down { id, all }) => {
             if !synack_sys::is_root() {
                 bail!(
                     "synack lab down removes network namespaces and needs root: run it with sudo"
                 );
             }
-            let removed = if *all {
-                Lab::remove_all()
-            } else {
-                Lab::remove_stale()
+            let removed = match (id, *all) {
+                (Some(id), _) => {
+                    let removed = Lab::remove(id);
+                    if removed.is_empty() {
+                        bail!("no lab `{id}`: `synack lab status` lists them");
+                    }
+                    removed
+                }
+                (None, true) => Lab::remove_all(),
+                (None, false) => Lab::remove_stale(),
             };
             println!(
                 "removed {} namespace(s){}",
@@ -83,7 +89,12 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
                 println!("no labs");
             }
             for n in labs {
-                println!("{n}");
+                let owner = if Lab::owner_alive(&n) {
+                    "running"
+                } else {
+                    "owner gone: `synack lab down` removes it"
+                };
+                println!("{n}  lab {}  {owner}", Lab::id_of(&n).unwrap_or("?"));
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -91,6 +102,9 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
 }
 
 fn impairments(a: &ImpairArgs) -> Result<Vec<Impairment>> {
+    if a.port.is_some() && !a.reject_rst && a.reject_icmp.is_none() {
+        bail!("--port limits --reject-rst or --reject-icmp: give one of them, or leave --port out");
+    }
     let mut v = Vec::new();
     if let Some(rtt) = a.delay {
         v.push(Impairment::Delay {
@@ -358,7 +372,16 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
     }
     Ok(match status {
         Some(s) if s.success() => ExitCode::SUCCESS,
-        Some(s) => ExitCode::from(s.code().unwrap_or(1).clamp(1, 255) as u8),
+        // Killed by a signal: 128 + the signal, as shells report it.
+        Some(s) => ExitCode::from(
+            s.code()
+                .or_else(|| {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.signal().map(|sig| 128 + sig)
+                })
+                .unwrap_or(1)
+                .clamp(1, 255) as u8,
+        ),
         None => {
             eprintln!("synack lab: interrupted; the lab is torn down");
             ExitCode::from(130)
@@ -375,8 +398,10 @@ fn up(a: &ImpairArgs) -> Result<ExitCode> {
         println!("export {k}={v}");
     }
     eprintln!(
-        "synack lab: up; run commands with `ip netns exec {} ...` (client) or `ip netns exec {} ...` (server); Ctrl-C or `synack lab down --all` ends it",
-        lab.client.name, lab.server.name
+        "synack lab: up; run commands with `ip netns exec {} ...` (client) or `ip netns exec {} ...` (server); Ctrl-C or `synack lab down {}` ends it",
+        lab.client.name,
+        lab.server.name,
+        synack_lab::Lab::id_of(&lab.client.name).unwrap_or("")
     );
     let names = [lab.client.name.clone(), lab.server.name.clone()];
     while !stop_flag.load(Ordering::SeqCst) && names.iter().all(|n| Lab::existing().contains(n)) {

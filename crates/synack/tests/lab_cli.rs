@@ -63,7 +63,7 @@ fn synack_lab_names() -> Vec<String> {
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.starts_with("synack-"))
-        .map(String::from)
+        .filter_map(|l| l.split_whitespace().next().map(String::from))
         .collect()
 }
 
@@ -224,10 +224,55 @@ fn sigterm_tears_a_lab_down_and_a_killed_labs_leftovers_are_removed() {
         names.iter().all(|n| synack_lab_names().contains(n)),
         "a killed lab stays until cleaned"
     );
+    // `lab status` says the owner is gone.
+    let status = String::from_utf8_lossy(&synack(&["lab", "status"]).stdout).into_owned();
+    for n in &names {
+        let line = status.lines().find(|l| l.starts_with(n.as_str())).unwrap();
+        assert!(line.contains("owner gone"), "{line}");
+    }
     let o = synack(&["lab", "down"]);
     let said = String::from_utf8_lossy(&o.stdout);
     assert!(names.iter().all(|n| said.contains(n.as_str())), "{said}");
     assert!(names.iter().all(|n| !synack_lab_names().contains(n)));
+
+    // One lab by its id (there was no way to remove one lab but --all,
+    // which removes every lab on the host): its owner sees it go and ends.
+    let (mut child, names) = lab_up();
+    let id = names[0]
+        .strip_prefix("synack-")
+        .and_then(|r| r.rsplit_once('-'))
+        .map(|(id, _)| id.to_string())
+        .unwrap();
+    let o = synack(&["lab", "down", &id]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(names.iter().all(|n| !synack_lab_names().contains(n)));
+    assert!(child.wait().unwrap().success());
+    let o = synack(&["lab", "down", "999999-9"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+/// A client killed by a signal gave exit status 1; shells give 128+signal.
+#[test]
+fn a_client_killed_by_a_signal_exits_128_plus_the_signal() {
+    if !root_or_skip() {
+        return;
+    }
+    let o = synack(&["lab", "run", "--", "sh", "-c", "kill -9 $$"]);
+    assert_eq!(
+        o.status.code(),
+        Some(128 + 9),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // --port alone does nothing: refused.
+    let o = synack(&["lab", "run", "--port", "80", "--", "true"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--port limits"));
 }
 
 /// `synack probe` inside a lab: records carry the probe fields, and the exit
