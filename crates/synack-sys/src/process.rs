@@ -73,3 +73,20 @@ pub fn drop_capabilities() -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Makes the child `command` will start receive `signal` when the thread
+/// that starts it ends (PR_SET_PDEATHSIG), even when this process is
+/// killed with SIGKILL and runs no cleanup of its own.
+pub fn signal_child_when_parent_dies(command: &mut std::process::Command, signal: i32) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // calls prctl, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -365,6 +365,10 @@ pub enum LabAction {
     },
     /// List the labs that exist now
     Status,
+    /// Removes lab ID once process OWNER is gone (started by `lab run` so
+    /// that a killed run leaves nothing running)
+    #[command(hide = true)]
+    Reap { owner: u32, id: String },
 }
 
 #[derive(Args, Debug, Clone)]

@@ -5,7 +5,7 @@
 mod support;
 use support::synack;
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn root_or_skip() -> bool {
     synack_lab::testing::root_or_skip("the lab tests")
@@ -755,4 +755,73 @@ fn live_records_match_what_the_lab_injected() {
             "{h}"
         );
     }
+}
+
+/// Regression: `kill -9` of `lab run` left the server and client commands
+/// running in the leftover namespaces until the next lab command. The
+/// run's reaper (signalled by the kernel when the run dies) removes the
+/// lab with what runs in it.
+#[test]
+fn a_killed_lab_run_leaves_no_command_running() {
+    if !root_or_skip() {
+        return;
+    }
+    /// On any exit of the test, the run is killed and its leftovers
+    /// removed (their owner is then gone).
+    struct Cleanup(std::process::Child);
+    impl Drop for Cleanup {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+            let _ = synack(&["lab", "down"]);
+        }
+    }
+    let before = synack_lab_names();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args([
+            "lab",
+            "run",
+            "--server",
+            "exec python3 -m http.server 8080 --bind 0.0.0.0",
+            "--",
+            "sleep",
+            "60",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut run = Cleanup(child);
+    // Bounded waits on conditions the kernel reports.
+    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
+        let started = std::time::Instant::now();
+        while !cond() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(20),
+                "{what}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    };
+    let mine = || -> Vec<String> {
+        synack_lab_names()
+            .into_iter()
+            .filter(|n| !before.contains(n))
+            .collect()
+    };
+    // Up, with the client running in it.
+    wait_for("the lab never ran its client", &|| {
+        mine().iter().any(|n| {
+            std::process::Command::new("ip")
+                .args(["netns", "pids", n])
+                .output()
+                .is_ok_and(|o| !o.stdout.is_empty())
+        }) && mine().len() == 2
+    });
+    let names = mine();
+    run.0.kill().unwrap();
+    run.0.wait().unwrap();
+    wait_for("the killed run's lab is still there", &|| {
+        names.iter().all(|n| !synack_lab_names().contains(n))
+    });
 }
