@@ -260,13 +260,20 @@ impl Pending {
                     0
                 });
             let queued = read_error_queue(&self.stream).ok().flatten();
-            let cause = Cause::of_failure(
+            let mut cause = Cause::of_failure(
                 errno,
                 queued,
                 info.as_ref(),
                 timed_out,
                 local.map(|a| a.ip()),
             );
+            // Our timeout came before the kernel's neighbour probes gave
+            // up: if ARP never got an answer, no SYN left this host.
+            if matches!(cause, Cause::Timeout { .. })
+                && crate::neighbour::unresolved(self.target.ip())
+            {
+                cause = Cause::NoNeighbour;
+            }
             (cause, Some(errno))
         };
         AttemptResult {

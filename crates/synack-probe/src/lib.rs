@@ -12,6 +12,7 @@
 mod attempt;
 pub mod cause;
 pub mod engine;
+pub mod neighbour;
 mod record;
 pub mod reuse;
 pub mod stats;

@@ -206,6 +206,20 @@ fn lost_syn_and_lost_synack_are_told_apart() {
 #[test]
 fn a_dead_neighbour_and_local_errors_are_named() {
     let Some(lab) = lab() else { return };
+    // Regression: a timeout of our own that ends before the kernel's ARP
+    // probes give up (the default 3 s does) blamed the dead host on a
+    // firewall ("timeout (1 SYN)"); the neighbour table says no SYN left.
+    // First, while the neighbour entry is still being resolved:
+    let r = probe(
+        &lab,
+        SocketAddr::new(lab.dead_v4.into(), 81),
+        AttemptConfig {
+            timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+    );
+    assert_eq!(r.cause, Cause::NoNeighbour, "{:?}", r.cause);
+    // And when the kernel gives up first (EHOSTUNREACH):
     let r = probe(
         &lab,
         SocketAddr::new(lab.dead_v4.into(), 80),
