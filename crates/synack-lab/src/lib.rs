@@ -19,6 +19,7 @@ mod error;
 mod impair;
 mod lab;
 mod netns;
+pub mod reaper;
 pub mod testing;
 
 pub use capture::Capture;

@@ -12,6 +12,7 @@ mod csv;
 pub mod host;
 mod json;
 pub mod ladder;
+pub mod live;
 pub mod openmetrics;
 pub mod probe;
 mod summary;

@@ -54,6 +54,36 @@ pub fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) ->
     line
 }
 
+/// One raw SYN probe as a line (`--syn` without a record format): what
+/// answered, when (or how long it waited), the SYN-ACK's options.
+pub fn syn_line(
+    addr: &SocketAddr,
+    round: u32,
+    r: &synack_probe::syn::SynReplies,
+    rec: &synack_core::Handshake,
+    wait: std::time::Duration,
+) -> String {
+    // No answer has no time: say how long it waited.
+    let time = match r.first_answer() {
+        Some(_) => format!("time={}", human_ns(rec.times.last - rec.times.first)),
+        None => format!("after {}", human_ns(wait.as_nanos() as i64)),
+    };
+    let mut line = format!("{addr} seq={round} {} {time}", r.label());
+    if let Some((_, o)) = r.synack {
+        line.push_str(&format!(" {}", crate::options(&o)));
+        if r.synacks > 1 {
+            line.push_str(&format!(" synacks={}", r.synacks));
+        }
+    }
+    if let Some((_, ty, code, from)) = r.icmp {
+        line.push_str(&format!(
+            " {}",
+            synack_core::cause::icmp_words(from.is_ipv6(), ty, code, Some(from))
+        ));
+    }
+    line
+}
+
 /// The summary of one target: `name` as the user wrote it, `addr` the
 /// address probed, `dns_ns` the lookup's time.
 pub fn summary(

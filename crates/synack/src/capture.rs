@@ -6,7 +6,7 @@
 //! kernel's drop counter is reported, so a drop is never silent.
 
 use crate::cli::{CaptureArgs, Format};
-use crate::output::{self, Run, human_ns};
+use crate::output::{self, Run};
 use anyhow::{Context as _, Result, bail};
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::process::ExitCode;
@@ -14,49 +14,7 @@ use std::time::{Duration, Instant};
 use synack_capture::PcapNgWriter;
 use synack_capture::live::{self, Ring};
 use synack_core::filter::Filter;
-use synack_core::{Handshake, Outcome, Tracker, TrackerConfig, time};
-
-/// One handshake as a line: time, ends, outcome with cause, legs, SYNs.
-fn line(h: &Handshake) -> String {
-    let t = time::rfc3339(h.ts_ns);
-    let mut l = format!(
-        "{} {} → {} {}",
-        &t[11..26],
-        h.client,
-        h.server,
-        h.outcome.as_str()
-    );
-    match h.outcome {
-        Outcome::Established => {
-            if let (Some(a), Some(b)) = (h.syn_synack_ns, h.synack_ack_ns) {
-                l.push_str(&format!(
-                    " rtt {} (SYN→SYN-ACK {}, SYN-ACK→ACK {})",
-                    human_ns(a + b),
-                    human_ns(a),
-                    human_ns(b)
-                ));
-            }
-        }
-        Outcome::Unreachable => {
-            if let Some(i) = h.icmp {
-                l.push_str(&format!(" {}", i.words()));
-            }
-        }
-        Outcome::Refused => l.push_str(" (RST from the server)"),
-        _ => {}
-    }
-    if h.syn_count > 1 {
-        l.push_str(&format!(" {} SYNs", h.syn_count));
-    }
-    if let Some(o) = &h.client_opts {
-        let words = output::options(o);
-        if !words.is_empty() {
-            l.push(' ');
-            l.push_str(&words);
-        }
-    }
-    l
-}
+use synack_core::{Handshake, Outcome, Tracker, TrackerConfig};
 
 /// The handshakes decided so far, as lines on stdout (summary format) and,
 /// when stderr is a terminal, a running status line beneath them.
@@ -90,7 +48,7 @@ impl Lines {
             if self.status_at.take().is_some() {
                 eprint!("\r\x1b[K");
             }
-            writeln!(out, "{}", line(h))?;
+            writeln!(out, "{}", output::live::line(h))?;
         }
         Ok(())
     }

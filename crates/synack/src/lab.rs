@@ -83,7 +83,10 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
-        Some(LabAction::Reap { owner, id }) => reap(*owner, id),
+        Some(LabAction::Reap { owner, id }) => {
+            synack_lab::reaper::reap(*owner, id);
+            Ok(ExitCode::SUCCESS)
+        }
         Some(LabAction::Status) => {
             let labs = Lab::existing();
             if labs.is_empty() {
@@ -100,32 +103,6 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
-}
-
-/// The reaper of a `lab run`: waits, doing nothing, until its owner is
-/// gone (SIGTERM from the kernel when the owner dies, however it dies),
-/// then removes the owner's lab with whatever still runs in it.
-fn reap(owner: u32, id: &str) -> Result<ExitCode> {
-    let stop = synack_sys::stop_on_signals();
-    let alive = || std::path::Path::new(&format!("/proc/{owner}")).exists();
-    while !stop.load(Ordering::SeqCst) && alive() {
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Lab::remove(id);
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Starts the reaper of `lab`: it outlives a `kill -9` of this process and
-/// then removes the lab and the commands still running in it.
-fn start_reaper(lab: &Lab) -> Result<Child> {
-    let id = Lab::id_of(&lab.client.name).context("the lab's id")?;
-    let mut command = std::process::Command::new(std::env::current_exe()?);
-    command
-        .args(["lab", "reap", &std::process::id().to_string(), id])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null());
-    synack_sys::process::signal_child_when_parent_dies(&mut command, synack_sys::signal::SIGTERM);
-    command.spawn().context("starting the lab's reaper")
 }
 
 fn impairments(a: &ImpairArgs) -> Result<Vec<Impairment>> {
@@ -327,7 +304,8 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
     let stop_flag: &AtomicBool = synack_sys::stop_on_signals();
     let running = start(&r.impair)?;
     let lab = &running.lab;
-    let mut reaper = start_reaper(lab)?;
+    let mut reaper = synack_lab::reaper::start(lab, &std::env::current_exe()?)
+        .context("starting the lab's reaper")?;
     let env = lab.env();
     for (k, v) in &env {
         eprintln!("  {k}={v}");

@@ -241,31 +241,7 @@ fn syn_mode(
                 match &mut sink {
                     Some(s) => s.record(&rec)?,
                     None => {
-                        // No answer has no time: say how long it waited.
-                        let time = match r.first_answer() {
-                            Some(_) => {
-                                format!("time={}", human_ns(rec.times.last - rec.times.first))
-                            }
-                            None => format!("after {}", human_ns(wait.as_nanos() as i64)),
-                        };
-                        let mut line = format!("{} seq={round} {} {time}", t.addr, r.label());
-                        if let Some((_, o)) = r.synack {
-                            line.push_str(&format!(" {}", output::options(&o)));
-                            if r.synacks > 1 {
-                                line.push_str(&format!(" synacks={}", r.synacks));
-                            }
-                        }
-                        if let Some((_, ty, code, from)) = r.icmp {
-                            line.push_str(&format!(
-                                " {}",
-                                synack_core::cause::icmp_words(
-                                    from.is_ipv6(),
-                                    ty,
-                                    code,
-                                    Some(from)
-                                )
-                            ));
-                        }
+                        let line = output::probe::syn_line(&t.addr, round, &r, &rec, wait);
                         println!("{line}");
                     }
                 }
