@@ -105,28 +105,27 @@ fn export_listen_on_port_0_printed_0_not_the_bound_port() {
     assert_ne!(port, 0, "{line}");
 }
 
-/// A pcap of `packets` records of 20 bytes on link type `link`.
-fn pcap_with_link_type(link: u32, packets: u32) -> std::path::PathBuf {
+/// A little-endian µs pcap on link type `link` whose records each carry
+/// 20 bytes and claim the given wire length.
+fn pcap(link: u32, wire_lengths: &[u32]) -> Vec<u8> {
     let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
     b.extend_from_slice(&2u16.to_le_bytes());
     b.extend_from_slice(&4u16.to_le_bytes());
     b.extend_from_slice(&[0; 8]);
     b.extend_from_slice(&65535u32.to_le_bytes());
     b.extend_from_slice(&link.to_le_bytes());
-    for i in 0..packets {
-        for v in [1_700_000_000 + i, 0, 20, 20] {
+    for (i, wire) in wire_lengths.iter().enumerate() {
+        for v in [1_700_000_000 + i as u32, 0, 20, *wire] {
             b.extend_from_slice(&v.to_le_bytes());
         }
         b.extend_from_slice(&[0x45; 20]);
     }
-    let path = std::env::temp_dir().join(format!("synack-link-{link}-{}.pcap", std::process::id()));
-    std::fs::write(&path, b).unwrap();
-    path
+    b
 }
 
 #[test]
 fn skip_reasons_printed_the_packet_count_where_the_link_type_belongs() {
-    let path = pcap_with_link_type(147, 2);
+    let path = temp_file("link147.pcap", &pcap(147, &[20, 20]));
     let o = synack(&["analyze", path.to_str().unwrap()]);
     let _ = std::fs::remove_file(&path);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -369,17 +368,8 @@ fn a_pcap_cut_in_its_header_spoke_of_packet_0_and_packets_before_it() {
 
 #[test]
 fn records_longer_than_the_wire_passed_without_a_note() {
-    // One record with 20 bytes captured of a 10-byte wire length.
-    let mut b = 0xa1b2_c3d4u32.to_le_bytes().to_vec();
-    b.extend_from_slice(&2u16.to_le_bytes());
-    b.extend_from_slice(&4u16.to_le_bytes());
-    b.extend_from_slice(&[0; 8]);
-    b.extend_from_slice(&65535u32.to_le_bytes());
-    b.extend_from_slice(&101u32.to_le_bytes()); // raw IP
-    for v in [1_700_000_000u32, 0, 20, 10] {
-        b.extend_from_slice(&v.to_le_bytes());
-    }
-    b.extend_from_slice(&[0x45; 20]);
+    // One raw-IP record with 20 bytes captured of a 10-byte wire length.
+    let b = pcap(101, &[10]);
     let path = temp_file("over.pcap", &b);
     let o = synack(&["analyze", path.to_str().unwrap()]);
     let _ = std::fs::remove_file(&path);
