@@ -59,6 +59,7 @@ pub struct OptionCounts {
     pub unknown_kinds: u64,
     pub retransmit_changed_options: u64,
     pub synacks: u64,
+    pub synack_mss: u64,
     pub synack_sack: u64,
     pub synack_timestamps: u64,
     pub synack_wscale: u64,
@@ -144,6 +145,7 @@ impl Summary {
         o.retransmit_changed_options += u64::from(h.syn_retransmit_opts.is_some());
         if let Some(s) = &h.server_opts {
             o.synacks += 1;
+            o.synack_mss += u64::from(s.mss.is_some());
             o.synack_sack += u64::from(s.sack_permitted);
             o.synack_timestamps += u64::from(s.timestamps.is_some());
             o.synack_wscale += u64::from(s.wscale.is_some());

@@ -265,8 +265,9 @@ impl<W: Write> Sink for SummarySink<W> {
             if p.synacks > 0 {
                 writeln!(
                     o,
-                    "Options on {} SYN-ACKs: SACK {} · timestamps {} · window scale {}",
+                    "Options on {} SYN-ACKs: MSS {} · SACK {} · timestamps {} · window scale {}",
                     p.synacks,
+                    pct(p.synack_mss, p.synacks),
                     pct(p.synack_sack, p.synacks),
                     pct(p.synack_timestamps, p.synacks),
                     pct(p.synack_wscale, p.synacks)
@@ -285,8 +286,10 @@ impl<W: Write> Sink for SummarySink<W> {
             if p.ecn_requested > 0 {
                 writeln!(
                     o,
-                    "ECN: requested on {} SYNs ({} Accurate ECN), negotiated on {}",
-                    p.ecn_requested, p.accecn, p.ecn_negotiated
+                    "ECN: requested on {} ({} Accurate ECN), negotiated on {}",
+                    crate::count(p.ecn_requested, "SYN", "SYNs"),
+                    p.accecn,
+                    p.ecn_negotiated
                 )?;
             }
             if p.retransmit_changed_options > 0 {

@@ -397,3 +397,14 @@ fn a_closed_output_pipe_exited_2_for_csv_and_0_for_json() {
         assert!(stderr(&o).is_empty(), "{format}: {}", stderr(&o));
     }
 }
+
+#[test]
+fn the_syn_ack_options_line_lacked_mss() {
+    let text = stdout(&synack(&["analyze", &sample()]));
+    let line = text
+        .lines()
+        .find(|l| l.contains("SYN-ACKs:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains("MSS 100%"), "{line}");
+    assert!(text.contains("ECN: requested on 1 SYN ("), "{text}");
+}
