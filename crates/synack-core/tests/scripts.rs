@@ -87,6 +87,14 @@ struct Seg<'a> {
     payload: &'a [u8],
 }
 
+/// The server's SYN-ACK to the client; name its numbers and time.
+const SYNACK: Seg<'static> = Seg {
+    from: SV,
+    to: C,
+    flags: S | A,
+    ..SEG
+};
+
 const SEG: Seg<'static> = Seg {
     at_ms: 0.0,
     from: C,
@@ -111,13 +119,10 @@ fn established_with_legs_and_options() {
     });
     s.send(Seg {
         at_ms: 10.0,
-        from: SV,
-        to: C,
         seq: 500,
         ack: 101,
-        flags: S | A,
         options: &sa,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: 10.5,
@@ -187,12 +192,9 @@ fn retransmitted_syn_is_one_attempt_timed_from_the_answered_syn() {
     });
     s.send(Seg {
         at_ms: 1003.0,
-        from: SV,
-        to: C,
         seq: 900,
         ack: 8,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: 1003.1,
@@ -316,21 +318,15 @@ fn half_open_and_reset() {
     });
     s.send(Seg {
         at_ms: 1.0,
-        from: SV,
-        to: C,
         seq: 50,
         ack: 8,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: 1001.0,
-        from: SV,
-        to: C,
         seq: 50,
         ack: 8,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: 0.0,
@@ -396,12 +392,9 @@ fn port_reuse_with_new_isn_is_a_new_attempt() {
     });
     s.send(Seg {
         at_ms: 50.2,
-        from: SV,
-        to: C,
         seq: 5,
         ack: 100_000,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: 50.3,
@@ -425,12 +418,9 @@ fn synack_captured_before_syn_still_one_handshake() {
     let mut s = Script::new();
     s.send(Seg {
         at_ms: 0.0,
-        from: SV,
-        to: C,
         seq: 500,
         ack: 101,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: 0.01,
@@ -586,12 +576,9 @@ fn vlan_separated_duplicates_stay_apart() {
         });
         s.send(Seg {
             at_ms: rtt,
-            from: SV,
-            to: C,
             seq: 50,
             ack: 8,
-            flags: S | A,
-            ..SEG
+            ..SYNACK
         });
         s.send(Seg {
             at_ms: rtt + 0.5,
@@ -690,12 +677,9 @@ fn tfo_data_not_acked_falls_back() {
     });
     s.send(Seg {
         at_ms: 1.0,
-        from: SV,
-        to: C,
         seq: 50,
         ack: 8,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: 1.1,
@@ -872,12 +856,9 @@ fn timestamps_near_the_end_of_time_do_not_overflow() {
     });
     s.send(Seg {
         at_ms: end - 5.0,
-        from: SV,
-        to: C,
         seq: 9,
         ack: 8,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     s.send(Seg {
         at_ms: end,
@@ -909,12 +890,9 @@ fn decisions_come_when_the_outcome_is_known_not_when_the_flow_ends() {
     });
     s.send(Seg {
         at_ms: 1.0,
-        from: SV,
-        to: C,
         seq: 50,
         ack: 8,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     assert!(
         s.tracker.take_decisions().is_empty(),
@@ -977,12 +955,9 @@ fn live_decision_comes_with_client_data_when_the_ack_was_not_captured() {
     s.send(Seg { seq: 7, ..SEG });
     s.send(Seg {
         at_ms: 1.0,
-        from: SV,
-        to: C,
         seq: 50,
         ack: 8,
-        flags: S | A,
-        ..SEG
+        ..SYNACK
     });
     // The pure ACK is lost to the capture; the request arrives.
     s.send(Seg {
