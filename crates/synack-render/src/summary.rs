@@ -321,29 +321,25 @@ impl<W: Write> Sink for SummarySink<W> {
         if t.bad_checksums > 0 {
             notes.push(format!("bad TCP checksums ignored: {}", t.bad_checksums));
         }
-        if report.backwards_timestamps > 0 {
-            notes.push(format!(
-                "timestamps going backwards: {}",
-                report.backwards_timestamps
-            ));
-        }
-        if report.over_snaplen > 0 {
-            notes.push(format!(
-                "records longer than the file's snaplen: {}",
-                report.over_snaplen
-            ));
-        }
-        if report.captured_over_wire > 0 {
-            notes.push(format!(
-                "records capturing more bytes than were on the wire: {}",
-                report.captured_over_wire
-            ));
-        }
-        if report.skipped_blocks > 0 {
-            notes.push(format!(
-                "pcapng blocks without packets (statistics, names, custom): {}",
-                report.skipped_blocks
-            ));
+        // What the input held besides: said only when it happened.
+        for (count, what) in [
+            (report.backwards_timestamps, "timestamps going backwards"),
+            (
+                report.over_snaplen,
+                "records longer than the file's snaplen",
+            ),
+            (
+                report.captured_over_wire,
+                "records capturing more bytes than were on the wire",
+            ),
+            (
+                report.skipped_blocks,
+                "pcapng blocks without packets (statistics, names, custom)",
+            ),
+        ] {
+            if count > 0 {
+                notes.push(format!("{what}: {count}"));
+            }
         }
         notes.push(format!("peak flows tracked: {}", t.peak_flows));
         writeln!(o)?;
