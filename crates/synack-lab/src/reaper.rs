@@ -11,7 +11,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// Starts `exe lab reap OWNER ID` (the command line that calls [`reap`])
-/// for `lab`, owned by this process.
+/// for `lab`, owned by this process. The reaper keeps this process's
+/// stderr: its problems show, and a reader of that stderr sees it end only
+/// once the reaper is done.
 pub fn start(lab: &Lab, exe: &Path) -> io::Result<Child> {
     let id = Lab::id_of(&lab.client.name).unwrap_or_default().to_string();
     let mut command = Command::new(exe);

@@ -784,44 +784,43 @@ fn a_killed_lab_run_leaves_no_command_running() {
             "--server",
             "exec python3 -m http.server 8080 --bind 0.0.0.0",
             "--",
-            "sleep",
-            "60",
+            "sh",
+            "-c",
+            "echo ready; exec sleep 60",
         ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let mut run = Cleanup(child);
-    // Bounded waits on conditions the kernel reports.
-    let wait_for = |what: &str, cond: &dyn Fn() -> bool| {
-        let started = std::time::Instant::now();
-        while !cond() {
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(20),
-                "{what}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    };
-    let mine = || -> Vec<String> {
-        synack_lab_names()
-            .into_iter()
-            .filter(|n| !before.contains(n))
-            .collect()
-    };
-    // Up, with the client running in it.
-    wait_for("the lab never ran its client", &|| {
-        mine().iter().any(|n| {
-            std::process::Command::new("ip")
-                .args(["netns", "pids", n])
-                .output()
-                .is_ok_and(|o| !o.stdout.is_empty())
-        }) && mine().len() == 2
+    use std::io::{BufRead, BufReader};
+    // The client runs in the lab once it says so on the run's stdout.
+    let mut line = String::new();
+    BufReader::new(run.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "ready");
+    let names: Vec<String> = synack_lab_names()
+        .into_iter()
+        .filter(|n| !before.contains(n))
+        .collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    // The run's stderr ends when its last holder is gone: the run, the
+    // client it started, and the reaper, which exits only once the lab is
+    // removed. Read it to the end (bounded) in a thread.
+    let stderr = run.0.stderr.take().unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut BufReader::new(stderr), &mut std::io::sink());
+        let _ = done_tx.send(());
     });
-    let names = mine();
     run.0.kill().unwrap();
     run.0.wait().unwrap();
-    wait_for("the killed run's lab is still there", &|| {
-        names.iter().all(|n| !synack_lab_names().contains(n))
-    });
+    done_rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the killed run's reaper never finished");
+    assert!(
+        names.iter().all(|n| !synack_lab_names().contains(n)),
+        "the killed run's lab is still there: {names:?}"
+    );
 }
