@@ -64,13 +64,11 @@ impl Exporter {
     /// Sends `request` as it is and reads the answer until the server
     /// closes: (status, whole text). Status 0 when closed without one.
     fn exchange(&self, request: &[u8]) -> (u16, String) {
-        let mut s = self.connect();
-        s.write_all(request).unwrap();
-        read_answer(&mut s)
+        exchange(self.addr, request)
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        self.exchange(format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes())
+        get(self.addr, path)
     }
 
     /// A line of /proc/PID/status, as a number.
@@ -89,6 +87,32 @@ impl Drop for Exporter {
         synack_sys::kill(self.child.id() as i32, synack_sys::signal::SIGTERM);
         let _ = self.child.wait();
     }
+}
+
+/// `request` to `addr`, from the calling thread's namespace.
+fn exchange(addr: SocketAddr, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(BOUND)).unwrap();
+    s.write_all(request).unwrap();
+    read_answer(&mut s)
+}
+
+fn get(addr: SocketAddr, path: &str) -> (u16, String) {
+    exchange(
+        addr,
+        format!("GET {path} HTTP/1.1\r\nHost: test\r\n\r\n").as_bytes(),
+    )
+}
+
+/// A GET from inside network namespace `netns` (on a thread of its own).
+fn get_in(netns: &str, addr: SocketAddr, path: &str) -> (u16, String) {
+    let (netns, path) = (netns.to_string(), path.to_string());
+    std::thread::spawn(move || {
+        synack_sys::enter_netns(&netns).unwrap();
+        get(addr, &path)
+    })
+    .join()
+    .unwrap()
 }
 
 fn read_answer(s: &mut TcpStream) -> (u16, String) {
@@ -298,12 +322,7 @@ fn slow_probes_neither_delay_scrapes_nor_pile_up() {
     let exporter = Exporter::start(&[], &["--allow", "127.0.0.1:*", "--probe-timeout", "4"]);
     let (done_tx, done_rx) = mpsc::channel();
     let addr = exporter.addr;
-    let probe = move |target: SocketAddr| {
-        let mut s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(BOUND)).unwrap();
-        write!(s, "GET /probe?target={target} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-        read_answer(&mut s)
-    };
+    let probe = move |target: SocketAddr| get(addr, &format!("/probe?target={target}"));
     let probes: Vec<_> = (0..4)
         .map(|_| {
             let done = done_tx.clone();
@@ -422,18 +441,7 @@ fn probe_resolves_no_name_that_no_allow_pattern_names() {
     };
     let resolver = SilentResolver::start(&lab);
     let in_lab = ["ip", "netns", "exec", lab.server.name.as_str()];
-    let get = |exporter: &Exporter, path: &str| {
-        let path = path.to_string();
-        let addr = exporter.addr;
-        lab.server
-            .run(move || {
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(BOUND)).unwrap();
-                write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
-                read_answer(&mut s)
-            })
-            .unwrap()
-    };
+    let get = |exporter: &Exporter, path: &str| get_in(&lab.server.name, exporter.addr, path);
     // No --allow: refused, nothing resolved (before: resolved first).
     {
         let exporter = Exporter::start(&in_lab, &[]);
@@ -462,14 +470,7 @@ fn probe_resolves_no_name_that_no_allow_pattern_names() {
     let slow: Vec<_> = (0..4)
         .map(|_| {
             let name = name.clone();
-            std::thread::spawn(move || {
-                synack_sys::enter_netns(&name).unwrap();
-                let mut s = TcpStream::connect(addr).unwrap();
-                s.set_read_timeout(Some(BOUND)).unwrap();
-                s.write_all(b"GET /probe?target=slow.test:80 HTTP/1.1\r\nHost: x\r\n\r\n")
-                    .unwrap();
-                read_answer(&mut s)
-            })
+            std::thread::spawn(move || get_in(&name, addr, "/probe?target=slow.test:80"))
         })
         .collect();
     // Wait (bounded) until the resolver has seen all four lookups (each
@@ -537,17 +538,11 @@ fn probe_and_exporter_pick_the_same_address_for_a_name() {
         serde_json::from_slice(out.stdout.split(|b| *b == b'\n').next().unwrap_or_default())
             .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stderr)));
     let exporter = Exporter::start(&in_client, &["--allow", "dual.test:8080"]);
-    let addr = exporter.addr;
-    let (status, text) = lab
-        .client
-        .run(move || {
-            let mut s = TcpStream::connect(addr).unwrap();
-            s.set_read_timeout(Some(BOUND)).unwrap();
-            s.write_all(b"GET /probe?target=dual.test:8080 HTTP/1.1\r\nHost: x\r\n\r\n")
-                .unwrap();
-            read_answer(&mut s)
-        })
-        .unwrap();
+    let (status, text) = get_in(
+        &lab.client.name,
+        exporter.addr,
+        "/probe?target=dual.test:8080",
+    );
     assert_eq!(status, 200, "{text}");
     assert_eq!(record["server"], format!("{dead}:8080"), "{record}");
     assert!(
