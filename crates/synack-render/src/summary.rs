@@ -30,6 +30,18 @@ fn pct(n: u64, of: u64) -> String {
     }
 }
 
+/// "MSS 100% · SACK 100% · timestamps 100% · window scale 100%" of `of`
+/// packets.
+fn shares(of: u64, [mss, sack, timestamps, wscale]: [u64; 4]) -> String {
+    format!(
+        "MSS {} · SACK {} · timestamps {} · window scale {}",
+        pct(mss, of),
+        pct(sack, of),
+        pct(timestamps, of),
+        pct(wscale, of)
+    )
+}
+
 /// "2nd", "3rd", "11th".
 fn ordinal(n: u32) -> String {
     let suffix = match (n % 10, n % 100) {
@@ -245,12 +257,9 @@ impl<W: Write> Sink for SummarySink<W> {
             writeln!(o)?;
             writeln!(
                 o,
-                "Options on {} SYNs: MSS {} · SACK {} · timestamps {} · window scale {}{}{}",
+                "Options on {} SYNs: {}{}{}",
                 p.syns,
-                pct(p.mss, p.syns),
-                pct(p.sack, p.syns),
-                pct(p.timestamps, p.syns),
-                pct(p.wscale, p.syns),
+                shares(p.syns, [p.mss, p.sack, p.timestamps, p.wscale]),
                 if p.mptcp > 0 {
                     format!(" · MPTCP {}", p.mptcp)
                 } else {
@@ -265,12 +274,17 @@ impl<W: Write> Sink for SummarySink<W> {
             if p.synacks > 0 {
                 writeln!(
                     o,
-                    "Options on {} SYN-ACKs: MSS {} · SACK {} · timestamps {} · window scale {}",
+                    "Options on {} SYN-ACKs: {}",
                     p.synacks,
-                    pct(p.synack_mss, p.synacks),
-                    pct(p.synack_sack, p.synacks),
-                    pct(p.synack_timestamps, p.synacks),
-                    pct(p.synack_wscale, p.synacks)
+                    shares(
+                        p.synacks,
+                        [
+                            p.synack_mss,
+                            p.synack_sack,
+                            p.synack_timestamps,
+                            p.synack_wscale
+                        ]
+                    )
                 )?;
             }
             if p.tfo_cookie_request + p.tfo_cookie + p.tfo_data > 0 {
