@@ -23,7 +23,7 @@ use hyper::{Method, Request, Response, StatusCode};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use synack_host::{Snapshot, SnapshotOptions};
-use synack_probe::target::{ResolveError, Target, TargetError};
+use synack_probe::target::{ResolveError, Target};
 use synack_probe::{Family, resolve};
 use synack_render::openmetrics;
 use tokio::sync::Semaphore;
@@ -206,16 +206,11 @@ async fn probe(exporter: &Exporter, query: &str) -> Response<String> {
     let target: Target = match raw.parse() {
         Ok(t) => t,
         Err(e) => {
-            let why = match e {
-                TargetError::NoPort(_) => "target: give a port, as HOST:PORT\n",
-                TargetError::Brackets(_) => {
-                    "target: an IPv6 address goes in brackets, [ADDR]:PORT\n"
-                }
-                TargetError::Port(_) => "target: the port must be a number from 1 to 65535\n",
-                TargetError::Host(_) => "target: not an address or a host name\n",
-                TargetError::Zone(_) => "target: the zone after % is not an interface here\n",
-            };
-            return text(StatusCode::BAD_REQUEST, why);
+            return reply(
+                StatusCode::BAD_REQUEST,
+                TEXT,
+                format!("target: {}\n", e.reason()),
+            );
         }
     };
     if !admitted(&exporter.allow, &target) {

@@ -30,20 +30,50 @@ pub struct Target {
     pub scope: u32,
 }
 
-/// Why a string is not a target.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// Why a string is not a target (the string kept, for messages that may
+/// quote it; [`TargetError::reason`] is the same without it).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetError {
-    #[error("{0:?}: give a port, as host:port (an IPv6 address as [addr]:port)")]
     NoPort(String),
-    #[error("{0:?}: an IPv6 address needs brackets before its port, as [addr]:port")]
     Brackets(String),
-    #[error("{0:?}: the port must be a number from 1 to 65535")]
     Port(String),
-    #[error("{0:?}: not an address or a host name")]
     Host(String),
-    #[error("{0:?}: the zone after % is not an interface here")]
     Zone(String),
 }
+
+impl TargetError {
+    /// What is wrong and what to write instead, without the input (for
+    /// answers to clients, which must not echo what they sent).
+    pub fn reason(&self) -> &'static str {
+        match self {
+            TargetError::NoPort(_) => "give a port, as host:port (an IPv6 address as [addr]:port)",
+            TargetError::Brackets(_) => {
+                "an IPv6 address needs brackets before its port, as [addr]:port"
+            }
+            TargetError::Port(_) => "the port must be a number from 1 to 65535",
+            TargetError::Host(_) => "not an address or a host name",
+            TargetError::Zone(_) => "the zone after % is not an interface here",
+        }
+    }
+
+    fn input(&self) -> &str {
+        match self {
+            TargetError::NoPort(s)
+            | TargetError::Brackets(s)
+            | TargetError::Port(s)
+            | TargetError::Host(s)
+            | TargetError::Zone(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for TargetError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}: {}", self.input(), self.reason())
+    }
+}
+
+impl std::error::Error for TargetError {}
 
 impl FromStr for Target {
     type Err = TargetError;
