@@ -14,7 +14,8 @@ mod allow;
 mod server;
 
 pub use allow::Allow;
-pub use server::{Limits, MAX_HEADERS, MAX_REQUEST_LINE};
+use server::Limits;
+pub use server::{MAX_HEADERS, MAX_REQUEST_LINE};
 
 use allow::admitted;
 use hyper::body::Incoming;
@@ -56,26 +57,11 @@ pub struct Config {
     pub processes: bool,
     /// A `/probe` answers within this, name lookup included.
     pub probe_budget: Duration,
-    pub limits: Limits,
-}
-
-impl Config {
-    /// The limits for `max_connections` in all, `max_per_client` from one
-    /// client and a request head that must arrive within `head_timeout`;
-    /// a connection lives at most as long as its request can take.
-    pub fn limits(
-        max_connections: usize,
-        max_per_client: usize,
-        head_timeout: Duration,
-        probe_budget: Duration,
-    ) -> Limits {
-        Limits {
-            max_connections,
-            max_per_client,
-            head_timeout,
-            connection_deadline: head_timeout + probe_budget + WRITE_SLACK,
-        }
-    }
+    /// The whole request head must arrive within this.
+    pub head_timeout: Duration,
+    /// Connections open at once, in all and from one client.
+    pub max_connections: usize,
+    pub max_per_client: usize,
 }
 
 /// Serves `listener` (already bound, in the namespace to report on) until
@@ -103,7 +89,13 @@ pub fn serve(
         // pool never queues one behind the other.
         .max_blocking_threads(MAX_SCRAPES + MAX_PROBES)
         .build()?;
-    let limits = config.limits;
+    // A connection lives at most as long as its request can take.
+    let limits = Limits {
+        max_connections: config.max_connections,
+        max_per_client: config.max_per_client,
+        head_timeout: config.head_timeout,
+        connection_deadline: config.head_timeout + config.probe_budget + WRITE_SLACK,
+    };
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let handle = move |request| answer(exporter.clone(), request);

@@ -39,12 +39,9 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         allow,
         processes: args.processes,
         probe_budget,
-        limits: Config::limits(
-            args.max_connections,
-            args.max_per_client,
-            head_timeout,
-            probe_budget,
-        ),
+        head_timeout,
+        max_connections: args.max_connections,
+        max_per_client: args.max_per_client,
     };
     synack_export::serve(listener, config, || eprintln!("{serving}")).context("serving")?;
     Ok(ExitCode::SUCCESS)
