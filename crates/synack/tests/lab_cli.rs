@@ -766,17 +766,16 @@ fn a_killed_lab_run_leaves_no_command_running() {
     if !root_or_skip() {
         return;
     }
-    /// On any exit of the test, the run is killed and its leftovers
-    /// removed (their owner is then gone).
+    /// On any exit of the test, the run is killed and its lab (the first
+    /// of its pid, and only that: other tests' labs are theirs) removed.
     struct Cleanup(std::process::Child);
     impl Drop for Cleanup {
         fn drop(&mut self) {
             let _ = self.0.kill();
             let _ = self.0.wait();
-            let _ = synack(&["lab", "down"]);
+            let _ = synack(&["lab", "down", &format!("{}-0", self.0.id())]);
         }
     }
-    let before = synack_lab_names();
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_synack"))
         .args([
             "lab",
@@ -800,9 +799,12 @@ fn a_killed_lab_run_leaves_no_command_running() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line.trim(), "ready");
+    // This run's lab (other tests build labs at the same time): its
+    // namespaces carry the run's pid.
+    let mine = format!("synack-{}-", run.0.id());
     let names: Vec<String> = synack_lab_names()
         .into_iter()
-        .filter(|n| !before.contains(n))
+        .filter(|n| n.starts_with(&mine))
         .collect();
     assert_eq!(names.len(), 2, "{names:?}");
     // The run's stderr ends when its last holder is gone: the run, the
