@@ -84,11 +84,13 @@ pub fn run<W: Write>(
         observer.tick(frames, tracker.flows())?;
     }
     // What is still open is reported as it stands (incomplete if undecided).
-    tracker.finish(&mut records);
-    for h in records.drain(..) {
-        observer.record(h)?;
-    }
-    Ok(frames)
+    let mut result = Ok(());
+    tracker.finish_each(|h| {
+        if result.is_ok() {
+            result = observer.record(h);
+        }
+    });
+    result.map(|()| frames)
 }
 
 /// How long to wait for frames: until the tracker's next deadline (wall

@@ -166,8 +166,11 @@ pub fn analyze(
         go_on
     });
     if go_on {
-        tracker.finish(&mut records);
-        deliver(&mut records, &mut go_on);
+        tracker.finish_each(|h| {
+            if go_on {
+                go_on = record(h);
+            }
+        });
     }
     (report, tracker.stats().clone())
 }

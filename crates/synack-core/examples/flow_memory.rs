@@ -47,12 +47,12 @@ fn main() {
     }
     let after = peak_rss_kb();
     println!(
-        "{} flows held, {} evicted: peak RSS {} KiB -> {} KiB, {} bytes per flow (estimate used for --max-flows: {})",
+        "{} flows held, {} evicted: peak RSS {} KiB -> {} KiB, {} bytes per flow (default --max-flows: {})",
         tracker.flows(),
         tracker.stats().evictions,
         before,
         after,
         (after - before) * 1024 / u64::from(n.max(1)),
-        Tracker::approx_bytes_per_flow()
+        TrackerConfig::default_max_flows()
     );
 }

@@ -750,6 +750,110 @@ fn flow_table_is_bounded_and_evictions_counted() {
 }
 
 #[test]
+fn eviction_takes_the_least_recently_seen_flow_not_the_oldest() {
+    // One long connection keeps sending while a SYN flood fills the table:
+    // it is the oldest flow, but never the least recently seen, so it is
+    // never evicted, and its handshake keeps its real outcome.
+    let config = TrackerConfig {
+        max_flows: 32,
+        ..TrackerConfig::default()
+    };
+    let mut s = Script::with(config);
+    s.send(Seg { seq: 1, ..SEG });
+    s.send(Seg {
+        at_ms: 1.0,
+        from: SV,
+        to: C,
+        seq: 9,
+        ack: 2,
+        flags: S | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 2.0,
+        seq: 2,
+        ack: 10,
+        flags: A,
+        ..SEG
+    });
+    for i in 0..500u32 {
+        let at_ms = 3.0 + f64::from(i);
+        let c = format!("10.9.{}.{}:{}", i / 250, i % 250 + 1, 20000 + i);
+        s.send(Seg {
+            at_ms,
+            from: &c,
+            seq: i,
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: at_ms + 0.5,
+            seq: 2 + i,
+            ack: 10,
+            flags: A,
+            payload: b"x",
+            ..SEG
+        });
+    }
+    assert!(s.tracker.stats().evictions >= 450);
+    let r = s.finish();
+    let long = r.iter().find(|h| h.client == ep(C)).unwrap();
+    assert!(!long.evicted);
+    assert_eq!(long.outcome, Outcome::Established);
+    assert_eq!(long.client_pkts, 502);
+}
+
+#[test]
+fn a_lone_syn_kept_compact_gives_the_full_record_when_answered_later() {
+    // The first SYN is held in the compact form; a retransmission with
+    // other options, then the SYN-ACK and ACK, turn it into a full flow
+    // that must know everything the first SYN said.
+    let linux = OptionWriter::linux(100, 0, 7).build();
+    let plain = OptionWriter::default().mss(1460).build();
+    let mut s = Script::new();
+    s.send(Seg {
+        seq: 1000,
+        flags: S | TcpFlags::ECE | TcpFlags::CWR,
+        options: &linux,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1000.0,
+        seq: 1000,
+        flags: S | TcpFlags::ECE | TcpFlags::CWR,
+        options: &plain,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1010.0,
+        from: SV,
+        to: C,
+        seq: 5000,
+        ack: 1001,
+        flags: S | A | TcpFlags::ECE,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1020.0,
+        seq: 1001,
+        ack: 5001,
+        flags: A,
+        ..SEG
+    });
+    let r = s.finish();
+    assert_eq!(r.len(), 1);
+    let h = &r[0];
+    assert_eq!(h.outcome, Outcome::Established);
+    assert_eq!(h.syn_count, 2);
+    assert_eq!(h.ts_ns, 0, "the record starts at the first SYN");
+    assert_eq!(h.setup_ns, Some(1020 * MS));
+    assert_eq!(h.client_isn, Some(1000));
+    assert_eq!(h.client_opts.unwrap().wscale, Some(7));
+    assert_eq!(h.syn_retransmit_opts.unwrap().wscale, None);
+    assert_eq!(h.ecn, Some(Ecn::Negotiated));
+    assert_eq!(h.history, "ShA");
+}
+
+#[test]
 fn finished_flows_leave_the_table_while_reading() {
     let mut s = Script::new();
     for i in 0..200u32 {

@@ -6,6 +6,7 @@
 #![forbid(unsafe_code)]
 
 pub use synack_core::rng;
+pub mod flood;
 pub mod scenario;
 pub mod stream;
 

@@ -2,6 +2,7 @@
 //!
 //!   synack-gen sample samples/handshakes.pcapng
 //!   synack-gen bench --bytes 1200000000 --seed 1 /tmp/bench.pcap
+//!   synack-gen flood --flows 2000000 [--established] /tmp/flood.pcap
 
 #![forbid(unsafe_code)]
 
@@ -9,8 +10,9 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use std::fs::File;
 use std::io::BufWriter;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use synack_capture::{LinkType, PcapNgWriter, PcapWriter};
+use synack_gen::flood::FloodKind;
 
 #[derive(Parser)]
 #[command(about = "Deterministic handshake captures for synack's sample and benchmarks")]
@@ -32,6 +34,22 @@ enum Cmd {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Write many flows that stay open (pcap): a spoofed SYN flood, or
+    /// handshakes that complete and are never closed
+    Flood {
+        out: PathBuf,
+        /// How many flows
+        #[arg(long, default_value_t = 2_000_000)]
+        flows: u64,
+        /// New flows a second of capture time
+        #[arg(long, default_value_t = 200_000)]
+        rate: u64,
+        /// Complete each handshake (SYN, SYN-ACK, ACK) instead of a lone SYN
+        #[arg(long)]
+        established: bool,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
 }
 
 fn main() -> Result<()> {
@@ -50,31 +68,59 @@ fn main() -> Result<()> {
             std::io::Write::flush(&mut w.into_inner())?;
         }
         Cmd::Bench { out, bytes, seed } => {
-            let file = File::create(&out).with_context(|| format!("creating {}", out.display()))?;
-            let mut w = PcapWriter::new(
-                BufWriter::with_capacity(1 << 20, file),
-                LinkType::ETHERNET,
-                262_144,
-            )?;
-            let mut err = None;
-            let totals = synack_gen::stream::generate(seed, bytes, |t, f| {
-                if err.is_none() {
-                    err = w.write(t, f).err();
-                }
-            });
-            if let Some(e) = err {
-                return Err(e.into());
+            let mut totals = None;
+            write_pcap(&out, |write| {
+                totals = Some(synack_gen::stream::generate(seed, bytes, write));
+            })?;
+            if let Some(totals) = totals {
+                eprintln!(
+                    "{}: {} packets, {} bytes, {} attempts {:?}",
+                    out.display(),
+                    totals.packets,
+                    totals.bytes,
+                    totals.attempts,
+                    totals.by_outcome
+                );
             }
-            std::io::Write::flush(&mut w.into_inner())?;
-            eprintln!(
-                "{}: {} packets, {} bytes, {} attempts {:?}",
-                out.display(),
-                totals.packets,
-                totals.bytes,
-                totals.attempts,
-                totals.by_outcome
-            );
+        }
+        Cmd::Flood {
+            out,
+            flows,
+            rate,
+            established,
+            seed,
+        } => {
+            let kind = if established {
+                FloodKind::Established
+            } else {
+                FloodKind::Syn
+            };
+            write_pcap(&out, |write| {
+                synack_gen::flood::generate(seed, flows, rate, kind, write);
+            })?;
         }
     }
+    Ok(())
+}
+
+/// Writes the packets `fill` gives into a new pcap file (Ethernet, ns
+/// timestamps); the first write error ends it.
+fn write_pcap(out: &Path, fill: impl FnOnce(&mut dyn FnMut(i64, &[u8]))) -> Result<()> {
+    let file = File::create(out).with_context(|| format!("creating {}", out.display()))?;
+    let mut w = PcapWriter::new(
+        BufWriter::with_capacity(1 << 20, file),
+        LinkType::ETHERNET,
+        262_144,
+    )?;
+    let mut err = None;
+    fill(&mut |t, f| {
+        if err.is_none() {
+            err = w.write(t, f).err();
+        }
+    });
+    if let Some(e) = err {
+        return Err(e).with_context(|| format!("writing {}", out.display()));
+    }
+    std::io::Write::flush(&mut w.into_inner())?;
     Ok(())
 }

@@ -20,7 +20,7 @@ pub mod tcp;
 pub use decode::{Decoded, IcmpError, Part, Segment, Skip, decode};
 pub use link::LinkType;
 pub use seq::SeqNumber;
-pub use tcp::{TcpFlags, TcpOptions, Tfo};
+pub use tcp::{TcpFlags, TcpHeaderCopy, TcpOptions, TcpView, Tfo};
 
 /// Reads a big-endian u16 at `at`; callers have checked the length.
 #[inline(always)]

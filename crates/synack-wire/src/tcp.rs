@@ -122,6 +122,40 @@ impl<'a> TcpView<'a> {
     pub fn options(&self) -> TcpOptions {
         TcpOptions::parse(self.option_bytes())
     }
+
+    /// A copy of the header (without payload) to keep after the frame's
+    /// buffer is gone.
+    pub fn header_copy(&self) -> TcpHeaderCopy {
+        let mut bytes = [0; TcpHeaderCopy::MAX];
+        bytes[..self.header_len].copy_from_slice(&self.bytes[..self.header_len]);
+        TcpHeaderCopy {
+            bytes,
+            // At most 60: the data offset is four bits of 32-bit words.
+            len: self.header_len as u8,
+        }
+    }
+}
+
+/// An owned copy of a checked TCP header, so that a segment can be looked
+/// at again later without keeping its frame.
+#[derive(Clone, Copy, Debug)]
+pub struct TcpHeaderCopy {
+    bytes: [u8; TcpHeaderCopy::MAX],
+    len: u8,
+}
+
+impl TcpHeaderCopy {
+    /// The longest TCP header (data offset 15).
+    pub const MAX: usize = 60;
+
+    /// The header as it was checked, with no payload bytes.
+    pub fn view(&self) -> TcpView<'_> {
+        let header_len = usize::from(self.len);
+        TcpView {
+            bytes: &self.bytes[..header_len],
+            header_len,
+        }
+    }
 }
 
 /// TCP Fast Open option content (RFC 7413 section 4.1.1).

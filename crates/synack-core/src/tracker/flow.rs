@@ -7,7 +7,7 @@ use super::zeek::{ZeekConn, likely_server_port};
 use crate::handshake::{Ecn, Handshake, IcmpInfo, Options, Outcome, Side, Source, TfoInfo, Times};
 use std::net::{IpAddr, SocketAddr};
 use synack_wire::SeqNumber;
-use synack_wire::{Segment, TcpFlags};
+use synack_wire::{TcpFlags, TcpView};
 
 /// A flow's identity: VLAN plus both endpoints in canonical order, so that
 /// both directions find the same entry. Addresses are kept as 128-bit
@@ -239,13 +239,19 @@ impl Flow {
     }
 
     /// Updates the flow with one TCP segment sent by endpoint `a` (or `b`).
-    pub fn segment(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>, checksum_ok: bool) {
+    pub fn segment(
+        &mut self,
+        ts: i64,
+        from_a: bool,
+        tcp: &TcpView<'_>,
+        payload_len: u32,
+        checksum_ok: bool,
+    ) {
         self.last_ts = self.last_ts.max(ts);
         let side = usize::from(!from_a);
         self.pkts[side] += 1;
-        self.bytes[side] += u64::from(seg.payload_len);
+        self.bytes[side] += u64::from(payload_len);
 
-        let tcp = &seg.tcp;
         let flags = tcp.flags();
         let is_orig = from_a == self.a_is_orig;
         if !checksum_ok {
@@ -262,21 +268,20 @@ impl Flow {
             flags,
             tcp.seq(),
             tcp.ack(),
-            seg.payload_len,
+            payload_len,
             tcp.window(),
         );
 
         if flags.syn() && !flags.ack() && !flags.rst() {
-            self.syn(ts, from_a, seg);
+            self.syn(ts, from_a, tcp, payload_len);
         } else if flags.syn() && flags.ack() && !flags.rst() {
-            self.synack(ts, from_a, seg);
+            self.synack(ts, from_a, tcp, payload_len);
         } else if !flags.syn() {
-            self.after_handshake(ts, from_a, seg);
+            self.after_handshake(ts, from_a, tcp, payload_len);
         }
     }
 
-    fn syn(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
-        let tcp = &seg.tcp;
+    fn syn(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32) {
         let flags = tcp.flags();
         if self.client_is_a.is_none() {
             self.client_is_a = Some(from_a);
@@ -306,8 +311,8 @@ impl Flow {
                 // sets AE as well.
                 self.syn_ecn_setup = flags.has(TcpFlags::ECE) && flags.has(TcpFlags::CWR);
                 self.accecn = self.syn_ecn_setup && flags.has(TcpFlags::AE);
-                self.syn_data = seg.payload_len;
-                if seg.payload_len > 0 && self.times.client_data.is_none() {
+                self.syn_data = payload_len;
+                if payload_len > 0 && self.times.client_data.is_none() {
                     self.times.client_data = Some(ts);
                 }
             }
@@ -330,8 +335,7 @@ impl Flow {
         }
     }
 
-    fn synack(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
-        let tcp = &seg.tcp;
+    fn synack(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32) {
         let flags = tcp.flags();
         if self.client_is_a.is_none() {
             // The receiver of a SYN-ACK is the client.
@@ -371,13 +375,12 @@ impl Flow {
                     ece && !cwr
                 };
         }
-        if seg.payload_len > 0 && self.times.server_data.is_none() {
+        if payload_len > 0 && self.times.server_data.is_none() {
             self.times.server_data = Some(ts);
         }
     }
 
-    fn after_handshake(&mut self, ts: i64, from_a: bool, seg: &Segment<'_>) {
-        let tcp = &seg.tcp;
+    fn after_handshake(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32) {
         let flags = tcp.flags();
         if self.settled && !flags.rst() {
             return;
@@ -419,7 +422,7 @@ impl Flow {
         {
             self.client_acked_unseen_synack = true;
         }
-        if seg.payload_len > 0 {
+        if payload_len > 0 {
             let slot = if from_client == Some(false) {
                 &mut self.times.server_data
             } else {

@@ -4,11 +4,15 @@
 //! attempt reuses their 4-tuple, or when the table is full (counted as
 //! evictions). Records leave in a deterministic order.
 
+mod age;
+mod entry;
 mod flow;
 mod wheel;
 mod zeek;
 
 use crate::handshake::{Handshake, IcmpInfo, Source};
+use age::AgeQueue;
+use entry::{Entry, FirstSyn};
 use flow::{End, Flow, FlowKey};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
@@ -42,11 +46,19 @@ pub struct TrackerConfig {
 }
 
 impl TrackerConfig {
-    /// Flows that fit in about 256 MB, the budget of the default table.
+    /// The default table: 114,688 flows, which keeps a whole `analyze` run
+    /// under 256 MB whatever the input (measured with `bench/flood.sh`: a
+    /// table full of established flows peaks at about 180 MB, a SYN flood
+    /// well below). The hash table is sized for twice the flows it may hold
+    /// (262,144 slots), so that the slots left by removed flows are
+    /// reclaimed in place instead of making the table double.
     pub fn default_max_flows() -> usize {
-        (256 << 20) / Tracker::approx_bytes_per_flow()
+        DEFAULT_TABLE_SLOTS * 7 / 16
     }
 }
+
+/// Slots of the default hash table (hashbrown fills at most 7/8 of them).
+const DEFAULT_TABLE_SLOTS: usize = 1 << 18;
 
 impl Default for TrackerConfig {
     fn default() -> Self {
@@ -82,39 +94,46 @@ pub struct TrackerStats {
 
 pub struct Tracker {
     config: TrackerConfig,
-    /// Boxed: a flow is ~800 bytes, and the table moves entries as it grows.
-    flows: FxHashMap<FlowKey, Box<Flow>>,
+    /// Full flows are boxed (~800 bytes, and the table moves entries as it
+    /// grows); a flow that has seen only a SYN is kept inline.
+    flows: FxHashMap<FlowKey, Entry>,
     /// When each flow should next be looked at (lazily updated: a flow seen
     /// since is filed again under its new deadline).
     deadlines: Wheel<FlowKey>,
+    /// Which flow was seen least recently, for eviction.
+    ages: AgeQueue,
     decided: Vec<Handshake>,
     stats: TrackerStats,
     now: i64,
     next_sweep: i64,
 }
 
+/// Most flows evicted at once when the table is full.
+const EVICT_BATCH: usize = 1024;
+
 /// Sweeps run at most this often in capture time.
 const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
+        // Sized once for twice the table's cap (up to the default's): a full
+        // table with flows leaving and coming grows by doubling, holding
+        // both copies, unless it is at most half full when the slots of
+        // removed flows run out.
+        let capacity = config
+            .max_flows
+            .min(TrackerConfig::default_max_flows())
+            .saturating_mul(2);
         Tracker {
             config,
-            flows: FxHashMap::default(),
+            flows: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
             deadlines: Wheel::new(),
+            ages: AgeQueue::default(),
             decided: Vec::new(),
             stats: TrackerStats::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
         }
-    }
-
-    /// Memory one flow takes, to size `max_flows`: measured with
-    /// `cargo run --release -p synack-core --example flow_memory` (1160
-    /// bytes per flow at 250,000 flows: the boxed flow, its table and
-    /// deadline entries, history and timestamp allocations), rounded up.
-    pub fn approx_bytes_per_flow() -> usize {
-        1200
     }
 
     pub fn stats(&self) -> &TrackerStats {
@@ -198,7 +217,8 @@ impl Tracker {
                     from: error.from,
                 };
                 match self.flows.get_mut(&key) {
-                    Some(flow) => {
+                    Some(entry) => {
+                        let flow = entry.flow_mut(key);
                         flow.icmp(ts_ns, quoted_from_a, info);
                         Self::announce(&self.config, self.now, &mut self.decided, flow);
                     }
@@ -228,32 +248,39 @@ impl Tracker {
             self.stats.bad_checksums += 1;
         }
         let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
-        if let Some(flow) = self.flows.get_mut(&key) {
+        if let Some(entry) = self.flows.get_mut(&key) {
+            let flow = entry.flow_mut(key);
             if !(pure_syn && checksum_ok && flow.is_new_attempt(from_a, tcp.seq())) {
-                flow.segment(ts, from_a, seg, checksum_ok);
+                flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
                 Self::announce(&self.config, self.now, &mut self.decided, flow);
                 return;
             }
             // A new attempt on the same 4-tuple: the old one is over.
             if let Some(old) = self.flows.remove(&key) {
-                out.push(old.finish(End::Reused, self.now, self.config.source));
+                out.push(old.finish(key, End::Reused, self.now, self.config.source));
             }
         }
         if self.flows.len() >= self.config.max_flows {
             self.make_room(out);
         }
-        let mut flow = Box::new(Flow::new(
-            key,
-            from_a,
-            flags,
-            tcp.src_port(),
-            tcp.dst_port(),
-            ts,
-        ));
-        flow.segment(ts, from_a, seg, checksum_ok);
+        let entry = if FirstSyn::fits(tcp, checksum_ok) {
+            Entry::FirstSyn(FirstSyn::new(ts, from_a, tcp, seg.payload_len))
+        } else {
+            let mut flow = Box::new(Flow::new(
+                key,
+                from_a,
+                flags,
+                tcp.src_port(),
+                tcp.dst_port(),
+                ts,
+            ));
+            flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+            Entry::Flow(flow)
+        };
         self.deadlines
             .insert(ts.saturating_add(self.config.linger_ns), key);
-        self.flows.insert(key, flow);
+        self.ages.push(ts, key);
+        self.flows.insert(key, entry);
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
     }
@@ -268,59 +295,80 @@ impl Tracker {
         self.deadlines.take_due(now, &mut due);
         let mut expired = Vec::new();
         for key in due {
-            let Some(flow) = self.flows.get(&key) else {
+            let Some(entry) = self.flows.get(&key) else {
                 continue;
             };
-            let deadline = flow.deadline(c.linger_ns, c.attempt_idle_ns, c.idle_ns);
+            let deadline = entry.deadline(c.linger_ns, c.attempt_idle_ns, c.idle_ns);
             if deadline <= now {
                 expired.push(key);
             } else {
                 self.deadlines.insert(deadline, key);
             }
         }
-        self.emit(expired, End::Expired, out);
+        self.emit(expired, End::Expired, |h| out.push(h));
         // Stale entries (flows already gone) would otherwise pile up when
         // many flows leave by reuse or eviction.
-        if self.deadlines.len() > 4 * self.flows.len() + 1024 {
+        if self.deadlines.len() > 2 * self.flows.len() + 1024 {
             let flows = &self.flows;
             self.deadlines.retain(|k| flows.contains_key(k));
+        }
+        if self.ages.len() > 2 * self.flows.len() + 1024 {
+            let flows = &self.flows;
+            self.ages.retain(|k| flows.contains_key(k));
         }
     }
 
     /// The table is full: expire what is over, then evict the least recently
-    /// seen eighth so that eviction costs O(1) per packet on average.
+    /// seen flows, a small batch at a time (each batch's records are written
+    /// in record order, and sweeps are not run for every new flow).
     fn make_room(&mut self, out: &mut Vec<Handshake>) {
         self.sweep(out);
         if self.flows.len() < self.config.max_flows {
             return;
         }
-        let mut by_age: Vec<(i64, FlowKey)> =
-            self.flows.iter().map(|(k, f)| (f.last_ts, *k)).collect();
-        let n = (by_age.len() / 8).max(1);
-        by_age.select_nth_unstable_by_key(n - 1, |(t, _)| *t);
-        let victims: Vec<FlowKey> = by_age[..n].iter().map(|(_, k)| *k).collect();
-        self.stats.evictions += victims.len() as u64;
-        self.emit(victims, End::Evicted, out);
+        let batch = (self.config.max_flows / 64).clamp(1, EVICT_BATCH);
+        let mut victims = Vec::with_capacity(batch);
+        while victims.len() < batch {
+            match self.ages.pop_oldest(&self.flows) {
+                Some(key) => victims.push(key),
+                None => break,
+            }
+        }
+        if victims.is_empty() {
+            // Not expected (every flow is filed); never let the table grow.
+            victims.extend(self.flows.keys().next().copied());
+        }
+        self.stats.evictions += self.emit(victims, End::Evicted, |h| out.push(h));
     }
 
     /// Finishes the flows of `keys` in record order (first SYN, then key),
     /// sorting the small keys rather than the large records.
-    fn emit(&mut self, keys: Vec<FlowKey>, end: End, out: &mut Vec<Handshake>) {
+    /// Returns how many records were made (a key may be given twice).
+    fn emit(&mut self, keys: Vec<FlowKey>, end: End, mut each: impl FnMut(Handshake)) -> u64 {
         let mut order: Vec<(i64, FlowKey)> = keys
             .into_iter()
-            .filter_map(|k| self.flows.get(&k).map(|f| (f.record_ts(), k)))
+            .filter_map(|k| self.flows.get(&k).map(|e| (e.record_ts(), k)))
             .collect();
         order.sort_unstable();
+        let mut made = 0;
         for (_, key) in order {
-            if let Some(flow) = self.flows.remove(&key) {
-                out.push(flow.finish(end, self.now, self.config.source));
+            if let Some(entry) = self.flows.remove(&key) {
+                each(entry.finish(key, end, self.now, self.config.source));
+                made += 1;
             }
         }
+        made
     }
 
     /// The input ended: every flow still held becomes a record.
     pub fn finish(&mut self, out: &mut Vec<Handshake>) {
+        self.finish_each(|h| out.push(h));
+    }
+
+    /// [`Tracker::finish`], handing each record over as it is made: a full
+    /// table's records at once would take as much memory again.
+    pub fn finish_each(&mut self, each: impl FnMut(Handshake)) {
         let keys: Vec<FlowKey> = self.flows.keys().copied().collect();
-        self.emit(keys, End::Finished, out);
+        self.emit(keys, End::Finished, each);
     }
 }

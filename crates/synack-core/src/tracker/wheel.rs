@@ -61,10 +61,14 @@ impl<K> Wheel<K> {
         }
     }
 
-    /// Keeps only the keys for which `keep` holds.
+    /// Keeps only the keys for which `keep` holds, and gives back the room
+    /// of slots that emptied (a second of a flood can file a million keys).
     pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
         for slot in &mut self.slots {
             slot.retain(&mut keep);
+            if slot.capacity() > 2 * slot.len() + 64 {
+                slot.shrink_to_fit();
+            }
         }
         self.len = self.slots.iter().map(Vec::len).sum();
     }
