@@ -159,10 +159,24 @@ pub struct Reuse {
 }
 
 impl Reuse {
-    /// Per request, what keep-alive saves (median against median).
-    pub fn saved_per_request(&self) -> Duration {
-        Series::median(&self.new_connections.requests)
-            .saturating_sub(Series::median(&self.keep_alive.requests))
+    /// Per request, what keep-alive saves (median against median), in
+    /// ns: negative when keep-alive is the slower way.
+    pub fn saved_per_request_ns(&self) -> i64 {
+        let new = Series::median(&self.new_connections.requests).as_nanos() as i64;
+        new - Series::median(&self.keep_alive.requests).as_nanos() as i64
+    }
+
+    /// Keep-alive requests each stalled for about a delayed ACK (Linux's
+    /// shortest is 40 ms, others wait up to 200 ms) that new connections
+    /// did not: the signature of a server that writes a response in pieces
+    /// without TCP_NODELAY. Nagle's algorithm (RFC 896) holds its last
+    /// small piece until the first is acknowledged, and the client delays
+    /// that ACK (RFC 1122 section 4.2.3.2); a new connection escapes
+    /// because a receiver acknowledges at once at the start of a
+    /// connection (Linux's quick-ACK mode).
+    pub fn delayed_ack_stall(&self) -> bool {
+        let keep_alive = Series::median(&self.keep_alive.requests);
+        keep_alive >= Duration::from_millis(35) && self.saved_per_request_ns() <= -30_000_000
     }
 
     /// Share of a new-connection request spent in the handshake (medians).
@@ -212,6 +226,44 @@ pub fn measure(url: &HttpUrl, n: usize, timeout: Duration) -> io::Result<Reuse> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Serves `n` keep-alive GETs on one connection and `n` with a new
+    /// connection each, writing the headers and the body of each response
+    /// separately, without TCP_NODELAY.
+    fn server_writing_in_pieces(n: usize) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().take(n + 1) {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        break;
+                    }
+                    if line == "\r\n" {
+                        let _ = stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n");
+                        let _ = stream.write_all(b"hello");
+                    }
+                }
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn reuse_names_the_delayed_ack_stall_of_a_server_writing_in_pieces() {
+        let addr = server_writing_in_pieces(5);
+        let url = HttpUrl::parse(&format!("http://{addr}/")).unwrap();
+        let r = measure(&url, 5, Duration::from_secs(3)).unwrap();
+        assert!(
+            r.saved_per_request_ns() < -30_000_000,
+            "keep-alive should be the slower way here: {r:?}"
+        );
+        assert!(r.delayed_ack_stall(), "{r:?}");
+    }
 
     #[test]
     fn urls() {

@@ -80,11 +80,29 @@ fn reuse(url: &str, n: usize, timeout: Duration) -> Result<ExitCode> {
         ms(Series::median(&ka.requests)),
         ms(ka.total())
     );
-    println!(
-        "keep-alive saves {} per request, {} over the {n} requests",
-        ms(r.saved_per_request()),
-        ms(new.total().saturating_sub(ka.total()))
-    );
+    let saved = r.saved_per_request_ns();
+    let saved_total = new.total().as_nanos() as i64 - ka.total().as_nanos() as i64;
+    if saved >= 0 {
+        println!(
+            "keep-alive saves {} per request, {} over the {n} requests",
+            human_ns(saved),
+            human_ns(saved_total)
+        );
+    } else {
+        println!(
+            "keep-alive costs {} more per request, {} over the {n} requests",
+            human_ns(-saved),
+            human_ns(-saved_total)
+        );
+    }
+    if r.delayed_ack_stall() {
+        println!(
+            "  each keep-alive request waited for a delayed ACK: the server writes a response in \
+             pieces and Nagle's algorithm holds the last piece until this client acknowledges the \
+             first (new connections acknowledge at once). Set TCP_NODELAY on the server's sockets, \
+             or have it write each response in one piece."
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -432,7 +432,7 @@ fn reuse_saves_about_one_round_trip_per_request() {
         .run(move || synack_probe::reuse::measure(&url, 5, Duration::from_secs(3)))
         .unwrap()
         .unwrap();
-    let saved = r.saved_per_request().as_secs_f64() * 1000.0;
+    let saved = r.saved_per_request_ns() as f64 / 1e6;
     assert!(
         (17.0..24.0).contains(&saved),
         "keep-alive saved {saved} ms per request at 20 ms RTT"
