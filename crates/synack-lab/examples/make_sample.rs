@@ -8,12 +8,7 @@ use std::time::Duration;
 use synack_lab::{IcmpKind, Impairment, Lab, Side};
 
 fn delay(ms: u64) -> Impairment {
-    Impairment::Delay {
-        rtt: Duration::from_millis(ms),
-        jitter: Duration::ZERO,
-        handshake_only: false,
-        one_way: false,
-    }
+    Impairment::delay(Duration::from_millis(ms))
 }
 
 /// One scenario: a lab with `impairments`, a listener on 8080 (both

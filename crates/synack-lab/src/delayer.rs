@@ -2,10 +2,13 @@
 //! queued packet for a fixed time (plus optional jitter) and then accepts
 //! it. There is no netem on the kernels this targets, so delay goes through
 //! user space; the thread runs with real-time priority so that CPU contention
-//! does not become latency. Packets of one queue leave in arrival order.
+//! does not become latency, and sleeps on the queue's descriptor until the
+//! next packet is due or a new one comes (no CPU while idle). Packets of one
+//! queue leave in arrival order.
 
 use crate::error::LabError;
 use crate::netns::Netns;
+use crate::nfqueue::{NfQueue, Queued};
 use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
@@ -28,9 +31,9 @@ pub(crate) struct Delayer {
     pub realtime: bool,
 }
 
-/// How long the loop sleeps when nothing is due: the bound on how late a
-/// packet can be released (the nfq socket is polled, not waited on).
-const IDLE_SLEEP: Duration = Duration::from_micros(100);
+/// The longest wait on the queue's descriptor: how soon a stop request is
+/// seen when no packet is due.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 impl Delayer {
     /// Binds the queues inside `ns` and starts delaying. Returns once the
@@ -84,15 +87,11 @@ fn run(
     ready: std::sync::mpsc::Sender<io::Result<bool>>,
 ) -> io::Result<()> {
     let realtime = synack_sys::set_realtime(50).unwrap_or(false);
-    let bound = (|| -> io::Result<nfq::Queue> {
-        let mut q = nfq::Queue::open()?;
+    let bound = (|| -> io::Result<NfQueue> {
+        let mut q = NfQueue::open()?;
         for d in &queues {
             q.bind(d.queue)?;
-            // Metadata only: the verdict does not need the bytes.
-            q.set_copy_range(d.queue, 0)?;
-            q.set_fail_open(d.queue, true)?;
         }
-        q.set_nonblocking(true);
         Ok(q)
     })();
     let mut q = match bound {
@@ -105,64 +104,56 @@ fn run(
             return Err(e);
         }
     };
-    let mut held: Vec<VecDeque<(Instant, nfq::Message)>> =
+    let mut held: Vec<VecDeque<(Instant, Queued)>> =
         queues.iter().map(|_| VecDeque::new()).collect();
     let mut last_due: Vec<Instant> = queues.iter().map(|_| Instant::now()).collect();
     let mut rng = Rng::new(u64::from(std::process::id()));
+    let mut arrived = Vec::new();
     loop {
         let stopping = stop.load(Ordering::SeqCst);
         let now = Instant::now();
         for fifo in &mut held {
             while fifo.front().is_some_and(|(due, _)| stopping || *due <= now) {
-                if let Some((_, mut msg)) = fifo.pop_front() {
-                    msg.set_verdict(nfq::Verdict::Accept);
-                    q.verdict(msg)?;
+                if let Some((_, packet)) = fifo.pop_front() {
+                    q.accept(packet)?;
                 }
             }
         }
         if stopping {
             return Ok(());
         }
-        let mut received = false;
-        loop {
-            match q.recv() {
-                Ok(msg) => {
-                    received = true;
-                    let i = queues
-                        .iter()
-                        .position(|d| d.queue == msg.get_queue_num())
-                        .unwrap_or(0);
-                    let d = queues[i];
-                    let jitter = if d.jitter.is_zero() {
-                        Duration::ZERO
-                    } else {
-                        Duration::from_nanos(rng.range(0, 2 * d.jitter.as_nanos() as u64))
-                    };
-                    // delay ± jitter, never before the packet ahead of it.
-                    let due = (Instant::now() + d.delay + jitter)
-                        .checked_sub(d.jitter)
-                        .unwrap_or(now)
-                        .max(last_due[i]);
-                    last_due[i] = due;
-                    held[i].push_back((due, msg));
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        if !received {
-            let next = held
+        q.receive(&mut arrived)?;
+        for packet in arrived.drain(..) {
+            let i = queues
                 .iter()
-                .filter_map(|f| f.front().map(|(due, _)| *due))
-                .min();
-            let wait = next.map_or(IDLE_SLEEP, |due| {
-                due.saturating_duration_since(Instant::now())
-                    .min(IDLE_SLEEP)
-            });
-            if !wait.is_zero() {
-                std::thread::sleep(wait);
-            }
+                .position(|d| d.queue == packet.queue)
+                .unwrap_or(0);
+            let d = queues[i];
+            let jitter = if d.jitter.is_zero() {
+                Duration::ZERO
+            } else {
+                Duration::from_nanos(rng.range(0, 2 * d.jitter.as_nanos() as u64))
+            };
+            // delay ± jitter, never before the packet ahead of it.
+            let due = (Instant::now() + d.delay + jitter)
+                .checked_sub(d.jitter)
+                .unwrap_or(now)
+                .max(last_due[i]);
+            last_due[i] = due;
+            held[i].push_back((due, packet));
+        }
+        // Sleep on the queue's descriptor until the next packet is due or
+        // a new one arrives.
+        let next = held
+            .iter()
+            .filter_map(|f| f.front().map(|(due, _)| *due))
+            .min();
+        let wait = next.map_or(STOP_CHECK, |due| {
+            due.saturating_duration_since(Instant::now())
+                .min(STOP_CHECK)
+        });
+        if !wait.is_zero() {
+            q.wait(wait)?;
         }
     }
 }

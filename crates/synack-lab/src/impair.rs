@@ -1,7 +1,10 @@
 //! Impairments: what a lab does to handshakes, as iptables rules in the
 //! namespaces (losses, rejections) and NFQUEUE delay. Each says where it
 //! acts: SYNs are dropped on the server's way in, SYN-ACKs on its way out,
-//! delay is split between the client's egress and ingress.
+//! delay is added on the router between the two, split between the two
+//! directions, so that it lies on the wire for both ends: each end's
+//! captures and kernel receive timestamps see the whole round trip, as on
+//! a real network.
 
 use std::time::Duration;
 
@@ -41,9 +44,9 @@ impl IcmpKind {
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Impairment {
-    /// Adds `rtt` to the round trip (half on the client's egress, half on
-    /// its ingress; all on egress when `one_way`), ± `jitter`, on every
-    /// packet or on SYN and SYN-ACK only.
+    /// Adds `rtt` to the round trip (half towards the server, half towards
+    /// the client; all towards the server when `one_way`), ± `jitter`, on
+    /// every packet or on SYN and SYN-ACK only.
     Delay {
         rtt: Duration,
         jitter: Duration,
@@ -66,36 +69,58 @@ pub enum Impairment {
     RejectIcmp { kind: IcmpKind, port: Option<u16> },
 }
 
-/// Where a rule goes.
+/// The namespace a rule goes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Place {
+    Server,
+    Router,
+}
+
+/// An iptables rule and where it goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Rule {
-    pub server_side: bool,
+    pub place: Place,
     pub v6: bool,
     pub args: Vec<String>,
 }
 
-/// Queue numbers of the delayer: client egress and client ingress.
-pub(crate) const QUEUE_EGRESS: u16 = 1;
-pub(crate) const QUEUE_INGRESS: u16 = 2;
+/// Queue numbers of the delayer: towards the server, towards the client.
+pub(crate) const QUEUE_TO_SERVER: u16 = 1;
+pub(crate) const QUEUE_TO_CLIENT: u16 = 2;
 
 impl Impairment {
+    /// `rtt` more on the round trip of every packet, half each way, with
+    /// no jitter: the plain delay most scenarios want.
+    pub fn delay(rtt: Duration) -> Impairment {
+        Impairment::Delay {
+            rtt,
+            jitter: Duration::ZERO,
+            handshake_only: false,
+            one_way: false,
+        }
+    }
+
     /// The iptables/ip6tables rules that make it (delay also needs the
     /// delayer; see [`Impairment::queue_delays`]).
-    pub(crate) fn rules(&self, client_dev: &str, server_dev: &str) -> Vec<Rule> {
+    /// `server_dev` is the server's end of its link; `from_client` and
+    /// `from_server` are the router's ends of the client's and the
+    /// server's links.
+    pub(crate) fn rules(
+        &self,
+        server_dev: &str,
+        from_client: &str,
+        from_server: &str,
+    ) -> Vec<Rule> {
         let mut out = Vec::new();
         for v6 in [false, true] {
             // A rule is its match words and then the action's words.
-            let mut rule = |server_side: bool, head: String, tail: String| {
+            let mut rule = |place: Place, head: String, tail: String| {
                 let args = head
                     .split_whitespace()
                     .chain(tail.split_whitespace())
                     .map(String::from)
                     .collect();
-                out.push(Rule {
-                    server_side,
-                    v6,
-                    args,
-                });
+                out.push(Rule { place, v6, args });
             };
             // On the server: client SYNs coming in, or its SYN-ACKs going out.
             let syns_in = format!("-A INPUT -i {server_dev} -p tcp --syn");
@@ -125,51 +150,51 @@ impl Impairment {
                         ""
                     };
                     rule(
-                        false,
-                        format!("-A OUTPUT -o {client_dev} {only}"),
-                        format!("-j NFQUEUE --queue-num {QUEUE_EGRESS} --queue-bypass"),
+                        Place::Router,
+                        format!("-A FORWARD -i {from_client} {only}"),
+                        format!("-j NFQUEUE --queue-num {QUEUE_TO_SERVER} --queue-bypass"),
                     );
                     if !one_way {
                         rule(
-                            false,
-                            format!("-A INPUT -i {client_dev} {only}"),
-                            format!("-j NFQUEUE --queue-num {QUEUE_INGRESS} --queue-bypass"),
+                            Place::Router,
+                            format!("-A FORWARD -i {from_server} {only}"),
+                            format!("-j NFQUEUE --queue-num {QUEUE_TO_CLIENT} --queue-bypass"),
                         );
                     }
                 }
                 Impairment::DropSyn { first } => rule(
-                    true,
+                    Place::Server,
                     syns_in,
                     first_of_flow("synack_syn", "srcip,srcport", *first),
                 ),
                 Impairment::DropSynAck { first } => rule(
-                    true,
+                    Place::Server,
                     synacks_out,
                     first_of_flow("synack_synack", "dstip,dstport", *first),
                 ),
                 Impairment::DropSynRandom { probability } => {
-                    rule(true, syns_in, random(*probability))
+                    rule(Place::Server, syns_in, random(*probability))
                 }
                 Impairment::DropSynAckRandom { probability } => {
-                    rule(true, synacks_out, random(*probability))
+                    rule(Place::Server, synacks_out, random(*probability))
                 }
                 Impairment::DropSynData => {
                     // A SYN with every option a handshake uses is at most 80
                     // bytes over IPv4 and 100 over IPv6; bigger ones carry data.
                     let min = if v6 { 101 } else { 81 };
                     rule(
-                        true,
+                        Place::Server,
                         syns_in,
                         format!("-m length --length {min}:65535 -j DROP"),
                     )
                 }
                 Impairment::RejectRst { port: p } => rule(
-                    true,
+                    Place::Server,
                     syns_in,
                     format!("{}-j REJECT --reject-with tcp-reset", port(p)),
                 ),
                 Impairment::RejectIcmp { kind, port: p } => rule(
-                    true,
+                    Place::Server,
                     syns_in,
                     format!(
                         "{}-j REJECT --reject-with {}",
@@ -195,7 +220,7 @@ impl Impairment {
         };
         if *one_way {
             vec![crate::delayer::QueueDelay {
-                queue: QUEUE_EGRESS,
+                queue: QUEUE_TO_SERVER,
                 delay: *rtt,
                 jitter: *jitter,
             }]
@@ -204,12 +229,12 @@ impl Impairment {
             let j = *jitter / 2;
             vec![
                 crate::delayer::QueueDelay {
-                    queue: QUEUE_EGRESS,
+                    queue: QUEUE_TO_SERVER,
                     delay: half,
                     jitter: j,
                 },
                 crate::delayer::QueueDelay {
-                    queue: QUEUE_INGRESS,
+                    queue: QUEUE_TO_CLIENT,
                     delay: *rtt - half,
                     jitter: j,
                 },
@@ -224,9 +249,9 @@ mod tests {
 
     #[test]
     fn drop_syn_drops_each_flows_first_syns_and_falls_through() {
-        let rules = Impairment::DropSyn { first: 2 }.rules("c0", "veth0");
+        let rules = Impairment::DropSyn { first: 2 }.rules("veth0", "rc", "rs");
         assert_eq!(rules.len(), 2, "one rule each for IPv4 and IPv6");
-        assert!(rules.iter().all(|r| r.server_side));
+        assert!(rules.iter().all(|r| r.place == Place::Server));
         assert!(
             rules[0]
                 .args
@@ -242,7 +267,7 @@ mod tests {
             kind: IcmpKind::Admin,
             port: Some(80),
         }
-        .rules("v", "v");
+        .rules("v", "rc", "rs");
         assert!(
             rules[0]
                 .args
@@ -258,7 +283,7 @@ mod tests {
     }
 
     #[test]
-    fn delay_is_split_between_egress_and_ingress() {
+    fn delay_is_split_between_the_directions_on_the_router() {
         let d = Impairment::Delay {
             rtt: Duration::from_millis(100),
             jitter: Duration::ZERO,
@@ -270,12 +295,20 @@ mod tests {
             q.iter().map(|x| x.delay).sum::<Duration>(),
             Duration::from_millis(100)
         );
-        let rules = d.rules("v", "v");
+        let rules = d.rules("s", "rc", "rs");
         assert_eq!(rules.len(), 4);
-        assert!(
-            rules
-                .iter()
-                .all(|r| !r.server_side && r.args.join(" ").contains("--tcp-flags SYN SYN"))
-        );
+        assert!(rules.iter().all(|r| r.place == Place::Router
+            && r.args.join(" ").contains("-A FORWARD")
+            && r.args.join(" ").contains("--tcp-flags SYN SYN")));
+        for from in ["-i rc ", "-i rs "] {
+            assert_eq!(
+                rules
+                    .iter()
+                    .filter(|r| r.args.join(" ").contains(from))
+                    .count(),
+                2,
+                "IPv4 and IPv6 rules for packets {from}"
+            );
+        }
     }
 }

@@ -1,9 +1,14 @@
-//! The lab itself: two namespaces joined by a veth pair, addressed for IPv4
-//! and IPv6, with static neighbours and no default route, torn down on drop.
+//! The lab itself: a client and a server namespace joined through a router
+//! namespace (a veth pair on each side), addressed for IPv4 and IPv6 as if
+//! on one subnet, with static neighbours and no default route, torn down on
+//! drop. The router is the wire: delay is added there, so that both ends'
+//! captures and kernel timestamps see all of it (on a veth pair, one end's
+//! transmit and the other's receive are the same instant, so a delay inside
+//! either end is invisible to one of them).
 
 use crate::delayer::Delayer;
 use crate::error::LabError;
-use crate::impair::Impairment;
+use crate::impair::{Impairment, Place};
 use crate::netns::Netns;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::process::{Command, Output};
@@ -14,8 +19,13 @@ use std::time::{Duration, Instant};
 pub const PREFIX: &str = "synack-";
 const VETH_CLIENT: &str = "veth-cli";
 const VETH_SERVER: &str = "veth-srv";
+/// The router's ends of the client's and the server's links.
+const ROUTER_CLIENT: &str = "rtr-cli";
+const ROUTER_SERVER: &str = "rtr-srv";
 const MAC_CLIENT: &str = "02:5a:00:00:00:02";
 const MAC_SERVER: &str = "02:5a:00:00:00:01";
+const MAC_ROUTER_CLIENT: &str = "02:5a:00:00:01:02";
+const MAC_ROUTER_SERVER: &str = "02:5a:00:00:01:01";
 const LINK_UP_TIMEOUT: Duration = Duration::from_secs(3);
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
@@ -30,6 +40,8 @@ pub struct Lab {
     pub id: String,
     pub client: Netns,
     pub server: Netns,
+    /// Forwards between the two, and holds the delay.
+    pub router: Netns,
     pub client_v4: Ipv4Addr,
     pub server_v4: Ipv4Addr,
     pub client_v6: Ipv6Addr,
@@ -109,6 +121,9 @@ impl Lab {
             server: Netns {
                 name: format!("{PREFIX}{id}-srv"),
             },
+            router: Netns {
+                name: format!("{PREFIX}{id}-rtr"),
+            },
             client_v4: Ipv4Addr::new(198, 18, net, 2),
             server_v4: Ipv4Addr::new(198, 18, net, 1),
             dead_v4: Ipv4Addr::new(198, 18, net, 9),
@@ -128,72 +143,113 @@ impl Lab {
     }
 
     fn build(&self) -> Result<(), LabError> {
-        let (c, s) = (&self.client.name, &self.server.name);
-        ip(&["netns", "add", c])?;
-        ip(&["netns", "add", s])?;
-        ip(&[
-            "link",
-            "add",
-            VETH_CLIENT,
-            "address",
-            MAC_CLIENT,
-            "netns",
-            c,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            VETH_SERVER,
-            "address",
-            MAC_SERVER,
-            "netns",
-            s,
-        ])?;
-        for (ns, dev, v4, v6, peer_v4, peer_v6, peer_mac) in [
+        let (c, sv, r) = (&self.client.name, &self.server.name, &self.router.name);
+        for ns in [c, sv, r] {
+            ip(&["netns", "add", ns])?;
+            ip(&["-n", ns, "link", "set", "lo", "up"])?;
+        }
+        for (ns, dev, mac, router_dev, router_mac) in [
+            (c, VETH_CLIENT, MAC_CLIENT, ROUTER_CLIENT, MAC_ROUTER_CLIENT),
+            (
+                sv,
+                VETH_SERVER,
+                MAC_SERVER,
+                ROUTER_SERVER,
+                MAC_ROUTER_SERVER,
+            ),
+        ] {
+            ip(&[
+                "link", "add", dev, "address", mac, "netns", ns, "type", "veth", "peer", "name",
+                router_dev, "address", router_mac, "netns", r,
+            ])?;
+        }
+        let v4 = |a: Ipv4Addr| IpAddr::V4(a);
+        let v6 = |a: Ipv6Addr| IpAddr::V6(a);
+        // Each end has its address on one subnet with the other end, whose
+        // address resolves to the router's MAC: the ends route nothing.
+        for (ns, dev, mine, peers, router_mac) in [
             (
                 c,
                 VETH_CLIENT,
-                self.client_v4,
-                self.client_v6,
-                self.server_v4,
-                self.server_v6,
-                MAC_SERVER,
+                [
+                    self.client_v4.to_string() + "/24",
+                    self.client_v6.to_string() + "/64",
+                ],
+                vec![v4(self.server_v4), v6(self.server_v6)],
+                MAC_ROUTER_CLIENT,
             ),
             (
-                s,
+                sv,
                 VETH_SERVER,
-                self.server_v4,
-                self.server_v6,
-                self.client_v4,
-                self.client_v6,
-                MAC_CLIENT,
+                [
+                    self.server_v4.to_string() + "/24",
+                    self.server_v6.to_string() + "/64",
+                ],
+                // The flood's spoofed source goes back towards the client,
+                // which drops what comes (not its address) instead of
+                // answering with RST (which would free the half-open entries).
+                vec![
+                    v4(self.client_v4),
+                    v6(self.client_v6),
+                    v4(self.flood_v4),
+                    v6(self.flood_v6),
+                ],
+                MAC_ROUTER_SERVER,
             ),
         ] {
-            ip(&["-n", ns, "link", "set", "lo", "up"])?;
-            ip(&["-n", ns, "addr", "add", &format!("{v4}/24"), "dev", dev])?;
+            ip(&["-n", ns, "addr", "add", &mine[0], "dev", dev])?;
             // nodad: the address is usable at once (no 1-2 s of tentative state).
-            ip(&[
-                "-n",
-                ns,
-                "addr",
-                "add",
-                &format!("{v6}/64"),
-                "dev",
-                dev,
-                "nodad",
-            ])?;
+            ip(&["-n", ns, "addr", "add", &mine[1], "dev", dev, "nodad"])?;
             // Static neighbours: the first connect does no ARP or ND, so
             // timings are the handshake's alone.
-            for peer in [IpAddr::V4(peer_v4), IpAddr::V6(peer_v6)] {
-                static_neighbour(ns, peer, peer_mac, dev)?;
+            for peer in peers {
+                static_neighbour(ns, peer, router_mac, dev)?;
             }
             ip(&["-n", ns, "link", "set", dev, "up"])?;
         }
-        // The flood's spoofed source resolves to the client's MAC, so the
-        // server's SYN-ACKs leave and are dropped by the client, not answered
-        // with RST (which would free the half-open entries).
-        for a in [IpAddr::V4(self.flood_v4), IpAddr::V6(self.flood_v6)] {
-            static_neighbour(s, a, MAC_CLIENT, VETH_SERVER)?;
+        // The router: host routes to each end, static neighbours, forwarding
+        // on, and no reverse-path filter (the flood's source is spoofed).
+        for (dev, mac, hosts) in [
+            (
+                ROUTER_CLIENT,
+                MAC_CLIENT,
+                vec![
+                    v4(self.client_v4),
+                    v6(self.client_v6),
+                    v4(self.flood_v4),
+                    v6(self.flood_v6),
+                ],
+            ),
+            (
+                ROUTER_SERVER,
+                MAC_SERVER,
+                vec![v4(self.server_v4), v6(self.server_v6)],
+            ),
+        ] {
+            ip(&["-n", r, "link", "set", dev, "up"])?;
+            for host in hosts {
+                let prefix = if host.is_ipv4() { "/32" } else { "/128" };
+                ip(&[
+                    "-n",
+                    r,
+                    "route",
+                    "add",
+                    &format!("{host}{prefix}"),
+                    "dev",
+                    dev,
+                ])?;
+                static_neighbour(r, host, mac, dev)?;
+            }
+        }
+        for (key, value) in [
+            ("net.ipv4.ip_forward", "1"),
+            ("net.ipv6.conf.all.forwarding", "1"),
+            ("net.ipv4.conf.all.rp_filter", "0"),
+            ("net.ipv4.conf.default.rp_filter", "0"),
+            ("net.ipv4.conf.rtr-cli.rp_filter", "0"),
+            ("net.ipv4.conf.rtr-srv.rp_filter", "0"),
+        ] {
+            self.sysctl_in(&self.router, key, value)?;
         }
         self.wait_link_up()
     }
@@ -228,8 +284,8 @@ impl Lab {
                     )
                 };
                 ethernet_tcp(&mut frame, &spec);
-                // The emitter writes placeholder MACs: address the server.
-                frame[..6].copy_from_slice(&mac_bytes(MAC_SERVER));
+                // The emitter writes placeholder MACs: address the router.
+                frame[..6].copy_from_slice(&mac_bytes(MAC_ROUTER_CLIENT));
                 frame[6..12].copy_from_slice(&mac_bytes(MAC_CLIENT));
                 link.send(&frame)?;
             }
@@ -245,6 +301,8 @@ impl Lab {
             let up = [
                 (&self.client.name, VETH_CLIENT),
                 (&self.server.name, VETH_SERVER),
+                (&self.router.name, ROUTER_CLIENT),
+                (&self.router.name, ROUTER_SERVER),
             ]
             .iter()
             .all(|(ns, dev)| {
@@ -289,7 +347,12 @@ impl Lab {
     /// Sets a sysctl inside one namespace, e.g. `net.ipv4.tcp_syn_retries`.
     /// Handshake sysctls are per namespace: the host is never touched.
     pub fn sysctl(&self, side: Side, key: &str, value: &str) -> Result<(), LabError> {
-        let ns = self.netns(side);
+        self.sysctl_in(self.netns(side), key, value)
+    }
+
+    fn sysctl_in(&self, ns: &Netns, key: &str, value: &str) -> Result<(), LabError> {
+        // Keys name devices with dots too (rtr-cli has none, so '.' is a
+        // separator everywhere here).
         let path = format!("/proc/sys/{}", key.replace('.', "/"));
         let (p, v) = (path.clone(), value.to_string());
         ns.run(move || std::fs::write(&p, v))?
@@ -308,14 +371,13 @@ impl Lab {
             }
             // The delayer binds its queues before the rules exist, so no
             // packet slips through undelayed.
-            self.delayer = Some(Delayer::start(&self.client, delays)?);
+            self.delayer = Some(Delayer::start(&self.router, delays)?);
         }
         require("iptables", "iptables")?;
-        for rule in imp.rules(VETH_CLIENT, VETH_SERVER) {
-            let ns = if rule.server_side {
-                &self.server
-            } else {
-                &self.client
+        for rule in imp.rules(VETH_SERVER, ROUTER_CLIENT, ROUTER_SERVER) {
+            let ns = match rule.place {
+                Place::Server => &self.server,
+                Place::Router => &self.router,
             };
             let program = if rule.v6 { "ip6tables" } else { "iptables" };
             run(ns.command(program).args(&rule.args))?;
@@ -364,6 +426,7 @@ impl Lab {
             ("SYNACK_DEAD_HOST6", self.dead_v6.to_string()),
             ("SYNACK_CLIENT_NS", self.client.name.clone()),
             ("SYNACK_SERVER_NS", self.server.name.clone()),
+            ("SYNACK_ROUTER_NS", self.router.name.clone()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -384,7 +447,7 @@ impl Lab {
             d.stop();
         }
         let mut first_error = None;
-        for ns in [&self.client.name, &self.server.name] {
+        for ns in [&self.client.name, &self.server.name, &self.router.name] {
             if let Err(e) = remove_namespace(ns) {
                 first_error.get_or_insert(e);
             }

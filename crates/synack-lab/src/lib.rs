@@ -1,6 +1,6 @@
-//! Reproducible handshake trouble on one Linux machine: two network
-//! namespaces (client and server) joined by a veth pair, with the real
-//! kernel TCP stack at both ends and impairments in between.
+//! Reproducible handshake trouble on one Linux machine: a client and a
+//! server network namespace joined through a router namespace, with the
+//! real kernel TCP stack at both ends and impairments in between.
 //!
 //! Contract: [`Lab::up`] builds a lab whose names and addresses are its own
 //! (labs run in parallel), waits until the link is up, and [`Lab`]'s `Drop`
@@ -19,6 +19,7 @@ mod error;
 mod impair;
 mod lab;
 mod netns;
+mod nfqueue;
 pub mod reaper;
 pub mod testing;
 

@@ -21,21 +21,10 @@ fn captured_handshakes_analyze_to_what_was_injected() {
         return;
     };
     let server = lab.server_addr(false);
-    let _l = lab
-        .server
-        .run(move || TcpListener::bind(SocketAddr::new(server, 8080)))
-        .unwrap()
+    let _l = lab.listen(8080, false).unwrap();
+    // Every packet, so that the ACK is delayed too.
+    lab.impair(Impairment::delay(Duration::from_millis(40)))
         .unwrap();
-    lab.impair(Impairment::Delay {
-        rtt: Duration::from_millis(40),
-        jitter: Duration::ZERO,
-        // Every packet, so the server's vantage sees the whole 40 ms too
-        // (with SYN/SYN-ACK only, the server would see the ACK come back
-        // after the SYN-ACK's 20 ms alone).
-        handshake_only: false,
-        one_way: false,
-    })
-    .unwrap();
     lab.impair(Impairment::DropSyn { first: 1 }).unwrap();
     lab.impair(Impairment::RejectIcmp {
         kind: IcmpKind::Host,
@@ -84,4 +73,55 @@ fn captured_handshakes_analyze_to_what_was_injected() {
     assert_eq!(icmp.outcome, Outcome::Unreachable);
     let i = icmp.icmp.unwrap();
     assert_eq!((i.icmp_type, i.code, i.from), (3, 1, server));
+}
+
+#[test]
+fn both_ends_captures_see_the_whole_delay() {
+    // The delay lies on the router between the ends, so a capture at the
+    // client (where its own SYN leaves before the delay and the SYN-ACK
+    // arrives after it) and one at the server both see the whole RTT. With
+    // the delay inside the client's namespace, the client's capture saw
+    // almost none of it.
+    let Some(mut lab) = synack_lab::testing::lab_or_skip("the two-ended capture test") else {
+        return;
+    };
+    let server = lab.server_addr(false);
+    let _l = lab.listen(8080, false).unwrap();
+    lab.impair(Impairment::delay(Duration::from_millis(30)))
+        .unwrap();
+    let dir = std::env::temp_dir();
+    let pid = std::process::id();
+    let paths = [Side::Client, Side::Server].map(|side| {
+        (
+            side,
+            dir.join(format!("synack-lab-ends-{pid}-{side:?}.pcapng")),
+        )
+    });
+    let captures: Vec<_> = paths
+        .iter()
+        .map(|(side, path)| lab.capture(*side, path).unwrap())
+        .collect();
+    lab.client
+        .run(move || {
+            TcpStream::connect_timeout(&SocketAddr::new(server, 8080), Duration::from_secs(3))
+        })
+        .unwrap()
+        .unwrap();
+    for c in captures {
+        c.stop().unwrap();
+    }
+    for (side, path) in &paths {
+        let records = analyze(path);
+        let _ = std::fs::remove_file(path);
+        let h = records
+            .iter()
+            .find(|h| h.server.port() == 8080)
+            .unwrap_or_else(|| panic!("{side:?}: no record in {records:?}"));
+        assert_eq!(h.outcome, Outcome::Established, "{side:?}");
+        let total = h.total_ns.unwrap();
+        assert!(
+            (30_000_000..32_000_000).contains(&total),
+            "{side:?}: total {total} ns for 30 ms injected"
+        );
+    }
 }

@@ -77,13 +77,8 @@ fn rtt_matches_the_injected_delay_at_three_delays() {
     for delay_ms in [10u64, 50, 150] {
         let Some(mut lab) = lab() else { return };
         let _l = listen(&lab, 8080, false);
-        lab.impair(Impairment::Delay {
-            rtt: Duration::from_millis(delay_ms),
-            jitter: Duration::ZERO,
-            handshake_only: false,
-            one_way: false,
-        })
-        .unwrap();
+        lab.impair(Impairment::delay(Duration::from_millis(delay_ms)))
+            .unwrap();
         let mut rtts: Vec<u32> = (0..8)
             .map(|_| {
                 connect(&lab, 8080, false, Duration::from_secs(2))

@@ -11,9 +11,11 @@
 //! * [`packet`]: AF_PACKET, the TPACKET_V3 receive ring and frame sending.
 //! * [`raw`]: raw IP sockets with kernel receive timestamps (raw SYN scans).
 //! * [`tcp`]: TCP_INFO, the error queue (IP_RECVERR), TCP Fast Open.
+//! * [`netlink`]: a raw netlink socket (the lab's NFQUEUE delayer).
 //! * [`netns`], [`process`], [`signal`]: namespaces, capabilities, limits,
 //!   scheduling, signals.
 
+pub mod netlink;
 pub mod netns;
 pub mod packet;
 pub mod process;

@@ -382,7 +382,7 @@ pub struct ImpairArgs {
     /// Delay only SYN and SYN-ACK, keep data at full speed
     #[arg(long, requires = "delay")]
     pub handshake_only: bool,
-    /// Put all of the delay on the client's egress
+    /// Put all of the delay on the way to the server
     #[arg(long, requires = "delay")]
     pub one_way: bool,
     /// Drop the first N SYNs of every connection

@@ -257,14 +257,15 @@ fn build(a: &ImpairArgs) -> Result<Lab> {
         );
     }
     eprintln!(
-        "synack lab {}: server {} / {} in {}, client {} / {} in {}",
+        "synack lab {}: server {} / {} in {}, client {} / {} in {}, through the router {}",
         lab.id,
         lab.server_v4,
         lab.server_v6,
         lab.server.name,
         lab.client_v4,
         lab.client_v6,
-        lab.client.name
+        lab.client.name,
+        lab.router.name
     );
     Ok(lab)
 }
@@ -311,63 +312,70 @@ fn run_commands(r: &LabRunArgs) -> Result<ExitCode> {
         eprintln!("  {k}={v}");
     }
     let mut relays = Vec::new();
-    let mut server = match &r.server {
-        None => None,
-        Some(cmd) => {
-            let mut child = lab
-                .server
-                .command("sh")
-                .args(["-c", cmd])
-                .envs(env.iter().map(|(k, v)| (k, v)))
-                .stdin(Stdio::null())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .context("starting the server command")?;
-            if let Some(o) = child.stdout.take() {
-                relays.push(relay(o, "server| "));
-            }
-            if let Some(e) = child.stderr.take() {
-                relays.push(relay(e, "server| "));
-            }
-            let started = Instant::now();
-            while !listening(lab) {
-                if let Some(status) = child.try_wait()? {
-                    bail!("the server command exited ({status}) before it listened");
-                }
-                if started.elapsed() > r.ready_timeout || stop_flag.load(Ordering::SeqCst) {
-                    stop(&mut child);
-                    bail!(
-                        "the server command did not listen within {:?}",
-                        r.ready_timeout
-                    );
-                }
-                std::thread::sleep(POLL);
-            }
-            Some(child)
+    let interrupted = || stop_flag.load(Ordering::SeqCst);
+    // A signal during the lab's setup is kept by the flag and honoured here:
+    // nothing more starts, and the lab is torn down below.
+    let mut server = None;
+    if let Some(cmd) = r.server.as_ref().filter(|_| !interrupted()) {
+        let mut child = lab
+            .server
+            .command("sh")
+            .args(["-c", cmd])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting the server command")?;
+        if let Some(o) = child.stdout.take() {
+            relays.push(relay(o, "server| "));
         }
-    };
-    flood(&running, &r.impair)?;
-    let (program, rest) = r
-        .client
-        .split_first()
-        .context("no client command after --")?;
-    let mut client = lab
-        .client
-        .command(program)
-        .args(rest)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .spawn()
-        .with_context(|| format!("starting the client command {program}"))?;
-    let status = loop {
-        if let Some(status) = client.try_wait()? {
-            break Some(status);
+        if let Some(e) = child.stderr.take() {
+            relays.push(relay(e, "server| "));
         }
-        if stop_flag.load(Ordering::SeqCst) {
-            stop(&mut client);
-            break None;
+        let started = Instant::now();
+        while !listening(lab) && !interrupted() {
+            if let Some(status) = child.try_wait()? {
+                bail!("the server command exited ({status}) before it listened");
+            }
+            if started.elapsed() > r.ready_timeout {
+                stop(&mut child);
+                bail!(
+                    "the server command did not listen within {:?}",
+                    r.ready_timeout
+                );
+            }
+            std::thread::sleep(POLL);
         }
-        std::thread::sleep(POLL);
+        server = Some(child);
+    }
+    if !interrupted() {
+        flood(&running, &r.impair)?;
+    }
+    let status = if interrupted() {
+        None
+    } else {
+        let (program, rest) = r
+            .client
+            .split_first()
+            .context("no client command after --")?;
+        let mut client = lab
+            .client
+            .command(program)
+            .args(rest)
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .spawn()
+            .with_context(|| format!("starting the client command {program}"))?;
+        loop {
+            if let Some(status) = client.try_wait()? {
+                break Some(status);
+            }
+            if interrupted() {
+                stop(&mut client);
+                break None;
+            }
+            std::thread::sleep(POLL);
+        }
     };
     if let Some(s) = server.as_mut() {
         stop(s);

@@ -306,14 +306,24 @@ fn probe_records_and_exit_status() {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
     assert_eq!(recs.len(), 3);
+    let mut fastest = f64::MAX;
     for (i, r) in recs.iter().enumerate() {
         assert_eq!(r["source"], "probe");
         assert_eq!(r["outcome"], "established");
         assert_eq!(r["attempt"], i as u64 + 1);
+        // Never under the injected RTT. A connect time includes the probe's
+        // wake-up, which python's handling of the previous connection can
+        // hold back by a few ms on two vCPUs: the tight bound is for the
+        // fastest (the delay's accuracy has its own test and bench).
         let connect = r["connect_us"].as_f64().unwrap();
-        assert!((10_000.0..11_000.0).contains(&connect), "{connect}");
+        assert!((10_000.0..20_000.0).contains(&connect), "{connect}");
+        fastest = fastest.min(connect);
         assert!(r["tcp_info"]["rtt_us"].as_u64().unwrap() >= 10_000);
     }
+    assert!(
+        fastest < 11_000.0,
+        "fastest connect {fastest} µs at 10 ms RTT"
+    );
     let o = synack(&[
         "lab",
         "run",
@@ -806,7 +816,7 @@ fn a_killed_lab_run_leaves_no_command_running() {
         .into_iter()
         .filter(|n| n.starts_with(&mine))
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "client, server and router: {names:?}");
     // The run's stderr ends when its last holder is gone: the run, the
     // client it started, and the reaper, which exits only once the lab is
     // removed. Read it to the end (bounded) in a thread.
@@ -824,5 +834,60 @@ fn a_killed_lab_run_leaves_no_command_running() {
     assert!(
         names.iter().all(|n| !synack_lab_names().contains(n)),
         "the killed run's lab is still there: {names:?}"
+    );
+}
+
+#[test]
+fn sigint_before_the_client_starts_tears_down_and_runs_nothing() {
+    // A signal during setup (here: while the run waits for its server to
+    // listen) used to end the wait with "did not listen within", or to
+    // start the client anyway. Now nothing more starts, the lab is torn
+    // down and the exit status is 130.
+    if !root_or_skip() {
+        return;
+    }
+    use std::io::{BufRead, BufReader, Read};
+    let marker = std::env::temp_dir().join(format!("synack-lab-sigint-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args([
+            "lab",
+            "run",
+            "--ready-timeout",
+            "20s",
+            "--server",
+            "exec sleep 30",
+            "--",
+        ])
+        .arg("touch")
+        .arg(&marker)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The lab is up once the run prints its addresses; it then waits for a
+    // server that never listens.
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let mut namespace = None;
+    while stderr.read_line(&mut line).unwrap_or(0) > 0 {
+        if let Some(ns) = line.trim().strip_prefix("SYNACK_CLIENT_NS=") {
+            namespace = Some(ns.to_string());
+            break;
+        }
+        line.clear();
+    }
+    let namespace = namespace.expect("the run printed its client namespace");
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGINT);
+    let status = child.wait().unwrap();
+    let mut rest = String::new();
+    let _ = stderr.read_to_string(&mut rest);
+    assert_eq!(status.code(), Some(130), "{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    assert!(!rest.contains("did not listen"), "{rest}");
+    assert!(!marker.exists(), "the client ran after the interrupt");
+    assert!(
+        !synack_lab_names().contains(&namespace),
+        "{namespace} left behind"
     );
 }

@@ -418,13 +418,8 @@ fn keep_alive_server(l: TcpListener) {
 fn reuse_saves_about_one_round_trip_per_request() {
     let Some(mut lab) = lab() else { return };
     keep_alive_server(listen(&lab, 8080, false));
-    lab.impair(Impairment::Delay {
-        rtt: Duration::from_millis(20),
-        jitter: Duration::ZERO,
-        handshake_only: false,
-        one_way: false,
-    })
-    .unwrap();
+    lab.impair(Impairment::delay(Duration::from_millis(20)))
+        .unwrap();
     let url =
         synack_probe::reuse::HttpUrl::parse(&format!("http://{}:8080/", lab.server_v4)).unwrap();
     let r = lab
@@ -460,13 +455,8 @@ fn tfo_answers_one_round_trip_sooner() {
             let _ = s.write_all(b"ok");
         }
     });
-    lab.impair(Impairment::Delay {
-        rtt: Duration::from_millis(30),
-        jitter: Duration::ZERO,
-        handshake_only: false,
-        one_way: false,
-    })
-    .unwrap();
+    lab.impair(Impairment::delay(Duration::from_millis(30)))
+        .unwrap();
     let cfg = AttemptConfig {
         tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
         ..Default::default()
@@ -539,6 +529,54 @@ fn raw_syn_probes_open_closed_filtered_and_rejected_ports() {
         filtered.synack.is_none() && filtered.rst.is_none() && filtered.icmp.is_none(),
         "{filtered:?}"
     );
+}
+
+#[test]
+fn raw_syn_times_rst_and_icmp_over_the_whole_injected_rtt() {
+    // Regression: with the lab's delay split inside the client namespace,
+    // RST and ICMP replies (built by the server's REJECT, with no departure
+    // time) were stamped on arrival before the ingress half of the delay,
+    // and timed at half the RTT; the delay now lies on the router, on the
+    // wire, so every reply's kernel timestamp includes all of it.
+    use synack_probe::syn;
+    let Some(mut lab) = lab() else { return };
+    let _l4 = listen(&lab, 8080, false);
+    let _l6 = listen(&lab, 8080, true);
+    lab.impair(Impairment::delay(Duration::from_millis(40)))
+        .unwrap();
+    lab.impair(Impairment::RejectIcmp {
+        kind: IcmpKind::Port,
+        port: Some(83),
+    })
+    .unwrap();
+    lab.impair(Impairment::RejectRst { port: Some(85) })
+        .unwrap();
+    for v6 in [false, true] {
+        let l = &lab;
+        let run = |port: u16| {
+            let t = to(l, port, v6);
+            l.client
+                .run(move || syn::probe(t, Duration::from_millis(500), &Default::default()))
+                .unwrap()
+                .expect("raw sockets (root)")
+        };
+        let times = [
+            ("SYN-ACK", run(8080).synack.map(|x| x.0)),
+            ("kernel RST", run(9).rst),
+            ("REJECT RST", run(85).rst),
+            ("ICMP", run(83).icmp.map(|x| x.0)),
+        ];
+        for (what, t) in times {
+            let ms = t
+                .unwrap_or_else(|| panic!("v6={v6}: no {what}"))
+                .as_secs_f64()
+                * 1000.0;
+            assert!(
+                (40.0..43.0).contains(&ms),
+                "v6={v6}: {what} timed at {ms:.2} ms for a 40 ms RTT"
+            );
+        }
+    }
 }
 
 #[test]
