@@ -10,7 +10,7 @@
 
 use crate::{CaptureError, CaptureReader, Packet, ReadStats};
 use std::path::{Path, PathBuf};
-use synack_core::{Handshake, Tracker, TrackerConfig, TrackerStats};
+use synack_core::{EachRecord, Handshake, Tracker, TrackerConfig, TrackerStats};
 
 /// What reading all inputs came to.
 #[derive(Debug, Default, Clone)]
@@ -149,28 +149,20 @@ pub fn analyze(
     mut record: impl FnMut(Handshake) -> bool,
 ) -> (InputReport, TrackerStats) {
     let mut tracker = Tracker::new(config);
-    let mut records = Vec::new();
-    let mut go_on = true;
-    let mut deliver = |records: &mut Vec<Handshake>, go_on: &mut bool| {
-        for h in records.drain(..) {
-            if *go_on {
-                *go_on = record(h);
-            }
+    // Records go to `record` as they are made; once it says stop, the rest
+    // are dropped and reading ends.
+    let go_on = std::cell::Cell::new(true);
+    let mut deliver = EachRecord(|h| {
+        if go_on.get() {
+            go_on.set(record(h));
         }
-    };
-    let report = for_each_packet(files, observer, |p| {
-        tracker.handle_frame(p.ts_ns, p.link, p.data, &mut records);
-        if !records.is_empty() {
-            deliver(&mut records, &mut go_on);
-        }
-        go_on
     });
-    if go_on {
-        tracker.finish_each(|h| {
-            if go_on {
-                go_on = record(h);
-            }
-        });
+    let report = for_each_packet(files, observer, |p| {
+        tracker.handle_frame(p.ts_ns, p.link, p.data, &mut deliver);
+        go_on.get()
+    });
+    if go_on.get() {
+        tracker.finish_each(&mut deliver.0);
     }
     (report, tracker.stats().clone())
 }

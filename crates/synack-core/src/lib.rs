@@ -23,4 +23,4 @@ pub use handshake::{
     ConnState, Ecn, Handshake, IcmpInfo, KernelTcpInfo, Options, Outcome, ProbeInfo, Side, Source,
     TfoInfo, TfoResult,
 };
-pub use tracker::{Tracker, TrackerConfig, TrackerStats};
+pub use tracker::{EachRecord, Tracker, TrackerConfig, TrackerStats};

@@ -5,9 +5,10 @@
 //! or the flow's record being written, turns it into a full [`Flow`] by
 //! replaying that SYN, so every record is exactly what the full flow gives.
 
-use super::flow::{End, Flow, FlowKey};
-use crate::handshake::{Handshake, Source};
-use synack_wire::{TcpHeaderCopy, TcpView};
+use super::flow::{End, Flow, FlowKey, undecided_outcome};
+use super::zeek::ZeekConn;
+use crate::handshake::{Ecn, Handshake, Source, TfoInfo, Times};
+use synack_wire::{TcpFlags, TcpHeaderCopy, TcpView};
 
 /// A flow that has seen one segment: a SYN (without ACK, RST or FIN) whose
 /// checksum was not found wrong.
@@ -35,6 +36,78 @@ impl FirstSyn {
         }
     }
 
+    /// The record of a flow that saw only this SYN: what [`Flow::finish`]
+    /// gives for it (the tests hold the two equal), made without building
+    /// the 800-byte flow, as a SYN flood writes a record per packet. No
+    /// packet decided its outcome (RFC 9293 section 3.5: nothing answered
+    /// the SYN), so its end does.
+    pub fn finish(&self, key: FlowKey, end: End, now: i64, source: Source) -> Handshake {
+        let tcp = self.header.view();
+        let flags = tcp.flags();
+        let mut zeek = ZeekConn::default();
+        // A SYN's sender is Zeek's originator.
+        zeek.packet(
+            true,
+            flags,
+            tcp.seq(),
+            tcp.ack(),
+            self.payload_len,
+            tcp.window(),
+        );
+        let (client, server) = if self.from_a {
+            (key.a(), key.b())
+        } else {
+            (key.b(), key.a())
+        };
+        // ECN-setup SYN: ECE and CWR (RFC 3168 section 6.1.1), AE for AccECN.
+        let ecn_setup = flags.has(TcpFlags::ECE) && flags.has(TcpFlags::CWR);
+        let with_data = (self.payload_len > 0).then_some(self.ts);
+        Handshake {
+            ts_ns: self.ts,
+            source,
+            client,
+            server,
+            vlan: key.vlan,
+            outcome: undecided_outcome(end, now, self.ts, false),
+            conn_state: zeek.conn_state(),
+            history: zeek.history,
+            syn_count: 1,
+            synack_count: 0,
+            syn_synack_ns: None,
+            synack_ack_ns: None,
+            total_ns: None,
+            setup_ns: None,
+            client_isn: Some(tcp.seq()),
+            server_isn: None,
+            client_opts: Some(tcp.options()),
+            server_opts: None,
+            syn_retransmit_opts: None,
+            ecn: ecn_setup.then_some(Ecn::Requested),
+            accecn: ecn_setup && flags.has(TcpFlags::AE),
+            tfo: TfoInfo {
+                syn_data: self.payload_len,
+                data_acked: None,
+            },
+            icmp: None,
+            rst_from: None,
+            simultaneous_open: false,
+            times: Times {
+                syn: vec![self.ts],
+                client_data: with_data,
+                first: self.ts,
+                last: self.ts,
+                ..Times::default()
+            },
+            client_pkts: 1,
+            server_pkts: 0,
+            client_bytes: u64::from(self.payload_len),
+            server_bytes: 0,
+            evicted: end == End::Evicted,
+            announced: false,
+            probe: None,
+        }
+    }
+
     /// The full flow, as if it had been one from its first packet.
     pub fn into_flow(self, key: FlowKey) -> Flow {
         let tcp = self.header.view();
@@ -57,6 +130,16 @@ pub(crate) enum Entry {
 }
 
 impl Entry {
+    /// A lone SYN that came at `ts` (not one that came since on the same
+    /// 4-tuple, nor a flow that has become full).
+    pub fn is_lone_since(&self, ts: i64) -> bool {
+        matches!(self, Entry::FirstSyn(first) if first.ts == ts)
+    }
+
+    pub fn is_compact(&self) -> bool {
+        matches!(self, Entry::FirstSyn(_))
+    }
+
     /// The full flow, made from the compact form if need be.
     pub fn flow_mut(&mut self, key: FlowKey) -> &mut Flow {
         if let Entry::FirstSyn(first) = *self {
@@ -65,13 +148,6 @@ impl Entry {
         match self {
             Entry::Flow(flow) => flow,
             Entry::FirstSyn(_) => unreachable!("made a full flow just above"),
-        }
-    }
-
-    pub fn last_ts(&self) -> i64 {
-        match self {
-            Entry::FirstSyn(first) => first.ts,
-            Entry::Flow(flow) => flow.last_ts,
         }
     }
 
@@ -94,8 +170,78 @@ impl Entry {
 
     pub fn finish(self, key: FlowKey, end: End, now: i64, source: Source) -> Handshake {
         match self {
-            Entry::FirstSyn(first) => first.into_flow(key).finish(end, now, source),
-            Entry::Flow(flow) => flow.finish(end, now, source),
+            Entry::FirstSyn(first) => first.finish(key, end, now, source),
+            Entry::Flow(mut flow) => flow.finish(end, now, source),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use synack_wire::emit::{OptionWriter, TcpSegmentSpec, ethernet_tcp};
+    use synack_wire::{Decoded, LinkType, decode};
+
+    /// Every kind of lone SYN, both ways round its key, with every end:
+    /// the compact record is the full flow's.
+    #[test]
+    fn a_lone_syns_record_is_the_full_flows_record() {
+        let linux = OptionWriter::linux(7, 0, 7).build();
+        let tfo = OptionWriter::default()
+            .mss(1460)
+            .tfo(&[1, 2, 3, 4, 5, 6, 7, 8])
+            .build();
+        let option_sets: [&[u8]; 3] = [&[], &linux, &tfo];
+        let flag_sets = [
+            TcpFlags::SYN,
+            TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR,
+            TcpFlags::SYN | TcpFlags::ECE | TcpFlags::CWR | TcpFlags::AE,
+            TcpFlags::SYN | TcpFlags::ECE,
+            TcpFlags::SYN | TcpFlags::PSH | TcpFlags::URG,
+        ];
+        let ends = [
+            (End::Evicted, 0),
+            (End::Finished, 1_000_000),
+            (End::Finished, 10_000_000_000),
+            (End::Expired, 80_000_000_000),
+            (End::Reused, 2_000_000_000),
+        ];
+        let ends_of_key = [
+            ("10.0.0.1:40000", "10.0.0.2:80"),
+            ("10.0.0.2:40000", "10.0.0.1:80"),
+            ("[fd00::9]:443", "[fd00::1]:5555"),
+        ];
+        let mut checked = 0;
+        for options in option_sets {
+            for flags in flag_sets {
+                for payload in [&b""[..], b"GET / HTTP/1.1\r\n"] {
+                    for (src, dst) in ends_of_key {
+                        let (src, dst) = (src.parse().unwrap(), dst.parse().unwrap());
+                        let spec = TcpSegmentSpec {
+                            options,
+                            payload,
+                            ..TcpSegmentSpec::new(src, dst, 0xfffffff0, 0, flags)
+                        };
+                        let mut frame = Vec::new();
+                        ethernet_tcp(&mut frame, &spec);
+                        let Ok(Decoded::Tcp(seg)) = decode(LinkType::ETHERNET, &frame) else {
+                            panic!("the emitter's frame decodes");
+                        };
+                        let (key, from_a) =
+                            FlowKey::new(0, (src.ip(), src.port()), (dst.ip(), dst.port()));
+                        assert!(FirstSyn::fits(&seg.tcp, true));
+                        let ts = 5_000_000_000;
+                        let first = FirstSyn::new(ts, from_a, &seg.tcp, seg.payload_len);
+                        for (end, after) in ends {
+                            let compact = first.finish(key, end, ts + after, Source::Pcap);
+                            let full = first.into_flow(key).finish(end, ts + after, Source::Pcap);
+                            assert_eq!(compact, full, "{flags:?} {end:?}");
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 3 * 5 * 2 * 3 * 5);
     }
 }

@@ -11,13 +11,24 @@ mod wheel;
 mod zeek;
 
 use crate::handshake::{Handshake, IcmpInfo, Source};
-use age::AgeQueue;
+use age::AgeQueues;
 use entry::{Entry, FirstSyn};
 use flow::{End, Flow, FlowKey};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use synack_wire::{Decoded, LinkType, Segment, Skip, checksum, decode, ip::PROTO_TCP};
 use wheel::Wheel;
+
+/// Hands each record to a function as soon as it is made: the tracker's
+/// `out` for a caller that streams records (a `Vec<Handshake>` collects
+/// them instead), so that records are not copied into a list and out again.
+pub struct EachRecord<F>(pub F);
+
+impl<F: FnMut(Handshake)> Extend<Handshake> for EachRecord<F> {
+    fn extend<I: IntoIterator<Item = Handshake>>(&mut self, records: I) {
+        records.into_iter().for_each(&mut self.0);
+    }
+}
 
 /// Limits and timers of the tracker.
 #[derive(Clone, Debug)]
@@ -100,8 +111,9 @@ pub struct Tracker {
     /// When each flow should next be looked at (lazily updated: a flow seen
     /// since is filed again under its new deadline).
     deadlines: Wheel<FlowKey>,
-    /// Which flow was seen least recently, for eviction.
-    ages: AgeQueue,
+    /// Which flow was seen least recently, for eviction; also the timer of
+    /// the lone SYNs, which are not in `deadlines`.
+    ages: AgeQueues,
     decided: Vec<Handshake>,
     stats: TrackerStats,
     now: i64,
@@ -109,7 +121,7 @@ pub struct Tracker {
 }
 
 /// Most flows evicted at once when the table is full.
-const EVICT_BATCH: usize = 1024;
+const EVICT_BATCH: usize = 128;
 
 /// Sweeps run at most this often in capture time.
 const SWEEP_EVERY_NS: i64 = 1_000_000_000;
@@ -128,7 +140,7 @@ impl Tracker {
             config,
             flows: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
             deadlines: Wheel::new(),
-            ages: AgeQueue::default(),
+            ages: AgeQueues::default(),
             decided: Vec::new(),
             stats: TrackerStats::default(),
             now: i64::MIN,
@@ -160,7 +172,7 @@ impl Tracker {
 
     /// Lets time pass without packets (live capture): flows whose deadline
     /// passed by `now_ns` are emitted.
-    pub fn advance(&mut self, now_ns: i64, out: &mut Vec<Handshake>) {
+    pub fn advance(&mut self, now_ns: i64, out: &mut impl Extend<Handshake>) {
         self.now = self.now.max(now_ns);
         if self.now >= self.next_sweep {
             self.sweep(out);
@@ -183,7 +195,7 @@ impl Tracker {
         ts_ns: i64,
         link: LinkType,
         frame: &[u8],
-        out: &mut Vec<Handshake>,
+        out: &mut impl Extend<Handshake>,
     ) {
         match decode(link, frame) {
             Ok(d) => self.handle(ts_ns, &d, out),
@@ -195,7 +207,7 @@ impl Tracker {
     }
 
     /// Handles one decoded packet seen at `ts_ns`.
-    pub fn handle(&mut self, ts_ns: i64, packet: &Decoded<'_>, out: &mut Vec<Handshake>) {
+    pub fn handle(&mut self, ts_ns: i64, packet: &Decoded<'_>, out: &mut impl Extend<Handshake>) {
         self.stats.packets += 1;
         if ts_ns < self.now {
             self.stats.out_of_order += 1;
@@ -218,6 +230,11 @@ impl Tracker {
                 };
                 match self.flows.get_mut(&key) {
                     Some(entry) => {
+                        if entry.is_compact() {
+                            self.deadlines
+                                .insert(ts_ns.saturating_add(self.config.linger_ns), key);
+                            self.ages.push_full(ts_ns, key);
+                        }
                         let flow = entry.flow_mut(key);
                         flow.icmp(ts_ns, quoted_from_a, info);
                         Self::announce(&self.config, self.now, &mut self.decided, flow);
@@ -231,7 +248,7 @@ impl Tracker {
         }
     }
 
-    fn segment(&mut self, ts: i64, seg: &Segment<'_>, out: &mut Vec<Handshake>) {
+    fn segment(&mut self, ts: i64, seg: &Segment<'_>, out: &mut impl Extend<Handshake>) {
         self.stats.tcp_segments += 1;
         let tcp = &seg.tcp;
         let flags = tcp.flags();
@@ -249,6 +266,13 @@ impl Tracker {
         }
         let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
         if let Some(entry) = self.flows.get_mut(&key) {
+            if entry.is_compact() {
+                // A lone SYN becomes a full flow: from now on it has a timer
+                // and is filed among the full flows.
+                self.deadlines
+                    .insert(ts.saturating_add(self.config.linger_ns), key);
+                self.ages.push_full(ts, key);
+            }
             let flow = entry.flow_mut(key);
             if !(pure_syn && checksum_ok && flow.is_new_attempt(from_a, tcp.seq())) {
                 flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
@@ -257,7 +281,12 @@ impl Tracker {
             }
             // A new attempt on the same 4-tuple: the old one is over.
             if let Some(old) = self.flows.remove(&key) {
-                out.push(old.finish(key, End::Reused, self.now, self.config.source));
+                out.extend(Some(old.finish(
+                    key,
+                    End::Reused,
+                    self.now,
+                    self.config.source,
+                )));
             }
         }
         if self.flows.len() >= self.config.max_flows {
@@ -277,9 +306,13 @@ impl Tracker {
             flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
             Entry::Flow(flow)
         };
-        self.deadlines
-            .insert(ts.saturating_add(self.config.linger_ns), key);
-        self.ages.push(ts, key);
+        if entry.is_compact() {
+            self.ages.push_lone(ts, key);
+        } else {
+            self.deadlines
+                .insert(ts.saturating_add(self.config.linger_ns), key);
+            self.ages.push_full(ts, key);
+        }
         self.flows.insert(key, entry);
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
@@ -288,7 +321,7 @@ impl Tracker {
     /// Emits the flows that are over, in record order. Only flows whose
     /// deadline has passed are looked at, so a sweep costs O(1) per flow
     /// that is due, not a walk of the table.
-    fn sweep(&mut self, out: &mut Vec<Handshake>) {
+    fn sweep(&mut self, out: &mut impl Extend<Handshake>) {
         self.next_sweep = self.now.saturating_add(SWEEP_EVERY_NS);
         let (now, c) = (self.now, &self.config);
         let mut due = Vec::new();
@@ -305,7 +338,15 @@ impl Tracker {
                 self.deadlines.insert(deadline, key);
             }
         }
-        self.emit(expired, End::Expired, |h| out.push(h));
+        // Lone SYNs all wait the attempt timeout: the oldest go first.
+        while let Some((ts, key)) = self.ages.oldest_lone(&self.flows) {
+            if ts.saturating_add(c.attempt_idle_ns) > now {
+                break;
+            }
+            self.ages.pop_lone();
+            expired.push(key);
+        }
+        self.emit(expired, End::Expired, |h| out.extend(Some(h)));
         // Stale entries (flows already gone) would otherwise pile up when
         // many flows leave by reuse or eviction.
         if self.deadlines.len() > 2 * self.flows.len() + 1024 {
@@ -313,15 +354,14 @@ impl Tracker {
             self.deadlines.retain(|k| flows.contains_key(k));
         }
         if self.ages.len() > 2 * self.flows.len() + 1024 {
-            let flows = &self.flows;
-            self.ages.retain(|k| flows.contains_key(k));
+            self.ages.retain(&self.flows);
         }
     }
 
     /// The table is full: expire what is over, then evict the least recently
     /// seen flows, a small batch at a time (each batch's records are written
     /// in record order, and sweeps are not run for every new flow).
-    fn make_room(&mut self, out: &mut Vec<Handshake>) {
+    fn make_room(&mut self, out: &mut impl Extend<Handshake>) {
         self.sweep(out);
         if self.flows.len() < self.config.max_flows {
             return;
@@ -338,7 +378,7 @@ impl Tracker {
             // Not expected (every flow is filed); never let the table grow.
             victims.extend(self.flows.keys().next().copied());
         }
-        self.stats.evictions += self.emit(victims, End::Evicted, |h| out.push(h));
+        self.stats.evictions += self.emit(victims, End::Evicted, |h| out.extend(Some(h)));
     }
 
     /// Finishes the flows of `keys` in record order (first SYN, then key),
@@ -361,8 +401,8 @@ impl Tracker {
     }
 
     /// The input ended: every flow still held becomes a record.
-    pub fn finish(&mut self, out: &mut Vec<Handshake>) {
-        self.finish_each(|h| out.push(h));
+    pub fn finish(&mut self, out: &mut impl Extend<Handshake>) {
+        self.finish_each(|h| out.extend(Some(h)));
     }
 
     /// [`Tracker::finish`], handing each record over as it is made: a full
