@@ -13,11 +13,16 @@ struct Obj<'a> {
     first: bool,
 }
 
+// Every helper is inlined: the keys are constants whose copies become a
+// few moves. Left to the compiler, a change elsewhere in the crate once had
+// them called, with a memcpy per key: 12% more instructions per record.
 impl<'a> Obj<'a> {
+    #[inline(always)]
     fn new(out: &'a mut Vec<u8>) -> Obj<'a> {
         out.push(b'{');
         Obj { out, first: true }
     }
+    #[inline(always)]
     fn key(&mut self, k: &str) -> &mut Vec<u8> {
         if !self.first {
             self.out.push(b',');
@@ -28,36 +33,43 @@ impl<'a> Obj<'a> {
         self.out.extend_from_slice(b"\":");
         self.out
     }
+    #[inline(always)]
     fn str(&mut self, k: &str, v: &str) {
         let o = self.key(k);
         string(o, v);
     }
+    #[inline(always)]
     fn opt_str(&mut self, k: &str, v: Option<&str>) {
         match v {
             Some(v) => self.str(k, v),
             None => self.key(k).extend_from_slice(b"null"),
         }
     }
+    #[inline(always)]
     fn int(&mut self, k: &str, v: impl itoa::Integer) {
         let o = self.key(k);
         o.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
     }
+    #[inline(always)]
     fn opt_int(&mut self, k: &str, v: Option<impl itoa::Integer>) {
         match v {
             Some(v) => self.int(k, v),
             None => self.key(k).extend_from_slice(b"null"),
         }
     }
+    #[inline(always)]
     fn bool(&mut self, k: &str, v: bool) {
         self.key(k)
             .extend_from_slice(if v { b"true" } else { b"false" });
     }
+    #[inline(always)]
     fn opt_bool(&mut self, k: &str, v: Option<bool>) {
         match v {
             Some(v) => self.bool(k, v),
             None => self.key(k).extend_from_slice(b"null"),
         }
     }
+    #[inline(always)]
     fn us(&mut self, k: &str, ns: Option<i64>) {
         let o = self.key(k);
         match ns {
@@ -65,6 +77,7 @@ impl<'a> Obj<'a> {
             None => o.extend_from_slice(b"null"),
         }
     }
+    #[inline(always)]
     fn end(self) {
         self.out.push(b'}');
     }

@@ -106,7 +106,7 @@ impl AgeQueues {
         self.lone
             .retain(|(ts, k)| flows.get(k).is_some_and(|e| e.is_lone_since(*ts)));
         for q in [&mut self.full, &mut self.lone] {
-            if q.capacity() > 2 * q.len() + 1024 {
+            if q.capacity() > 4 * q.len() + 4096 {
                 q.shrink_to_fit();
             }
         }

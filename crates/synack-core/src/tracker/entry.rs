@@ -142,12 +142,15 @@ impl Entry {
 
     /// The full flow, made from the compact form if need be.
     pub fn flow_mut(&mut self, key: FlowKey) -> &mut Flow {
-        if let Entry::FirstSyn(first) = *self {
-            *self = Entry::Flow(Box::new(first.into_flow(key)));
-        }
         match self {
             Entry::Flow(flow) => flow,
-            Entry::FirstSyn(_) => unreachable!("made a full flow just above"),
+            Entry::FirstSyn(first) => {
+                *self = Entry::Flow(Box::new(first.into_flow(key)));
+                match self {
+                    Entry::Flow(flow) => flow,
+                    Entry::FirstSyn(_) => unreachable!("made a full flow just above"),
+                }
+            }
         }
     }
 

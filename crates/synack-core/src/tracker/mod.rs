@@ -128,17 +128,9 @@ const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
-        // Sized once for twice the table's cap (up to the default's): a full
-        // table with flows leaving and coming grows by doubling, holding
-        // both copies, unless it is at most half full when the slots of
-        // removed flows run out.
-        let capacity = config
-            .max_flows
-            .min(TrackerConfig::default_max_flows())
-            .saturating_mul(2);
         Tracker {
             config,
-            flows: FxHashMap::with_capacity_and_hasher(capacity, Default::default()),
+            flows: FxHashMap::default(),
             deadlines: Wheel::new(),
             ages: AgeQueues::default(),
             decided: Vec::new(),
@@ -365,6 +357,16 @@ impl Tracker {
         self.sweep(out);
         if self.flows.len() < self.config.max_flows {
             return;
+        }
+        // A full table, with flows leaving and coming, fills with the slots
+        // removed flows leave; hashbrown reclaims them in place only while
+        // the table is at most half full, and doubles it otherwise (holding
+        // both copies). So a full table gets room for twice its flows, once.
+        // (Reserved when it fills rather than up front: the table of an
+        // ordinary capture stays small, and in the caches.)
+        let room = self.config.max_flows.saturating_mul(2);
+        if self.flows.capacity() < room {
+            self.flows.reserve(room - self.flows.len());
         }
         let batch = (self.config.max_flows / 64).clamp(1, EVICT_BATCH);
         let mut victims = Vec::with_capacity(batch);

@@ -66,7 +66,7 @@ impl<K> Wheel<K> {
     pub fn retain(&mut self, mut keep: impl FnMut(&K) -> bool) {
         for slot in &mut self.slots {
             slot.retain(&mut keep);
-            if slot.capacity() > 2 * slot.len() + 64 {
+            if slot.capacity() > 4 * slot.len() + 4096 {
                 slot.shrink_to_fit();
             }
         }
