@@ -12,6 +12,9 @@
 //!
 //! A key whose flow is gone, or no longer of the queue's kind, is dropped
 //! when it reaches the front. Finding the oldest costs O(1) amortised.
+//! Full flows are filed only once the table has filled (an ordinary
+//! capture never evicts, and pays nothing for it): the flows then held are
+//! filed in the order they were last seen, once.
 
 use super::entry::Entry;
 use super::flow::FlowKey;
@@ -24,6 +27,8 @@ type Flows = FxHashMap<FlowKey, Entry>;
 pub(crate) struct AgeQueues {
     full: VecDeque<(i64, FlowKey)>,
     lone: VecDeque<(i64, FlowKey)>,
+    /// The table has filled: full flows are filed from now on.
+    filing_full: bool,
 }
 
 impl AgeQueues {
@@ -32,9 +37,26 @@ impl AgeQueues {
         self.full.len() + self.lone.len()
     }
 
-    /// Files a full flow last seen at `ts`.
+    /// Files a full flow last seen at `ts` (once the table has filled).
     pub fn push_full(&mut self, ts: i64, key: FlowKey) {
-        self.full.push_back((ts, key));
+        if self.filing_full {
+            self.full.push_back((ts, key));
+        }
+    }
+
+    /// The table is full: from now on full flows are filed, starting with
+    /// those it holds, least recently seen first.
+    fn start_filing_full(&mut self, flows: &Flows) {
+        self.filing_full = true;
+        let mut held: Vec<(i64, FlowKey)> = flows
+            .iter()
+            .filter_map(|(k, e)| match e {
+                Entry::Flow(flow) => Some((flow.last_ts, *k)),
+                Entry::FirstSyn(_) => None,
+            })
+            .collect();
+        held.sort_unstable();
+        self.full.extend(held);
     }
 
     /// Files a lone SYN seen at `ts`.
@@ -78,6 +100,9 @@ impl AgeQueues {
     /// Takes the key of the least recently seen flow of either kind (None
     /// when there is none).
     pub fn pop_oldest(&mut self, flows: &Flows) -> Option<FlowKey> {
+        if !self.filing_full {
+            self.start_filing_full(flows);
+        }
         let lone = self.oldest_lone(flows);
         let full = self.oldest_full(flows);
         let take_lone = match (lone, full) {
