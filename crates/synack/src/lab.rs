@@ -411,8 +411,17 @@ fn up(a: &ImpairArgs) -> Result<ExitCode> {
     let running = start(a)?;
     flood(&running, a)?;
     let lab = &running.lab;
-    for (k, v) in lab.env() {
-        println!("export {k}={v}");
+    // A reader that stops early (`synack lab up | head -3`) must not end
+    // the lab's owner: a closed stdout only ends the exports.
+    {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        for (k, v) in lab.env() {
+            if writeln!(stdout, "export {k}={v}").is_err() {
+                break;
+            }
+        }
+        let _ = stdout.flush();
     }
     eprintln!(
         "synack lab: up; run commands with `ip netns exec {} ...` (client) or `ip netns exec {} ...` (server); Ctrl-C or `synack lab down {}` ends it",

@@ -251,7 +251,8 @@ fn sigterm_tears_a_lab_down_and_a_killed_labs_leftovers_are_removed() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert!(names.iter().all(|n| !synack_lab_names().contains(n)));
-    assert!(child.wait().unwrap().success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "the lab's owner ended with {status:?}");
     let o = synack(&["lab", "down", "999999-9"]);
     assert_eq!(o.status.code(), Some(2));
 }
@@ -890,4 +891,36 @@ fn sigint_before_the_client_starts_tears_down_and_runs_nothing() {
         !synack_lab_names().contains(&namespace),
         "{namespace} left behind"
     );
+}
+
+#[test]
+fn lab_up_whose_reader_stops_early_keeps_its_lab() {
+    // `synack lab up | head -1`: the exports after the first hit a closed
+    // pipe, which panicked the lab's owner (exit 101) and left its lab.
+    if !root_or_skip() {
+        return;
+    }
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["lab", "up"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("export SYNACK_"), "{first}");
+    // The owner announces that it is up on stderr once the exports are out.
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap_or(0) > 0 && !line.contains("synack lab: up") {
+        line.clear();
+    }
+    assert!(line.contains("synack lab: up"), "{line}");
+    assert!(child.try_wait().unwrap().is_none(), "the owner ended");
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
 }

@@ -115,6 +115,8 @@ pub struct Tracker {
     /// the lone SYNs, which are not in `deadlines`.
     ages: AgeQueues,
     decided: Vec<Handshake>,
+    /// The table has been full (and got its room for twice its flows).
+    filled: bool,
     stats: TrackerStats,
     now: i64,
     next_sweep: i64,
@@ -134,6 +136,7 @@ impl Tracker {
             deadlines: Wheel::new(),
             ages: AgeQueues::default(),
             decided: Vec::new(),
+            filled: false,
             stats: TrackerStats::default(),
             now: i64::MIN,
             next_sweep: i64::MIN,
@@ -364,9 +367,12 @@ impl Tracker {
         // both copies). So a full table gets room for twice its flows, once.
         // (Reserved when it fills rather than up front: the table of an
         // ordinary capture stays small, and in the caches.)
-        let room = self.config.max_flows.saturating_mul(2);
-        if self.flows.capacity() < room {
-            self.flows.reserve(room - self.flows.len());
+        // (Once: hashbrown's capacity() counts the removed flows' slots as
+        // used, so asking again would double the table after all.)
+        if !self.filled {
+            self.filled = true;
+            let room = self.config.max_flows.saturating_mul(2);
+            self.flows.reserve(room.saturating_sub(self.flows.len()));
         }
         let batch = (self.config.max_flows / 64).clamp(1, EVICT_BATCH);
         let mut victims = Vec::with_capacity(batch);
