@@ -2,7 +2,7 @@
 //! trouble the lab injected, and the records must say so. Needs root; skips
 //! elsewhere with the reason (CI runs as root).
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 use synack_capture::{CaptureReader, pipeline};
 use synack_core::{Handshake, Outcome, TrackerConfig};
