@@ -36,18 +36,6 @@ pub enum CaptureError {
 /// What a file that is no capture seems to be, and what to do with it.
 fn not_a_capture(magic: &[u8]) -> String {
     let what = match magic {
-        [0x1f, 0x8b, ..] => Some((
-            "gzip-compressed",
-            "gunzip it first (`zcat FILE | synack analyze -`)",
-        )),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Some((
-            "zstd-compressed",
-            "decompress it first (`zstdcat FILE | synack analyze -`)",
-        )),
-        [0x04, 0x22, 0x4d, 0x18, ..] => Some((
-            "lz4-compressed",
-            "decompress it first (`lz4cat FILE | synack analyze -`)",
-        )),
         [b'B', b'Z', b'h', ..] => Some((
             "bzip2-compressed",
             "decompress it first (`bzcat FILE | synack analyze -`)",

@@ -8,7 +8,7 @@
 //! [`Observer`] (file, packet number, byte offset) and reading goes on with
 //! the next input. Memory is the tracker's bound plus one read chunk.
 
-use crate::{CaptureError, CaptureReader, Packet, ReadStats};
+use crate::{CaptureError, CaptureReader, Compression, Packet, ReadStats};
 use std::path::{Path, PathBuf};
 use synack_core::{EachRecord, Handshake, Tracker, TrackerConfig, TrackerStats};
 
@@ -32,6 +32,9 @@ pub struct InputReport {
     pub opened: usize,
     /// The consumer asked to stop early (e.g. its output pipe closed).
     pub stopped: bool,
+    /// How compressed inputs were compressed ("gzip", "zstd", "lz4"), each
+    /// kind once.
+    pub compressed: Vec<&'static str>,
 }
 
 impl InputReport {
@@ -114,6 +117,10 @@ fn read_all<R: std::io::Read>(
     f: &mut impl FnMut(&Packet<'_>) -> bool,
     report: &mut InputReport,
 ) -> Result<(), CaptureError> {
+    let kind = reader.compression();
+    if kind != Compression::None && !report.compressed.contains(&kind.name()) {
+        report.compressed.push(kind.name());
+    }
     let mut result = Ok(());
     let mut n = 0u64;
     loop {

@@ -1,10 +1,13 @@
 //! The reader: the format chosen by the file's magic, each packet framed
 //! by its format's module, counters kept.
 
+use crate::compressed::{self, Compression, Input};
 use crate::error::CaptureError;
 use crate::source::{Buffer, ReadStats, Source};
 use crate::{pcap, pcapng};
 use std::io::{self, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use synack_wire::LinkType;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -33,9 +36,12 @@ pub(crate) enum State {
     PcapNg(pcapng::Section),
 }
 
-/// Reads packets from one capture file or stream.
-pub struct CaptureReader<R> {
-    src: Source<R>,
+/// Reads packets from one capture file or stream, compressed or not.
+pub struct CaptureReader<R: Read> {
+    src: Source<Input<R>>,
+    compression: Compression,
+    /// Bytes taken from the (compressed) input so far.
+    taken: Arc<AtomicU64>,
     state: State,
     last_ts: i64,
     /// Set after a fatal error: the reader returns `None` from then on.
@@ -66,9 +72,19 @@ impl CaptureReader<std::fs::File> {
 }
 
 impl<R: Read> CaptureReader<R> {
-    /// Reads the file header from `src` and chooses the format by its magic.
+    /// Reads the file header from `src` and chooses the format by its magic
+    /// (after decompressing gzip, zstd or LZ4, told by theirs).
     pub fn new(name: String, src: R) -> Result<Self, CaptureError> {
-        let mut buf = Buffer::new(src);
+        let (compression, input, taken) =
+            compressed::open(src).map_err(|source| CaptureError::Io {
+                name: name.clone(),
+                source,
+            })?;
+        let name = match compression {
+            Compression::None => name,
+            c => format!("{name} ({}-compressed)", c.name()),
+        };
+        let mut buf = Buffer::new(input);
         let io_err = |source| CaptureError::Io {
             name: name.clone(),
             source,
@@ -91,6 +107,8 @@ impl<R: Read> CaptureReader<R> {
                 buf,
                 stats: ReadStats::default(),
             },
+            compression,
+            taken,
             state,
             last_ts: i64::MIN,
             done: false,
@@ -112,9 +130,18 @@ impl<R: Read> CaptureReader<R> {
         &self.src.stats
     }
 
-    /// Bytes consumed so far (for progress).
+    /// Bytes of the input consumed so far (for progress): of the file as
+    /// stored, also when it is compressed.
     pub fn position(&self) -> u64 {
-        self.src.buf.offset()
+        match self.compression {
+            Compression::None => self.src.buf.offset(),
+            _ => self.taken.load(Ordering::Relaxed),
+        }
+    }
+
+    /// How the input was compressed.
+    pub fn compression(&self) -> Compression {
+        self.compression
     }
 
     /// The next packet, `None` at the end of the input, or the error that

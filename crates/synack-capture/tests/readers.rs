@@ -362,3 +362,89 @@ fn records_larger_than_a_chunk_stream_through() {
     assert_eq!(p[0].2.len(), 5 << 20);
     assert_eq!(p[1].2, b"after");
 }
+
+/// (timestamp, bytes) of each packet written.
+type Written = Vec<(i64, Vec<u8>)>;
+
+/// A function that compresses a whole file.
+type Compressor = fn(&[u8]) -> Vec<u8>;
+
+/// A pcap and a pcapng of a few thousand packets (more than a read chunk
+/// once compressed), with their packets as written.
+fn captures_to_compress() -> Vec<(Vec<u8>, Written)> {
+    let packets: Written = (0..3000u32)
+        .map(|i| {
+            let data: Vec<u8> = (0..(60 + i % 200)).map(|b| (b ^ i) as u8).collect();
+            (1_700_000_000_000_000_000 + i64::from(i) * 1_000_003, data)
+        })
+        .collect();
+    let mut a = PcapWriter::new(Vec::new(), LinkType::ETHERNET, 65535).unwrap();
+    let mut b = PcapNgWriter::new(Vec::new(), LinkType::ETHERNET, 65535, "test").unwrap();
+    for (t, d) in &packets {
+        a.write(*t, d).unwrap();
+        b.write(*t, d).unwrap();
+    }
+    vec![(a.into_inner(), packets.clone()), (b.into_inner(), packets)]
+}
+
+fn gzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn zstd(bytes: &[u8]) -> Vec<u8> {
+    ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
+}
+
+fn lz4(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = lz4_flex::frame::FrameEncoder::new(Vec::new());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+#[test]
+fn gzip_zstd_and_lz4_captures_read_as_their_contents() {
+    use synack_capture::Compression;
+    let compressors: [(Compression, Compressor); 3] = [
+        (Compression::Gzip, gzip),
+        (Compression::Zstd, zstd),
+        (Compression::Lz4, lz4),
+    ];
+    for (plain, written) in captures_to_compress() {
+        for (kind, compress) in compressors {
+            let packed = compress(&plain);
+            assert_ne!(packed[..4], plain[..4]);
+            let mut r = CaptureReader::new("c".into(), &packed[..]).unwrap();
+            assert_eq!(r.compression(), kind);
+            assert!(r.name().contains(kind.name()), "{}", r.name());
+            let mut got = Vec::new();
+            while let Some(p) = r.next_packet().unwrap() {
+                got.push((p.ts_ns, p.data.to_vec()));
+            }
+            assert_eq!(got, written, "{kind:?}");
+            // Progress counts the bytes of the file as stored.
+            assert_eq!(r.position(), packed.len() as u64, "{kind:?}");
+        }
+    }
+}
+
+#[test]
+fn a_cut_compressed_capture_keeps_what_came_before_the_cut() {
+    let (plain, written) = captures_to_compress().remove(0);
+    let packed = gzip(&plain);
+    let cut = &packed[..packed.len() / 2];
+    let (got, err) = read_all(cut);
+    assert!(
+        got.len() > 100 && got.len() < written.len(),
+        "{}",
+        got.len()
+    );
+    for (g, w) in got.iter().zip(&written) {
+        assert_eq!((g.0, &g.2), (w.0, &w.1));
+    }
+    let err = err.expect("the cut is reported").to_string();
+    assert!(err.contains("gzip-compressed"), "{err}");
+}

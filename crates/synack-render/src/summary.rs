@@ -142,9 +142,14 @@ impl<W: Write> Sink for SummarySink<W> {
             (Some(a), Some(b)) => format!("; the attempts reported span {}", human_ns(b - a)),
             _ => String::new(),
         };
+        let decompressed = if report.compressed.is_empty() {
+            String::new()
+        } else {
+            format!(" (from {})", report.compressed.join(" and "))
+        };
         writeln!(
             o,
-            "{}: {} packets read, {:.1} MB{span}",
+            "{}: {} packets read, {:.1} MB{decompressed}{span}",
             names.join(", "),
             report.packets,
             report.bytes as f64 / 1e6

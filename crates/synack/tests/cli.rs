@@ -219,6 +219,36 @@ fn stdin_input() {
     assert_eq!(records(&o).len(), 20);
 }
 
+#[test]
+fn a_gzip_compressed_capture_analyzes_like_its_contents_from_a_file_or_stdin() {
+    // gzip(1) is part of every Debian system; the readers' own tests cover
+    // zstd and LZ4 with the crates' encoders.
+    let gz = Command::new("gzip")
+        .args(["-c", &sample()])
+        .output()
+        .expect("gzip");
+    assert!(gz.status.success());
+    let path = temp("sample.pcapng.gz", &gz.stdout);
+    let plain = synack(&["analyze", &sample(), "--format", "json"]);
+    let from_file = synack(&["analyze", path.to_str().unwrap(), "--format", "json"]);
+    let from_stdin = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["analyze", "-", "--format", "json"])
+        .stdin(std::fs::File::open(&path).unwrap())
+        .output()
+        .unwrap();
+    let summary = synack(&["analyze", path.to_str().unwrap(), "--no-progress"]);
+    let _ = std::fs::remove_file(&path);
+    assert_eq!(records(&plain).len(), 20);
+    assert_eq!(stdout(&from_file), stdout(&plain));
+    assert_eq!(stdout(&from_stdin), stdout(&plain));
+    assert_eq!(from_file.status.code(), Some(0), "{}", stderr(&from_file));
+    assert!(
+        stdout(&summary).contains("(from gzip)"),
+        "{}",
+        stdout(&summary)
+    );
+}
+
 /// The lab-made sample: real kernel handshakes, outcomes as injected.
 #[test]
 fn lab_sample_outcomes() {
