@@ -692,6 +692,167 @@ fn tfo_data_not_acked_falls_back() {
 }
 
 #[test]
+fn synacks_with_two_server_isns_complete_with_the_one_acknowledged() {
+    // A load balancer hands the SYN to two backends: SYN-ACKs with ISNs
+    // 50 and 900 answer it, and the client acknowledges the second. Only
+    // the first ISN was accepted, so the attempt had no completing ACK.
+    let linux = OptionWriter::linux(5, 1, 7).build();
+    let mss_only = OptionWriter::default().mss(1400).build();
+    let mut s = Script::new();
+    s.send(Seg { seq: 7, ..SEG });
+    s.send(Seg {
+        at_ms: 1.0,
+        seq: 50,
+        ack: 8,
+        options: &mss_only,
+        ..SYNACK
+    });
+    s.send(Seg {
+        at_ms: 2.0,
+        seq: 900,
+        ack: 8,
+        options: &linux,
+        ..SYNACK
+    });
+    s.send(Seg {
+        at_ms: 3.0,
+        seq: 8,
+        ack: 901,
+        flags: A,
+        ..SEG
+    });
+    let h = &s.finish()[0];
+    assert_eq!(h.outcome, Outcome::Established);
+    assert_eq!(h.server_isn, Some(900));
+    assert_eq!(h.synack_count, 2);
+    assert_eq!(
+        h.server_opts.unwrap().wscale,
+        Some(7),
+        "the acknowledged SYN-ACK's options"
+    );
+    assert_eq!(
+        h.syn_synack_ns,
+        Some(2 * MS),
+        "SYN to the acknowledged SYN-ACK"
+    );
+    assert_eq!(h.synack_ack_ns, Some(MS));
+    assert_eq!(h.total_ns, Some(3 * MS));
+}
+
+#[test]
+fn data_in_the_syn_neither_proves_nor_hides_establishment() {
+    // TFO data in the SYN set the client's first-data time, so the data
+    // the client sent after the SYN-ACK (its ACK not captured) no longer
+    // counted as evidence: the attempt stayed undecided.
+    let tfo = OptionWriter::default()
+        .tfo(&[1, 2, 3, 4, 5, 6, 7, 8])
+        .build();
+    for data_after_synack in [false, true] {
+        let mut s = Script::new();
+        s.send(Seg {
+            seq: 7,
+            options: &tfo,
+            payload: b"hello",
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: 1.0,
+            seq: 50,
+            ack: 13,
+            ..SYNACK
+        });
+        if data_after_synack {
+            // The server's answer, then the client's next request, which
+            // acknowledges the answer (its pure ACK of the SYN-ACK missed).
+            s.send(Seg {
+                at_ms: 1.5,
+                from: SV,
+                to: C,
+                seq: 51,
+                ack: 13,
+                flags: A,
+                payload: b"hi",
+                ..SEG
+            });
+            s.send(Seg {
+                at_ms: 2.0,
+                seq: 13,
+                ack: 53,
+                flags: A,
+                payload: b"more",
+                ..SEG
+            });
+        }
+        let h = &s.finish()[0];
+        assert_eq!(h.times.client_data, Some(0), "the SYN's data is the first");
+        let want = if data_after_synack {
+            Outcome::Established
+        } else {
+            Outcome::Incomplete
+        };
+        assert_eq!(
+            h.outcome, want,
+            "data after the SYN-ACK: {data_after_synack}"
+        );
+    }
+}
+
+#[test]
+fn a_rst_after_data_closes_an_established_connection_not_a_reset_attempt() {
+    // A server-speaks-first exchange (SMTP, SSH) whose completing ACK the
+    // capture missed: the server's greeting, the client's answer (which
+    // acknowledges the greeting, not the SYN-ACK), then a RST. The client's
+    // data shows the handshake completed, so the RST closed a connection.
+    // A RST before any data is `reset`.
+    for with_data in [true, false] {
+        let mut s = Script::new();
+        s.send(Seg { seq: 7, ..SEG });
+        s.send(Seg {
+            at_ms: 1.0,
+            seq: 50,
+            ack: 8,
+            ..SYNACK
+        });
+        if with_data {
+            s.send(Seg {
+                at_ms: 2.0,
+                from: SV,
+                to: C,
+                seq: 51,
+                ack: 8,
+                flags: A | TcpFlags::PSH,
+                payload: b"220 ok",
+                ..SEG
+            });
+            s.send(Seg {
+                at_ms: 3.0,
+                seq: 8,
+                ack: 57,
+                flags: A | TcpFlags::PSH,
+                payload: b"EHLO",
+                ..SEG
+            });
+        }
+        s.send(Seg {
+            at_ms: 4.0,
+            from: SV,
+            to: C,
+            seq: 57,
+            ack: 12,
+            flags: R | A,
+            ..SEG
+        });
+        let h = &s.finish()[0];
+        let want = if with_data {
+            Outcome::Established
+        } else {
+            Outcome::Reset
+        };
+        assert_eq!(h.outcome, want, "data before the RST: {with_data}: {h:?}");
+    }
+}
+
+#[test]
 fn asymmetric_capture_without_synack_is_established() {
     let mut s = Script::new();
     s.send(Seg {

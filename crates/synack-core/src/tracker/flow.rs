@@ -78,6 +78,18 @@ impl FlowKey {
     }
 }
 
+/// A SYN-ACK with a server ISN other than the first SYN-ACK's.
+#[derive(Clone, Debug)]
+pub(crate) struct OtherSynAck {
+    isn: u32,
+    opts: Options,
+    ack: u32,
+    flags: TcpFlags,
+    ts: i64,
+    /// From the SYN it answered.
+    syn_synack_ns: Option<i64>,
+}
+
 /// Why a flow leaves the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
@@ -149,6 +161,12 @@ pub(crate) struct Flow {
     pub mru_synack: Option<i64>,
     /// A SYN-ACK arrived after the most recent SYN.
     pub synack_since_syn: bool,
+    /// The latest SYN-ACK whose server ISN differs from the first one's,
+    /// while the handshake is open: adopted if the client acknowledges it.
+    pub other_synack: Option<Box<OtherSynAck>>,
+    /// When the client first sent data after a SYN-ACK (the SYN's own
+    /// data, TFO, does not count): evidence that the handshake completed.
+    pub client_data_after_synack: Option<i64>,
     pub syn_synack_ns: Option<i64>,
     pub times: Times,
     pub rst_from: Option<Side>,
@@ -212,6 +230,8 @@ impl Flow {
             mru_syn: None,
             mru_synack: None,
             synack_since_syn: false,
+            client_data_after_synack: None,
+            other_synack: None,
             syn_synack_ns: None,
             times: Times {
                 first: ts,
@@ -380,21 +400,37 @@ impl Flow {
             self.server_isn = Some(tcp.seq());
             self.server_opts = Some(tcp.options());
             self.synack_ack = tcp.ack();
-            // RFC 3168: an ECN-setup SYN-ACK has ECE without CWR; AccECN
-            // answers with any non-zero AE/CWR/ECE combination.
-            let ece = flags.has(TcpFlags::ECE);
-            let cwr = flags.has(TcpFlags::CWR);
-            let ae = flags.has(TcpFlags::AE);
-            self.ecn_negotiated = self.syn_ecn_setup
-                && if self.accecn {
-                    ece || cwr || ae
-                } else {
-                    ece && !cwr
-                };
+            self.ecn_negotiated = self.ecn_answer(flags);
+        } else if self.times.ack.is_none() && self.server_isn != Some(tcp.seq()) {
+            // Another ISN for the same SYN: two servers behind one address
+            // (a load balancer handing the SYN to two backends), or a stale
+            // SYN-ACK. The client's ACK tells which one it took.
+            self.other_synack = Some(Box::new(OtherSynAck {
+                isn: tcp.seq(),
+                opts: tcp.options(),
+                ack: tcp.ack(),
+                flags,
+                ts,
+                syn_synack_ns: self.mru_syn.map(|syn| ts - syn),
+            }));
         }
         if payload_len > 0 && self.times.server_data.is_none() {
             self.times.server_data = Some(ts);
         }
+    }
+
+    /// Whether a SYN-ACK with `flags` accepts the SYN's ECN setup: RFC 3168
+    /// wants ECE without CWR; AccECN answers with any non-zero AE/CWR/ECE.
+    fn ecn_answer(&self, flags: TcpFlags) -> bool {
+        let ece = flags.has(TcpFlags::ECE);
+        let cwr = flags.has(TcpFlags::CWR);
+        let ae = flags.has(TcpFlags::AE);
+        self.syn_ecn_setup
+            && if self.accecn {
+                ece || cwr || ae
+            } else {
+                ece && !cwr
+            }
     }
 
     fn after_handshake(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32) {
@@ -422,12 +458,27 @@ impl Flow {
             && !flags.rst()
             && self.times.ack.is_none()
             && self.synack_count > 0
-            && self
-                .server_isn
-                .is_some_and(|isn| SeqNumber(tcp.ack()) == SeqNumber(isn) + 1)
         {
-            // The ACK that completes the handshake (RFC 9293 section 3.5).
-            self.times.ack = Some(ts);
+            // The ACK that completes the handshake (RFC 9293 section 3.5)
+            // acknowledges the server's ISN: the first SYN-ACK's, or another
+            // one's, which then is the handshake's SYN-ACK (its ISN, options
+            // and legs).
+            let acked = SeqNumber(tcp.ack());
+            if self
+                .server_isn
+                .is_some_and(|isn| acked == SeqNumber(isn) + 1)
+            {
+                self.times.ack = Some(ts);
+            } else if let Some(other) = self.other_synack.take_if(|o| acked == SeqNumber(o.isn) + 1)
+            {
+                self.server_isn = Some(other.isn);
+                self.server_opts = Some(other.opts);
+                self.synack_ack = other.ack;
+                self.syn_synack_ns = other.syn_synack_ns;
+                self.mru_synack = Some(other.ts);
+                self.ecn_negotiated = self.ecn_answer(other.flags);
+                self.times.ack = Some(ts);
+            }
         }
         if from_client == Some(true)
             && flags.ack()
@@ -438,6 +489,13 @@ impl Flow {
             })
         {
             self.client_acked_unseen_synack = true;
+        }
+        if payload_len > 0
+            && from_client == Some(true)
+            && self.synack_count > 0
+            && self.client_data_after_synack.is_none()
+        {
+            self.client_data_after_synack = Some(ts);
         }
         if payload_len > 0 {
             let slot = if from_client == Some(false) {
@@ -488,16 +546,17 @@ impl Flow {
             return Some(Outcome::Established);
         }
         if self.synack_count > 0 {
-            if self.times.rst.is_some() {
-                return Some(Outcome::Reset);
-            }
             // Data from the client after the SYN-ACK completes the
-            // handshake too, even when the pure ACK was not captured.
-            let data_after_synack = self
-                .times
-                .client_data
-                .is_some_and(|t| self.times.synack.first().is_some_and(|s| t > *s));
-            return data_after_synack.then_some(Outcome::Established);
+            // handshake too, even when the pure ACK was not captured (data
+            // in the SYN, TFO, is no such evidence). `reset` is a RST after
+            // the SYN-ACK and before any data (docs/SCHEMA.md); one after
+            // the client's data closes an established connection.
+            return match (self.client_data_after_synack, self.times.rst) {
+                (Some(data), Some(rst)) if data <= rst => Some(Outcome::Established),
+                (_, Some(_)) => Some(Outcome::Reset),
+                (Some(_), None) => Some(Outcome::Established),
+                (None, None) => None,
+            };
         }
         if self.client_acked_unseen_synack {
             // The client acknowledged a SYN-ACK the capture did not hold
