@@ -740,6 +740,87 @@ fn synacks_with_two_server_isns_complete_with_the_one_acknowledged() {
 }
 
 #[test]
+fn a_syn_retransmitted_after_a_challenge_ack_and_rst_is_the_same_attempt() {
+    // RFC 5961 section 4: the server still holds an old connection on this
+    // 4-tuple and answers the new SYN with a bare ACK for the old one; the
+    // client resets that with a RST (seq = the ACK's ack number) and sends
+    // its SYN again, same ISN, after its retransmission timeout.
+    for (old_connection, retransmit_after_ms) in [(false, 1000.0), (false, 7000.0), (true, 1000.0)]
+    {
+        let mut s = Script::new();
+        let base = if old_connection {
+            // The old connection on this 4-tuple, established and quiet.
+            s.send(Seg {
+                at_ms: -60_000.0,
+                seq: 2000,
+                ..SEG
+            });
+            s.send(Seg {
+                at_ms: -59_999.0,
+                seq: 3999,
+                ack: 2001,
+                ..SYNACK
+            });
+            s.send(Seg {
+                at_ms: -59_998.0,
+                seq: 2001,
+                ack: 4000,
+                flags: A,
+                ..SEG
+            });
+            1
+        } else {
+            0
+        };
+        s.send(Seg { seq: 7, ..SEG });
+        s.send(Seg {
+            at_ms: 0.2,
+            from: SV,
+            to: C,
+            seq: 4000,
+            ack: 3000,
+            flags: A,
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: 0.4,
+            seq: 3000,
+            flags: R,
+            ..SEG
+        });
+        let t = retransmit_after_ms;
+        s.send(Seg {
+            at_ms: t,
+            seq: 7,
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: t + 1.0,
+            seq: 50,
+            ack: 8,
+            ..SYNACK
+        });
+        s.send(Seg {
+            at_ms: t + 2.0,
+            seq: 8,
+            ack: 51,
+            flags: A,
+            ..SEG
+        });
+        let r = s.finish();
+        assert_eq!(r.len(), base + 1, "one attempt after {t} ms: {r:?}");
+        let h = &r[base];
+        assert_eq!(h.outcome, Outcome::Established);
+        assert_eq!(h.syn_count, 2);
+        assert_eq!(
+            h.setup_ns,
+            Some(((t + 2.0) * MS as f64) as i64),
+            "from the first SYN"
+        );
+    }
+}
+
+#[test]
 fn data_in_the_syn_neither_proves_nor_hides_establishment() {
     // TFO data in the SYN set the client's first-data time, so the data
     // the client sent after the SYN-ACK (its ACK not captured) no longer
