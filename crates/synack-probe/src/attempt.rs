@@ -335,9 +335,8 @@ fn first_byte(stream: &mio::net::TcpStream, deadline: Instant) -> Option<Instant
                 if left.is_zero() {
                     return None;
                 }
-                // Rounded up so that a sub-millisecond rest does not spin.
-                let ms = left.as_micros().div_ceil(1000).min(i32::MAX as u128) as i32;
-                wait_readable(&[stream.as_fd()], ms);
+                // An error of the wait ends it early: the loop looks again.
+                let _ = wait_readable(&[stream.as_fd()], left);
             }
             Err(_) => return None,
         }

@@ -495,8 +495,10 @@ pub fn scan(
             // Sleep in poll while the slot is far, spin only at the end.
             let left = slot.saturating_duration_since(Instant::now());
             if left > Duration::from_micros(300) {
-                let ms = (left.as_millis() as i32).saturating_sub(1).max(0);
-                synack_sys::tcp::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
+                let _ = synack_sys::tcp::wait_readable(
+                    &[tcp.as_fd(), icmp.as_fd()],
+                    left.saturating_sub(Duration::from_millis(1)),
+                );
             }
             drain(&mut scan, &mut buf);
         }
@@ -522,11 +524,10 @@ pub fn scan(
     }
     let end = Instant::now() + wait;
     while Instant::now() < end && !scan.settled(t0.elapsed()) {
-        let ms = end
+        let wait = end
             .saturating_duration_since(Instant::now())
-            .as_millis()
-            .clamp(1, 100) as i32;
-        synack_sys::tcp::wait_readable(&[tcp.as_fd(), icmp.as_fd()], ms);
+            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+        let _ = synack_sys::tcp::wait_readable(&[tcp.as_fd(), icmp.as_fd()], wait);
         drain(&mut scan, &mut buf);
     }
     Ok(scan.into_probes())

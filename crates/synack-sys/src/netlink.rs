@@ -100,31 +100,10 @@ impl NetlinkSocket {
 }
 
 impl NetlinkSocket {
-    /// Waits until something can be received or `timeout` passes (to the
-    /// nanosecond: ppoll, where poll counts milliseconds). Returns whether
-    /// something is waiting; an interrupted wait returns false.
+    /// Waits until something can be received or `timeout` passes; returns
+    /// whether something is waiting.
     pub fn wait(&self, timeout: Duration) -> io::Result<bool> {
-        let mut fd = libc::pollfd {
-            fd: self.fd.as_raw_fd(),
-            events: libc::POLLIN,
-            revents: 0,
-        };
-        let ts = libc::timespec {
-            tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
-            tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
-        };
-        // SAFETY: `fd` and `ts` are live for the call; no signal mask is
-        // passed (null keeps the thread's).
-        let n = unsafe { libc::ppoll(&mut fd, 1, &ts, std::ptr::null()) };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(false)
-            } else {
-                Err(e)
-            };
-        }
-        Ok(n > 0)
+        crate::tcp::wait_readable(&[self.fd.as_fd()], timeout)
     }
 }
 

@@ -351,9 +351,11 @@ pub(crate) fn ip_of(s: &libc::sockaddr_storage) -> Option<std::net::IpAddr> {
     }
 }
 
-/// Waits up to `ms` milliseconds for any of `fds` to have something to
-/// read (or an error); returns at once when one has.
-pub fn wait_readable(fds: &[BorrowedFd<'_>], ms: i32) {
+/// Waits up to `timeout` (to the nanosecond: ppoll, where poll counts
+/// milliseconds) for any of `fds` to have something to read (or an
+/// error); returns at once when one has, with whether one has. An
+/// interrupted wait returns false.
+pub fn wait_readable(fds: &[BorrowedFd<'_>], timeout: std::time::Duration) -> io::Result<bool> {
     let mut polled: Vec<libc::pollfd> = fds
         .iter()
         .map(|fd| libc::pollfd {
@@ -362,9 +364,30 @@ pub fn wait_readable(fds: &[BorrowedFd<'_>], ms: i32) {
             revents: 0,
         })
         .collect();
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
     // SAFETY: `polled` is a valid array of `polled.len()` pollfd whose
-    // descriptors the borrows keep open for the call.
-    unsafe { libc::poll(polled.as_mut_ptr(), polled.len() as libc::nfds_t, ms) };
+    // descriptors the borrows keep open for the call; `ts` lives for the
+    // call; no signal mask is passed (null keeps the thread's).
+    let n = unsafe {
+        libc::ppoll(
+            polled.as_mut_ptr(),
+            polled.len() as libc::nfds_t,
+            &ts,
+            std::ptr::null(),
+        )
+    };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted {
+            Ok(false)
+        } else {
+            Err(e)
+        };
+    }
+    Ok(n > 0)
 }
 
 /// The index of a network interface by name (an IPv6 zone such as `%eth0`).

@@ -1,14 +1,15 @@
 //! What the flow table holds for a 4-tuple. Most flows of a SYN flood see a
 //! single SYN and nothing else, so a flow whose only packet is a SYN is kept
 //! compact: the SYN's header and timestamp, inline in the table (about a
-//! tenth of a full flow, and no allocation). Anything more for that 4-tuple,
-//! or the flow's record being written, turns it into a full [`Flow`] by
-//! replaying that SYN, so every record is exactly what the full flow gives.
+//! tenth of a full flow, and no allocation). Anything more for that 4-tuple
+//! turns it into a full [`Flow`] by replaying that SYN; if nothing comes,
+//! its record is built straight from the compact form, equal to the full
+//! flow's (a test holds the two equal).
 
-use super::flow::{End, Flow, FlowKey, undecided_outcome};
+use super::flow::{End, Flow, FlowKey, ecn_setup, undecided_outcome};
 use super::zeek::ZeekConn;
 use crate::handshake::{Ecn, Handshake, Source, TfoInfo, Times};
-use synack_wire::{TcpFlags, TcpHeaderCopy, TcpView};
+use synack_wire::{TcpHeaderCopy, TcpView};
 
 /// A flow that has seen one segment: a SYN (without ACK, RST or FIN) whose
 /// checksum was not found wrong.
@@ -59,8 +60,7 @@ impl FirstSyn {
         } else {
             (key.b(), key.a())
         };
-        // ECN-setup SYN: ECE and CWR (RFC 3168 section 6.1.1), AE for AccECN.
-        let ecn_setup = flags.has(TcpFlags::ECE) && flags.has(TcpFlags::CWR);
+        let (ecn_setup, accecn) = ecn_setup(flags);
         let with_data = (self.payload_len > 0).then_some(self.ts);
         Handshake {
             ts_ns: self.ts,
@@ -83,7 +83,7 @@ impl FirstSyn {
             server_opts: None,
             syn_retransmit_opts: None,
             ecn: ecn_setup.then_some(Ecn::Requested),
-            accecn: ecn_setup && flags.has(TcpFlags::AE),
+            accecn,
             tfo: TfoInfo {
                 syn_data: self.payload_len,
                 data_acked: None,
@@ -183,7 +183,7 @@ impl Entry {
 mod tests {
     use super::*;
     use synack_wire::emit::{OptionWriter, TcpSegmentSpec, ethernet_tcp};
-    use synack_wire::{Decoded, LinkType, decode};
+    use synack_wire::{Decoded, LinkType, TcpFlags, decode};
 
     /// Every kind of lone SYN, both ways round its key, with every end:
     /// the compact record is the full flow's.

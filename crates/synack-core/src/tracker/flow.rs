@@ -108,6 +108,13 @@ pub(crate) enum End {
 /// retransmission comes 3 s after the first SYN (1 s + 2 s, RFC 6298 backoff).
 const STILL_OPEN_NS: i64 = 3_000_000_000;
 
+/// Whether a SYN with `flags` asks for ECN: an ECN-setup SYN has ECE and
+/// CWR (RFC 3168 section 6.1.1); AccECN sets AE as well. (setup, AccECN)
+pub(crate) fn ecn_setup(flags: TcpFlags) -> (bool, bool) {
+    let setup = flags.has(TcpFlags::ECE) && flags.has(TcpFlags::CWR);
+    (setup, setup && flags.has(TcpFlags::AE))
+}
+
 /// The outcome of an attempt that no packet decided, from how its flow
 /// ended: an evicted flow was written before its end (the table was full),
 /// so it is undecided, not a failure; at the end of the input, one whose
@@ -344,10 +351,7 @@ impl Flow {
             None => {
                 self.client_isn = Some(tcp.seq());
                 self.client_opts = Some(opts);
-                // ECN-setup SYN: ECE and CWR (RFC 3168 section 6.1.1); AccECN
-                // sets AE as well.
-                self.syn_ecn_setup = flags.has(TcpFlags::ECE) && flags.has(TcpFlags::CWR);
-                self.accecn = self.syn_ecn_setup && flags.has(TcpFlags::AE);
+                (self.syn_ecn_setup, self.accecn) = ecn_setup(flags);
                 self.syn_data = payload_len;
                 if payload_len > 0 && self.times.client_data.is_none() {
                     self.times.client_data = Some(ts);

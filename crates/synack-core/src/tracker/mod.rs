@@ -122,6 +122,27 @@ pub struct Tracker {
     next_sweep: i64,
 }
 
+/// Where a full flow is filed: the timer wheel, the age queues, and the
+/// linger time its first deadline is counted with.
+type Filing<'a> = (&'a mut Wheel<FlowKey>, &'a mut AgeQueues, i64);
+
+/// Files a full flow seen at `ts`: its first look is a linger time on (a
+/// flow's deadline only moves later from there), and it takes its place
+/// among the least recently seen.
+fn file_full((deadlines, ages, linger): Filing<'_>, ts: i64, key: FlowKey) {
+    deadlines.insert(ts.saturating_add(linger), key);
+    ages.push_full(ts, key);
+}
+
+/// The full flow of `entry`, a packet at `ts` having come for it: a lone
+/// SYN becomes one now, and is filed as a full flow from then on.
+fn full_flow<'e>(entry: &'e mut Entry, key: FlowKey, ts: i64, filing: Filing<'_>) -> &'e mut Flow {
+    if entry.is_compact() {
+        file_full(filing, ts, key);
+    }
+    entry.flow_mut(key)
+}
+
 /// Most flows evicted at once when the table is full.
 const EVICT_BATCH: usize = 128;
 
@@ -225,12 +246,8 @@ impl Tracker {
                 };
                 match self.flows.get_mut(&key) {
                     Some(entry) => {
-                        if entry.is_compact() {
-                            self.deadlines
-                                .insert(ts_ns.saturating_add(self.config.linger_ns), key);
-                            self.ages.push_full(ts_ns, key);
-                        }
-                        let flow = entry.flow_mut(key);
+                        let filing = (&mut self.deadlines, &mut self.ages, self.config.linger_ns);
+                        let flow = full_flow(entry, key, ts_ns, filing);
                         flow.icmp(ts_ns, quoted_from_a, info);
                         Self::announce(&self.config, self.now, &mut self.decided, flow);
                     }
@@ -261,14 +278,8 @@ impl Tracker {
         }
         let pure_syn = flags.syn() && !flags.ack() && !flags.rst();
         if let Some(entry) = self.flows.get_mut(&key) {
-            if entry.is_compact() {
-                // A lone SYN becomes a full flow: from now on it has a timer
-                // and is filed among the full flows.
-                self.deadlines
-                    .insert(ts.saturating_add(self.config.linger_ns), key);
-                self.ages.push_full(ts, key);
-            }
-            let flow = entry.flow_mut(key);
+            let filing = (&mut self.deadlines, &mut self.ages, self.config.linger_ns);
+            let flow = full_flow(entry, key, ts, filing);
             if !(pure_syn && checksum_ok && flow.is_new_attempt(from_a, tcp.seq())) {
                 flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
                 Self::announce(&self.config, self.now, &mut self.decided, flow);
@@ -288,6 +299,8 @@ impl Tracker {
             self.make_room(out);
         }
         let entry = if FirstSyn::fits(tcp, checksum_ok) {
+            // Lone SYNs need no timer: their queue is their expiry order.
+            self.ages.push_lone(ts, key);
             Entry::FirstSyn(FirstSyn::new(ts, from_a, tcp, seg.payload_len))
         } else {
             let mut flow = Box::new(Flow::new(
@@ -299,15 +312,13 @@ impl Tracker {
                 ts,
             ));
             flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+            file_full(
+                (&mut self.deadlines, &mut self.ages, self.config.linger_ns),
+                ts,
+                key,
+            );
             Entry::Flow(flow)
         };
-        if entry.is_compact() {
-            self.ages.push_lone(ts, key);
-        } else {
-            self.deadlines
-                .insert(ts.saturating_add(self.config.linger_ns), key);
-            self.ages.push_full(ts, key);
-        }
         self.flows.insert(key, entry);
         self.stats.flows_created += 1;
         self.stats.peak_flows = self.stats.peak_flows.max(self.flows.len());
