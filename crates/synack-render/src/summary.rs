@@ -325,6 +325,14 @@ impl<W: Write> Sink for SummarySink<W> {
             let reasons: Vec<String> = t.skipped.iter().map(|(k, v)| format!("{k}: {v}")).collect();
             notes.push(format!("packets skipped: {}", reasons.join(", ")));
         }
+        if !t.tunneled.is_empty() {
+            let kinds: Vec<String> = t
+                .tunneled
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            notes.push(format!("packets through tunnels: {}", kinds.join(", ")));
+        }
         if t.icmp_errors > 0 {
             notes.push(format!(
                 "ICMP errors about TCP: {} ({} for unknown flows)",

@@ -2,11 +2,11 @@
 //! a TCP segment with its addressing, or an ICMP error quoting one. Every
 //! other frame comes back as a [`Skip`] reason, which callers count.
 
-use crate::be16;
 use crate::icmp::{self, IcmpError as IcmpView};
-use crate::ip::{self, IpHeader, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+use crate::ip::{self, IpHeader, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
 use crate::link::{self, LinkType, Network};
 use crate::tcp::TcpView;
+use crate::tunnel::{self, Tunnels};
 
 pub use crate::icmp::IcmpError;
 
@@ -45,6 +45,10 @@ pub enum Part {
     Ipv6ExtensionHeader,
     Ipv6FragmentHeader,
     Ipv6AuthenticationHeader,
+    Gre,
+    Erspan,
+    Vxlan,
+    Geneve,
     Icmp,
     IcmpQuotedTcp,
     Tcp,
@@ -73,6 +77,10 @@ impl Part {
             Part::Ipv6ExtensionHeader => "ipv6 extension header",
             Part::Ipv6FragmentHeader => "ipv6 fragment header",
             Part::Ipv6AuthenticationHeader => "ipv6 authentication header",
+            Part::Gre => "gre",
+            Part::Erspan => "erspan",
+            Part::Vxlan => "vxlan",
+            Part::Geneve => "geneve",
             Part::Icmp => "icmp",
             Part::IcmpQuotedTcp => "icmp quoted tcp",
             Part::Tcp => "tcp",
@@ -123,13 +131,35 @@ pub enum Decoded<'a> {
 
 /// Decodes `frame` of link type `link`.
 pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
+    decode_tunneled(link, frame, &mut Tunnels::default())
+}
+
+/// Decodes `frame` of link type `link`, unwrapping tunnels to the innermost
+/// IP datagram; `through` gets every encapsulation crossed, whether or not
+/// the packet inside turns out to be for the tracker.
+pub fn decode_tunneled<'a>(
+    link: LinkType,
+    frame: &'a [u8],
+    through: &mut Tunnels,
+) -> Result<Decoded<'a>, Skip> {
     let start = link::network_layer(link, frame)?;
+    let mut vlan = start.vlan;
     let mut iph = match start.network {
         Network::Ipv4 => ip::ipv4(frame, start.offset)?,
         Network::Ipv6 => ip::ipv6(frame, start.offset)?,
     };
-    if iph.protocol == PROTO_UDP && !iph.later_fragment {
-        iph = teredo(frame, &iph)?;
+    let mut depth = 0;
+    while !iph.later_fragment && iph.protocol != PROTO_TCP {
+        let Some(inner) = tunnel::inner(frame, &iph)? else {
+            break;
+        };
+        depth += 1;
+        if depth > tunnel::MAX_DEPTH {
+            return Err(Skip::Malformed(Part::Ip));
+        }
+        *through = through.union(inner.through);
+        vlan = inner.vlan.unwrap_or(vlan);
+        iph = inner.ip;
     }
     if iph.later_fragment {
         return Err(Skip::Fragment);
@@ -143,7 +173,7 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
             let claimed = iph.claimed_end.saturating_sub(iph.payload_start);
             let payload_len = claimed.saturating_sub(tcp.header_len()) as u32;
             Ok(Decoded::Tcp(Segment {
-                vlan: start.vlan,
+                vlan,
                 ip: iph,
                 tcp,
                 payload_len,
@@ -151,55 +181,8 @@ pub fn decode(link: LinkType, frame: &[u8]) -> Result<Decoded<'_>, Skip> {
         }
         PROTO_ICMP | PROTO_ICMPV6 => {
             let error = icmp::icmp_error(frame, &iph)?;
-            Ok(Decoded::Icmp {
-                vlan: start.vlan,
-                error,
-            })
+            Ok(Decoded::Icmp { vlan, error })
         }
         _ => Err(Skip::NotTcp),
     }
-}
-
-/// The UDP port of Teredo (RFC 4380), which tunnels IPv6 in IPv4 UDP.
-const TEREDO_PORT: u16 = 3544;
-
-/// Unwraps IPv6 carried by Teredo: UDP port 3544, optional authentication
-/// and origin-indication headers (RFC 4380 section 5.1.1), then IPv6.
-/// Other UDP is not for us.
-fn teredo(frame: &[u8], outer: &IpHeader) -> Result<IpHeader, Skip> {
-    let udp = frame
-        .get(outer.payload_start..outer.payload_end)
-        .ok_or(Skip::NotTcp)?;
-    if udp.len() < 8 + 40 {
-        return Err(Skip::NotTcp);
-    }
-    let on_teredo_port = be16(udp, 0) == TEREDO_PORT || be16(udp, 2) == TEREDO_PORT;
-    let mut at = 8;
-    if be16(udp, at) == 0x0001 {
-        // Authentication: indicator, id and auth lengths, nonce, confirmation.
-        let id_len = usize::from(*udp.get(at + 2).ok_or(Skip::NotTcp)?);
-        let auth_len = usize::from(*udp.get(at + 3).ok_or(Skip::NotTcp)?);
-        at += 4 + id_len + auth_len + 8 + 1;
-    }
-    if udp.len() >= at + 2 && be16(udp, at) == 0x0000 {
-        at += 8; // origin indication
-    }
-    if udp.get(at).is_none_or(|b| b >> 4 != 6) {
-        return Err(Skip::NotTcp);
-    }
-    if !on_teredo_port {
-        // Relays talk from other ports: accept only a bare IPv6 header that
-        // fills the datagram exactly and has an end in the Teredo prefix
-        // 2001::/32, so that other UDP is never misread.
-        let v6 = &udp[at..];
-        let exact = v6.len() >= 40 && usize::from(be16(v6, 4)) + 40 == v6.len();
-        let teredo_prefix = |o: usize| v6[o..o + 4] == [0x20, 0x01, 0, 0];
-        if !(exact && (teredo_prefix(8) || teredo_prefix(24))) {
-            return Err(Skip::NotTcp);
-        }
-    }
-    let mut inner = ip::ipv6(frame, outer.payload_start + at)?;
-    inner.payload_end = inner.payload_end.min(outer.payload_end);
-    inner.claimed_end = inner.claimed_end.min(outer.payload_end);
-    Ok(inner)
 }

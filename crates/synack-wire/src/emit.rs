@@ -1,9 +1,12 @@
 //! Building frames: Ethernet (optionally 802.1Q-tagged) carrying IPv4 or
-//! IPv6 with a TCP segment or an ICMP error, with valid checksums. Used by
-//! the capture generator and by tests; the inverse of [`crate::decode`].
+//! IPv6 with a TCP segment or an ICMP error, with valid checksums, and any
+//! such frame wrapped in a tunnel. Used by the capture generator and by
+//! tests; the inverse of [`crate::decode`].
 
 use crate::checksum;
-use crate::ip::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP};
+use crate::ip::{PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP};
+use crate::link::{self, LinkType};
+use crate::tunnel::Tunnel;
 use std::net::{IpAddr, SocketAddr};
 
 /// A TCP segment to build.
@@ -217,4 +220,99 @@ pub fn ethernet_icmp_unreachable(
         !(checksum::sum(0, &out[start..]) as u16)
     };
     out[start + 2..start + 4].copy_from_slice(&c.to_be_bytes());
+}
+
+/// Wraps the Ethernet frame `inner` in `tunnel`, sent from `outer_src` to
+/// `outer_dst` (the underlay, IPv4 or IPv6), as a new untagged Ethernet
+/// frame. IP-in-IP, plain GRE and Teredo carry the inner IP datagram (its
+/// Ethernet header is dropped; IP-in-IP picks protocol 4 or 41 by the inner
+/// version, Teredo needs IPv6 inside); the others carry the whole frame. A
+/// frame without IP inside is returned as it is.
+pub fn encapsulate(tunnel: Tunnel, outer_src: IpAddr, outer_dst: IpAddr, inner: &[u8]) -> Vec<u8> {
+    let Ok(start) = link::network_layer(LinkType::ETHERNET, inner) else {
+        return inner.to_vec();
+    };
+    let datagram = &inner[start.offset..];
+    let inner_v6 = start.network == link::Network::Ipv6;
+    let ethertype: u16 = if inner_v6 { 0x86dd } else { 0x0800 };
+    let mut payload = Vec::with_capacity(inner.len() + 40);
+    // GRE with a key (RFC 2890), and with a sequence number when `seq`.
+    let gre = |p: &mut Vec<u8>, protocol: u16, seq: bool| {
+        p.extend_from_slice(&[if seq { 0x30 } else { 0x20 }, 0]);
+        p.extend_from_slice(&protocol.to_be_bytes());
+        p.extend_from_slice(&42u32.to_be_bytes());
+        if seq {
+            p.extend_from_slice(&7u32.to_be_bytes());
+        }
+    };
+    let protocol = match tunnel {
+        Tunnel::IpInIp | Tunnel::Ipv6InIp => {
+            payload.extend_from_slice(datagram);
+            if inner_v6 { 41 } else { 4 }
+        }
+        Tunnel::Gre => {
+            gre(&mut payload, ethertype, false);
+            payload.extend_from_slice(datagram);
+            47
+        }
+        Tunnel::ErspanI => {
+            gre(&mut payload, 0x88be, false);
+            payload.extend_from_slice(inner);
+            47
+        }
+        Tunnel::ErspanII => {
+            gre(&mut payload, 0x88be, true);
+            // Version 1, VLAN 0, session 5, index 0.
+            payload.extend_from_slice(&[0x10, 0, 0, 5, 0, 0, 0, 0]);
+            payload.extend_from_slice(inner);
+            47
+        }
+        Tunnel::ErspanIII => {
+            gre(&mut payload, 0x22eb, true);
+            // Version 2, session 5, a timestamp, the O bit: a subheader.
+            payload.extend_from_slice(&[0x20, 0, 0, 5, 0, 0, 0x30, 0x39, 0, 0, 0, 1]);
+            payload.extend_from_slice(&[0; 8]);
+            payload.extend_from_slice(inner);
+            47
+        }
+        Tunnel::Vxlan => {
+            udp_header(&mut payload, 4789, 8 + inner.len());
+            payload.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 42, 0]);
+            payload.extend_from_slice(inner);
+            PROTO_UDP
+        }
+        Tunnel::Geneve => {
+            udp_header(&mut payload, 6081, 16 + inner.len());
+            // Version 0, two words of options (class, type, length, data),
+            // Ethernet inside, VNI 42; then the option.
+            payload.extend_from_slice(&[0x02, 0, 0x65, 0x58, 0, 0, 42, 0]);
+            payload.extend_from_slice(&[0x01, 0x02, 0x03, 0x01, 0xde, 0xad, 0xbe, 0xef]);
+            payload.extend_from_slice(inner);
+            PROTO_UDP
+        }
+        Tunnel::Teredo => {
+            udp_header(&mut payload, 3544, datagram.len());
+            payload.extend_from_slice(datagram);
+            PROTO_UDP
+        }
+    };
+    if protocol == PROTO_UDP {
+        payload[6..8].fill(0);
+        let c = checksum::transport(outer_src, outer_dst, PROTO_UDP, &payload);
+        payload[6..8].copy_from_slice(&c.to_be_bytes());
+    }
+    let mut out = Vec::with_capacity(payload.len() + 54);
+    ethernet_header(&mut out, outer_src.is_ipv6(), None);
+    ip_header(&mut out, outer_src, outer_dst, protocol, payload.len(), 0);
+    out.extend_from_slice(&payload);
+    out
+}
+
+/// A UDP header from an ephemeral port to `dst_port` for `body_len` bytes;
+/// the checksum is filled in once the body is there.
+fn udp_header(out: &mut Vec<u8>, dst_port: u16, body_len: usize) {
+    out.extend_from_slice(&49152u16.to_be_bytes());
+    out.extend_from_slice(&dst_port.to_be_bytes());
+    out.extend_from_slice(&((8 + body_len) as u16).to_be_bytes());
+    out.extend_from_slice(&[0, 0]);
 }

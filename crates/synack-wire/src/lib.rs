@@ -4,8 +4,8 @@
 //! lengths its accessors rely on; after that no accessor can panic, whatever
 //! the bytes. Nothing here allocates, reads a clock or touches the OS. The
 //! entry point for analysis is [`decode::decode`], which walks a frame from its
-//! link layer down to the TCP segment (or the TCP SYN quoted in an ICMP
-//! error) and says why when it cannot.
+//! link layer, through any tunnels ([`tunnel`]), down to the TCP segment (or
+//! the TCP SYN quoted in an ICMP error) and says why when it cannot.
 #![forbid(unsafe_code)]
 
 pub mod checksum;
@@ -16,11 +16,13 @@ pub mod ip;
 pub mod link;
 pub mod seq;
 pub mod tcp;
+pub mod tunnel;
 
-pub use decode::{Decoded, IcmpError, Part, Segment, Skip, decode};
+pub use decode::{Decoded, IcmpError, Part, Segment, Skip, decode, decode_tunneled};
 pub use link::LinkType;
 pub use seq::SeqNumber;
 pub use tcp::{TcpFlags, TcpHeaderCopy, TcpOptions, TcpView, Tfo};
+pub use tunnel::{Tunnel, Tunnels};
 
 /// Reads a big-endian u16 at `at`; callers have checked the length.
 #[inline(always)]

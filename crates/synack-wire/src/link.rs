@@ -116,14 +116,14 @@ pub fn network_layer(link: LinkType, frame: &[u8]) -> Result<NetworkStart, Skip>
     }
 }
 
-fn ethernet(frame: &[u8], start: usize, vlan: u32) -> Result<NetworkStart, Skip> {
+pub(crate) fn ethernet(frame: &[u8], start: usize, vlan: u32) -> Result<NetworkStart, Skip> {
     if frame.len() < start + 14 {
         return Err(Skip::Truncated(Part::Ethernet));
     }
     ethertype_payload(frame, be16(frame, start + 12), start + 14, vlan)
 }
 
-fn ethertype_payload(
+pub(crate) fn ethertype_payload(
     frame: &[u8],
     mut ethertype: u16,
     mut at: usize,

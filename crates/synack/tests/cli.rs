@@ -249,6 +249,60 @@ fn a_gzip_compressed_capture_analyzes_like_its_contents_from_a_file_or_stdin() {
     );
 }
 
+/// The sample's packets, each wrapped in `tunnel`, as a pcap file.
+fn tunneled_sample(tunnel: synack_wire::Tunnel, name: &str) -> PathBuf {
+    use synack_capture::{CaptureReader, PcapWriter};
+    let mut reader = CaptureReader::open(std::path::Path::new(&sample())).unwrap();
+    let mut writer = PcapWriter::new(Vec::new(), synack_wire::LinkType::ETHERNET, 65535).unwrap();
+    let (a, b) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    while let Some(p) = reader.next_packet().unwrap() {
+        let wrapped = synack_wire::emit::encapsulate(tunnel, a, b, p.data);
+        writer.write(p.ts_ns, &wrapped).unwrap();
+    }
+    temp(name, &writer.into_inner())
+}
+
+/// Issue 12, class 7: a 6in4 capture gave 0 attempts and "not TCP".
+#[test]
+fn six_in_four_and_vxlan_captures_give_the_inner_handshakes() {
+    use synack_wire::Tunnel;
+    let plain = records(&synack(&["analyze", &sample(), "--format", "json"]));
+    let v6_plain: Vec<_> = plain
+        .iter()
+        .filter(|r| r["client"].as_str().unwrap().starts_with('['))
+        .collect();
+    assert!(!v6_plain.is_empty());
+
+    let vxlan = tunneled_sample(Tunnel::Vxlan, "vxlan.pcap");
+    let o = synack(&["analyze", vxlan.to_str().unwrap(), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(records(&o), plain);
+    let summary = synack(&["analyze", vxlan.to_str().unwrap(), "--no-progress"]);
+    assert!(
+        stdout(&summary).contains("packets through tunnels: VXLAN: "),
+        "{}",
+        stdout(&summary)
+    );
+
+    // IP-in-IP carries the IPv6 handshakes as 6in4 (protocol 41) and the
+    // IPv4 ones as protocol 4; the VLAN tags of the sample do not travel.
+    let ipip = tunneled_sample(Tunnel::Ipv6InIp, "6in4.pcap");
+    let o = synack(&["analyze", ipip.to_str().unwrap(), "--format", "json"]);
+    let summary = synack(&["analyze", ipip.to_str().unwrap(), "--no-progress"]);
+    let _ = (std::fs::remove_file(&vxlan), std::fs::remove_file(&ipip));
+    let v6: Vec<_> = records(&o)
+        .into_iter()
+        .filter(|r| r["client"].as_str().unwrap().starts_with('['))
+        .collect();
+    assert_eq!(v6.iter().collect::<Vec<_>>(), v6_plain);
+    let text = stdout(&summary);
+    assert!(
+        text.contains("IPv6-in-IP (6in4): ") && text.contains("IPv4-in-IP: "),
+        "{text}"
+    );
+    assert!(!text.contains("not TCP"), "{text}");
+}
+
 /// The lab-made sample: real kernel handshakes, outcomes as injected.
 #[test]
 fn lab_sample_outcomes() {

@@ -16,7 +16,9 @@ use entry::{Entry, FirstSyn};
 use flow::{End, Flow, FlowKey};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
-use synack_wire::{Decoded, LinkType, Segment, Skip, checksum, decode, ip::PROTO_TCP};
+use synack_wire::{
+    Decoded, LinkType, Segment, Skip, Tunnel, Tunnels, checksum, decode_tunneled, ip::PROTO_TCP,
+};
 use wheel::Wheel;
 
 /// Hands each record to a function as soon as it is made: the tracker's
@@ -95,6 +97,8 @@ pub struct TrackerStats {
     pub icmp_unmatched: u64,
     /// Frames skipped, by reason.
     pub skipped: BTreeMap<Skip, u64>,
+    /// Frames that came through each encapsulation, whatever was inside.
+    pub tunneled: BTreeMap<Tunnel, u64>,
     pub bad_checksums: u64,
     pub flows_created: u64,
     pub evictions: u64,
@@ -213,7 +217,14 @@ impl Tracker {
         frame: &[u8],
         out: &mut impl Extend<Handshake>,
     ) {
-        match decode(link, frame) {
+        let mut through = Tunnels::default();
+        let decoded = decode_tunneled(link, frame, &mut through);
+        if !through.is_empty() {
+            for tunnel in through.iter() {
+                *self.stats.tunneled.entry(tunnel).or_insert(0) += 1;
+            }
+        }
+        match decoded {
             Ok(d) => self.handle(ts_ns, &d, out),
             Err(skip) => {
                 self.stats.packets += 1;

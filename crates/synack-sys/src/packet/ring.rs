@@ -345,6 +345,7 @@ mod op {
     pub const LD_H_ABS: u16 = 0x28; // BPF_LD | BPF_H | BPF_ABS
     pub const LD_B_ABS: u16 = 0x30; // BPF_LD | BPF_B | BPF_ABS
     pub const LD_B_IND: u16 = 0x50; // BPF_LD | BPF_B | BPF_IND
+    pub const LD_H_IND: u16 = 0x48; // BPF_LD | BPF_H | BPF_IND
     pub const LDX_B_MSH: u16 = 0xb1; // BPF_LDX | BPF_B | BPF_MSH
     pub const JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
     pub const JSET_K: u16 = 0x45; // BPF_JMP | BPF_JSET | BPF_K
@@ -399,6 +400,14 @@ impl Program {
 const HEADERS_ONLY: u32 = 120;
 const WHOLE: u32 = 262_144;
 
+/// IP protocols of tunnels the decoder unwraps (IPv4 and IPv6 in IP,
+/// GRE): kept whole, since the handshake is inside.
+const TUNNEL_PROTOCOLS: [u32; 3] = [4, 41, 47];
+/// UDP destination ports of tunnels: VXLAN (and Linux's old 8472), Geneve,
+/// Teredo. Teredo is also recognised by its source port.
+const TUNNEL_PORTS: [u32; 4] = [4789, 8472, 6081, 3544];
+const TEREDO_PORT: u32 = 3544;
+
 /// The filter program of [`Ring::filter_handshake_traffic`], for frames
 /// that start with an Ethernet header or, `cooked`, with the IP header.
 fn handshake_filter(cooked: bool) -> Vec<libc::sock_filter> {
@@ -422,6 +431,19 @@ fn handshake_filter(cooked: bool) -> Vec<libc::sock_filter> {
     p.op(op::LD_B_ABS, net + 9); // protocol
     p.jump_if(op::JEQ_K, 6, "ipv4-tcp");
     p.jump_if(op::JEQ_K, 1, "whole");
+    for tunnel in TUNNEL_PROTOCOLS {
+        p.jump_if(op::JEQ_K, tunnel, "whole");
+    }
+    p.jump_if(op::JEQ_K, 17, "ipv4-udp");
+    p.op(op::RET_K, 0);
+    p.label("ipv4-udp");
+    p.op(op::LDX_B_MSH, net); // X = IPv4 header length
+    p.op(op::LD_H_IND, net); // source port
+    p.jump_if(op::JEQ_K, TEREDO_PORT, "whole");
+    p.op(op::LD_H_IND, net + 2); // destination port
+    for port in TUNNEL_PORTS {
+        p.jump_if(op::JEQ_K, port, "whole");
+    }
     p.op(op::RET_K, 0);
     p.label("ipv4-tcp");
     p.op(op::LDX_B_MSH, net); // X = IPv4 header length
@@ -433,8 +455,17 @@ fn handshake_filter(cooked: bool) -> Vec<libc::sock_filter> {
     p.jump_if(op::JEQ_K, 6, "ipv6-tcp");
     // ICMPv6, and extension headers (hop-by-hop, routing, fragment, AH,
     // destination options) walked in user space.
-    for next in [58, 0, 43, 44, 51, 60] {
+    for next in [58, 0, 43, 44, 51, 60].into_iter().chain(TUNNEL_PROTOCOLS) {
         p.jump_if(op::JEQ_K, next, "whole");
+    }
+    p.jump_if(op::JEQ_K, 17, "ipv6-udp");
+    p.op(op::RET_K, 0);
+    p.label("ipv6-udp");
+    p.op(op::LD_H_ABS, net + 40); // source port
+    p.jump_if(op::JEQ_K, TEREDO_PORT, "whole");
+    p.op(op::LD_H_ABS, net + 40 + 2); // destination port
+    for port in TUNNEL_PORTS {
+        p.jump_if(op::JEQ_K, port, "whole");
     }
     p.op(op::RET_K, 0);
     p.label("ipv6-tcp");
@@ -463,6 +494,10 @@ mod tests {
                 op::LD_H_ABS => a = u32::from(u16::from_be_bytes([pkt[k], pkt[k + 1]])),
                 op::LD_B_ABS => a = u32::from(pkt[k]),
                 op::LD_B_IND => a = u32::from(pkt[x as usize + k]),
+                op::LD_H_IND => {
+                    let at = x as usize + k;
+                    a = u32::from(u16::from_be_bytes([pkt[at], pkt[at + 1]]));
+                }
                 op::LDX_B_MSH => x = 4 * u32::from(pkt[k] & 0xf),
                 op::JEQ_K => pc += usize::from(if a == i.k { i.jt } else { i.jf }),
                 op::JSET_K => pc += usize::from(if a & i.k != 0 { i.jt } else { i.jf }),
@@ -519,6 +554,36 @@ mod tests {
         let p = handshake_filter(false);
         assert_eq!(run(&p, &frame(false, 0x8100, None, 0), 0), WHOLE, "802.1Q");
         assert_eq!(run(&p, &frame(false, 0x8864, None, 0), 0), WHOLE, "PPPoE");
+    }
+
+    #[test]
+    fn tunnels_pass_whole_other_udp_does_not() {
+        for cooked in [false, true] {
+            let p = handshake_filter(cooked);
+            let net = if cooked { 0 } else { 14 };
+            for ethertype in [0x0800u16, 0x86dd] {
+                for proto in [4, 41, 47] {
+                    let f = frame(cooked, ethertype, Some(proto), 0);
+                    assert_eq!(run(&p, &f, ethertype), WHOLE, "protocol {proto}");
+                }
+                // The UDP header follows 24 bytes of IPv4 (with options) or
+                // the 40 of IPv6.
+                let udp = net + if ethertype == 0x0800 { 24 } else { 40 };
+                for (src, dst, want) in [
+                    (49152u16, 4789u16, WHOLE),
+                    (49152, 6081, WHOLE),
+                    (49152, 8472, WHOLE),
+                    (3544, 40000, WHOLE),
+                    (40000, 3544, WHOLE),
+                    (49152, 53, 0),
+                ] {
+                    let mut f = frame(cooked, ethertype, Some(17), 0);
+                    f[udp..udp + 2].copy_from_slice(&src.to_be_bytes());
+                    f[udp + 2..udp + 4].copy_from_slice(&dst.to_be_bytes());
+                    assert_eq!(run(&p, &f, ethertype), want, "UDP {src} -> {dst}");
+                }
+            }
+        }
     }
 
     #[test]
