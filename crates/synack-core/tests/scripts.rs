@@ -1401,3 +1401,378 @@ fn tunneled_captures_give_the_records_of_the_bare_packets() {
         assert_eq!(stats.skipped, bare_stats.skipped, "{tunnel}");
     }
 }
+
+/// An established exchange on C -> SV: client ISN 100, server ISN 500,
+/// handshake at 0-2 ms, then a request and an answer at 10 and 11 ms.
+fn established_100_500(s: &mut Script) {
+    s.send(Seg { seq: 100, ..SEG });
+    s.send(Seg {
+        at_ms: 1.0,
+        seq: 500,
+        ack: 101,
+        ..SYNACK
+    });
+    s.send(Seg {
+        at_ms: 2.0,
+        seq: 101,
+        ack: 501,
+        flags: A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 10.0,
+        seq: 101,
+        ack: 501,
+        flags: A,
+        payload: b"GET /",
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 11.0,
+        seq: 501,
+        ack: 106,
+        flags: A,
+        payload: b"200 OK",
+        ..SYNACK
+    });
+}
+
+fn by_isn(r: &[Handshake], isn: u32) -> &Handshake {
+    r.iter()
+        .find(|h| h.client_isn == Some(isn))
+        .unwrap_or_else(|| panic!("no attempt with ISN {isn}: {r:?}"))
+}
+
+/// Issue 12, class 5: a SYN with another ISN on the 4-tuple of an open
+/// connection (spoofed, injected, a flood reusing tuples) replaced the
+/// connection's record with a new attempt.
+#[test]
+fn a_syn_with_another_isn_on_an_open_connection_is_an_attempt_of_its_own() {
+    let mut s = Script::new();
+    established_100_500(&mut s);
+    s.send(Seg {
+        at_ms: 20.0,
+        seq: 9_000_000,
+        ..SEG
+    });
+    // The server's challenge ACK (RFC 5961 section 4) for the connection.
+    s.send(Seg {
+        at_ms: 20.1,
+        seq: 507,
+        ack: 106,
+        flags: A,
+        ..SYNACK
+    });
+    s.send(Seg {
+        at_ms: 30.0,
+        seq: 106,
+        ack: 507,
+        flags: F | A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 31.0,
+        seq: 507,
+        ack: 107,
+        flags: F | A,
+        ..SYNACK
+    });
+    s.send(Seg {
+        at_ms: 32.0,
+        seq: 107,
+        ack: 508,
+        flags: A,
+        ..SEG
+    });
+    let stray_syns = s.tracker.stats().stray_syns;
+    let r = s.finish();
+    assert_eq!(r.len(), 2, "{r:?}");
+    let real = by_isn(&r, 100);
+    assert_eq!(real.outcome, Outcome::Established);
+    assert_eq!((real.syn_count, real.setup_ns), (1, Some(2 * MS)));
+    assert_eq!(
+        real.conn_state,
+        ConnState::SF,
+        "closed by FINs, in one record"
+    );
+    let stray = by_isn(&r, 9_000_000);
+    assert_eq!((stray.syn_count, stray.synack_count), (1, 0));
+    // The capture ends 12 ms after it: it could still be answered.
+    assert_eq!(stray.outcome, Outcome::Incomplete);
+    assert_eq!(stray_syns, 1);
+}
+
+/// Issue 12, class 5: SYNs with another ISN while the real SYN waits for
+/// its answer; each SYN joins the attempt whose ISN it carries.
+#[test]
+fn syns_join_the_attempt_whose_isn_they_carry() {
+    let mut s = Script::new();
+    s.send(Seg { seq: 100, ..SEG });
+    s.send(Seg {
+        at_ms: 300.0,
+        seq: 777,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1000.0,
+        seq: 100,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1300.0,
+        seq: 777,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 1001.0 + 400.0,
+        seq: 500,
+        ack: 101,
+        ..SYNACK
+    });
+    s.send(Seg {
+        at_ms: 1402.0,
+        seq: 101,
+        ack: 501,
+        flags: A,
+        ..SEG
+    });
+    let r = s.finish();
+    assert_eq!(r.len(), 2, "{r:?}");
+    let real = by_isn(&r, 100);
+    assert_eq!(real.outcome, Outcome::Established);
+    assert_eq!(real.syn_count, 2);
+    assert_eq!(real.setup_ns, Some(1402 * MS), "from the first SYN");
+    let stray = by_isn(&r, 777);
+    assert_eq!(stray.syn_count, 2);
+    assert_eq!(stray.synack_count, 0);
+}
+
+/// Issue 12, class 5: when the server answers the other ISN, that is the
+/// connection; the attempt it displaced is over.
+#[test]
+fn the_isn_the_server_answers_is_the_connection() {
+    let mut s = Script::new();
+    s.send(Seg { seq: 100, ..SEG });
+    s.send(Seg {
+        at_ms: 2000.0,
+        seq: 777,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 2001.0,
+        seq: 500,
+        ack: 778,
+        ..SYNACK
+    });
+    s.send(Seg {
+        at_ms: 2002.0,
+        seq: 778,
+        ack: 501,
+        flags: A,
+        ..SEG
+    });
+    let r = s.finish();
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(by_isn(&r, 100).outcome, Outcome::Timeout);
+    let taken = by_isn(&r, 777);
+    assert_eq!(taken.outcome, Outcome::Established);
+    assert_eq!(
+        (taken.syn_synack_ns, taken.setup_ns),
+        (Some(MS), Some(2 * MS))
+    );
+}
+
+/// Issue 12, class 5: a RST outside its receiver's window (RFC 5961
+/// section 3.2) closed the connection and named a sender; one inside it
+/// still does.
+#[test]
+fn only_a_rst_in_the_receivers_window_closes_the_connection() {
+    for (rst_seq, in_window) in [(4_000_000_000u32, false), (106 + 1000, true)] {
+        let mut s = Script::new();
+        established_100_500(&mut s);
+        s.send(Seg {
+            at_ms: 20.0,
+            seq: rst_seq,
+            flags: R,
+            ..SEG
+        });
+        s.send(Seg {
+            at_ms: 30.0,
+            seq: 106,
+            ack: 507,
+            flags: A,
+            payload: b"more",
+            ..SEG
+        });
+        let ignored = s.tracker.stats().out_of_window_rsts;
+        let r = s.finish();
+        assert_eq!(r.len(), 1, "{r:?}");
+        assert_eq!(r[0].outcome, Outcome::Established);
+        if in_window {
+            assert_eq!(r[0].rst_from, Some(Side::Client));
+            assert_eq!(ignored, 0);
+        } else {
+            assert_eq!((r[0].rst_from, r[0].times.rst), (None, None));
+            assert_eq!(ignored, 1);
+        }
+    }
+}
+
+/// Issue 12, class 5: once the connection is over (FINs both ways, the
+/// TIME-WAIT rule of RFC 9293 section 3.6.1), a new ISN is a new attempt
+/// at once.
+#[test]
+fn a_new_isn_after_the_close_is_a_new_attempt() {
+    let mut s = Script::new();
+    established_100_500(&mut s);
+    for (at_ms, from, to, seq, ack) in [(30.0, C, SV, 106, 507), (31.0, SV, C, 507, 107)] {
+        s.send(Seg {
+            at_ms,
+            from,
+            to,
+            seq,
+            ack,
+            flags: F | A,
+            ..SEG
+        });
+    }
+    s.send(Seg {
+        at_ms: 32.0,
+        seq: 107,
+        ack: 508,
+        flags: A,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 40.0,
+        seq: 5000,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: 41.0,
+        seq: 9000,
+        ack: 5001,
+        ..SYNACK
+    });
+    let stray_syns = s.tracker.stats().stray_syns;
+    let r = s.finish();
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert_eq!(stray_syns, 0);
+    assert_eq!(by_isn(&r, 5000).synack_count, 1);
+}
+
+/// Issue 12, class 6: a connection that outlived its record (idle past the
+/// idle timeout, a RST its peer ignored, FINs retransmitted after the
+/// close) got a second, mid-stream record for its late packets.
+#[test]
+fn late_packets_of_a_written_connection_make_no_second_record() {
+    let idle_s = TrackerConfig::default().idle_ns as f64 / 1e9;
+    let late_ms = (idle_s + 100.0) * 1000.0;
+    for case in ["idle", "ignored rst", "late fin"] {
+        let mut s = Script::new();
+        established_100_500(&mut s);
+        let mut late = 0;
+        match case {
+            "idle" => {}
+            "ignored rst" => s.send(Seg {
+                at_ms: 20.0,
+                seq: 106,
+                flags: R,
+                ..SEG
+            }),
+            _ => {
+                for (at_ms, from, to, seq, ack) in
+                    [(30.0, C, SV, 106, 507), (31.0, SV, C, 507, 107)]
+                {
+                    s.send(Seg {
+                        at_ms,
+                        from,
+                        to,
+                        seq,
+                        ack,
+                        flags: F | A,
+                        ..SEG
+                    });
+                }
+            }
+        }
+        // Other traffic goes on meanwhile, so the connection's record is
+        // written when it is due (not when its own next packet comes).
+        s.send(Seg {
+            at_ms: late_ms - 1000.0,
+            from: "10.0.0.9:5555",
+            seq: 1,
+            ..SEG
+        });
+        if case == "late fin" {
+            s.send(Seg {
+                at_ms: late_ms,
+                from: SV,
+                to: C,
+                seq: 507,
+                ack: 107,
+                flags: F | A,
+                ..SEG
+            });
+            late += 1;
+        }
+        if case != "late fin" {
+            // The connection goes on long after its record was written.
+            s.send(Seg {
+                at_ms: late_ms,
+                seq: 106,
+                ack: 507,
+                flags: A,
+                payload: b"GET /again",
+                ..SEG
+            });
+            s.send(Seg {
+                at_ms: late_ms + 1.0,
+                seq: 507,
+                ack: 116,
+                flags: A,
+                payload: b"200 OK",
+                ..SYNACK
+            });
+            late += 2;
+        }
+        let written = s.tracker.stats().after_record;
+        let r = s.finish();
+        assert_eq!(r.len(), 2, "{case}: {r:?}");
+        assert_eq!(r[0].outcome, Outcome::Established, "{case}");
+        assert_eq!(
+            r[1].client,
+            ep("10.0.0.9:5555"),
+            "{case}: the other traffic"
+        );
+        assert_eq!(written, late, "{case}");
+    }
+}
+
+/// Issue 12, class 6: what is remembered is where the numbers had got to;
+/// another connection on the same 4-tuple, its numbers elsewhere, is a
+/// record of its own.
+#[test]
+fn another_connection_on_a_written_4_tuple_is_not_taken_for_it() {
+    let mut s = Script::new();
+    established_100_500(&mut s);
+    let later_ms = (TrackerConfig::default().idle_ns / MS + 1000) as f64;
+    s.send(Seg {
+        at_ms: later_ms - 500.0,
+        from: "10.0.0.9:5555",
+        seq: 1,
+        ..SEG
+    });
+    s.send(Seg {
+        at_ms: later_ms,
+        seq: 2_000_000_000,
+        ack: 3_000_000_000,
+        flags: A,
+        payload: b"other",
+        ..SEG
+    });
+    let r = s.finish();
+    assert_eq!(r.len(), 3, "{r:?}");
+    assert_eq!(r[2].outcome, Outcome::Midstream);
+    assert_eq!(r[2].client_bytes + r[2].server_bytes, 5);
+}

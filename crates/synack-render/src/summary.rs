@@ -345,6 +345,24 @@ impl<W: Write> Sink for SummarySink<W> {
                 t.evictions
             ));
         }
+        if t.after_record > 0 {
+            notes.push(format!(
+                "packets of connections already written (resumed after the idle timeout, late FINs), not made into new records: {}",
+                t.after_record
+            ));
+        }
+        if t.stray_syns > 0 {
+            notes.push(format!(
+                "SYNs with another ISN on an open connection's 4-tuple, kept as attempts of their own: {}",
+                t.stray_syns
+            ));
+        }
+        if t.out_of_window_rsts > 0 {
+            notes.push(format!(
+                "RSTs outside the receiver's window, which close nothing (RFC 5961): {}",
+                t.out_of_window_rsts
+            ));
+        }
         if t.bad_checksums > 0 {
             notes.push(format!("bad TCP checksums ignored: {}", t.bad_checksums));
         }

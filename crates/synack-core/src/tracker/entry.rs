@@ -177,6 +177,26 @@ impl Entry {
             Entry::Flow(mut flow) => flow.finish(end, now, source),
         }
     }
+
+    /// The records of this entry: its own, then that of a SYN kept aside
+    /// ([`Flow::stray`]), which ends with it.
+    pub fn finish_each(
+        mut self,
+        key: FlowKey,
+        end: End,
+        now: i64,
+        source: Source,
+        mut each: impl FnMut(Handshake),
+    ) {
+        let stray = match &mut self {
+            Entry::Flow(flow) => flow.stray.take(),
+            Entry::FirstSyn(_) => None,
+        };
+        each(self.finish(key, end, now, source));
+        if let Some(mut stray) = stray {
+            each(stray.finish(end, now, source));
+        }
+    }
 }
 
 #[cfg(test)]

@@ -90,6 +90,18 @@ pub(crate) struct OtherSynAck {
     syn_synack_ns: Option<i64>,
 }
 
+/// Where a client SYN belongs (see [`Flow::syn_fate`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SynFate {
+    /// This attempt: its first SYN or a retransmission.
+    Same,
+    /// A new attempt on the same 4-tuple: this one is over.
+    NewAttempt,
+    /// Another ISN while this attempt is open: kept aside as an attempt of
+    /// its own, which the server's answer may make the connection.
+    Stray,
+}
+
 /// Why a flow leaves the table.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum End {
@@ -152,6 +164,12 @@ pub(crate) struct Flow {
     /// Its outcome was already announced (live capture).
     pub announced: bool,
     pub synack_count: u32,
+    /// What each endpoint (`a`, `b`) last acknowledged and the window it
+    /// offered in bytes: its RCV.NXT and RCV.WND, against which a RST sent
+    /// to it is judged (RFC 5961 section 3.2).
+    pub receive_window: [Option<(u32, u32)>; 2],
+    /// RSTs that fell outside their receiver's window: ignored by it.
+    pub out_of_window_rsts: u32,
     pub zeek: ZeekConn,
 
     pub key: FlowKey,
@@ -184,6 +202,10 @@ pub(crate) struct Flow {
     pub client_opts: Option<Options>,
     pub server_opts: Option<Options>,
     pub syn_retransmit_opts: Option<Options>,
+    /// SYNs with another client ISN that came while this attempt was open
+    /// (the latest such ISN; [`SynFate::Stray`]). Its own attempt, with
+    /// its own record.
+    pub stray: Option<Box<Flow>>,
 }
 
 impl Flow {
@@ -251,6 +273,9 @@ impl Flow {
             client_acked_unseen_synack: false,
             pkts: [0; 2],
             bytes: [0; 2],
+            receive_window: [None; 2],
+            out_of_window_rsts: 0,
+            stray: None,
         }
     }
 
@@ -258,12 +283,27 @@ impl Flow {
         self.client_is_a.map(|c| c == from_a)
     }
 
-    /// Does a SYN (without ACK) with `seq` from this side start a new
-    /// attempt on the same 4-tuple (RFC 9293 section 3.4: a new
-    /// incarnation has a new ISN)?
-    pub fn is_new_attempt(&self, from_a: bool, seq: u32) -> bool {
-        match self.sent_by_client(from_a) {
-            Some(true) => self.client_isn.is_some_and(|isn| isn != seq),
+    /// Where a SYN (without ACK) with `seq` from this side belongs. An
+    /// attempt is (4-tuple, client ISN): a SYN with the attempt's ISN is a
+    /// retransmission, whatever came between (RFC 5961 section 4's
+    /// challenge ACK and the client's RST included). A new ISN is a new
+    /// connection (RFC 9293 section 3.4: a new incarnation has a new ISN)
+    /// only once this one is over; while it is open, a peer in SYN-RECEIVED
+    /// or ESTABLISHED answers such a SYN with a challenge ACK (RFC 5961
+    /// section 4) and the connection goes on, so the SYN is kept aside
+    /// ([`SynFate::Stray`]) until the server answers it.
+    pub fn syn_fate(&self, from_a: bool, seq: u32) -> SynFate {
+        let new = match self.sent_by_client(from_a) {
+            Some(true) => match self.client_isn {
+                Some(isn) if isn != seq => {
+                    return if self.over() {
+                        SynFate::NewAttempt
+                    } else {
+                        SynFate::Stray
+                    };
+                }
+                _ => false,
+            },
             Some(false) => {
                 // The server sending a SYN of its own: a simultaneous open
                 // while the handshake is unresolved, else a new connection
@@ -279,7 +319,35 @@ impl Flow {
                 !(self.synack_count > 0 && SeqNumber(self.synack_ack) == SeqNumber(seq) + 1)
                     && self.pkts != [0, 0]
             }
+        };
+        if new {
+            SynFate::NewAttempt
+        } else {
+            SynFate::Same
         }
+    }
+
+    /// The connection is over: closed by FINs both ways, by a RST the
+    /// receiver would accept, or refused by ICMP. A SYN with a new ISN
+    /// then starts a new connection (RFC 9293 section 3.6.1 lets even a
+    /// TIME-WAIT endpoint accept it).
+    fn over(&self) -> bool {
+        self.times.rst.is_some()
+            || self.zeek.both_closed()
+            || matches!(self.decision(), Some(Outcome::Unreachable))
+    }
+
+    /// Whether a SYN-ACK from endpoint `a` (or `b`) acknowledging `ack`
+    /// answers the SYN kept aside rather than this attempt's: the server
+    /// took the other ISN, so that is the connection.
+    pub fn answers_stray(&self, from_a: bool, ack: u32) -> bool {
+        self.sent_by_client(from_a) == Some(false)
+            && self.stray.as_ref().is_some_and(|stray| {
+                stray.client_isn.is_some_and(|isn| {
+                    let acked = SeqNumber(ack);
+                    acked == SeqNumber(isn) + 1 || acked == SeqNumber(isn) + 1 + stray.syn_data
+                })
+            })
     }
 
     /// Updates the flow with one TCP segment sent by endpoint `a` (or `b`).
@@ -316,6 +384,9 @@ impl Flow {
             tcp.window(),
         );
 
+        if flags.ack() && !flags.rst() {
+            self.receive_window[side] = Some((tcp.ack(), self.window_bytes(from_a, tcp)));
+        }
         if flags.syn() && !flags.ack() && !flags.rst() {
             self.syn(ts, from_a, tcp, payload_len);
         } else if flags.syn() && flags.ack() && !flags.rst() {
@@ -437,8 +508,47 @@ impl Flow {
             }
     }
 
+    /// The window a segment from endpoint `a` (or `b`) offers, in bytes:
+    /// scaled once both SYNs carried the option (RFC 7323 section 2.2; a
+    /// SYN's own window is never scaled).
+    fn window_bytes(&self, from_a: bool, tcp: &TcpView<'_>) -> u32 {
+        let window = u32::from(tcp.window());
+        if tcp.flags().syn() {
+            return window;
+        }
+        let (client, server) = (self.client_opts.as_ref(), self.server_opts.as_ref());
+        let (Some(c), Some(s)) = (client.and_then(|o| o.wscale), server.and_then(|o| o.wscale))
+        else {
+            return window;
+        };
+        let shift = if self.sent_by_client(from_a) == Some(true) {
+            c
+        } else {
+            s
+        };
+        window << shift.min(14)
+    }
+
+    /// Whether a RST from endpoint `a` (or `b`) lies in its receiver's
+    /// window (RFC 5961 section 3.2). A RST outside it is dropped by the
+    /// receiver (a blind injection, or a stale one) and closes nothing.
+    /// Before the receiver has acknowledged anything, there is nothing to
+    /// judge by and the RST counts.
+    fn rst_in_window(&self, from_a: bool, seq: u32) -> bool {
+        let receiver = usize::from(from_a);
+        self.receive_window[receiver].is_none_or(|(next, window)| {
+            // At least a full unscaled window: the capture may have missed
+            // a window update.
+            seq.wrapping_sub(next) <= window.max(u32::from(u16::MAX))
+        })
+    }
+
     fn after_handshake(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32) {
         let flags = tcp.flags();
+        if flags.rst() && !self.rst_in_window(from_a, tcp.seq()) {
+            self.out_of_window_rsts += 1;
+            return;
+        }
         if self.settled && !flags.rst() {
             return;
         }
@@ -528,9 +638,13 @@ impl Flow {
     /// When nothing more is expected: closed or reset and quiet for
     /// `linger`, or idle for the timeout that fits its state.
     pub fn deadline(&self, linger: i64, attempt_idle: i64, idle: i64) -> i64 {
-        let wait = if self.zeek.finished() {
+        let unanswered = self.synack_count == 0 && self.client_isn.is_some();
+        // The client's own RST (to a stale connection's challenge ACK, RFC
+        // 5961 section 4) does not end its attempt: its SYN comes again.
+        let client_reset_only = unanswered && self.rst_from == Some(Side::Client);
+        let wait = if self.zeek.finished() && !client_reset_only {
             linger
-        } else if self.synack_count == 0 && self.client_isn.is_some() {
+        } else if unanswered {
             attempt_idle
         } else {
             idle

@@ -7,13 +7,15 @@
 mod age;
 mod entry;
 mod flow;
+mod reported;
 mod wheel;
 mod zeek;
 
 use crate::handshake::{Handshake, IcmpInfo, Source};
 use age::AgeQueues;
 use entry::{Entry, FirstSyn};
-use flow::{End, Flow, FlowKey};
+use flow::{End, Flow, FlowKey, SynFate};
+use reported::Reported;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use synack_wire::{
@@ -105,6 +107,17 @@ pub struct TrackerStats {
     pub peak_flows: usize,
     /// Timestamps earlier than the latest one seen.
     pub out_of_order: u64,
+    /// SYNs with another client ISN on the 4-tuple of an open attempt,
+    /// kept aside as attempts of their own (spoofed, injected, or a
+    /// flood reusing tuples).
+    pub stray_syns: u64,
+    /// RSTs outside their receiver's window (RFC 5961 section 3.2), which
+    /// closed nothing.
+    pub out_of_window_rsts: u64,
+    /// Packets of connections whose record was already written (resumed
+    /// after the idle timeout, or late FINs and ACKs), kept out of new
+    /// records.
+    pub after_record: u64,
 }
 
 pub struct Tracker {
@@ -121,6 +134,8 @@ pub struct Tracker {
     decided: Vec<Handshake>,
     /// The table has been full (and got its room for twice its flows).
     filled: bool,
+    /// Connections already written, whose late packets are theirs.
+    reported: Reported,
     stats: TrackerStats,
     now: i64,
     next_sweep: i64,
@@ -156,6 +171,9 @@ const SWEEP_EVERY_NS: i64 = 1_000_000_000;
 impl Tracker {
     pub fn new(config: TrackerConfig) -> Tracker {
         Tracker {
+            // Half as many written connections as open ones, each as long
+            // as an idle flow is kept.
+            reported: Reported::new(config.max_flows / 2, config.idle_ns),
             config,
             flows: FxHashMap::default(),
             deadlines: Wheel::new(),
@@ -266,6 +284,8 @@ impl Tracker {
                 }
             }
         }
+        // After the packet, not before: one whose timestamp jumps far ahead
+        // (a damaged capture) still joins its own flow.
         if self.now >= self.next_sweep {
             self.sweep(out);
         }
@@ -291,20 +311,83 @@ impl Tracker {
         if let Some(entry) = self.flows.get_mut(&key) {
             let filing = (&mut self.deadlines, &mut self.ages, self.config.linger_ns);
             let flow = full_flow(entry, key, ts, filing);
-            if !(pure_syn && checksum_ok && flow.is_new_attempt(from_a, tcp.seq())) {
-                flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
-                Self::announce(&self.config, self.now, &mut self.decided, flow);
+            let fate = if pure_syn && checksum_ok {
+                flow.syn_fate(from_a, tcp.seq())
+            } else {
+                SynFate::Same
+            };
+            let synack = flags.syn() && flags.ack() && !flags.rst();
+            // The server took the ISN kept aside, or the attempt it stood
+            // beside is over and the client sends that ISN again: it is the
+            // connection now, with every SYN it had.
+            let stray_isn = flow.stray.as_ref().and_then(|s| s.client_isn);
+            let promote = (synack && checksum_ok && flow.answers_stray(from_a, tcp.ack()))
+                || (fate == SynFate::NewAttempt && stray_isn == Some(tcp.seq()));
+            if promote {
+                let mut stray = flow.stray.take().expect("a stray attempt is there");
+                stray.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+                if let Some(old) = self.flows.insert(key, Entry::Flow(stray)) {
+                    out.extend(Some(old.finish(
+                        key,
+                        End::Reused,
+                        self.now,
+                        self.config.source,
+                    )));
+                }
+                if let Some(Entry::Flow(flow)) = self.flows.get_mut(&key) {
+                    Self::announce(&self.config, self.now, &mut self.decided, flow);
+                }
                 return;
             }
-            // A new attempt on the same 4-tuple: the old one is over.
-            if let Some(old) = self.flows.remove(&key) {
-                out.extend(Some(old.finish(
-                    key,
-                    End::Reused,
-                    self.now,
-                    self.config.source,
-                )));
+            match fate {
+                SynFate::Same => {
+                    let ignored = flow.out_of_window_rsts;
+                    flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+                    self.stats.out_of_window_rsts += u64::from(flow.out_of_window_rsts - ignored);
+                    Self::announce(&self.config, self.now, &mut self.decided, flow);
+                    return;
+                }
+                SynFate::Stray => {
+                    let same_stray = flow
+                        .stray
+                        .as_ref()
+                        .is_some_and(|s| s.client_isn == Some(tcp.seq()));
+                    if !same_stray {
+                        let fresh =
+                            Flow::new(key, from_a, flags, tcp.src_port(), tcp.dst_port(), ts);
+                        if let Some(mut older) = flow.stray.replace(Box::new(fresh)) {
+                            // A third ISN: the one it displaces had no answer.
+                            out.extend(Some(older.finish(
+                                End::Reused,
+                                self.now,
+                                self.config.source,
+                            )));
+                        }
+                    }
+                    if let Some(stray) = flow.stray.as_mut() {
+                        stray.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+                    }
+                    self.stats.stray_syns += 1;
+                    return;
+                }
+                SynFate::NewAttempt => {
+                    // A new attempt on the same 4-tuple: the old one is over.
+                    if let Some(old) = self.flows.remove(&key) {
+                        old.finish_each(key, End::Reused, self.now, self.config.source, |h| {
+                            out.extend(Some(h))
+                        });
+                    }
+                }
             }
+        }
+        if pure_syn {
+            self.reported.forget(&key);
+        } else if self
+            .reported
+            .absorbs(&key, from_a, tcp.seq(), flags.ack().then(|| tcp.ack()), ts)
+        {
+            self.stats.after_record += 1;
+            return;
         }
         if self.flows.len() >= self.config.max_flows {
             self.make_room(out);
@@ -423,7 +506,11 @@ impl Tracker {
         let mut made = 0;
         for (_, key) in order {
             if let Some(entry) = self.flows.remove(&key) {
-                each(entry.finish(key, end, self.now, self.config.source));
+                if let (End::Expired, Entry::Flow(flow)) = (end, &entry) {
+                    let acked_by = flow.receive_window.map(|w| w.map(|(next, _)| next));
+                    self.reported.remember(key, acked_by, self.now);
+                }
+                entry.finish_each(key, end, self.now, self.config.source, &mut each);
                 made += 1;
             }
         }

@@ -369,6 +369,11 @@ impl ZeekConn {
     }
 
     /// Both sides closed or either reset: the connection is over.
+    /// Both endpoints closed with FINs.
+    pub fn both_closed(&self) -> bool {
+        self.orig.state == EpState::Closed && self.resp.state == EpState::Closed
+    }
+
     pub fn finished(&self) -> bool {
         (self.orig.state == EpState::Closed && self.resp.state == EpState::Closed)
             || self.orig.state == EpState::Reset
