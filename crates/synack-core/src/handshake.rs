@@ -280,6 +280,12 @@ impl std::fmt::Display for TfoResult {
     }
 }
 
+/// How many hops a server's RST may be from its SYN-ACK before it is
+/// flagged: a route may change by a few hops within a connection, while a
+/// middlebox that forges RSTs sits elsewhere on the path or starts from
+/// another initial TTL (64, 128, 255).
+pub const RST_TTL_SLACK: u8 = 5;
+
 /// One connection attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Handshake {
@@ -313,6 +319,11 @@ pub struct Handshake {
     pub tfo: TfoInfo,
     pub icmp: Option<IcmpInfo>,
     pub rst_from: Option<Side>,
+    /// IP TTL (IPv6 hop limit) of the SYN-ACK the record took, as seen at
+    /// the capture point.
+    pub server_ttl: Option<u8>,
+    /// IP TTL (hop limit) of the RST in `rst_from`.
+    pub rst_ttl: Option<u8>,
     pub simultaneous_open: bool,
     pub times: Times,
     pub client_pkts: u64,
@@ -336,6 +347,24 @@ impl Handshake {
             .or(self.times.rst.map(|t| t - self.ts_ns))
             .or(self.times.icmp.map(|t| t - self.ts_ns))
             .unwrap_or(self.times.last - self.ts_ns)
+    }
+
+    /// The Community ID v1 of the connection (seed 0), for joining with
+    /// Zeek, Suricata and Arkime. None without a client port (a raw SYN
+    /// probe has no socket of its own).
+    pub fn community_id(&self) -> Option<String> {
+        if self.client.port() == 0 {
+            return None;
+        }
+        crate::community_id::tcp(self.client, self.server, 0)
+    }
+
+    /// Whether the RST came from the server's side with a TTL that differs
+    /// from its SYN-ACK's by more than [`RST_TTL_SLACK`] hops: not the
+    /// server's own stack (a middlebox, or an injected reset).
+    pub fn rst_ttl_mismatch(&self) -> bool {
+        self.rst_from == Some(Side::Server)
+            && matches!((self.server_ttl, self.rst_ttl), (Some(s), Some(r)) if s.abs_diff(r) > RST_TTL_SLACK)
     }
 
     /// Retransmitted SYNs.

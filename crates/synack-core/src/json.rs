@@ -247,6 +247,7 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
     addr(m.key("client"), &h.client);
     addr(m.key("server"), &h.server);
     m.opt_int("vlan", (h.vlan != 0).then_some(h.vlan));
+    m.opt_str("community_id", h.community_id().as_deref());
     m.str("outcome", h.outcome.as_str());
     m.str("conn_state", h.conn_state.as_str());
     m.str("history", &h.history);
@@ -281,6 +282,8 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
     m.opt_bool("tfo_data_acked", h.tfo.data_acked);
     icmp(m.key("icmp"), h.icmp.as_ref());
     m.opt_str("rst_from", h.rst_from.map(|s| s.as_str()));
+    m.opt_int("server_ttl", h.server_ttl);
+    m.opt_int("rst_ttl", h.rst_ttl);
     m.bool("simultaneous_open", h.simultaneous_open);
     {
         let t = &h.times;

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 pub mod cause;
+pub mod community_id;
 pub mod filter;
 pub mod handshake;
 pub mod json;

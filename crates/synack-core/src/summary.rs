@@ -82,6 +82,10 @@ pub struct Summary {
     /// The first failed attempts, in input order.
     pub failed: Vec<Handshake>,
     pub options: OptionCounts,
+    /// Attempts whose server-side RST came with a TTL unlike the server's
+    /// SYN-ACK ([`Handshake::rst_ttl_mismatch`]), and the first of them.
+    pub foreign_rsts: u64,
+    pub foreign_rst_examples: Vec<Handshake>,
     pub first_ts: Option<i64>,
     pub last_ts: Option<i64>,
 }
@@ -106,6 +110,12 @@ impl Summary {
             None => self.other_endpoints.add(h),
         }
         self.count_options(h);
+        if h.rst_ttl_mismatch() {
+            self.foreign_rsts += 1;
+            if self.foreign_rst_examples.len() < KEEP {
+                self.foreign_rst_examples.push(h.clone());
+            }
+        }
         if h.outcome.is_failure() && self.failed.len() < KEEP {
             self.failed.push(h.clone());
         }

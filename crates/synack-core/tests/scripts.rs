@@ -41,6 +41,7 @@ impl Script {
         let spec = TcpSegmentSpec {
             options: seg.options,
             payload: seg.payload,
+            ttl: seg.ttl,
             vlan: self.vlan,
             ..TcpSegmentSpec::new(ep(seg.from), ep(seg.to), seg.seq, seg.ack, seg.flags)
         };
@@ -85,6 +86,7 @@ struct Seg<'a> {
     flags: u16,
     options: &'a [u8],
     payload: &'a [u8],
+    ttl: u8,
 }
 
 /// The server's SYN-ACK to the client; name its numbers and time.
@@ -104,6 +106,7 @@ const SEG: Seg<'static> = Seg {
     flags: S,
     options: &[],
     payload: &[],
+    ttl: 64,
 };
 
 #[test]
@@ -1775,4 +1778,51 @@ fn another_connection_on_a_written_4_tuple_is_not_taken_for_it() {
     assert_eq!(r.len(), 3, "{r:?}");
     assert_eq!(r[2].outcome, Outcome::Midstream);
     assert_eq!(r[2].client_bytes + r[2].server_bytes, 5);
+}
+
+/// Issue 12, class 10: where a RST came from. The record carries the TTL
+/// of the SYN-ACK and of the RST; a server-side RST whose TTL is far from
+/// the SYN-ACK's was not sent by the server's stack.
+#[test]
+fn a_rst_is_known_by_its_ttl() {
+    for (rst_ttl, foreign) in [(57u8, false), (55, false), (250, true), (40, true)] {
+        let mut s = Script::new();
+        s.send(Seg { seq: 100, ..SEG });
+        s.send(Seg {
+            at_ms: 1.0,
+            seq: 500,
+            ack: 101,
+            ttl: 57,
+            ..SYNACK
+        });
+        s.send(Seg {
+            at_ms: 1.5,
+            seq: 501,
+            ack: 101,
+            flags: R | A,
+            ttl: rst_ttl,
+            ..SYNACK
+        });
+        let r = s.finish();
+        assert_eq!(r.len(), 1);
+        let h = &r[0];
+        assert_eq!(h.outcome, Outcome::Reset);
+        assert_eq!((h.server_ttl, h.rst_ttl), (Some(57), Some(rst_ttl)));
+        assert_eq!(h.rst_ttl_mismatch(), foreign, "RST TTL {rst_ttl}");
+    }
+}
+
+/// Issue 12, class 10: the Community ID joins a record with Zeek's,
+/// Suricata's and Arkime's, whichever way the packets went.
+#[test]
+fn every_record_has_the_community_id_of_its_4_tuple() {
+    let mut s = Script::new();
+    s.send(Seg { seq: 100, ..SEG });
+    let h = &s.finish()[0];
+    let want = synack_core::community_id::tcp(ep(SV), ep(C), 0);
+    assert!(
+        want.as_deref()
+            .is_some_and(|id| id.starts_with("1:") && id.len() == 30)
+    );
+    assert_eq!(h.community_id(), want);
 }

@@ -106,6 +106,8 @@ pub fn record(
         tfo: TfoInfo::default(),
         icmp,
         rst_from: (r.cause == Cause::Refused).then_some(Side::Server),
+        server_ttl: None,
+        rst_ttl: None,
         simultaneous_open: false,
         times: Times {
             first: ts_ns,

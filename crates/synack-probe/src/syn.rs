@@ -235,6 +235,8 @@ impl SynReplies {
                 from,
             }),
             rst_from: self.rst.map(|_| Side::Server),
+            server_ttl: None,
+            rst_ttl: None,
             simultaneous_open: false,
             times: Times {
                 first: sent_ns,

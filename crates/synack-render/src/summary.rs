@@ -257,6 +257,26 @@ impl<W: Write> Sink for SummarySink<W> {
             }
         }
 
+        if s.foreign_rsts > 0 {
+            writeln!(o)?;
+            writeln!(
+                o,
+                "RSTs unlike the server's own ({}): their TTL differs from its SYN-ACK's by more than {} hops, so a middlebox sent them, or someone injected them",
+                s.foreign_rsts,
+                synack_core::handshake::RST_TTL_SLACK
+            )?;
+            for h in &s.foreign_rst_examples {
+                writeln!(
+                    o,
+                    "  {} → {}  SYN-ACK TTL {}, RST TTL {}",
+                    h.client,
+                    h.server,
+                    h.server_ttl.unwrap_or(0),
+                    h.rst_ttl.unwrap_or(0)
+                )?;
+            }
+        }
+
         let p = &s.options;
         if p.syns > 0 {
             writeln!(o)?;
@@ -423,6 +443,46 @@ mod tests {
         assert_eq!(out[0].outcome, Outcome::Refused);
         let said = cause(&out[0]);
         assert!(said.contains("to the 2nd SYN"), "{said}");
+    }
+
+    /// Issue 12, class 10: the summary names RSTs whose TTL is not the
+    /// server's (nmap's long-open request: who really sent this RST?).
+    #[test]
+    fn resets_with_another_ttl_than_the_servers_are_named() {
+        let (c, s) = (
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+        );
+        let mut tracker = Tracker::new(TrackerConfig::default());
+        let mut out = Vec::new();
+        for (at_ms, from, to, seq, ack, flags, ttl) in [
+            (0, c, s, 7, 0, TcpFlags::SYN, 64),
+            (1, s, c, 100, 8, TcpFlags::SYN | TcpFlags::ACK, 57),
+            (2, s, c, 101, 8, TcpFlags::RST | TcpFlags::ACK, 250),
+        ] {
+            let mut frame = Vec::new();
+            let spec = TcpSegmentSpec {
+                ttl,
+                ..TcpSegmentSpec::new(from, to, seq, ack, flags)
+            };
+            ethernet_tcp(&mut frame, &spec);
+            tracker.handle_frame(at_ms * 1_000_000, LinkType::ETHERNET, &frame, &mut out);
+        }
+        tracker.finish(&mut out);
+        let mut sink = SummarySink::new(Vec::new());
+        for h in &out {
+            sink.record(h).unwrap();
+        }
+        let report = InputReport::default();
+        let run = Run::Files {
+            files: &[],
+            report: &report,
+            tracker: tracker.stats(),
+        };
+        sink.finish(&run).unwrap();
+        let text = String::from_utf8(sink.out).unwrap();
+        assert!(text.contains("RSTs unlike the server's own (1)"), "{text}");
+        assert!(text.contains("SYN-ACK TTL 57, RST TTL 250"), "{text}");
     }
 
     #[test]

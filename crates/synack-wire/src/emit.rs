@@ -24,6 +24,8 @@ pub struct TcpSegmentSpec<'a> {
     pub payload: &'a [u8],
     /// ECN codepoint of the IP header.
     pub ecn: u8,
+    /// IP TTL (IPv6 hop limit).
+    pub ttl: u8,
     pub vlan: Option<u16>,
 }
 
@@ -41,6 +43,7 @@ impl<'a> TcpSegmentSpec<'a> {
             options: &[],
             payload: &[],
             ecn: 0,
+            ttl: 64,
             vlan: None,
         }
     }
@@ -121,6 +124,7 @@ fn ip_header(
     protocol: u8,
     payload_len: usize,
     ecn: u8,
+    ttl: u8,
 ) {
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -128,7 +132,7 @@ fn ip_header(
             let total = (20 + payload_len) as u16;
             out.extend_from_slice(&[0x45, ecn & 3]);
             out.extend_from_slice(&total.to_be_bytes());
-            out.extend_from_slice(&[0, 0, 0x40, 0, 64, protocol, 0, 0]);
+            out.extend_from_slice(&[0, 0, 0x40, 0, ttl, protocol, 0, 0]);
             out.extend_from_slice(&s.octets());
             out.extend_from_slice(&d.octets());
             let c = !(checksum::sum(0, &out[start..]) as u16);
@@ -145,7 +149,7 @@ fn ip_header(
             };
             out.extend_from_slice(&[0x60, (ecn & 3) << 4, 0, 0]);
             out.extend_from_slice(&(payload_len as u16).to_be_bytes());
-            out.extend_from_slice(&[protocol, 64]);
+            out.extend_from_slice(&[protocol, ttl]);
             out.extend_from_slice(&s6.octets());
             out.extend_from_slice(&d6.octets());
         }
@@ -177,7 +181,15 @@ pub fn ethernet_tcp(out: &mut Vec<u8>, s: &TcpSegmentSpec<'_>) {
     let v6 = s.src.is_ipv6();
     ethernet_header(out, v6, s.vlan);
     let tcp_len = 20 + s.options.len().div_ceil(4) * 4 + s.payload.len();
-    ip_header(out, s.src.ip(), s.dst.ip(), PROTO_TCP, tcp_len, s.ecn);
+    ip_header(
+        out,
+        s.src.ip(),
+        s.dst.ip(),
+        PROTO_TCP,
+        tcp_len,
+        s.ecn,
+        s.ttl,
+    );
     tcp_segment(out, s);
 }
 
@@ -199,6 +211,7 @@ pub fn ethernet_icmp_unreachable(
         PROTO_TCP,
         tcp_len,
         quoted.ecn,
+        quoted.ttl,
     );
     tcp_segment(&mut inner, quoted);
     // RFC 792 quotes the IP header and 8 bytes; RFC 1812 allows more. Keep 28.
@@ -210,7 +223,7 @@ pub fn ethernet_icmp_unreachable(
     } else {
         (PROTO_ICMP, 3)
     };
-    ip_header(out, from, quoted.src.ip(), proto, icmp_len, 0);
+    ip_header(out, from, quoted.src.ip(), proto, icmp_len, 0, 64);
     let start = out.len();
     out.extend_from_slice(&[icmp_type, code, 0, 0, 0, 0, 0, 0]);
     out.extend_from_slice(&inner);
@@ -303,7 +316,15 @@ pub fn encapsulate(tunnel: Tunnel, outer_src: IpAddr, outer_dst: IpAddr, inner: 
     }
     let mut out = Vec::with_capacity(payload.len() + 54);
     ethernet_header(&mut out, outer_src.is_ipv6(), None);
-    ip_header(&mut out, outer_src, outer_dst, protocol, payload.len(), 0);
+    ip_header(
+        &mut out,
+        outer_src,
+        outer_dst,
+        protocol,
+        payload.len(),
+        0,
+        64,
+    );
     out.extend_from_slice(&payload);
     out
 }

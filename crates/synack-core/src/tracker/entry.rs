@@ -90,6 +90,8 @@ impl FirstSyn {
             },
             icmp: None,
             rst_from: None,
+            server_ttl: None,
+            rst_ttl: None,
             simultaneous_open: false,
             times: Times {
                 syn: vec![self.ts],
@@ -119,7 +121,8 @@ impl FirstSyn {
             tcp.dst_port(),
             self.ts,
         );
-        flow.segment(self.ts, self.from_a, &tcp, self.payload_len, true);
+        // A SYN's TTL is not part of the record.
+        flow.segment(self.ts, self.from_a, &tcp, self.payload_len, 0, true);
         flow
     }
 }

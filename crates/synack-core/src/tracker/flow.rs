@@ -83,6 +83,7 @@ impl FlowKey {
 pub(crate) struct OtherSynAck {
     isn: u32,
     opts: Options,
+    ttl: u8,
     ack: u32,
     flags: TcpFlags,
     ts: i64,
@@ -195,6 +196,9 @@ pub(crate) struct Flow {
     pub syn_synack_ns: Option<i64>,
     pub times: Times,
     pub rst_from: Option<Side>,
+    /// IP TTL (hop limit) of the SYN-ACK taken and of the RST counted.
+    pub server_ttl: Option<u8>,
+    pub rst_ttl: Option<u8>,
     pub icmp: Option<IcmpInfo>,
     pub simultaneous_open: bool,
     /// No SYN-ACK was seen, yet the client sent ACKs after its SYN.
@@ -268,6 +272,8 @@ impl Flow {
                 ..Times::default()
             },
             rst_from: None,
+            server_ttl: None,
+            rst_ttl: None,
             icmp: None,
             simultaneous_open: false,
             client_acked_unseen_synack: false,
@@ -357,6 +363,7 @@ impl Flow {
         from_a: bool,
         tcp: &TcpView<'_>,
         payload_len: u32,
+        ttl: u8,
         checksum_ok: bool,
     ) {
         self.last_ts = self.last_ts.max(ts);
@@ -390,9 +397,9 @@ impl Flow {
         if flags.syn() && !flags.ack() && !flags.rst() {
             self.syn(ts, from_a, tcp, payload_len);
         } else if flags.syn() && flags.ack() && !flags.rst() {
-            self.synack(ts, from_a, tcp, payload_len);
+            self.synack(ts, from_a, tcp, payload_len, ttl);
         } else if !flags.syn() {
-            self.after_handshake(ts, from_a, tcp, payload_len);
+            self.after_handshake(ts, from_a, tcp, payload_len, ttl);
         }
     }
 
@@ -447,7 +454,7 @@ impl Flow {
         }
     }
 
-    fn synack(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32) {
+    fn synack(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32, ttl: u8) {
         let flags = tcp.flags();
         if self.client_is_a.is_none() {
             // The receiver of a SYN-ACK is the client.
@@ -474,6 +481,7 @@ impl Flow {
         if self.server_opts.is_none() || self.synack_count == 1 {
             self.server_isn = Some(tcp.seq());
             self.server_opts = Some(tcp.options());
+            self.server_ttl = Some(ttl);
             self.synack_ack = tcp.ack();
             self.ecn_negotiated = self.ecn_answer(flags);
         } else if self.times.ack.is_none() && self.server_isn != Some(tcp.seq()) {
@@ -483,6 +491,7 @@ impl Flow {
             self.other_synack = Some(Box::new(OtherSynAck {
                 isn: tcp.seq(),
                 opts: tcp.options(),
+                ttl,
                 ack: tcp.ack(),
                 flags,
                 ts,
@@ -543,7 +552,14 @@ impl Flow {
         })
     }
 
-    fn after_handshake(&mut self, ts: i64, from_a: bool, tcp: &TcpView<'_>, payload_len: u32) {
+    fn after_handshake(
+        &mut self,
+        ts: i64,
+        from_a: bool,
+        tcp: &TcpView<'_>,
+        payload_len: u32,
+        ttl: u8,
+    ) {
         let flags = tcp.flags();
         if flags.rst() && !self.rst_in_window(from_a, tcp.seq()) {
             self.out_of_window_rsts += 1;
@@ -555,6 +571,7 @@ impl Flow {
         let from_client = self.sent_by_client(from_a);
         if flags.rst() && self.times.rst.is_none() {
             self.times.rst = Some(ts);
+            self.rst_ttl = Some(ttl);
             self.rst_from = Some(match from_client {
                 Some(true) => Side::Client,
                 Some(false) => Side::Server,
@@ -587,6 +604,7 @@ impl Flow {
             {
                 self.server_isn = Some(other.isn);
                 self.server_opts = Some(other.opts);
+                self.server_ttl = Some(other.ttl);
                 self.synack_ack = other.ack;
                 self.syn_synack_ns = other.syn_synack_ns;
                 self.mru_synack = Some(other.ts);
@@ -761,6 +779,8 @@ impl Flow {
             },
             icmp: self.icmp,
             rst_from: self.rst_from,
+            server_ttl: self.server_ttl,
+            rst_ttl: self.rst_ttl,
             simultaneous_open: self.simultaneous_open,
             times: std::mem::take(&mut self.times),
             client_pkts: self.pkts[ci],

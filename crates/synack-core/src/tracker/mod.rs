@@ -325,7 +325,7 @@ impl Tracker {
                 || (fate == SynFate::NewAttempt && stray_isn == Some(tcp.seq()));
             if promote {
                 let mut stray = flow.stray.take().expect("a stray attempt is there");
-                stray.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+                stray.segment(ts, from_a, tcp, seg.payload_len, seg.ip.ttl, checksum_ok);
                 if let Some(old) = self.flows.insert(key, Entry::Flow(stray)) {
                     out.extend(Some(old.finish(
                         key,
@@ -342,7 +342,7 @@ impl Tracker {
             match fate {
                 SynFate::Same => {
                     let ignored = flow.out_of_window_rsts;
-                    flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+                    flow.segment(ts, from_a, tcp, seg.payload_len, seg.ip.ttl, checksum_ok);
                     self.stats.out_of_window_rsts += u64::from(flow.out_of_window_rsts - ignored);
                     Self::announce(&self.config, self.now, &mut self.decided, flow);
                     return;
@@ -365,7 +365,7 @@ impl Tracker {
                         }
                     }
                     if let Some(stray) = flow.stray.as_mut() {
-                        stray.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+                        stray.segment(ts, from_a, tcp, seg.payload_len, seg.ip.ttl, checksum_ok);
                     }
                     self.stats.stray_syns += 1;
                     return;
@@ -405,7 +405,7 @@ impl Tracker {
                 tcp.dst_port(),
                 ts,
             ));
-            flow.segment(ts, from_a, tcp, seg.payload_len, checksum_ok);
+            flow.segment(ts, from_a, tcp, seg.payload_len, seg.ip.ttl, checksum_ok);
             file_full(
                 (&mut self.deadlines, &mut self.ages, self.config.linger_ns),
                 ts,
