@@ -14,35 +14,73 @@ use std::net::{IpAddr, SocketAddr};
 /// The IP protocol number of TCP.
 const TCP: u8 = 6;
 
+/// A Community ID string, `1:` and 28 characters of base64, kept inline
+/// (a record's JSON is written without allocating it).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct CommunityId([u8; 30]);
+
+impl CommunityId {
+    /// The string's bytes: ASCII, nothing a JSON string must escape.
+    pub fn as_bytes(&self) -> &[u8; 30] {
+        &self.0
+    }
+
+    pub fn as_str(&self) -> &str {
+        // Only ASCII is ever written into it.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl std::fmt::Display for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::fmt::Debug for CommunityId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
 /// The Community ID of a TCP flow between `a` and `b` with `seed` (0 is
 /// every tool's default). None when the two addresses are of different
 /// IP versions, which no flow has.
-pub fn tcp(a: SocketAddr, b: SocketAddr, seed: u16) -> Option<String> {
-    let bytes = |ip: IpAddr| match ip {
-        IpAddr::V4(v4) => v4.octets().to_vec(),
-        IpAddr::V6(v6) => v6.octets().to_vec(),
+pub fn tcp(a: SocketAddr, b: SocketAddr, seed: u16) -> Option<CommunityId> {
+    let (mut a_ip, mut b_ip) = ([0u8; 16], [0u8; 16]);
+    let len = match (a.ip(), b.ip()) {
+        (IpAddr::V4(x), IpAddr::V4(y)) => {
+            a_ip[..4].copy_from_slice(&x.octets());
+            b_ip[..4].copy_from_slice(&y.octets());
+            4
+        }
+        (IpAddr::V6(x), IpAddr::V6(y)) => {
+            a_ip = x.octets();
+            b_ip = y.octets();
+            16
+        }
+        _ => return None,
     };
-    let (a_ip, b_ip) = (bytes(a.ip()), bytes(b.ip()));
-    if a_ip.len() != b_ip.len() {
-        return None;
-    }
-    let ((src, src_port), (dst, dst_port)) = if (&a_ip, a.port()) <= (&b_ip, b.port()) {
+    let (a_ip, b_ip) = (&a_ip[..len], &b_ip[..len]);
+    let ((src, src_port), (dst, dst_port)) = if (a_ip, a.port()) <= (b_ip, b.port()) {
         ((a_ip, a.port()), (b_ip, b.port()))
     } else {
         ((b_ip, b.port()), (a_ip, a.port()))
     };
     let mut hash = sha1_smol::Sha1::new();
     hash.update(&seed.to_be_bytes());
-    hash.update(&src);
-    hash.update(&dst);
+    hash.update(src);
+    hash.update(dst);
     hash.update(&[TCP, 0]);
     hash.update(&src_port.to_be_bytes());
     hash.update(&dst_port.to_be_bytes());
-    let digest = hash.digest().bytes();
-    Some(format!(
-        "1:{}",
-        base64::engine::general_purpose::STANDARD.encode(digest)
-    ))
+    let mut id = [0u8; 30];
+    id[..2].copy_from_slice(b"1:");
+    // 20 bytes of digest are exactly 28 characters of padded base64.
+    let written = base64::engine::general_purpose::STANDARD
+        .encode_slice(hash.digest().bytes(), &mut id[2..])
+        .ok()?;
+    (written == 28).then_some(CommunityId(id))
 }
 
 #[cfg(test)]
@@ -50,7 +88,9 @@ mod tests {
     use super::*;
 
     fn id(a: &str, b: &str) -> String {
-        tcp(a.parse().unwrap(), b.parse().unwrap(), 0).unwrap()
+        tcp(a.parse().unwrap(), b.parse().unwrap(), 0)
+            .unwrap()
+            .to_string()
     }
 
     /// The TCP vectors of the spec's reference implementations.

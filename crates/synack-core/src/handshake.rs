@@ -352,7 +352,7 @@ impl Handshake {
     /// The Community ID v1 of the connection (seed 0), for joining with
     /// Zeek, Suricata and Arkime. None without a client port (a raw SYN
     /// probe has no socket of its own).
-    pub fn community_id(&self) -> Option<String> {
+    pub fn community_id(&self) -> Option<crate::community_id::CommunityId> {
         if self.client.port() == 0 {
             return None;
         }

@@ -247,7 +247,16 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
     addr(m.key("client"), &h.client);
     addr(m.key("server"), &h.server);
     m.opt_int("vlan", (h.vlan != 0).then_some(h.vlan));
-    m.opt_str("community_id", h.community_id().as_deref());
+    match h.community_id() {
+        Some(id) => {
+            // Base64 and a colon: nothing to escape.
+            let o = m.key("community_id");
+            o.push(b'"');
+            o.extend_from_slice(id.as_bytes());
+            o.push(b'"');
+        }
+        None => m.key("community_id").extend_from_slice(b"null"),
+    }
     m.str("outcome", h.outcome.as_str());
     m.str("conn_state", h.conn_state.as_str());
     m.str("history", &h.history);

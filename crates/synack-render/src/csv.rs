@@ -144,7 +144,7 @@ impl<W: Write> Sink for CsvSink<W> {
             opt(h.rst_from.map(|s| s.as_str())),
             opt(h.server_ttl),
             opt(h.rst_ttl),
-            h.community_id().unwrap_or_default(),
+            opt(h.community_id()),
             h.client_pkts.to_string(),
             h.server_pkts.to_string(),
             h.client_bytes.to_string(),

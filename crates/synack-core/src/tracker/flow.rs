@@ -91,6 +91,16 @@ pub(crate) struct OtherSynAck {
     syn_synack_ns: Option<i64>,
 }
 
+/// What an endpoint last acknowledged, and the window it offered then.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Advertised {
+    /// The acknowledgment number: the peer's next sequence number.
+    pub next: u32,
+    /// The window field as sent.
+    window: u16,
+    in_syn: bool,
+}
+
 /// Where a client SYN belongs (see [`Flow::syn_fate`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum SynFate {
@@ -166,9 +176,9 @@ pub(crate) struct Flow {
     pub announced: bool,
     pub synack_count: u32,
     /// What each endpoint (`a`, `b`) last acknowledged and the window it
-    /// offered in bytes: its RCV.NXT and RCV.WND, against which a RST sent
-    /// to it is judged (RFC 5961 section 3.2).
-    pub receive_window: [Option<(u32, u32)>; 2],
+    /// offered: its RCV.NXT and RCV.WND, against which a RST sent to it is
+    /// judged (RFC 5961 section 3.2).
+    pub receive_window: [Option<Advertised>; 2],
     /// RSTs that fell outside their receiver's window: ignored by it.
     pub out_of_window_rsts: u32,
     pub zeek: ZeekConn,
@@ -392,7 +402,11 @@ impl Flow {
         );
 
         if flags.ack() && !flags.rst() {
-            self.receive_window[side] = Some((tcp.ack(), self.window_bytes(from_a, tcp)));
+            self.receive_window[side] = Some(Advertised {
+                next: tcp.ack(),
+                window: tcp.window(),
+                in_syn: flags.syn(),
+            });
         }
         if flags.syn() && !flags.ack() && !flags.rst() {
             self.syn(ts, from_a, tcp, payload_len);
@@ -517,12 +531,12 @@ impl Flow {
             }
     }
 
-    /// The window a segment from endpoint `a` (or `b`) offers, in bytes:
-    /// scaled once both SYNs carried the option (RFC 7323 section 2.2; a
-    /// SYN's own window is never scaled).
-    fn window_bytes(&self, from_a: bool, tcp: &TcpView<'_>) -> u32 {
-        let window = u32::from(tcp.window());
-        if tcp.flags().syn() {
+    /// The window endpoint `a` (or `b`) offered, in bytes: scaled once
+    /// both SYNs carried the option (RFC 7323 section 2.2; a SYN's own
+    /// window is never scaled). Worked out only when a RST is judged.
+    fn window_bytes(&self, of_a: bool, advertised: Advertised) -> u32 {
+        let window = u32::from(advertised.window);
+        if advertised.in_syn {
             return window;
         }
         let (client, server) = (self.client_opts.as_ref(), self.server_opts.as_ref());
@@ -530,7 +544,7 @@ impl Flow {
         else {
             return window;
         };
-        let shift = if self.sent_by_client(from_a) == Some(true) {
+        let shift = if self.sent_by_client(of_a) == Some(true) {
             c
         } else {
             s
@@ -545,10 +559,11 @@ impl Flow {
     /// judge by and the RST counts.
     fn rst_in_window(&self, from_a: bool, seq: u32) -> bool {
         let receiver = usize::from(from_a);
-        self.receive_window[receiver].is_none_or(|(next, window)| {
+        self.receive_window[receiver].is_none_or(|advertised| {
             // At least a full unscaled window: the capture may have missed
             // a window update.
-            seq.wrapping_sub(next) <= window.max(u32::from(u16::MAX))
+            let window = self.window_bytes(!from_a, advertised);
+            seq.wrapping_sub(advertised.next) <= window.max(u32::from(u16::MAX))
         })
     }
 

@@ -316,13 +316,15 @@ impl Tracker {
             } else {
                 SynFate::Same
             };
-            let synack = flags.syn() && flags.ack() && !flags.rst();
             // The server took the ISN kept aside, or the attempt it stood
             // beside is over and the client sends that ISN again: it is the
             // connection now, with every SYN it had.
-            let stray_isn = flow.stray.as_ref().and_then(|s| s.client_isn);
-            let promote = (synack && checksum_ok && flow.answers_stray(from_a, tcp.ack()))
-                || (fate == SynFate::NewAttempt && stray_isn == Some(tcp.seq()));
+            let promote = flags.syn()
+                && flow.stray.as_ref().is_some_and(|stray| {
+                    let synack = flags.ack() && !flags.rst() && checksum_ok;
+                    (synack && flow.answers_stray(from_a, tcp.ack()))
+                        || (fate == SynFate::NewAttempt && stray.client_isn == Some(tcp.seq()))
+                });
             if promote {
                 let mut stray = flow.stray.take().expect("a stray attempt is there");
                 stray.segment(ts, from_a, tcp, seg.payload_len, seg.ip.ttl, checksum_ok);
@@ -343,7 +345,10 @@ impl Tracker {
                 SynFate::Same => {
                     let ignored = flow.out_of_window_rsts;
                     flow.segment(ts, from_a, tcp, seg.payload_len, seg.ip.ttl, checksum_ok);
-                    self.stats.out_of_window_rsts += u64::from(flow.out_of_window_rsts - ignored);
+                    if flags.rst() {
+                        self.stats.out_of_window_rsts +=
+                            u64::from(flow.out_of_window_rsts - ignored);
+                    }
                     Self::announce(&self.config, self.now, &mut self.decided, flow);
                     return;
                 }
@@ -507,7 +512,7 @@ impl Tracker {
         for (_, key) in order {
             if let Some(entry) = self.flows.remove(&key) {
                 if let (End::Expired, Entry::Flow(flow)) = (end, &entry) {
-                    let acked_by = flow.receive_window.map(|w| w.map(|(next, _)| next));
+                    let acked_by = flow.receive_window.map(|w| w.map(|a| a.next));
                     self.reported.remember(key, acked_by, self.now);
                 }
                 entry.finish_each(key, end, self.now, self.config.source, &mut each);
