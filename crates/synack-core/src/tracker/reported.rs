@@ -10,11 +10,22 @@
 //! itself acknowledged (within [`NEAR`]). A SYN is never taken: it starts a
 //! new connection, and the memory of the old one is dropped. Bounded: at
 //! most `cap` connections, each for `ttl` after its last packet, the oldest
-//! forgotten first.
+//! forgotten first. A connection is remembered by a 64-bit hash of its
+//! 4-tuple (about 50 bytes each, queue included, rather than 140): two
+//! 4-tuples that collide would also need sequence numbers within
+//! [`NEAR`] of each other to be confused.
 
 use super::flow::FlowKey;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxBuildHasher, FxHashMap};
 use std::collections::VecDeque;
+use std::hash::BuildHasher;
+
+/// A 4-tuple's hash, the key of the memory.
+type Tag = u64;
+
+fn tag(key: &FlowKey) -> Tag {
+    FxBuildHasher.hash_one(key)
+}
 
 /// How far (bytes, either way) a late packet's numbers may be from where
 /// the connection had got to: a window's worth of data in flight, with
@@ -31,10 +42,10 @@ struct Trace {
 
 #[derive(Debug)]
 pub(crate) struct Reported {
-    traces: FxHashMap<FlowKey, Trace>,
-    /// (until, key) in the order remembered or refreshed; an entry whose
+    traces: FxHashMap<Tag, Trace>,
+    /// (until, tag) in the order remembered or refreshed; an entry whose
     /// trace has since been refreshed or dropped is skipped.
-    order: VecDeque<(i64, FlowKey)>,
+    order: VecDeque<(i64, Tag)>,
     cap: usize,
     ttl: i64,
 }
@@ -60,8 +71,9 @@ impl Reported {
             self.forget_oldest();
         }
         let until = now.saturating_add(self.ttl);
-        self.traces.insert(key, Trace { acked_by, until });
-        self.order.push_back((until, key));
+        let tag = tag(&key);
+        self.traces.insert(tag, Trace { acked_by, until });
+        self.order.push_back((until, tag));
     }
 
     /// Whether a packet from endpoint `a` (`from_a`) or `b` belongs to a
@@ -74,11 +86,15 @@ impl Reported {
         ack: Option<u32>,
         now: i64,
     ) -> bool {
-        let Some(trace) = self.traces.get_mut(key) else {
+        if self.traces.is_empty() {
+            return false;
+        }
+        let tag = tag(key);
+        let Some(trace) = self.traces.get_mut(&tag) else {
             return false;
         };
         if trace.until < now {
-            self.traces.remove(key);
+            self.traces.remove(&tag);
             return false;
         }
         let near = |a: u32, b: u32| {
@@ -97,7 +113,7 @@ impl Reported {
             trace.acked_by[sender] = Some(a);
         }
         let until = trace.until;
-        self.order.push_back((until, *key));
+        self.order.push_back((until, tag));
         if self.order.len() > 2 * self.cap + 1024 {
             let traces = &self.traces;
             self.order
@@ -109,7 +125,7 @@ impl Reported {
     /// A new connection on `key`: the old one is no longer expected.
     pub fn forget(&mut self, key: &FlowKey) {
         if !self.traces.is_empty() {
-            self.traces.remove(key);
+            self.traces.remove(&tag(key));
         }
     }
 
