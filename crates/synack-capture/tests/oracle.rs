@@ -9,6 +9,7 @@
 mod support;
 
 use proptest::prelude::*;
+use support::files::{Ng, pcap_with_wire};
 use support::pcap_oracle::{agree, oracle, ours};
 
 #[derive(Clone, Debug)]
@@ -41,73 +42,19 @@ fn pkt() -> impl Strategy<Value = Pkt> {
 }
 
 fn pcap_file(big: bool, nanos: bool, link: u32, pkts: &[Pkt]) -> Vec<u8> {
-    let w32 = |v: u32| {
-        if big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let w16 = |v: u16| {
-        if big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let mut f = Vec::new();
-    f.extend_from_slice(&w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
-    f.extend_from_slice(&w16(2));
-    f.extend_from_slice(&w16(4));
-    f.extend_from_slice(&[0; 8]);
-    f.extend_from_slice(&w32(65535));
-    f.extend_from_slice(&w32(link));
-    for p in pkts {
-        let frac = if nanos { p.frac } else { p.frac / 1000 };
-        f.extend_from_slice(&w32(p.secs));
-        f.extend_from_slice(&w32(frac));
-        f.extend_from_slice(&w32(p.data.len() as u32));
-        f.extend_from_slice(&w32(p.data.len() as u32 + p.extra_wire));
-        f.extend_from_slice(&p.data);
-    }
-    f
-}
-
-/// One pcapng block: type, total length, body padded to 4 bytes, length.
-fn block(big: bool, kind: u32, body: &[u8]) -> Vec<u8> {
-    let w32 = |v: u32| {
-        if big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let padded = body.len().div_ceil(4) * 4;
-    let total = (12 + padded) as u32;
-    let mut b = Vec::with_capacity(total as usize);
-    b.extend_from_slice(&w32(kind));
-    b.extend_from_slice(&w32(total));
-    b.extend_from_slice(body);
-    b.resize(8 + padded, 0);
-    b.extend_from_slice(&w32(total));
-    b
-}
-
-/// An option: code, length, value padded to 4 bytes.
-fn option(big: bool, code: u16, value: &[u8]) -> Vec<u8> {
-    let w16 = |v: u16| {
-        if big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let mut o = Vec::new();
-    o.extend_from_slice(&w16(code));
-    o.extend_from_slice(&w16(value.len() as u16));
-    o.extend_from_slice(value);
-    o.resize(4 + value.len().div_ceil(4) * 4, 0);
-    o
+    let records: Vec<_> = pkts
+        .iter()
+        .map(|p| {
+            let frac = if nanos { p.frac } else { p.frac / 1000 };
+            (
+                p.secs,
+                frac,
+                p.data.as_slice(),
+                p.data.len() as u32 + p.extra_wire,
+            )
+        })
+        .collect();
+    pcap_with_wire(big, nanos, link, &records)
 }
 
 #[derive(Clone, Debug)]
@@ -145,50 +92,19 @@ fn iface() -> impl Strategy<Value = Iface> {
 fn pcapng_file(sections: &[(bool, Vec<Iface>, Vec<Pkt>)]) -> Vec<u8> {
     let mut f = Vec::new();
     for (big, ifaces, pkts) in sections {
-        let big = *big;
-        let w16 = |v: u16| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let w32 = |v: u32| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let w64 = |v: u64| {
-            if big {
-                v.to_be_bytes()
-            } else {
-                v.to_le_bytes()
-            }
-        };
-        let mut shb = Vec::new();
-        shb.extend_from_slice(&w32(0x1a2b_3c4d));
-        shb.extend_from_slice(&w16(1));
-        shb.extend_from_slice(&w16(0));
-        shb.extend_from_slice(&w64(u64::MAX)); // section length unknown
-        shb.extend_from_slice(&option(big, 4, b"synack oracle test")); // shb_userappl
-        shb.extend_from_slice(&option(big, 0, &[]));
-        f.extend_from_slice(&block(big, 0x0a0d_0d0a, &shb));
+        let mut ng = Ng::new(*big);
+        let shb_options = [ng.option(4, b"synack oracle test"), ng.option(0, &[])].concat();
+        ng.shb_with(&shb_options);
         for i in ifaces {
-            let mut idb = Vec::new();
-            idb.extend_from_slice(&w16(i.link as u16));
-            idb.extend_from_slice(&w16(0));
-            idb.extend_from_slice(&w32(i.snaplen));
-            idb.extend_from_slice(&option(big, 2, b"eth0")); // if_name
+            let mut options = ng.option(2, b"eth0"); // if_name
             if let Some(r) = i.tsresol {
-                idb.extend_from_slice(&option(big, 9, &[r]));
+                options.extend_from_slice(&ng.option(9, &[r]));
             }
             if let Some(o) = i.tsoffset {
-                idb.extend_from_slice(&option(big, 14, &w64(u64::from(o))));
+                options.extend_from_slice(&ng.option(14, &ng.w64(u64::from(o))));
             }
-            idb.extend_from_slice(&option(big, 0, &[]));
-            f.extend_from_slice(&block(big, 1, &idb));
+            options.extend_from_slice(&ng.option(0, &[]));
+            ng.idb_with(i.link as u16, i.snaplen, &options);
         }
         for (n, p) in pkts.iter().enumerate() {
             if ifaces.is_empty() {
@@ -196,14 +112,10 @@ fn pcapng_file(sections: &[(bool, Vec<Iface>, Vec<Pkt>)]) -> Vec<u8> {
             }
             if n % 7 == 3 {
                 // A block without packets: a name resolution block.
-                f.extend_from_slice(&block(big, 4, &[0; 4]));
+                ng.block(4, &[0; 4]);
             }
-            let wire = p.data.len() as u32 + p.extra_wire;
             if p.simple {
-                let mut spb = Vec::new();
-                spb.extend_from_slice(&w32(p.data.len() as u32));
-                spb.extend_from_slice(&p.data);
-                f.extend_from_slice(&block(big, 3, &spb));
+                ng.spb(&p.data);
                 continue;
             }
             let i = &ifaces[p.iface % ifaces.len()];
@@ -220,20 +132,21 @@ fn pcapng_file(sections: &[(bool, Vec<Iface>, Vec<Pkt>)]) -> Vec<u8> {
                         .wrapping_add(u64::from(p.frac) % per_s)
                 }
             };
-            let mut epb = Vec::new();
-            epb.extend_from_slice(&w32((p.iface % ifaces.len()) as u32));
-            epb.extend_from_slice(&w32((units >> 32) as u32));
-            epb.extend_from_slice(&w32(units as u32));
-            epb.extend_from_slice(&w32(p.data.len() as u32));
-            epb.extend_from_slice(&w32(wire));
-            epb.extend_from_slice(&p.data);
-            epb.resize(20 + p.data.len().div_ceil(4) * 4, 0);
-            if n % 2 == 0 {
-                epb.extend_from_slice(&option(big, 1, b"a comment"));
-                epb.extend_from_slice(&option(big, 0, &[]));
-            }
-            f.extend_from_slice(&block(big, 6, &epb));
+            let comment = if n % 2 == 0 {
+                [ng.option(1, b"a comment"), ng.option(0, &[])].concat()
+            } else {
+                Vec::new()
+            };
+            let wire = p.data.len() as u32 + p.extra_wire;
+            ng.epb_with(
+                (p.iface % ifaces.len()) as u32,
+                units,
+                &p.data,
+                wire,
+                &comment,
+            );
         }
+        f.extend_from_slice(&ng.out);
     }
     f
 }

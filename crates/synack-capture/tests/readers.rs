@@ -3,6 +3,9 @@
 //! interfaces and timestamp resolutions, every packet block kind, and each
 //! kind of damage reported with its packet number and offset.
 
+mod support;
+
+use support::files::{Ng, pcap};
 use synack_capture::{CaptureError, CaptureReader, Format, LinkType, PcapNgWriter, PcapWriter};
 
 /// (timestamp, link type, bytes, offset) of each packet read.
@@ -21,38 +24,6 @@ fn read_all(bytes: &[u8]) -> (Vec<Read>, Option<CaptureError>) {
             Err(e) => return (out, Some(e)),
         }
     }
-}
-
-fn pcap(big_endian: bool, nanos: bool, link: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
-    let w32 = |v: u32| {
-        if big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let w16 = |v: u16| {
-        if big_endian {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    };
-    let mut f = Vec::new();
-    f.extend_from_slice(&w32(if nanos { 0xa1b2_3c4d } else { 0xa1b2_c3d4 }));
-    f.extend_from_slice(&w16(2));
-    f.extend_from_slice(&w16(4));
-    f.extend_from_slice(&[0; 8]);
-    f.extend_from_slice(&w32(65535));
-    f.extend_from_slice(&w32(link));
-    for (sec, frac, data) in records {
-        f.extend_from_slice(&w32(*sec));
-        f.extend_from_slice(&w32(*frac));
-        f.extend_from_slice(&w32(data.len() as u32));
-        f.extend_from_slice(&w32(data.len() as u32));
-        f.extend_from_slice(data);
-    }
-    f
 }
 
 #[test]
@@ -79,74 +50,11 @@ fn pcap_link_type_ignores_fcs_bits() {
     assert_eq!(read_all(&f).0[0].1, 113);
 }
 
-struct Ng {
-    big: bool,
-    out: Vec<u8>,
-}
-
-impl Ng {
-    fn w32(&self, v: u32) -> [u8; 4] {
-        if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    }
-    fn w16(&self, v: u16) -> [u8; 2] {
-        if self.big {
-            v.to_be_bytes()
-        } else {
-            v.to_le_bytes()
-        }
-    }
-    fn block(&mut self, kind: u32, body: &[u8]) {
-        let mut body = body.to_vec();
-        body.resize(body.len().div_ceil(4) * 4, 0);
-        let total = 12 + body.len() as u32;
-        let (k, t) = (self.w32(kind), self.w32(total));
-        self.out.extend_from_slice(&k);
-        self.out.extend_from_slice(&t);
-        self.out.extend_from_slice(&body);
-        self.out.extend_from_slice(&t);
-    }
-    fn shb(&mut self) {
-        let mut b = self.w32(0x1a2b_3c4d).to_vec();
-        b.extend_from_slice(&self.w16(1));
-        b.extend_from_slice(&self.w16(0));
-        b.extend_from_slice(&[0xff; 8]);
-        self.block(0x0a0d_0d0a, &b);
-    }
-    fn idb(&mut self, link: u16, tsresol: Option<u8>) {
-        let mut b = self.w16(link).to_vec();
-        b.extend_from_slice(&[0, 0]);
-        b.extend_from_slice(&self.w32(0));
-        if let Some(r) = tsresol {
-            b.extend_from_slice(&self.w16(9));
-            b.extend_from_slice(&self.w16(1));
-            b.extend_from_slice(&[r, 0, 0, 0]);
-            b.extend_from_slice(&[0, 0, 0, 0]);
-        }
-        self.block(1, &b);
-    }
-    fn epb(&mut self, iface: u32, units: u64, data: &[u8]) {
-        let mut b = self.w32(iface).to_vec();
-        b.extend_from_slice(&self.w32((units >> 32) as u32));
-        b.extend_from_slice(&self.w32(units as u32));
-        b.extend_from_slice(&self.w32(data.len() as u32));
-        b.extend_from_slice(&self.w32(data.len() as u32));
-        b.extend_from_slice(data);
-        self.block(6, &b);
-    }
-}
-
 #[test]
 fn pcapng_sections_interfaces_and_resolutions() {
     let mut f = Vec::new();
     // Section 1, little-endian: microsecond default and millisecond interfaces.
-    let mut a = Ng {
-        big: false,
-        out: Vec::new(),
-    };
+    let mut a = Ng::new(false);
     a.shb();
     a.idb(1, None);
     a.idb(101, Some(3));
@@ -155,10 +63,7 @@ fn pcapng_sections_interfaces_and_resolutions() {
     a.block(5, &[0; 8]); // an interface statistics block: skipped
     f.extend_from_slice(&a.out);
     // Section 2, big-endian: nanoseconds and a power-of-two resolution.
-    let mut b = Ng {
-        big: true,
-        out: Vec::new(),
-    };
+    let mut b = Ng::new(true);
     b.shb();
     b.idb(113, Some(9));
     b.idb(1, Some(0x80 | 10));
@@ -295,10 +200,7 @@ fn bad_magic_empty_and_short_headers() {
 
 #[test]
 fn pcapng_damage_cases() {
-    let mut a = Ng {
-        big: false,
-        out: Vec::new(),
-    };
+    let mut a = Ng::new(false);
     a.shb();
     a.idb(1, None);
     a.epb(0, 1, b"ok");
@@ -307,10 +209,7 @@ fn pcapng_damage_cases() {
     assert_eq!(p.len(), 1);
     assert!(damage(e).2.contains("interface 3"));
 
-    let mut b = Ng {
-        big: false,
-        out: Vec::new(),
-    };
+    let mut b = Ng::new(false);
     b.shb();
     b.idb(1, None);
     b.epb(0, 1, b"ok");
@@ -318,10 +217,7 @@ fn pcapng_damage_cases() {
     b.out[n - 4] ^= 0xff; // trailing length differs
     assert!(damage(read_all(&b.out).1).2.contains("trailing length"));
 
-    let mut c = Ng {
-        big: false,
-        out: Vec::new(),
-    };
+    let mut c = Ng::new(false);
     c.shb();
     c.idb(1, None);
     c.epb(0, 1, b"ok");
@@ -347,10 +243,7 @@ fn directories_and_missing_files_are_clear_errors() {
 #[test]
 fn records_larger_than_a_chunk_stream_through() {
     // A pcapng block bigger than the 4 MiB read chunk forces the buffer to grow.
-    let mut a = Ng {
-        big: false,
-        out: Vec::new(),
-    };
+    let mut a = Ng::new(false);
     a.shb();
     a.idb(1, None);
     let big = vec![0xabu8; 5 << 20];

@@ -1440,6 +1440,29 @@ fn established_100_500(s: &mut Script) {
     });
 }
 
+/// Closes the exchange of [`established_100_500`]: FINs both ways at 30
+/// and 31 ms, the client's last ACK at 32 ms.
+fn close_100_500(s: &mut Script) {
+    for (at_ms, from, to, seq, ack) in [(30.0, C, SV, 106, 507), (31.0, SV, C, 507, 107)] {
+        s.send(Seg {
+            at_ms,
+            from,
+            to,
+            seq,
+            ack,
+            flags: F | A,
+            ..SEG
+        });
+    }
+    s.send(Seg {
+        at_ms: 32.0,
+        seq: 107,
+        ack: 508,
+        flags: A,
+        ..SEG
+    });
+}
+
 fn by_isn(r: &[Handshake], isn: u32) -> &Handshake {
     r.iter()
         .find(|h| h.client_isn == Some(isn))
@@ -1466,27 +1489,7 @@ fn a_syn_with_another_isn_on_an_open_connection_is_an_attempt_of_its_own() {
         flags: A,
         ..SYNACK
     });
-    s.send(Seg {
-        at_ms: 30.0,
-        seq: 106,
-        ack: 507,
-        flags: F | A,
-        ..SEG
-    });
-    s.send(Seg {
-        at_ms: 31.0,
-        seq: 507,
-        ack: 107,
-        flags: F | A,
-        ..SYNACK
-    });
-    s.send(Seg {
-        at_ms: 32.0,
-        seq: 107,
-        ack: 508,
-        flags: A,
-        ..SEG
-    });
+    close_100_500(&mut s);
     let stray_syns = s.tracker.stats().stray_syns;
     let r = s.finish();
     assert_eq!(r.len(), 2, "{r:?}");
@@ -1628,24 +1631,7 @@ fn only_a_rst_in_the_receivers_window_closes_the_connection() {
 fn a_new_isn_after_the_close_is_a_new_attempt() {
     let mut s = Script::new();
     established_100_500(&mut s);
-    for (at_ms, from, to, seq, ack) in [(30.0, C, SV, 106, 507), (31.0, SV, C, 507, 107)] {
-        s.send(Seg {
-            at_ms,
-            from,
-            to,
-            seq,
-            ack,
-            flags: F | A,
-            ..SEG
-        });
-    }
-    s.send(Seg {
-        at_ms: 32.0,
-        seq: 107,
-        ack: 508,
-        flags: A,
-        ..SEG
-    });
+    close_100_500(&mut s);
     s.send(Seg {
         at_ms: 40.0,
         seq: 5000,
@@ -1683,21 +1669,7 @@ fn late_packets_of_a_written_connection_make_no_second_record() {
                 flags: R,
                 ..SEG
             }),
-            _ => {
-                for (at_ms, from, to, seq, ack) in
-                    [(30.0, C, SV, 106, 507), (31.0, SV, C, 507, 107)]
-                {
-                    s.send(Seg {
-                        at_ms,
-                        from,
-                        to,
-                        seq,
-                        ack,
-                        flags: F | A,
-                        ..SEG
-                    });
-                }
-            }
+            _ => close_100_500(&mut s),
         }
         // Other traffic goes on meanwhile, so the connection's record is
         // written when it is due (not when its own next packet comes).
