@@ -23,6 +23,8 @@ pub enum LabError {
     },
     #[error("the lab's link did not come up within {0} ms")]
     LinkDown(u64),
+    #[error("{0}")]
+    Usage(String),
 }
 
 impl LabError {

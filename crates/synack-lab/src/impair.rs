@@ -67,6 +67,11 @@ pub enum Impairment {
     RejectRst { port: Option<u16> },
     /// The server answers SYNs (to `port`, or any) with an ICMP error.
     RejectIcmp { kind: IcmpKind, port: Option<u16> },
+    /// The router silently drops packets towards the client of `over`
+    /// bytes or more, with no ICMP "fragmentation needed": a PMTU black
+    /// hole, where the handshake works and the first full-size segment
+    /// never arrives.
+    DropLarge { over: u16 },
 }
 
 /// The namespace a rule goes in.
@@ -192,6 +197,11 @@ impl Impairment {
                     Place::Server,
                     syns_in,
                     format!("{}-j REJECT --reject-with tcp-reset", port(p)),
+                ),
+                Impairment::DropLarge { over } => rule(
+                    Place::Router,
+                    format!("-A FORWARD -i {from_server} -p tcp"),
+                    format!("-m length --length {over}:65535 -j DROP"),
                 ),
                 Impairment::RejectIcmp { kind, port: p } => rule(
                     Place::Server,

@@ -254,6 +254,58 @@ impl Lab {
         self.wait_link_up()
     }
 
+    /// Makes the dead addresses silent: the client sends to them (through
+    /// the router, as to the server) and the router discards what comes,
+    /// with no ICMP error, as a host that is down behind a router or a
+    /// firewall that drops looks. Without this they fail fast: no
+    /// neighbour answers for them (EHOSTUNREACH after ARP/ND gives up).
+    pub fn black_hole_dead_hosts(&self) -> Result<(), LabError> {
+        let (c, r) = (&self.client.name, &self.router.name);
+        for (dead, prefix) in [
+            (IpAddr::V4(self.dead_v4), "/32"),
+            (IpAddr::V6(self.dead_v6), "/128"),
+        ] {
+            static_neighbour(c, dead, MAC_ROUTER_CLIENT, VETH_CLIENT)?;
+            ip(&[
+                "-n",
+                r,
+                "route",
+                "add",
+                "blackhole",
+                &format!("{dead}{prefix}"),
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Gives the server a second address of each family, reached like the
+    /// first, whose prefix shared with the client's address is shorter
+    /// than the dead addresses' (RFC 6724 rule 9 sorts a name's addresses
+    /// by that): a name listing a dead address and this one is tried dead
+    /// first, whatever the order of its records.
+    pub fn add_server_alias(&self) -> Result<(Ipv4Addr, Ipv6Addr), LabError> {
+        let [a, b, c, _] = self.server_v4.octets();
+        let v4 = Ipv4Addr::new(a, b, c, 130);
+        let mut seg = self.server_v6.segments();
+        seg[7] = 0x82;
+        let v6 = Ipv6Addr::from(seg);
+        let (cl, sv, r) = (&self.client.name, &self.server.name, &self.router.name);
+        for (addr, prefix) in [(IpAddr::V4(v4), "/24"), (IpAddr::V6(v6), "/64")] {
+            let mut args = vec!["-n", sv, "addr", "add"];
+            let with_prefix = format!("{addr}{prefix}");
+            args.extend([with_prefix.as_str(), "dev", VETH_SERVER]);
+            if addr.is_ipv6() {
+                args.push("nodad");
+            }
+            ip(&args)?;
+            static_neighbour(cl, addr, MAC_ROUTER_CLIENT, VETH_CLIENT)?;
+            let host = format!("{addr}{}", if addr.is_ipv4() { "/32" } else { "/128" });
+            ip(&["-n", r, "route", "add", &host, "dev", ROUTER_SERVER])?;
+            static_neighbour(r, addr, MAC_SERVER, ROUTER_SERVER)?;
+        }
+        Ok((v4, v6))
+    }
+
     /// Sends `count` SYNs to the server's `port` from spoofed source ports
     /// of the flood address (IPv4 or IPv6), as fast as the link takes them,
     /// from inside the client namespace. Bounded by `count`; nothing leaves

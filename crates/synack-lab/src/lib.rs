@@ -18,6 +18,7 @@ mod delayer;
 mod error;
 mod impair;
 mod lab;
+pub mod matrix;
 mod netns;
 mod nfqueue;
 pub mod reaper;

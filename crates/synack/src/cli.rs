@@ -353,6 +353,10 @@ pub enum LabAction {
     Run(LabRunArgs),
     /// Build a lab and keep it (and its delayer) until Ctrl-C or `synack lab down`
     Up(LabUpArgs),
+    /// Run your own client command once per standard handshake fault, each
+    /// in a lab of its own, and show how long it waited and what it did
+    #[command(after_long_help = MATRIX_AFTER)]
+    Matrix(LabMatrixArgs),
     /// Remove labs: those left by killed runs, or every lab with --all
     Down {
         /// The lab to remove (its id, PID-N, from `synack lab status`);
@@ -466,6 +470,63 @@ pub struct LabRunArgs {
     /// The client command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CLIENT")]
     pub client: Vec<String>,
+}
+
+const MATRIX_AFTER: &str = "\
+The command runs in the lab's client namespace with SYNACK_URL
+(http://server.synack.test:PORT/), SYNACK_NAME (server.synack.test, a name
+that only resolves inside the lab; its addresses are the row's), SYNACK_PORT
+and the lab's addresses (SYNACK_SERVER, SYNACK_SERVER6, ...). A small HTTP
+server answers on PORT with --body bytes. Faults (--only takes their codes):
+baseline, syn_black_hole, first_syn_lost, first_synack_lost, rst, icmp_host,
+icmp_port, icmp_admin, synack_delayed_2s, accept_queue_full, dead_first_v4,
+dead_second_v4, dead_first_v6, dead_second_v6, aaaa_black_hole,
+pmtu_black_hole.
+
+Verdicts: ok; over budget (took longer than --expect-timeout); gave up too
+soon (failed where a retry, the next address or patience gets through);
+failed (a fault that does not pass, within the budget); killed (at --limit).
+
+Exit status: 0 every row within budget and no recoverable fault given up
+on; 1 otherwise; 2 usage errors. Needs root.
+
+Examples:
+  synack lab matrix -- curl -sS -o /dev/null \"$SYNACK_URL\"
+  synack lab matrix --expect-timeout 5s -- sh -c 'curl -sS --connect-timeout 3 -o /dev/null \"$SYNACK_URL\"'
+  synack lab matrix --only baseline,syn_black_hole -- python3 -c 'import os,socket; socket.create_connection((os.environ[\"SYNACK_NAME\"], 8080), timeout=10)'";
+
+#[derive(Args, Debug)]
+pub struct LabMatrixArgs {
+    /// The application's time budget: rows that take longer are flagged
+    #[arg(long, value_name = "TIME", value_parser = parse_duration)]
+    pub expect_timeout: Option<std::time::Duration>,
+    /// Only these faults (comma-separated codes; see below)
+    #[arg(long, value_name = "FAULTS", value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Kill the command after this long
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "180s")]
+    pub limit: std::time::Duration,
+    /// Rows run at once, each in its own lab
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=32))]
+    pub jobs: u32,
+    /// The lab server's port
+    #[arg(long, value_name = "PORT", default_value_t = 8080)]
+    pub port: u16,
+    /// Bytes the lab server sends in its answer
+    #[arg(long, value_name = "BYTES", default_value_t = 65536)]
+    pub body: usize,
+    /// A table, or one JSON record per row
+    #[arg(short, long, value_enum, default_value_t = MatrixFormat::Table)]
+    pub format: MatrixFormat,
+    /// The client command and its arguments, after `--`
+    #[arg(last = true, required = true, value_name = "CLIENT")]
+    pub client: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum MatrixFormat {
+    Table,
+    Json,
 }
 
 #[derive(Args, Debug)]

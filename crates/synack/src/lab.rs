@@ -55,6 +55,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         None => bail!("say what to do: synack lab run|up|down|status, or synack lab --list"),
         Some(LabAction::Run(r)) => run_commands(r),
         Some(LabAction::Up(u)) => up(&u.impair),
+        Some(LabAction::Matrix(m)) => crate::matrix::run(m),
         Some(LabAction::Down { id, all }) => {
             if !synack_sys::is_root() {
                 bail!(

@@ -13,6 +13,7 @@ mod export;
 mod inputs;
 mod lab;
 mod ladder;
+mod matrix;
 mod netns;
 mod probe;
 mod watch;

@@ -924,3 +924,71 @@ fn lab_up_whose_reader_stops_early_keeps_its_lab() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status:?}");
 }
+
+/// Issue 13: curl through the fault matrix. The black hole ends at curl's
+/// own connect timeout (2 s, after SYNs at 0 and 1 s), the lost first SYN
+/// costs the kernel's 1 s retransmission timeout over the baseline, a RST
+/// fails at once, and no lab or hosts file is left.
+#[test]
+fn a_curl_matrix_shows_its_connect_timeout_and_the_lost_syn_second() {
+    if !root_or_skip() {
+        return;
+    }
+    if Command::new("curl").arg("--version").output().is_err() {
+        panic!("curl is missing: apt-get install curl (CI installs it)");
+    }
+    let o = synack(&[
+        "lab",
+        "matrix",
+        "--only",
+        "baseline,syn_black_hole,first_syn_lost,rst",
+        "--expect-timeout",
+        "5s",
+        "--format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        r#"exec curl -sS --connect-timeout 2 -m 10 -o /dev/null "$SYNACK_URL""#,
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    assert_eq!(rows.len(), 4, "{err}");
+    let row = |fault: &str| {
+        rows.iter()
+            .find(|r| r["fault"] == fault)
+            .expect(fault)
+            .clone()
+    };
+    let secs = |r: &serde_json::Value| r["elapsed_ms"].as_f64().unwrap() / 1000.0;
+    let baseline = row("baseline");
+    assert_eq!(baseline["exit"], 0, "{baseline}");
+    assert_eq!(baseline["connected"], true);
+    assert_eq!(baseline["verdict"], "ok");
+    let hole = row("syn_black_hole");
+    assert_eq!(hole["exit"], 28, "curl's timeout exit: {hole}");
+    assert!((2.0..2.6).contains(&secs(&hole)), "{hole}");
+    assert_eq!(hole["connected"], false);
+    // The SYN at 0 s and its retransmission at 1 s (the next is due at 3 s).
+    assert_eq!(hole["syns"][0]["syns"], 2, "{hole}");
+    assert_eq!(hole["verdict"], "failed");
+    let lost = row("first_syn_lost");
+    let penalty = secs(&lost) - secs(&baseline);
+    assert!((0.9..1.4).contains(&penalty), "{lost} vs {baseline}");
+    assert_eq!(lost["syns"][0]["syns"], 2, "{lost}");
+    let rst = row("rst");
+    assert_eq!(rst["exit"], 7, "{rst}");
+    assert!(secs(&rst) < 1.0, "{rst}");
+    assert_eq!(o.status.code(), Some(0), "no row over budget: {err}");
+    let netns_dirs: Vec<_> = std::fs::read_dir("/etc/netns")
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .filter(|e| e.file_name().to_string_lossy().starts_with("synack-"))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(netns_dirs.is_empty(), "hosts files left: {netns_dirs:?}");
+}
