@@ -278,12 +278,12 @@ pub fn run_row(fault: Fault, cfg: &RowConfig) -> Result<RowResult, LabError> {
 /// `/etc/netns/NS/hosts`, which `ip netns exec NS` mounts over
 /// /etc/hosts: `NAME` resolves to the row's addresses in the client
 /// namespace only. Removed on drop.
-struct HostsFile {
+pub struct HostsFile {
     dir: PathBuf,
 }
 
 impl HostsFile {
-    fn write(netns: &str, addrs: &[IpAddr]) -> Result<HostsFile, LabError> {
+    pub fn write(netns: &str, addrs: &[IpAddr]) -> Result<HostsFile, LabError> {
         let dir = PathBuf::from("/etc/netns").join(netns);
         std::fs::create_dir_all(&dir).map_err(|e| LabError::io(dir.display().to_string(), e))?;
         let file = HostsFile { dir };

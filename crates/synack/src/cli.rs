@@ -36,6 +36,10 @@ pub enum Command {
     Watch(WatchArgs),
     /// Check the handshake sysctls and listeners, with the reason and the fix
     Audit(AuditArgs),
+    /// Diagnose a slow or failing connection to HOST:PORT: findings ranked,
+    /// each with its evidence and the fix
+    #[command(after_long_help = DOCTOR_AFTER)]
+    Doctor(DoctorArgs),
     /// Serve listener health and handshake probes as Prometheus metrics
     #[command(after_long_help = EXPORT_AFTER)]
     Export(ExportArgs),
@@ -470,6 +474,50 @@ pub struct LabRunArgs {
     /// The client command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CLIENT")]
     pub client: Vec<String>,
+}
+
+const DOCTOR_AFTER: &str = "\
+Looks at the name (every address, lookup time), this host's side (route,
+MTU, conntrack, ephemeral ports, net.ipv4.tcp_syn_retries, local firewall
+rules for the port, as root), --count connects to each address in the order
+clients try them (the cause of each failure; lost SYN or SYN-ACK from
+TCP_INFO), the listener itself when it is on this host or in --netns
+(accept queue, SYN-RECV, overflows, SYN cookies), and with --url what
+keep-alive saves. Findings print worst first; their codes (JSON `finding`)
+are listed in docs/DOCTOR.md.
+
+Exit status: 0 healthy; 1 something to fix; 2 usage errors.
+
+Examples:
+  synack doctor example.com:443
+  synack doctor db.internal:5432 --count 10 --format json
+  sudo synack doctor 10.0.0.5:8080 --netns blue";
+
+#[derive(Args, Debug)]
+pub struct DoctorArgs {
+    /// The target, HOST:PORT ([IPv6]:PORT)
+    pub target: String,
+    /// Connects per address
+    #[arg(short, long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub count: u32,
+    /// Give up on one connect after this long
+    #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "3s")]
+    pub timeout: std::time::Duration,
+    /// Also fetch this http:// URL: what keep-alive saves, whether requests
+    /// complete after the handshake
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    #[command(flatten)]
+    pub netns: NetnsArg,
+    /// Findings as text, or one JSON document
+    #[arg(short, long, value_enum, default_value_t = DoctorFormat::Text)]
+    pub format: DoctorFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    Text,
+    Json,
 }
 
 const MATRIX_AFTER: &str = "\

@@ -9,6 +9,7 @@ mod capture;
 mod cli;
 mod dashboard;
 mod docs;
+mod doctor;
 mod export;
 mod inputs;
 mod lab;
@@ -35,6 +36,7 @@ fn main() -> ExitCode {
         cli::Command::Capture(args) => capture::run(&args),
         cli::Command::Watch(args) => watch::run(&args),
         cli::Command::Audit(args) => audit::run(&args),
+        cli::Command::Doctor(args) => doctor::run(&args),
         cli::Command::Export(args) => export::run(&args),
         cli::Command::Completions(args) => docs::completions(args.shell),
         cli::Command::Man(args) => docs::man(args.command.as_deref()),
