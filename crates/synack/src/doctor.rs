@@ -88,11 +88,28 @@ fn median(mut v: Vec<Duration>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-/// Seconds a connect() waits for a black-holed address: the SYN and
-/// `retries` retransmissions at 1, 2, 4, ... s (RFC 6298 backoff from the
-/// 1 s initial RTO), and one last backoff before ETIMEDOUT.
-pub fn black_hole_wait_s(retries: u32) -> u64 {
-    (0..=retries.min(30)).map(|k| 1u64 << k).sum()
+/// What a connect() without a timeout of its own costs against a
+/// black-holed address: (seconds until ETIMEDOUT, SYNs sent). The kernel
+/// gives up at the first retransmission timer at or after its budget of
+/// 2^(retries+1) - 1 s (the exponential model from a 1 s initial RTO, RFC
+/// 6298); the first `linear + 1` intervals are 1 s
+/// (net.ipv4.tcp_syn_linear_timeouts, Linux 6.18; 0 before), then they
+/// double. Linux 6.18 with 6 retries and 4 linear: SYNs at 0, 1, 2, 3, 4,
+/// 5, 7, 11, 19, 35, 67 s and ETIMEDOUT at 131 s (measured 133.9 s: the
+/// timer's rounding).
+pub fn black_hole_wait(retries: u32, linear: u32) -> (u64, u32) {
+    let budget = (2u64 << retries.min(30)) - 1;
+    let (mut t, mut rto, mut retransmits) = (0u64, 1u64, 0u32);
+    loop {
+        t += rto;
+        if t >= budget {
+            return (t, retransmits + 1);
+        }
+        retransmits += 1;
+        if retransmits > linear {
+            rto *= 2;
+        }
+    }
 }
 
 fn read_trimmed(path: &str) -> Option<String> {
@@ -154,14 +171,15 @@ fn probe(
 }
 
 /// The findings of one address's probes.
-fn address_findings(a: &AddressReport, syn_retries: u32, out: &mut Vec<Finding>) {
+/// `syn_retries`: net.ipv4.tcp_syn_retries and tcp_syn_linear_timeouts.
+fn address_findings(a: &AddressReport, syn_retries: (u32, u32), out: &mut Vec<Finding>) {
     let n = a.results.len();
     let est = a.established();
     let addr = Some(a.addr);
     let count = |f: &dyn Fn(&Cause) -> bool| a.results.iter().filter(|r| f(&r.cause)).count();
     let refused = count(&|c| *c == Cause::Refused);
     let timeouts = count(&|c| matches!(c, Cause::Timeout { .. }));
-    let wait = black_hole_wait_s(syn_retries);
+    let (wait, _) = black_hole_wait(syn_retries.0, syn_retries.1);
     if est.is_empty() {
         if let Some(r) = a
             .results
@@ -256,14 +274,16 @@ fn address_findings(a: &AddressReport, syn_retries: u32, out: &mut Vec<Finding>)
                     ("attempts", n.to_string()),
                     ("syns_sent", syns.to_string()),
                     ("waited_ms_each", ms(median(a.results.iter().map(|r| r.connect).collect()))),
-                    ("tcp_syn_retries", syn_retries.to_string()),
+                    ("tcp_syn_retries", syn_retries.0.to_string()),
+                    ("tcp_syn_linear_timeouts", syn_retries.1.to_string()),
                     ("connect_without_timeout_waits_s", wait.to_string()),
                 ],
                 fix: format!(
-                    "Something drops the SYNs without a word: a firewall (DROP rule, cloud security group or network ACL), a host that is down, or a wrong address. Check the rules for port {} between here and {} (and `iptables -S` on the server); `synack probe --syn {}` (as root) tells a local drop from a silent path. Until it is fixed, clients without their own connect timeout wait {wait} s here (net.ipv4.tcp_syn_retries={syn_retries}): give them a connect timeout of a few seconds.",
+                    "Something drops the SYNs without a word: a firewall (DROP rule, cloud security group or network ACL), a host that is down, or a wrong address. Check the rules for port {} between here and {} (and `iptables -S` on the server); `synack probe --syn {}` (as root) tells a local drop from a silent path. Until it is fixed, clients without their own connect timeout wait {wait} s here (net.ipv4.tcp_syn_retries={}): give them a connect timeout of a few seconds.",
                     a.addr.port(),
                     a.addr.ip(),
-                    a.addr
+                    a.addr,
+                    syn_retries.0
                 ),
             });
         } else if let Some(r) = a
@@ -704,7 +724,12 @@ pub fn run(a: &DoctorArgs) -> Result<ExitCode> {
     }
     // 2. This host's side.
     let sysctls = synack_host::sysctls::Sysctls::read();
-    let syn_retries = sysctls.int("net.ipv4.tcp_syn_retries").unwrap_or(6).max(0) as u32;
+    let syn_retries = (
+        sysctls.int("net.ipv4.tcp_syn_retries").unwrap_or(6).max(0) as u32,
+        read_trimmed("/proc/sys/net/ipv4/tcp_syn_linear_timeouts")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
+    );
     let port = resolved.addrs.first().map_or(0, |s| s.port());
     local_findings(&resolved.addrs, port, &mut findings);
     // 3. The listener, when it is here.
@@ -749,7 +774,10 @@ pub fn run(a: &DoctorArgs) -> Result<ExitCode> {
                 evidence: vec![
                     ("dead", dead.addr.to_string()),
                     ("working", reports[first_ok].addr.to_string()),
-                    ("clients_wait_s_without_timeout", black_hole_wait_s(syn_retries).to_string()),
+                    (
+                        "clients_wait_s_without_timeout",
+                        black_hole_wait(syn_retries.0, syn_retries.1).0.to_string(),
+                    ),
                 ],
                 fix: format!(
                     "Clients try {} first and reach {} only after their connect timeout (or Happy Eyeballs' 250 ms, RFC 8305, when the families differ). Remove the dead address from the name's A/AAAA records, or bring it back.",
@@ -922,10 +950,24 @@ fn report(
 mod tests {
     use super::*;
 
+    /// The schedule measured on Linux 6.18 (SYN times and ETIMEDOUT for
+    /// tcp_syn_retries / tcp_syn_linear_timeouts).
     #[test]
-    fn a_black_hole_costs_what_the_syn_retries_add_up_to() {
-        // Linux's default of 6 retries: 1+2+4+8+16+32 s and a last 64 s.
-        assert_eq!(black_hole_wait_s(6), 127);
-        assert_eq!(black_hole_wait_s(2), 7);
+    fn a_black_hole_costs_what_the_kernel_measured() {
+        for (retries, linear, seconds, syns) in [
+            (1, 4, 3, 3),
+            (2, 4, 7, 6),
+            (6, 4, 131, 11),
+            (1, 0, 3, 2),
+            (2, 0, 7, 3),
+            (3, 0, 15, 4),
+            (6, 0, 127, 7),
+        ] {
+            assert_eq!(
+                black_hole_wait(retries, linear),
+                (seconds, syns),
+                "{retries} retries, {linear} linear"
+            );
+        }
     }
 }
