@@ -67,10 +67,11 @@ pub enum Impairment {
     RejectRst { port: Option<u16> },
     /// The server answers SYNs (to `port`, or any) with an ICMP error.
     RejectIcmp { kind: IcmpKind, port: Option<u16> },
-    /// The router silently drops packets towards the client of `over`
-    /// bytes or more, with no ICMP "fragmentation needed": a PMTU black
-    /// hole, where the handshake works and the first full-size segment
-    /// never arrives.
+    /// The router's link towards the client carries packets of less than
+    /// `over` bytes (its MTU is lowered) and the router's ICMP
+    /// "fragmentation needed" / ICMPv6 "packet too big" is dropped: a PMTU
+    /// black hole, where the handshake works and the first full-size
+    /// segment never arrives (smaller segments do).
     DropLarge { over: u16 },
 }
 
@@ -198,11 +199,18 @@ impl Impairment {
                     syns_in,
                     format!("{}-j REJECT --reject-with tcp-reset", port(p)),
                 ),
-                Impairment::DropLarge { over } => rule(
-                    Place::Router,
-                    format!("-A FORWARD -i {from_server} -p tcp"),
-                    format!("-m length --length {over}:65535 -j DROP"),
-                ),
+                Impairment::DropLarge { .. } => {
+                    let too_big = if v6 {
+                        "-p icmpv6 --icmpv6-type packet-too-big"
+                    } else {
+                        "-p icmp --icmp-type fragmentation-needed"
+                    };
+                    rule(
+                        Place::Router,
+                        format!("-A OUTPUT {too_big}"),
+                        "-j DROP".to_string(),
+                    )
+                }
                 Impairment::RejectIcmp { kind, port: p } => rule(
                     Place::Server,
                     syns_in,

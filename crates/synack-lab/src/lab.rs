@@ -426,6 +426,20 @@ impl Lab {
             self.delayer = Some(Delayer::start(&self.router, delays)?);
         }
         require("iptables", "iptables")?;
+        if let Impairment::DropLarge { over } = imp {
+            // The link towards the client carries less than the ends' MTU;
+            // the router's ICMP saying so is dropped (the rules below).
+            let mtu = (over - 1).to_string();
+            ip(&[
+                "-n",
+                &self.router.name,
+                "link",
+                "set",
+                ROUTER_CLIENT,
+                "mtu",
+                &mtu,
+            ])?;
+        }
         for rule in imp.rules(VETH_SERVER, ROUTER_CLIENT, ROUTER_SERVER) {
             let ns = match rule.place {
                 Place::Server => &self.server,

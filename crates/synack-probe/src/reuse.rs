@@ -62,7 +62,7 @@ impl HttpUrl {
             })
     }
 
-    fn request(&self, keep_alive: bool) -> Vec<u8> {
+    pub fn request(&self, keep_alive: bool) -> Vec<u8> {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
@@ -276,5 +276,55 @@ mod tests {
         assert_eq!((u.host.as_str(), u.port), ("::1", 80));
         assert!(HttpUrl::parse("https://x/").unwrap_err().contains("https"));
         assert!(HttpUrl::parse("ftp://x/").is_err());
+    }
+}
+
+/// One request on a new connection, read to the server's close.
+#[derive(Debug, Clone)]
+pub struct Fetch {
+    /// Bytes of the answer received (head and body).
+    pub bytes: usize,
+    /// The server closed the connection after its answer.
+    pub complete: bool,
+    /// What ended it otherwise (a read timeout: the answer stalled).
+    pub error: Option<String>,
+}
+
+/// Fetches `url` once (`Connection: close`), announcing `mss` as the
+/// maximum segment size when given (TCP_MAXSEG before connect(): the
+/// server then sends segments no bigger, which is how a PMTU black hole
+/// is told from a stalled server). Each read waits at most `timeout`.
+pub fn fetch_once(url: &HttpUrl, mss: Option<u32>, timeout: Duration) -> io::Result<Fetch> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let addr = url.resolve()?;
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if let Some(mss) = mss {
+        socket.set_tcp_mss(mss)?;
+    }
+    socket.connect_timeout(&addr.into(), timeout)?;
+    let mut stream: TcpStream = socket.into();
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(&url.request(false))?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut bytes = 0;
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                return Ok(Fetch {
+                    bytes,
+                    complete: true,
+                    error: None,
+                });
+            }
+            Ok(n) => bytes += n,
+            Err(e) => {
+                return Ok(Fetch {
+                    bytes,
+                    complete: false,
+                    error: Some(e.to_string()),
+                });
+            }
+        }
     }
 }

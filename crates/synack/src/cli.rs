@@ -414,6 +414,10 @@ pub struct ImpairArgs {
     /// The server answers SYNs with an ICMP error
     #[arg(long, value_name = "KIND", value_parser = ["host", "net", "port", "admin"])]
     pub reject_icmp: Option<String>,
+    /// PMTU black hole: the router drops packets towards the client of this
+    /// many bytes or more, and sends no ICMP "fragmentation needed"
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u16).range(68..))]
+    pub drop_large: Option<u16>,
     /// Limit --reject-rst and --reject-icmp to SYNs for this port
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,

@@ -791,39 +791,107 @@ pub fn run(a: &DoctorArgs) -> Result<ExitCode> {
     {
         listener_findings(&before, &after, port, &mut findings);
     }
-    // 5. After the handshake: what keep-alive saves.
+    // 5. After the handshake: whether an answer of full-size segments
+    // arrives, and what keep-alive saves.
     if let Some(url) = &a.url {
         let parsed = synack_probe::reuse::HttpUrl::parse(url).map_err(anyhow::Error::msg)?;
-        match synack_probe::reuse::measure(&parsed, 5, a.timeout) {
-            Ok(r) => {
-                let saved = r.saved_per_request_ns();
-                findings.push(Finding {
-                    code: "keep_alive",
-                    severity: Severity::Info,
-                    address: None,
-                    summary: format!(
-                        "a new connection per request costs {} ms more than keep-alive",
-                        ms(Duration::from_nanos(saved.max(0) as u64))
-                    ),
-                    evidence: vec![
-                        ("requests", "5".into()),
-                        ("saved_ms_per_request", ms(Duration::from_nanos(saved.max(0) as u64))),
-                        ("handshake_share", format!("{:.0}%", 100.0 * r.handshake_share())),
-                    ],
-                    fix: "Reuse connections for requests to this server (HTTP keep-alive, a client-side pool).".into(),
-                });
-            }
-            Err(e) => findings.push(Finding {
+        findings.extend(after_handshake(&parsed, url, a.timeout, &reports));
+    }
+    report(a, &reports, Some(lookup), findings)
+}
+
+/// The smallest MSS every IPv4 path must carry (RFC 879): segments this
+/// small pass any PMTU black hole.
+const SMALL_MSS: u32 = 536;
+
+/// One fetch of `url`; if its answer stalls, another announcing a small
+/// MSS tells a PMTU black hole (big segments vanish, small ones arrive)
+/// from a stalled server. When it works, what keep-alive saves.
+fn after_handshake(
+    url: &synack_probe::reuse::HttpUrl,
+    text: &str,
+    timeout: Duration,
+    reports: &[AddressReport],
+) -> Vec<Finding> {
+    use synack_probe::reuse::{fetch_once, measure};
+    let first = match fetch_once(url, None, timeout) {
+        Ok(f) => f,
+        Err(e) => {
+            return vec![Finding {
                 code: "request_failed",
                 severity: Severity::Error,
                 address: None,
-                summary: format!("requests to {url} failed after the handshake: {e}"),
+                summary: format!("could not request {text}: {e}"),
                 evidence: vec![("error", e.to_string())],
-                fix: "The handshake works but the request does not complete: if it stalls on large answers, suspect a PMTU black hole (ICMP \"fragmentation needed\" filtered): allow ICMP type 3 code 4 (ICMPv6 packet too big), or clamp the MSS (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`).".into(),
-            }),
+                fix: "The request could not be sent: see the handshake findings above.".into(),
+            }];
         }
+    };
+    if !first.complete {
+        let small = fetch_once(url, Some(SMALL_MSS), timeout).ok();
+        let mtu = reports
+            .iter()
+            .find_map(|r| r.route.as_ref().and_then(|rt| rt.mtu))
+            .map_or("?".to_string(), |m| m.to_string());
+        if small
+            .as_ref()
+            .is_some_and(|f| f.complete && f.bytes > first.bytes)
+        {
+            let small = small.unwrap_or(first.clone());
+            return vec![Finding {
+                code: "pmtu_blackhole",
+                severity: Severity::Error,
+                address: None,
+                summary: format!(
+                    "the answer from {text} stalls after {} bytes with full-size segments, and arrives whole ({} bytes) with {SMALL_MSS}-byte segments: a PMTU black hole",
+                    first.bytes, small.bytes
+                ),
+                evidence: vec![
+                    ("bytes_full_size", first.bytes.to_string()),
+                    ("bytes_mss_536", small.bytes.to_string()),
+                    ("route_mtu", mtu),
+                    ("stalled_after_ms", ms(timeout)),
+                ],
+                fix: "A link on the path carries less than this host's MTU, and the ICMP \"fragmentation needed\" (ICMPv6 \"packet too big\") that should say so is filtered. Allow ICMP type 3 code 4 and ICMPv6 type 2 through the firewalls, or clamp the MSS where the smaller link starts (`iptables -t mangle -A FORWARD -p tcp --tcp-flags SYN,RST SYN -j TCPMSS --clamp-mss-to-pmtu`); on the clients, net.ipv4.tcp_mtu_probing=1 recovers slowly.".into(),
+            }];
+        }
+        return vec![Finding {
+            code: "request_failed",
+            severity: Severity::Error,
+            address: None,
+            summary: format!(
+                "the answer from {text} stalled after {} bytes, with small segments too",
+                first.bytes
+            ),
+            evidence: vec![
+                ("bytes", first.bytes.to_string()),
+                ("error", first.error.unwrap_or_default()),
+            ],
+            fix: "The handshake works and the server does not answer in time: look at the application (its logs, its load) rather than the network.".into(),
+        }];
     }
-    report(a, &reports, Some(lookup), findings)
+    match measure(url, 5, timeout) {
+        Ok(r) => {
+            let saved = Duration::from_nanos(r.saved_per_request_ns().max(0) as u64);
+            vec![Finding {
+                code: "keep_alive",
+                severity: Severity::Info,
+                address: None,
+                summary: format!(
+                    "a new connection per request costs {} ms more than keep-alive",
+                    ms(saved)
+                ),
+                evidence: vec![
+                    ("requests", "5".into()),
+                    ("saved_ms_per_request", ms(saved)),
+                    ("handshake_share", format!("{:.0}%", 100.0 * r.handshake_share())),
+                ],
+                fix: "Reuse connections for requests to this server (HTTP keep-alive, a client-side pool).".into(),
+            }]
+        }
+        // A server without keep-alive: nothing to compare.
+        Err(_) => Vec::new(),
+    }
 }
 
 fn report(

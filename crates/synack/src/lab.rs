@@ -137,6 +137,9 @@ fn impairments(a: &ImpairArgs) -> Result<Vec<Impairment>> {
     if a.reject_rst {
         v.push(Impairment::RejectRst { port: a.port });
     }
+    if let Some(over) = a.drop_large {
+        v.push(Impairment::DropLarge { over });
+    }
     if let Some(name) = a.reject_icmp.as_deref() {
         let Some(kind) = IcmpKind::parse(name) else {
             bail!("--reject-icmp {name:?}: one of host, net, port, admin");

@@ -246,3 +246,46 @@ fn a_dead_first_address_is_named_before_the_working_one() {
     assert_eq!(doc["addresses"][0]["established"], 0);
     assert_eq!(doc["addresses"][1]["established"], 2);
 }
+
+/// With --url: a PMTU black hole (big segments towards the client vanish,
+/// no ICMP) is told from a stalled server by fetching again with a small
+/// MSS.
+#[test]
+fn a_pmtu_black_hole_is_told_by_a_small_mss() {
+    if !root_or_skip() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("synack-doctor-pmtu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("big"), vec![b'x'; 100_000]).unwrap();
+    let server = format!(
+        "cd {} && exec python3 -m http.server 8080 --bind 0.0.0.0",
+        dir.display()
+    );
+    let doctor = format!(
+        "{BIN} doctor \"$SYNACK_SERVER:8080\" --count 1 --timeout 2s --url \"http://$SYNACK_SERVER:8080/big\" --format json; echo \"exit=$?\" >&2"
+    );
+    let o = synack(&[
+        "lab",
+        "run",
+        "--drop-large",
+        "1280",
+        "--server",
+        &server,
+        "--",
+        "sh",
+        "-c",
+        &doctor,
+    ]);
+    let _ = std::fs::remove_dir_all(&dir);
+    let (doc, exit) = parse(&o);
+    assert_eq!(exit, Some(1), "{doc:#}");
+    let f = finding(&doc, "pmtu_blackhole");
+    assert!(
+        number(f, "bytes_mss_536") > 100_000.0,
+        "the whole file and its head: {f}"
+    );
+    assert!(number(f, "bytes_full_size") < 1280.0, "{f}");
+    // The handshake itself is fine.
+    assert!(finding(&doc, "ok")["address"].is_string());
+}
