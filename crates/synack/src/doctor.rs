@@ -759,6 +759,17 @@ pub fn run(a: &DoctorArgs) -> Result<ExitCode> {
     for r in &reports {
         address_findings(r, syn_retries, &mut findings);
     }
+    // With CAP_NET_RAW: a SYN of our own where connect() heard nothing.
+    if synack_sys::is_root() {
+        for r in reports.iter().filter(|r| {
+            !r.results.is_empty()
+                && r.results
+                    .iter()
+                    .all(|x| matches!(x.cause, Cause::Timeout { .. }))
+        }) {
+            raw_syn_check(r.addr, a.timeout.min(Duration::from_secs(3)), &mut findings);
+        }
+    }
     // A dead address ahead of a working one.
     let works = |r: &AddressReport| !r.established().is_empty();
     if let Some(first_ok) = reports.iter().position(works) {
@@ -798,6 +809,65 @@ pub fn run(a: &DoctorArgs) -> Result<ExitCode> {
         findings.extend(after_handshake(&parsed, url, a.timeout, &reports));
     }
     report(a, &reports, Some(lookup), findings)
+}
+
+/// One raw SYN to an address connect() got no answer from (needs
+/// CAP_NET_RAW): refused at once by this host (EPERM: a local OUTPUT rule
+/// drops the kernel's SYNs too), answered (this host drops what comes back,
+/// or only connect()'s SYNs are filtered), or silent as well (the path).
+fn raw_syn_check(addr: SocketAddr, wait: Duration, findings: &mut Vec<Finding>) {
+    let options = synack_probe::syn::SynOptions::default();
+    let note = |findings: &mut Vec<Finding>, key: &'static str, value: String| {
+        if let Some(f) = findings
+            .iter_mut()
+            .find(|f| f.code == "filtered_silent" && f.address == Some(addr))
+        {
+            f.evidence.push((key, value));
+        }
+    };
+    match synack_probe::syn::probe(addr, wait, &options) {
+        Err(e) if e.raw_os_error() == Some(synack_sys::errno::EPERM) => {
+            findings.retain(|f| !(f.code == "filtered_silent" && f.address == Some(addr)));
+            findings.push(Finding {
+                code: "local_firewall",
+                severity: Severity::Error,
+                address: Some(addr),
+                summary: format!(
+                    "this host's firewall drops the SYNs to {addr}: sending one by hand fails with EPERM"
+                ),
+                evidence: vec![("raw_syn", "EPERM (Operation not permitted)".into())],
+                fix: format!(
+                    "An OUTPUT rule on this host (iptables, nftables, or a cgroup/eBPF filter) drops connections to port {}: `iptables -S OUTPUT`, `nft list ruleset`. connect() does not say so: it retransmits and times out.",
+                    addr.port()
+                ),
+            });
+        }
+        Err(e) => note(findings, "raw_syn", format!("could not send: {e}")),
+        Ok(r) if r.synack.is_some() => {
+            findings.retain(|f| !(f.code == "filtered_silent" && f.address == Some(addr)));
+            findings.push(Finding {
+                code: "local_firewall",
+                severity: Severity::Error,
+                address: Some(addr),
+                summary: format!(
+                    "{addr} answers a SYN sent by hand, but not connect(): something on this host filters the kernel's own connections"
+                ),
+                evidence: vec![
+                    ("raw_syn", "SYN-ACK".into()),
+                    ("synack_ms", ms(r.synack.map(|(t, _)| t).unwrap_or_default())),
+                ],
+                fix: "Look at this host's INPUT and OUTPUT rules for the port and the SYN-ACK (iptables -S, nft list ruleset), cgroup BPF programs (`bpftool cgroup tree`), and a transparent proxy.".into(),
+            });
+        }
+        Ok(r) if r.rst.is_some() || r.icmp.is_some() => {
+            note(findings, "raw_syn", r.label().to_string());
+        }
+        Ok(_) => note(
+            findings,
+            "raw_syn",
+            "no answer either: the path or the host, not this host's sockets".into(),
+        ),
+    }
 }
 
 /// The smallest MSS every IPv4 path must carry (RFC 879): segments this

@@ -289,3 +289,62 @@ fn a_pmtu_black_hole_is_told_by_a_small_mss() {
     // The handshake itself is fine.
     assert!(finding(&doc, "ok")["address"].is_string());
 }
+
+/// A DROP rule in this host's own OUTPUT chain: connect() only times out;
+/// the doctor's raw SYN is refused with EPERM, which names the culprit.
+#[test]
+fn a_local_output_drop_is_this_hosts_firewall() {
+    if !root_or_skip() {
+        return;
+    }
+    let lab = Lab::up().expect("a lab");
+    let drop_rule = lab
+        .client
+        .command("iptables")
+        .args(["-A", "OUTPUT", "-p", "tcp", "--dport", "8080", "-j", "DROP"])
+        .status()
+        .unwrap();
+    assert!(drop_rule.success());
+    let target = format!("{}:8080", lab.server_v4);
+    let o = lab
+        .client
+        .command(BIN)
+        .args([
+            "doctor",
+            &target,
+            "--count",
+            "1",
+            "--timeout",
+            "1s",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    lab.down().unwrap();
+    let (doc, exit) = parse(&o);
+    assert_eq!(exit, Some(1), "{doc:#}");
+    let f = finding(&doc, "local_firewall");
+    assert_eq!(f["address"], target.as_str(), "{f}");
+    assert!(
+        f["evidence"]["raw_syn"].as_str().unwrap().contains("EPERM"),
+        "{f}"
+    );
+}
+
+/// The silent path stays silent to a raw SYN too, and says so.
+#[test]
+fn a_silent_path_is_silent_to_a_raw_syn_as_well() {
+    if !root_or_skip() {
+        return;
+    }
+    let (doc, _) = doctor_in_lab(&["--drop-syn-rate", "1"], true, "--count 1 --timeout 1s");
+    let f = finding(&doc, "filtered_silent");
+    assert!(
+        f["evidence"]["raw_syn"]
+            .as_str()
+            .unwrap()
+            .starts_with("no answer either"),
+        "{f}"
+    );
+}
