@@ -397,10 +397,14 @@ fn run_command(
     env: &[(String, String)],
     cfg: &RowConfig,
 ) -> Result<Ran, LabError> {
+    use std::os::unix::process::CommandExt;
     let started = Instant::now();
+    // Its own process group: at the limit, everything it started is
+    // killed with it (a shell's children would keep the stderr pipe open).
     let mut child = lab
         .client
         .command(program)
+        .process_group(0)
         .args(args)
         .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
@@ -429,7 +433,7 @@ fn run_command(
             break status;
         }
         if started.elapsed() >= cfg.limit || cfg.stopped() {
-            let _ = child.kill();
+            synack_sys::signal::kill_group(child.id());
             killed = true;
             break child
                 .wait()
@@ -439,6 +443,8 @@ fn run_command(
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = started.elapsed();
+    // What the command started and left behind goes with the group too.
+    synack_sys::signal::kill_group(child.id());
     let last = reader.join().unwrap_or_default();
     Ok((
         elapsed,

@@ -26,6 +26,14 @@ pub fn stop_on_signals() -> &'static AtomicBool {
     &STOP
 }
 
+/// Kills (SIGKILL) every process of process group `pgid`: a command and
+/// whatever it started, which killing the command alone would leave.
+pub fn kill_group(pgid: u32) {
+    if let Ok(pgid) = libc::pid_t::try_from(pgid) {
+        kill(-pgid, libc::SIGKILL);
+    }
+}
+
 /// Sends `signal` to process `pid`; a process already gone is no error.
 pub fn kill(pid: libc::pid_t, signal: libc::c_int) {
     // SAFETY: kill takes plain integers; the worst outcome is ESRCH.

@@ -992,3 +992,34 @@ fn a_curl_matrix_shows_its_connect_timeout_and_the_lost_syn_second() {
         .unwrap_or_default();
     assert!(netns_dirs.is_empty(), "hosts files left: {netns_dirs:?}");
 }
+
+/// Regression: a row killed at its limit waited for the processes the
+/// command had started (a shell's children kept its stderr open), so a
+/// `wget` with 20 tries held the matrix for most of an hour.
+#[test]
+fn a_killed_row_takes_the_commands_children_with_it() {
+    if !root_or_skip() {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let o = synack(&[
+        "lab",
+        "matrix",
+        "--only",
+        "baseline",
+        "--limit",
+        "1s",
+        "--format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        "sleep 60 & sleep 60",
+    ]);
+    let took = started.elapsed();
+    let row: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON row");
+    assert_eq!(row["killed"], true, "{row}");
+    assert_eq!(row["verdict"], "killed");
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    assert_eq!(o.status.code(), Some(1));
+}
