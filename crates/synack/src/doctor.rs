@@ -148,25 +148,38 @@ fn route_to(ip: IpAddr) -> Option<Route> {
     })
 }
 
-/// Probes one address `count` times, one connect at a time.
-fn probe(
-    addr: SocketAddr,
-    count: usize,
-    timeout: Duration,
-    stop: &AtomicBool,
-) -> Vec<AttemptResult> {
+/// Probes one address `count` times, one connect at a time, 100 ms apart;
+/// after two connects that heard nothing at all, no more (each would only
+/// wait its timeout again: the doctor stays near 10 s for a dead address).
+fn probe(addr: SocketAddr, count: usize, timeout: Duration, stop: &AtomicBool) -> Vec<AttemptResult> {
     let cfg = AttemptConfig {
         timeout,
         ..AttemptConfig::default()
     };
     let pace = Pace {
         concurrency: 1,
-        gap: Duration::from_millis(100),
         ..Pace::default()
     };
-    let mut out = Vec::new();
-    let mut jobs = (0..count).map(|i| (i, addr));
-    let _ = engine::run(&mut jobs, &cfg, &pace, stop, &mut |_, r| out.push(r));
+    let mut out: Vec<AttemptResult> = Vec::new();
+    for i in 0..count {
+        if stop.load(std::sync::atomic::Ordering::SeqCst) {
+            break;
+        }
+        if i > 0 {
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let mut job = std::iter::once((i, addr));
+        let _ = engine::run(&mut job, &cfg, &pace, stop, &mut |_, r| out.push(r));
+        let silent = out
+            .iter()
+            .rev()
+            .take(2)
+            .filter(|r| matches!(r.cause, Cause::Timeout { .. }))
+            .count();
+        if silent == 2 && out.iter().all(|r| r.cause != Cause::Established) {
+            break;
+        }
+    }
     out
 }
 
