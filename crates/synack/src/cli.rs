@@ -486,8 +486,10 @@ MTU, conntrack, ephemeral ports, net.ipv4.tcp_syn_retries, local firewall
 rules for the port, as root), --count connects to each address in the order
 clients try them (the cause of each failure; lost SYN or SYN-ACK from
 TCP_INFO), the listener itself when it is on this host or in --netns
-(accept queue, SYN-RECV, overflows, SYN cookies), and with --url what
-keep-alive saves. Findings print worst first; their codes (JSON `finding`)
+(accept queue, SYN-RECV, overflows, SYN cookies), with --url whether an
+answer of full-size segments arrives (a PMTU black hole) and what keep-alive
+saves, with --tfo whether the path lets a SYN carry data, and as root a raw
+SYN where connect() heard nothing (this host's own firewall, or the path). Findings print worst first; their codes (JSON `finding`)
 are listed in docs/DOCTOR.md.
 
 Exit status: 0 healthy; 1 something to fix; 2 usage errors.
@@ -508,9 +510,12 @@ pub struct DoctorArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_duration, default_value = "3s")]
     pub timeout: std::time::Duration,
     /// Also fetch this http:// URL: what keep-alive saves, whether requests
-    /// complete after the handshake
+    /// complete after the handshake (a PMTU black hole)
     #[arg(long, value_name = "URL")]
     pub url: Option<String>,
+    /// Also try TCP Fast Open: whether the path lets a SYN carry data
+    #[arg(long)]
+    pub tfo: bool,
     #[command(flatten)]
     pub netns: NetnsArg,
     /// Findings as text, or one JSON document

@@ -151,7 +151,12 @@ fn route_to(ip: IpAddr) -> Option<Route> {
 /// Probes one address `count` times, one connect at a time, 100 ms apart;
 /// after two connects that heard nothing at all, no more (each would only
 /// wait its timeout again: the doctor stays near 10 s for a dead address).
-fn probe(addr: SocketAddr, count: usize, timeout: Duration, stop: &AtomicBool) -> Vec<AttemptResult> {
+fn probe(
+    addr: SocketAddr,
+    count: usize,
+    timeout: Duration,
+    stop: &AtomicBool,
+) -> Vec<AttemptResult> {
     let cfg = AttemptConfig {
         timeout,
         ..AttemptConfig::default()
@@ -772,6 +777,13 @@ pub fn run(a: &DoctorArgs) -> Result<ExitCode> {
     for r in &reports {
         address_findings(r, syn_retries, &mut findings);
     }
+    // TCP Fast Open where handshakes work: with --tfo, whether the path
+    // lets a SYN carry data (RFC 7413 section 7.1: some middleboxes drop it).
+    if a.tfo
+        && let Some(r) = reports.iter().find(|r| !r.established().is_empty())
+    {
+        findings.extend(tfo_check(r.addr, a.timeout, stop));
+    }
     // With CAP_NET_RAW: a SYN of our own where connect() heard nothing.
     if synack_sys::is_root() {
         for r in reports.iter().filter(|r| {
@@ -881,6 +893,59 @@ fn raw_syn_check(addr: SocketAddr, wait: Duration, findings: &mut Vec<Finding>) 
             "no answer either: the path or the host, not this host's sockets".into(),
         ),
     }
+}
+
+/// Two TCP Fast Open connects to `addr`: the first asks for a cookie, the
+/// second sends its data in the SYN with it.
+fn tfo_check(addr: SocketAddr, timeout: Duration, stop: &AtomicBool) -> Vec<Finding> {
+    use synack_probe::TfoResult;
+    let cfg = AttemptConfig {
+        timeout,
+        tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
+        ..AttemptConfig::default()
+    };
+    let pace = Pace {
+        concurrency: 1,
+        ..Pace::default()
+    };
+    let mut results = Vec::new();
+    for i in 0..2 {
+        let mut job = std::iter::once((i, addr));
+        let _ = engine::run(&mut job, &cfg, &pace, stop, &mut |_, r| results.push(r));
+    }
+    let outcomes: Vec<&str> = results
+        .iter()
+        .map(|r| r.tfo.map_or("none", |t| t.as_str()))
+        .collect();
+    let last = results.last().and_then(|r| r.tfo);
+    let (code, severity, summary, fix) = match last {
+        Some(TfoResult::DataAccepted) => (
+            "tfo",
+            Severity::Info,
+            format!("{addr} takes data in the SYN (TCP Fast Open): repeat connections save a round trip"),
+            String::new(),
+        ),
+        Some(TfoResult::Blocked) => (
+            "tfo_blocked",
+            Severity::Warning,
+            format!("a SYN carrying data to {addr} got no answer, the retry without data did: something on the path drops TCP Fast Open SYNs"),
+            "Clients using TFO pay a retransmission timeout (1 s) before falling back: turn TFO off for this destination (net.ipv4.tcp_fastopen without the client bit 1, or the application's option) until the middlebox is fixed.".into(),
+        ),
+        _ => (
+            "tfo",
+            Severity::Info,
+            format!("{addr} does not take data in the SYN (no TCP Fast Open there, or no cookie given)"),
+            "To use TFO the server needs net.ipv4.tcp_fastopen with bit 2 and TCP_FASTOPEN on its listener; clients need bit 1.".into(),
+        ),
+    };
+    vec![Finding {
+        code,
+        severity,
+        address: Some(addr),
+        summary,
+        evidence: vec![("tfo_results", outcomes.join(", "))],
+        fix,
+    }]
 }
 
 /// The smallest MSS every IPv4 path must carry (RFC 879): segments this

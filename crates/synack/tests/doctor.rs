@@ -348,3 +348,56 @@ fn a_silent_path_is_silent_to_a_raw_syn_as_well() {
         "{f}"
     );
 }
+
+/// --tfo: a server taking data in the SYN is an info finding; a path that
+/// drops SYNs with data is `tfo_blocked`.
+#[test]
+fn tcp_fast_open_through_the_path_or_blocked_on_it() {
+    if !root_or_skip() {
+        return;
+    }
+    for blocked in [false, true] {
+        let mut lab = Lab::up().expect("a lab");
+        for side in [synack_lab::Side::Client, synack_lab::Side::Server] {
+            lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
+        }
+        if blocked {
+            lab.impair(synack_lab::Impairment::DropSynData).unwrap();
+        }
+        let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8080);
+        let listener = lab
+            .server
+            .run(move || TcpListener::bind(any))
+            .unwrap()
+            .expect("listening");
+        synack_sys::tcp::set_fastopen(&listener, 16).unwrap();
+        let target = format!("{}:8080", lab.server_v4);
+        let o = lab
+            .client
+            .command(BIN)
+            .args([
+                "doctor", &target, "--count", "1", "--tfo", "--format", "json",
+            ])
+            .output()
+            .unwrap();
+        drop(listener);
+        lab.down().unwrap();
+        let (doc, _) = parse(&o);
+        if blocked {
+            let f = finding(&doc, "tfo_blocked");
+            assert!(
+                f["evidence"]["tfo_results"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("blocked"),
+                "{f}"
+            );
+        } else {
+            let f = finding(&doc, "tfo");
+            assert_eq!(
+                f["evidence"]["tfo_results"], "cookie_requested, data_accepted",
+                "{f}"
+            );
+        }
+    }
+}
