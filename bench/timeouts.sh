@@ -5,16 +5,28 @@
 #
 #   sudo bench/timeouts.sh [OUT_DIR]        (default /tmp/synack-timeouts)
 #
-# Needs root, curl, wget, python3 with requests and httpx, node. Every
-# client runs all 16 faults in parallel labs (about 3 minutes each: the
-# default settings wait for the kernel's SYN retries, 127 s with
-# tcp_syn_retries=6). One JSON file per client and setting.
+# Needs root, curl, wget, python3 with requests and httpx, node, go
+# (golang-go), psql (postgresql-client) and cargo (for the ureq client in
+# bench/clients). A client whose tool is missing is left out. Every client
+# runs all 16 faults in parallel labs (about 3 minutes each: the default
+# settings wait for the kernel's SYN retries, 131-134 s on Linux 6.18 with
+# tcp_syn_retries=6). One JSON file per client and setting; ONLY=name,...
+# runs some of them. bench/timeouts_table.py makes the tables.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${1:-/tmp/synack-timeouts}
 mkdir -p "$out"
 cargo build --release -q -p synack
 synack=./target/release/synack
+bin=$out/bin
+mkdir -p "$bin"
+if command -v go >/dev/null; then
+    (cd bench/clients/go-get && GOFLAGS=-mod=mod go build -o "$bin/go-get" main.go)
+fi
+if [ ! -x "$bin/ureq-get" ]; then
+    (cd bench/clients/ureq-get && CARGO_TARGET_DIR="$out/ureq-target" cargo build --release -q) &&
+        cp "$out/ureq-target/release/ureq-get" "$bin/ureq-get"
+fi
 
 py_socket='import os, socket
 socket.create_connection((os.environ["SYNACK_NAME"], int(os.environ["SYNACK_PORT"])){T}).close()'
@@ -36,10 +48,21 @@ clients=(
   "python-requests|python3 -c '${py_requests//\{T\}/}'|python3 -c '${py_requests//\{T\}/, timeout=(5, 20)}'"
   "python-httpx|python3 -c '${py_httpx//\{T\}/}'|python3 -c '${py_httpx//\{T\}/, timeout=httpx.Timeout(20, connect=5)}'"
   "node-fetch|node -e '${node_fetch//\{T\}/}'|node -e '${node_fetch//\{T\}/, { signal: AbortSignal.timeout(20000) }}'"
+  "go-net-http|$bin/go-get|$bin/go-get -recommended"
+  "rust-ureq|$bin/ureq-get|$bin/ureq-get --recommended"
+  "psql|psql -X -w -c 'select 1' \"host=\$SYNACK_NAME port=\$SYNACK_PORT user=x dbname=x\"|psql -X -w -c 'select 1' \"host=\$SYNACK_NAME port=\$SYNACK_PORT user=x dbname=x connect_timeout=5\""
 )
 
 for entry in "${clients[@]}"; do
     IFS='|' read -r name default recommended <<< "$entry"
+    if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then
+        continue
+    fi
+    tool=${default%% *}
+    if ! command -v "$tool" >/dev/null && [ ! -x "$tool" ]; then
+        echo "== $name: $tool is missing, left out" >&2
+        continue
+    fi
     for setting in default recommended; do
         cmd=$default
         [ "$setting" = recommended ] && cmd=$recommended

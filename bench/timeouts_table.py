@@ -9,6 +9,7 @@ import pathlib
 import sys
 
 out = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/synack-timeouts")
+ORDER = ["curl", "wget", "python-socket", "python-urllib", "python-requests", "python-httpx", "node-fetch", "go-net-http", "rust-ureq", "psql"]
 KEY = ["syn_black_hole", "first_syn_lost", "dead_first_v4", "aaaa_black_hole", "accept_queue_full", "pmtu_black_hole"]
 
 
@@ -28,8 +29,8 @@ def cell(r):
 
 
 clients = sorted({p.name.split(".")[0] for p in out.glob("*.json")},
-                 key=lambda c: ["curl", "wget", "python-socket", "python-urllib", "python-requests", "python-httpx", "node-fetch"].index(c)
-                 if c in ["curl", "wget", "python-socket", "python-urllib", "python-requests", "python-httpx", "node-fetch"] else 99)
+                 key=lambda c: ORDER.index(c)
+                 if c in ORDER else 99)
 
 print("| client | setting | " + " | ".join(KEY) + " |")
 print("|---|---|" + "---|" * len(KEY))
