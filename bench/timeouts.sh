@@ -28,33 +28,53 @@ if [ ! -x "$bin/ureq-get" ]; then
         cp "$out/ureq-target/release/ureq-get" "$bin/ureq-get"
 fi
 
-py_socket='import os, socket
-socket.create_connection((os.environ["SYNACK_NAME"], int(os.environ["SYNACK_PORT"])){T}).close()'
-py_urllib='import os, urllib.request
-urllib.request.urlopen(os.environ["SYNACK_URL"]{T}).read()'
-py_requests='import os, requests
-requests.get(os.environ["SYNACK_URL"]{T}).raise_for_status()'
-py_httpx='import os, httpx
-httpx.get(os.environ["SYNACK_URL"]{T}).raise_for_status()'
-node_fetch='fetch(process.env.SYNACK_URL{T}).then(r => r.arrayBuffer()).then(() => process.exit(0),
-  e => { console.error(String(e.cause?.code || e.cause || e)); process.exit(1); })'
+names=() defaults=() recommendeds=() servers=()
+# client NAME COMMAND-WITH-DEFAULTS COMMAND-WITH-THE-RECOMMENDED-SETTING [SERVER-COMMAND]
+client() { names+=("$1"); defaults+=("$2"); recommendeds+=("$3"); servers+=("${4:-}"); }
 
-# name | command with the defaults | command with the recommended setting
-clients=(
-  "curl|curl -sS -o /dev/null \"\$SYNACK_URL\"|curl -sS --connect-timeout 5 -m 20 -o /dev/null \"\$SYNACK_URL\""
-  "wget|wget -q -O /dev/null \"\$SYNACK_URL\"|wget -q -O /dev/null --timeout=5 --tries=2 \"\$SYNACK_URL\""
-  "python-socket|python3 -c '${py_socket//\{T\}/}'|python3 -c '${py_socket//\{T\}/, timeout=5}'"
-  "python-urllib|python3 -c '${py_urllib//\{T\}/}'|python3 -c '${py_urllib//\{T\}/, timeout=5}'"
-  "python-requests|python3 -c '${py_requests//\{T\}/}'|python3 -c '${py_requests//\{T\}/, timeout=(5, 20)}'"
-  "python-httpx|python3 -c '${py_httpx//\{T\}/}'|python3 -c '${py_httpx//\{T\}/, timeout=httpx.Timeout(20, connect=5)}'"
-  "node-fetch|node -e '${node_fetch//\{T\}/}'|node -e '${node_fetch//\{T\}/, { signal: AbortSignal.timeout(20000) }}'"
-  "go-net-http|$bin/go-get|$bin/go-get -recommended"
-  "rust-ureq|$bin/ureq-get|$bin/ureq-get --recommended"
-  "psql|psql -X -w -c 'select 1' \"host=\$SYNACK_NAME port=\$SYNACK_PORT user=x dbname=x\"|psql -X -w -c 'select 1' \"host=\$SYNACK_NAME port=\$SYNACK_PORT user=x dbname=x connect_timeout=5\""
-)
+py() { printf 'python3 -c %q' "$1"; }
+client curl 'curl -sS -o /dev/null "$SYNACK_URL"' \
+    'curl -sS --connect-timeout 5 -m 20 -o /dev/null "$SYNACK_URL"'
+client wget 'wget -q -O /dev/null "$SYNACK_URL"' \
+    'wget -q -O /dev/null --timeout=5 --tries=2 "$SYNACK_URL"'
+client python-socket \
+    "$(py 'import os, socket; socket.create_connection((os.environ["SYNACK_NAME"], int(os.environ["SYNACK_PORT"]))).close()')" \
+    "$(py 'import os, socket; socket.create_connection((os.environ["SYNACK_NAME"], int(os.environ["SYNACK_PORT"])), timeout=5).close()')"
+client python-urllib \
+    "$(py 'import os, urllib.request; urllib.request.urlopen(os.environ["SYNACK_URL"]).read()')" \
+    "$(py 'import os, urllib.request; urllib.request.urlopen(os.environ["SYNACK_URL"], timeout=5).read()')"
+client python-requests \
+    "$(py 'import os, requests; requests.get(os.environ["SYNACK_URL"]).raise_for_status()')" \
+    "$(py 'import os, requests; requests.get(os.environ["SYNACK_URL"], timeout=(5, 20)).raise_for_status()')"
+client python-httpx \
+    "$(py 'import os, httpx; httpx.get(os.environ["SYNACK_URL"]).raise_for_status()')" \
+    "$(py 'import os, httpx; httpx.get(os.environ["SYNACK_URL"], timeout=httpx.Timeout(20, connect=5)).raise_for_status()')"
+node_tail='.then(r => r.arrayBuffer()).then(() => process.exit(0), e => { console.error(String(e.cause ? (e.cause.code || e.cause) : e)); process.exit(1); })'
+client node-fetch \
+    "node -e $(printf %q "fetch(process.env.SYNACK_URL)$node_tail")" \
+    "node -e $(printf %q "fetch(process.env.SYNACK_URL, { signal: AbortSignal.timeout(20000) })$node_tail")"
+client go-net-http "$bin/go-get" "$bin/go-get -recommended"
+client rust-ureq "$bin/ureq-get" "$bin/ureq-get --recommended"
+# psql against a real PostgreSQL server in the lab (apt-get install
+# postgresql): a data directory made once, copied for each row.
+pg_bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+pg_server=""
+if [ -n "$pg_bin" ]; then
+    template=$out/pg-template
+    if [ ! -d "$template" ]; then
+        mkdir -p "$template" && chown postgres "$template"
+        runuser -u postgres -- "$pg_bin/initdb" -D "$template" -A trust -U x >/dev/null
+        printf 'host all all 0.0.0.0/0 trust\nhost all all ::/0 trust\n' >> "$template/pg_hba.conf"
+    fi
+    mkdir -p "$out/pg-rows"
+    pg_server="d=\$(mktemp -d -p $out/pg-rows) && cp -a $template/. \$d && chown -R postgres \$d && chmod 700 \$d && exec runuser -u postgres -- $pg_bin/postgres -D \$d -p \$SYNACK_PORT -c listen_addresses='*' -k \$d"
+fi
+client psql 'psql -X -w -c "select 1" "host=$SYNACK_NAME port=$SYNACK_PORT user=x dbname=postgres"' \
+    'psql -X -w -c "select 1" "host=$SYNACK_NAME port=$SYNACK_PORT user=x dbname=postgres connect_timeout=5"' \
+    "$pg_server"
 
-for entry in "${clients[@]}"; do
-    IFS='|' read -r name default recommended <<< "$entry"
+for i in "${!names[@]}"; do
+    name=${names[$i]} default=${defaults[$i]} recommended=${recommendeds[$i]} server=${servers[$i]}
     if [ -n "${ONLY:-}" ] && [[ ",$ONLY," != *",$name,"* ]]; then
         continue
     fi
@@ -68,8 +88,11 @@ for entry in "${clients[@]}"; do
         [ "$setting" = recommended ] && cmd=$recommended
         echo "== $name ($setting): $cmd" >&2
         printf '%s\n' "$cmd" > "$out/$name.$setting.cmd"
-        "$synack" lab matrix --jobs 16 --limit 180s --expect-timeout 30s --format json -- sh -c "$cmd" \
-            > "$out/$name.$setting.json" || true
+        serve=()
+        [ -n "$server" ] && serve=(--server "$server")
+        "$synack" lab matrix --jobs 16 --limit 180s --expect-timeout 30s "${serve[@]}" --format json \
+            -- sh -c "$cmd" > "$out/$name.$setting.json" || true
     done
 done
+rm -rf "$out/pg-rows"
 echo "results in $out" >&2

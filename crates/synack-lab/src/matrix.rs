@@ -198,6 +198,9 @@ pub struct RowConfig {
     pub body: usize,
     /// Set (by a signal): kill the command, start no more rows.
     pub stop: Option<&'static AtomicBool>,
+    /// A shell command to serve `port` in the server namespace instead of
+    /// the built-in HTTP server (a database, the user's own service).
+    pub server: Option<String>,
 }
 
 impl RowConfig {
@@ -239,19 +242,23 @@ pub fn run_row(fault: Fault, cfg: &RowConfig) -> Result<RowResult, LabError> {
     let hosts = HostsFile::write(&lab.client.name, &fault.name_addresses(&lab, alias))?;
     let stop = Arc::new(AtomicBool::new(false));
     // The server, or a listener that never accepts with its queue filled.
+    let mut env = lab.env();
+    env.push(("SYNACK_NAME".into(), NAME.into()));
+    env.push(("SYNACK_PORT".into(), cfg.port.to_string()));
+    env.push(("SYNACK_URL".into(), format!("http://{NAME}:{}/", cfg.port)));
     let mut held = Vec::new();
+    let mut theirs = None;
     let server = if fault == Fault::AcceptQueueFull {
         held = fill_accept_queue(&lab, cfg.port)?;
+        None
+    } else if let Some(cmd) = &cfg.server {
+        theirs = Some(ServerCommand::start(&lab, cmd, &env, cfg.port)?);
         None
     } else {
         Some(serve(&lab, cfg.port, cfg.body, Arc::clone(&stop))?)
     };
     let pcap = std::env::temp_dir().join(format!("synack-matrix-{}.pcapng", lab.id));
     let capture = lab.capture(Side::Client, &pcap)?;
-    let mut env = lab.env();
-    env.push(("SYNACK_NAME".into(), NAME.into()));
-    env.push(("SYNACK_PORT".into(), cfg.port.to_string()));
-    env.push(("SYNACK_URL".into(), format!("http://{NAME}:{}/", cfg.port)));
     let run = run_command(&lab, program, args, &env, cfg);
     let _ = capture.stop();
     stop.store(true, Ordering::SeqCst);
@@ -259,6 +266,7 @@ pub fn run_row(fault: Fault, cfg: &RowConfig) -> Result<RowResult, LabError> {
         let _ = server.join();
     }
     drop(held);
+    drop(theirs);
     let (syns, connected) = client_syns(&pcap, cfg.port);
     let _ = std::fs::remove_file(&pcap);
     drop(hosts);
@@ -300,6 +308,67 @@ impl HostsFile {
 impl Drop for HostsFile {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The user's server command in the server namespace, in a process group
+/// of its own (killed whole on drop), started once something listens on
+/// `port` there (30 s at most).
+struct ServerCommand {
+    child: std::process::Child,
+}
+
+impl ServerCommand {
+    fn start(
+        lab: &Lab,
+        cmd: &str,
+        env: &[(String, String)],
+        port: u16,
+    ) -> Result<ServerCommand, LabError> {
+        use std::os::unix::process::CommandExt;
+        let child = lab
+            .server
+            .command("sh")
+            .args(["-c", cmd])
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .process_group(0)
+            .spawn()
+            .map_err(|e| LabError::io("starting the server command", e))?;
+        let mut server = ServerCommand { child };
+        let started = Instant::now();
+        loop {
+            let listening = lab
+                .server
+                .run(synack_host::procfs::tcp_sockets)?
+                .map_err(|e| LabError::io("/proc/net/tcp", e))?
+                .iter()
+                .any(|s| s.state == synack_host::procfs::STATE_LISTEN && s.local_port == port);
+            if listening {
+                return Ok(server);
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                return Err(LabError::Usage(format!(
+                    "the server command exited ({status}) before it listened on port {port}"
+                )));
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                return Err(LabError::Usage(format!(
+                    "the server command did not listen on port {port} within 30 s"
+                )));
+            }
+            // Bounded polling of the server's readiness (30 s at most).
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for ServerCommand {
+    fn drop(&mut self) {
+        synack_sys::signal::kill_group(self.child.id());
+        let _ = self.child.wait();
     }
 }
 

@@ -534,7 +534,7 @@ The command runs in the lab's client namespace with SYNACK_URL
 (http://server.synack.test:PORT/), SYNACK_NAME (server.synack.test, a name
 that only resolves inside the lab; its addresses are the row's), SYNACK_PORT
 and the lab's addresses (SYNACK_SERVER, SYNACK_SERVER6, ...). A small HTTP
-server answers on PORT with --body bytes. Faults (--only takes their codes):
+server answers on PORT with --body bytes, or --server runs yours. Faults (--only takes their codes):
 baseline, syn_black_hole, first_syn_lost, first_synack_lost, rst, icmp_host,
 icmp_port, icmp_admin, synack_delayed_2s, accept_queue_full, dead_first_v4,
 dead_second_v4, dead_first_v6, dead_second_v6, aaaa_black_hole,
@@ -572,6 +572,11 @@ pub struct LabMatrixArgs {
     /// Bytes the lab server sends in its answer
     #[arg(long, value_name = "BYTES", default_value_t = 65536)]
     pub body: usize,
+    /// Serve the port with this shell command in the server namespace
+    /// instead of the built-in HTTP server (a database, your own service);
+    /// each row starts it once it listens on --port
+    #[arg(long, value_name = "CMD")]
+    pub server: Option<String>,
     /// A table, or one JSON record per row
     #[arg(short, long, value_enum, default_value_t = MatrixFormat::Table)]
     pub format: MatrixFormat,

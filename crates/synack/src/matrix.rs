@@ -89,6 +89,7 @@ pub fn run(a: &LabMatrixArgs) -> Result<ExitCode> {
         limit: a.limit,
         body: a.body,
         stop: Some(synack_sys::stop_on_signals()),
+        server: a.server.clone(),
     };
     eprintln!(
         "synack lab matrix: {} faults, {} at a time, each command killed after {}",

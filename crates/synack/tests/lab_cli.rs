@@ -1023,3 +1023,38 @@ fn a_killed_row_takes_the_commands_children_with_it() {
     assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
     assert_eq!(o.status.code(), Some(1));
 }
+
+/// `--server`: the rows run against the user's own server, started in the
+/// server namespace once it listens, and stopped with the row.
+#[test]
+fn a_matrix_runs_against_the_users_own_server() {
+    if !root_or_skip() {
+        return;
+    }
+    let o = synack(&[
+        "lab",
+        "matrix",
+        "--only",
+        "baseline,rst",
+        "--server",
+        r#"exec python3 -m http.server "$SYNACK_PORT""#,
+        "--format",
+        "json",
+        "--",
+        "sh",
+        "-c",
+        r#"exec curl -sS -o /dev/null -w "%{http_code}" "$SYNACK_URL" 2>&1 | grep -q 200"#,
+    ]);
+    let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON row"))
+        .collect();
+    assert_eq!(rows.len(), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(rows[0]["fault"], "baseline");
+    assert_eq!(
+        rows[0]["exit"], 0,
+        "python's http.server answered 200: {}",
+        rows[0]
+    );
+    assert_eq!(rows[1]["connected"], false);
+}
