@@ -590,6 +590,9 @@ pub(crate) fn remove_namespace(ns: &str) -> Result<(), LabError> {
             synack_sys::kill(pid, synack_sys::signal::SIGKILL);
         }
     }
+    // The matrix's per-namespace hosts file (`ip netns exec` mounts
+    // /etc/netns/NS/*), left behind when its run was killed.
+    let _ = std::fs::remove_dir_all(std::path::Path::new("/etc/netns").join(ns));
     match ip(&["netns", "del", ns]) {
         // Removed meanwhile by someone else (`synack lab down ID` while the
         // lab's owner tears it down too): gone is what was asked.
