@@ -177,6 +177,19 @@ pub struct KernelTcpInfo {
     pub total_retrans: u32,
 }
 
+/// A probe's TLS handshake (docs/SCHEMA.md, `tls`).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsInfo {
+    /// First ClientHello byte out to the handshake's end.
+    pub handshake_ns: Option<i64>,
+    pub version: Option<&'static str>,
+    pub cipher: Option<String>,
+    pub alpn: Option<String>,
+    pub resumed: bool,
+    /// Why it failed: a stable kind and the cause in words.
+    pub failure: Option<(&'static str, String)>,
+}
+
 /// The fields only active probes have (docs/SCHEMA.md, "Fields only probes have").
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeInfo {
@@ -197,6 +210,8 @@ pub struct ProbeInfo {
     pub tfo_result: Option<TfoResult>,
     /// With TCP Fast Open: connect() to the first byte of the answer.
     pub first_response_ns: Option<i64>,
+    /// With `--tls`: the TLS handshake on top of the TCP one.
+    pub tls: Option<TlsInfo>,
     /// Attempts made for this record (1 without retries).
     pub tries: u32,
     /// Failed tries and backoff waits before this result.

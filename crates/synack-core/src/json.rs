@@ -358,6 +358,17 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
         if p.tfo_result.is_some() {
             m.us("first_response_us", p.first_response_ns);
         }
+        if let Some(t) = &p.tls {
+            let mut o = Obj::new(m.key("tls"));
+            o.us("handshake_us", t.handshake_ns);
+            o.opt_str("version", t.version);
+            o.opt_str("cipher", t.cipher.as_deref());
+            o.opt_str("alpn", t.alpn.as_deref());
+            o.bool("resumed", t.resumed);
+            o.opt_str("failure", t.failure.as_ref().map(|f| f.0));
+            o.opt_str("cause", t.failure.as_ref().map(|f| f.1.as_str()));
+            o.end();
+        }
     }
     m.end();
 }

@@ -25,6 +25,8 @@ pub struct AttemptConfig {
     pub tfo_data: Option<Vec<u8>>,
     /// Send from this interface (SO_BINDTODEVICE).
     pub interface: Option<String>,
+    /// Then a TLS handshake on the connection, for this server name.
+    pub tls: Option<(crate::tls::TlsProbe, String)>,
 }
 
 impl Default for AttemptConfig {
@@ -35,6 +37,7 @@ impl Default for AttemptConfig {
             graceful_close: false,
             tfo_data: None,
             interface: None,
+            tls: None,
         }
     }
 }
@@ -54,6 +57,8 @@ pub struct AttemptResult {
     /// With TCP Fast Open: from connect() to the first byte of the server's
     /// answer to the request, the time TFO exists to shorten.
     pub first_response: Option<Duration>,
+    /// With TLS: its handshake after the TCP one.
+    pub tls: Option<crate::tls::TlsOutcome>,
     /// Attempts made for this result: 1, or more with retries.
     pub tries: u32,
     /// What the retries cost before this result: the failed attempts and
@@ -110,6 +115,7 @@ fn failed_at_once(
         tcp_info: None,
         tfo: None,
         first_response: None,
+        tls: None,
         tries: 1,
         retry_cost: Duration::ZERO,
     }
@@ -125,6 +131,7 @@ pub struct Pending {
     deadline: Instant,
     in_syn: Option<usize>,
     tfo_data: Option<Vec<u8>>,
+    tls: Option<(crate::tls::TlsProbe, String)>,
 }
 
 /// What starting an attempt gave.
@@ -205,6 +212,7 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
         deadline: t0 + cfg.timeout,
         in_syn,
         tfo_data: cfg.tfo_data.clone(),
+        tls: cfg.tls.clone(),
     })
 }
 
@@ -241,6 +249,7 @@ impl Pending {
         let local = self.stream.local_addr().ok();
         let tfo = self.in_syn.map(|n| tfo_verdict(n, info.as_ref(), connect));
         let mut first_response = None;
+        let mut tls = None;
         let (cause, errno) = if connected {
             if let Some(data) = &self.tfo_data {
                 if self.in_syn == Some(0) {
@@ -249,6 +258,20 @@ impl Pending {
                     let _ = std::io::Write::write(&mut self.stream, data);
                 }
                 first_response = first_byte(&self.stream, self.deadline).map(|at| at - self.t0);
+            }
+            if let Some((probe, host)) = &self.tls {
+                // The same socket, blocking from here on, bounded by the
+                // attempt's deadline (attempts with TLS run one at a time).
+                tls = Some(match self.stream.as_fd().try_clone_to_owned() {
+                    Ok(fd) => {
+                        let mut stream = std::net::TcpStream::from(fd);
+                        probe.handshake(&mut stream, host, self.deadline)
+                    }
+                    Err(e) => crate::tls::TlsOutcome {
+                        failure: Some(crate::tls::TlsFailure::Other(e.to_string())),
+                        ..Default::default()
+                    },
+                });
             }
             (Cause::Established, None)
         } else {
@@ -278,6 +301,7 @@ impl Pending {
         };
         AttemptResult {
             first_response,
+            tls,
             tries: 1,
             retry_cost: Duration::ZERO,
             target,

@@ -18,6 +18,7 @@ pub mod reuse;
 pub mod stats;
 pub mod syn;
 pub mod target;
+pub mod tls;
 
 pub use attempt::{
     AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start, tfo_verdict,

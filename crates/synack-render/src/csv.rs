@@ -52,6 +52,11 @@ const HEADER: &[&str] = &[
     "tcpi_total_retrans",
     "tfo_result",
     "cause",
+    "tls_handshake_us",
+    "tls_version",
+    "tls_alpn",
+    "tls_resumed",
+    "tls_failure",
 ];
 
 pub struct CsvSink<W: Write> {
@@ -107,6 +112,7 @@ impl<W: Write> Sink for CsvSink<W> {
             Some(synack_core::Ecn::Requested) => "requested",
             Some(synack_core::Ecn::Negotiated) => "negotiated",
         };
+        let tls = h.probe.as_ref().and_then(|p| p.tls.as_ref());
         let row = [
             time::rfc3339(h.ts_ns),
             h.client.to_string(),
@@ -161,6 +167,11 @@ impl<W: Write> Sink for CsvSink<W> {
                 .map(|t| t.total_retrans)),
             opt(h.probe.as_ref().and_then(|p| p.tfo_result)),
             opt(h.probe.as_ref().and_then(|p| p.cause.clone())),
+            us_field(tls.and_then(|t| t.handshake_ns)),
+            opt(tls.and_then(|t| t.version)),
+            opt(tls.and_then(|t| t.alpn.clone())),
+            opt(tls.map(|t| t.resumed)),
+            opt(tls.and_then(|t| t.failure.as_ref().map(|f| f.0))),
         ];
         self.out.write_record(&row).map_err(io_error)
     }

@@ -47,6 +47,20 @@ pub fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) ->
     if let Some(t) = probe.and_then(|p| p.tfo_result) {
         line.push_str(&format!(" tfo={t}"));
     }
+    if let Some(t) = probe.and_then(|p| p.tls.as_ref()) {
+        match &t.failure {
+            None => line.push_str(&format!(
+                " tls={} {}{}{}",
+                t.handshake_ns.map_or("?".into(), human_ns),
+                t.version.unwrap_or("?"),
+                t.alpn
+                    .as_ref()
+                    .map_or(String::new(), |a| format!(" alpn={a}")),
+                if t.resumed { " resumed" } else { "" }
+            )),
+            Some((kind, cause)) => line.push_str(&format!(" tls={kind} — {cause}")),
+        }
+    }
     if let Some(c) = probe.and_then(|p| p.cause.as_ref()) {
         line.push_str(" — ");
         line.push_str(c);

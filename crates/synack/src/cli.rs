@@ -313,6 +313,24 @@ pub struct ProbeArgs {
     /// report tfo_result (cookie_requested, data_accepted, fallback, blocked)
     #[arg(long, value_name = "DATA", num_args = 0..=1, default_missing_value = "GET / HTTP/1.0\r\n\r\n")]
     pub tfo: Option<String>,
+    /// After the TCP handshake, a TLS handshake (rustls), timed apart:
+    /// version, cipher, ALPN, resumption, and the cause when it fails
+    #[arg(long)]
+    pub tls: bool,
+    /// With --tls: the server name to ask for (default: the target's host)
+    #[arg(long, value_name = "NAME", requires = "tls")]
+    pub sni: Option<String>,
+    /// With --tls: the protocols to offer, in order (h2,http/1.1)
+    #[arg(
+        long,
+        value_name = "PROTOCOLS",
+        value_delimiter = ',',
+        requires = "tls"
+    )]
+    pub alpn: Vec<String>,
+    /// With --tls: measure even when the certificate does not verify
+    #[arg(long, requires = "tls")]
+    pub insecure: bool,
     /// Output: live lines and a summary, or one record per attempt
     #[arg(short, long, value_enum, default_value_t = ProbeFormat::Summary)]
     pub format: ProbeFormat,

@@ -106,6 +106,33 @@ fn reuse(url: &str, n: usize, timeout: Duration) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `--tls`: the settings and the server name the attempts ask for.
+fn tls_config(args: &ProbeArgs) -> Result<Option<(synack_probe::tls::TlsProbe, String)>> {
+    if !args.tls {
+        return Ok(None);
+    }
+    if args.concurrency > 1 {
+        bail!("--tls times each handshake one attempt at a time: leave --concurrency at 1");
+    }
+    let hosts: std::collections::BTreeSet<String> = args
+        .targets
+        .iter()
+        .filter_map(|t| t.parse::<synack_probe::Target>().ok())
+        .map(|t| match t.host {
+            synack_probe::Host::Name(n) => n,
+            synack_probe::Host::Addr(ip) => ip.to_string(),
+        })
+        .collect();
+    let host = match (&args.sni, hosts.len()) {
+        (Some(sni), _) => sni.clone(),
+        (None, 1) => hosts.into_iter().next().unwrap_or_default(),
+        (None, _) => bail!("--tls with several hosts: give --sni, or probe one host at a time"),
+    };
+    let probe = synack_probe::tls::TlsProbe::new(args.sni.clone(), &args.alpn, args.insecure)
+        .map_err(anyhow::Error::msg)?;
+    Ok(Some((probe, host)))
+}
+
 pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     if let Some(url) = &args.reuse {
         return reuse(url, args.count.unwrap_or(10) as usize, args.timeout);
@@ -119,6 +146,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
             .tfo
             .as_ref()
             .map(|d| d.replace("\\r", "\r").replace("\\n", "\n").into_bytes()),
+        tls: tls_config(args)?,
     };
     let interval = args.interval;
     let deadline = args.deadline.map(|d| Instant::now() + d);
@@ -175,6 +203,8 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
                 .add_first_answer(tfo == synack_probe::TfoResult::DataAccepted, resp);
         }
         any_failed |= !established;
+        // A TLS handshake that failed is a failed attempt too.
+        any_failed |= r.tls.as_ref().is_some_and(|t| t.failure.is_some());
         let written = match &mut sink {
             Some(s) => s.record(&rec),
             None => writeln!(live, "{}", synack_render::probe::live_line(&r, &rec, round)),

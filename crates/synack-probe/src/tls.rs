@@ -1,0 +1,349 @@
+//! The TLS handshake on top of a TCP connection, timed apart from it: from
+//! the first byte of the ClientHello to the handshake's end (rustls, on
+//! the connected socket, every read and write bounded by the attempt's
+//! deadline). Reports the version, cipher suite, ALPN protocol and whether
+//! the session was resumed; a failure gets its cause in words: the alert
+//! the server sent, what is wrong with its certificate, a timeout, a reset
+//! or close right after the ClientHello (a middlebox, or a PMTU black hole
+//! on the server's large first flight), or an answer that is not TLS.
+//!
+//! One [`TlsProbe`] keeps rustls' session cache across its attempts, so a
+//! second attempt to the same server shows whether resumption works.
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{
+    ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
+use std::io::{self, ErrorKind};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// What the TLS handshake gave.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsOutcome {
+    /// First ClientHello byte out to the handshake's end.
+    pub handshake: Option<Duration>,
+    pub version: Option<&'static str>,
+    pub cipher: Option<String>,
+    pub alpn: Option<String>,
+    /// The server took the session ticket of an earlier attempt.
+    pub resumed: bool,
+    pub failure: Option<TlsFailure>,
+}
+
+/// Why a TLS handshake did not complete.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TlsFailure {
+    /// The server sent an alert (its name).
+    Alert(String),
+    /// The server's certificate was refused (what is wrong with it).
+    Certificate(String),
+    /// No answer within the deadline.
+    Timeout { after_hello: bool },
+    /// Reset or closed right after the ClientHello.
+    ClosedAfterHello { reset: bool },
+    /// What came back is not TLS (a plain-TCP service).
+    NotTls,
+    /// Anything else rustls or the socket said.
+    Other(String),
+}
+
+impl TlsFailure {
+    /// A stable short name (records, CSV, exit causes).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            TlsFailure::Alert(_) => "tls_alert",
+            TlsFailure::Certificate(_) => "tls_certificate",
+            TlsFailure::Timeout { .. } => "tls_timeout",
+            TlsFailure::ClosedAfterHello { .. } => "tls_closed_after_hello",
+            TlsFailure::NotTls => "not_tls",
+            TlsFailure::Other(_) => "tls_error",
+        }
+    }
+
+    /// The cause in words.
+    pub fn explain(&self) -> String {
+        match self {
+            TlsFailure::Alert(name) => format!(
+                "the server ended the TLS handshake with the alert \"{name}\" (a protocol, version, cipher or ALPN it does not accept)"
+            ),
+            TlsFailure::Certificate(what) => format!(
+                "the server's certificate was refused: {what} (--insecure to measure anyway)"
+            ),
+            TlsFailure::Timeout { after_hello: true } => "the TCP handshake worked but the TLS answer never came: a server that is not TLS and waits for the client, or a path that loses the server's large first flight (a PMTU black hole)".into(),
+            TlsFailure::Timeout { after_hello: false } => "the ClientHello could not be sent in time".into(),
+            TlsFailure::ClosedAfterHello { reset: true } => "the connection was reset right after the ClientHello: a middlebox or firewall that inspects TLS (SNI filtering), or a server that does not speak TLS on this port".into(),
+            TlsFailure::ClosedAfterHello { reset: false } => "the server closed the connection right after the ClientHello: it does not speak TLS on this port, or refused the SNI".into(),
+            TlsFailure::NotTls => "the server answered with something that is not TLS: a plain-TCP service on this port (try without --tls)".into(),
+            TlsFailure::Other(e) => format!("TLS failed: {e}"),
+        }
+    }
+}
+
+/// TLS settings for a run of attempts, with its session cache.
+#[derive(Clone)]
+pub struct TlsProbe {
+    config: Arc<ClientConfig>,
+    sni: Option<String>,
+}
+
+impl std::fmt::Debug for TlsProbe {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsProbe")
+            .field("sni", &self.sni)
+            .field("alpn", &self.config.alpn_protocols)
+            .finish()
+    }
+}
+
+impl TlsProbe {
+    /// Trusts the system's certificates (or nothing, with `insecure`),
+    /// offers `alpn` in that order, and names `sni` to the server (default:
+    /// the target's host name; none for an address).
+    pub fn new(sni: Option<String>, alpn: &[String], insecure: bool) -> Result<TlsProbe, String> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = ClientConfig::builder_with_provider(provider.clone())
+            .with_protocol_versions(rustls::ALL_VERSIONS)
+            .map_err(|e| e.to_string())?;
+        let mut config = if insecure {
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+                .with_no_client_auth()
+        } else {
+            let mut roots = RootCertStore::empty();
+            let found = rustls_native_certs::load_native_certs();
+            for cert in found.certs {
+                let _ = roots.add(cert);
+            }
+            if roots.is_empty() {
+                return Err(
+                    "no trusted certificates found on this system (install ca-certificates), or use --insecure"
+                        .into(),
+                );
+            }
+            builder.with_root_certificates(roots).with_no_client_auth()
+        };
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        // Early data (0-RTT) is offered when a ticket allows it.
+        config.enable_early_data = true;
+        Ok(TlsProbe {
+            config: Arc::new(config),
+            sni,
+        })
+    }
+
+    /// Runs the TLS handshake on `stream` (connected) for `host`, giving up
+    /// at `deadline`.
+    pub fn handshake(&self, stream: &mut TcpStream, host: &str, deadline: Instant) -> TlsOutcome {
+        let mut out = TlsOutcome::default();
+        let name = self.sni.clone().unwrap_or_else(|| host.to_string());
+        let server_name = match ServerName::try_from(name) {
+            Ok(n) => n,
+            Err(e) => {
+                out.failure = Some(TlsFailure::Other(format!("server name: {e}")));
+                return out;
+            }
+        };
+        let mut conn = match ClientConnection::new(self.config.clone(), server_name) {
+            Ok(c) => c,
+            Err(e) => {
+                out.failure = Some(TlsFailure::Other(e.to_string()));
+                return out;
+            }
+        };
+        if stream.set_nonblocking(false).is_err() {
+            out.failure = Some(TlsFailure::Other("socket".into()));
+            return out;
+        }
+        let mut started: Option<Instant> = None;
+        let result = drive(&mut conn, stream, deadline, &mut started);
+        let elapsed = started.map(|s| s.elapsed());
+        match result {
+            Ok(()) => {
+                out.handshake = elapsed;
+                out.version = conn.protocol_version().map(version_name);
+                out.cipher = conn
+                    .negotiated_cipher_suite()
+                    .map(|c| format!("{:?}", c.suite()));
+                out.alpn = conn
+                    .alpn_protocol()
+                    .map(|p| String::from_utf8_lossy(p).into_owned());
+                out.resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+                // TLS 1.3 sends its session tickets after the handshake:
+                // wait a little for them (not counted), so that the next
+                // attempt can resume.
+                if out.version == Some("TLSv1.3")
+                    && let Some(h) = out.handshake
+                {
+                    let wait = (h * 2 + Duration::from_millis(5))
+                        .min(deadline.saturating_duration_since(Instant::now()));
+                    if !wait.is_zero() {
+                        let _ = stream.set_read_timeout(Some(wait));
+                        if conn.read_tls(stream).is_ok_and(|n| n > 0) {
+                            let _ = conn.process_new_packets();
+                        }
+                    }
+                }
+            }
+            Err(f) => out.failure = Some(f),
+        }
+        out
+    }
+}
+
+fn version_name(v: rustls::ProtocolVersion) -> &'static str {
+    match v {
+        rustls::ProtocolVersion::TLSv1_3 => "TLSv1.3",
+        rustls::ProtocolVersion::TLSv1_2 => "TLSv1.2",
+        _ => "other",
+    }
+}
+
+/// Drives the handshake to its end; `started` is set when the first byte
+/// of the ClientHello goes out.
+fn drive(
+    conn: &mut ClientConnection,
+    stream: &mut TcpStream,
+    deadline: Instant,
+    started: &mut Option<Instant>,
+) -> Result<(), TlsFailure> {
+    let mut received = 0usize;
+    while conn.is_handshaking() || conn.wants_write() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(TlsFailure::Timeout {
+                after_hello: started.is_some(),
+            });
+        }
+        let _ = stream.set_write_timeout(Some(left));
+        let _ = stream.set_read_timeout(Some(left));
+        while conn.wants_write() {
+            started.get_or_insert_with(Instant::now);
+            if let Err(e) = conn.write_tls(stream) {
+                return Err(io_failure(&e, received == 0, started.is_some()));
+            }
+        }
+        if !conn.is_handshaking() {
+            break;
+        }
+        match conn.read_tls(stream) {
+            Ok(0) if received == 0 => return Err(TlsFailure::ClosedAfterHello { reset: false }),
+            Ok(0) => {
+                return Err(TlsFailure::Other(
+                    "the server closed the connection during the handshake".into(),
+                ));
+            }
+            Ok(n) => received += n,
+            Err(e) => return Err(io_failure(&e, received == 0, started.is_some())),
+        }
+        if let Err(e) = conn.process_new_packets() {
+            // Tell the server why, as a client would (best effort).
+            let _ = conn.write_tls(stream);
+            return Err(tls_failure(e));
+        }
+    }
+    Ok(())
+}
+
+fn io_failure(e: &io::Error, nothing_yet: bool, after_hello: bool) -> TlsFailure {
+    match e.kind() {
+        ErrorKind::WouldBlock | ErrorKind::TimedOut => TlsFailure::Timeout { after_hello },
+        ErrorKind::ConnectionReset | ErrorKind::BrokenPipe if nothing_yet => {
+            TlsFailure::ClosedAfterHello { reset: true }
+        }
+        _ => TlsFailure::Other(e.to_string()),
+    }
+}
+
+fn tls_failure(e: rustls::Error) -> TlsFailure {
+    use rustls::Error;
+    match e {
+        Error::AlertReceived(alert) => TlsFailure::Alert(alert_name(alert)),
+        Error::InvalidCertificate(c) => TlsFailure::Certificate(certificate_words(&c)),
+        Error::InvalidMessage(_) | Error::InappropriateMessage { .. } => TlsFailure::NotTls,
+        other => TlsFailure::Other(other.to_string()),
+    }
+}
+
+fn alert_name(a: rustls::AlertDescription) -> String {
+    // "HandshakeFailure" → "handshake failure".
+    let debug = format!("{a:?}");
+    let mut words = String::new();
+    for (i, c) in debug.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            words.push(' ');
+        }
+        words.extend(c.to_lowercase());
+    }
+    words
+}
+
+fn certificate_words(c: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as C;
+    match c {
+        C::Expired | C::ExpiredContext { .. } => "it has expired".into(),
+        C::NotValidYet | C::NotValidYetContext { .. } => "it is not valid yet".into(),
+        C::UnknownIssuer => {
+            "it is not signed by a trusted authority (self-signed, or a private CA)".into()
+        }
+        C::NotValidForName | C::NotValidForNameContext { .. } => {
+            "it is not valid for the name asked for (--sni)".into()
+        }
+        C::Revoked => "it has been revoked".into(),
+        C::BadSignature => "its signature does not verify".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// `--insecure`: any certificate, but the handshake signatures still
+/// checked (the measurement is of a real handshake).
+#[derive(Debug)]
+struct AcceptAny(Arc<rustls::crypto::CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
