@@ -951,20 +951,29 @@ fn a_curl_matrix_shows_its_connect_timeout_and_the_lost_syn_second() {
     if Command::new("curl").arg("--version").output().is_err() {
         panic!("curl is missing: apt-get install curl (CI installs it)");
     }
-    let o = synack(&[
-        "lab",
-        "matrix",
-        "--only",
-        "baseline,syn_black_hole,first_syn_lost,rst",
-        "--expect-timeout",
-        "5s",
-        "--format",
-        "json",
-        "--",
-        "sh",
-        "-c",
-        r#"exec curl -sS --connect-timeout 2 -m 10 -o /dev/null "$SYNACK_URL""#,
-    ]);
+    let child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args([
+            "lab",
+            "matrix",
+            "--only",
+            "baseline,syn_black_hole,first_syn_lost,rst",
+            "--expect-timeout",
+            "5s",
+            "--format",
+            "json",
+            "--",
+            "sh",
+            "-c",
+            r#"exec curl -sS --connect-timeout 2 -m 10 -o /dev/null "$SYNACK_URL""#,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The run's labs are named after its PID (other tests' runs may be
+    // under way at the same time).
+    let ours = format!("synack-{}-", child.id());
+    let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     let rows: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -1000,7 +1009,7 @@ fn a_curl_matrix_shows_its_connect_timeout_and_the_lost_syn_second() {
     let netns_dirs: Vec<_> = std::fs::read_dir("/etc/netns")
         .map(|d| {
             d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().starts_with("synack-"))
+                .filter(|e| e.file_name().to_string_lossy().starts_with(&ours))
                 .collect()
         })
         .unwrap_or_default();
