@@ -186,6 +186,8 @@ pub struct TlsInfo {
     pub cipher: Option<String>,
     pub alpn: Option<String>,
     pub resumed: bool,
+    /// Days until the server's certificate expires.
+    pub days_left: Option<i64>,
     /// Why it failed: a stable kind and the cause in words.
     pub failure: Option<(&'static str, String)>,
 }

@@ -365,6 +365,7 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
             o.opt_str("cipher", t.cipher.as_deref());
             o.opt_str("alpn", t.alpn.as_deref());
             o.bool("resumed", t.resumed);
+            o.opt_int("cert_days_left", t.days_left);
             o.opt_str("failure", t.failure.as_ref().map(|f| f.0));
             o.opt_str("cause", t.failure.as_ref().map(|f| f.1.as_str()));
             o.end();

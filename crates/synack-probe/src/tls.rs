@@ -30,6 +30,8 @@ pub struct TlsOutcome {
     pub alpn: Option<String>,
     /// The server took the session ticket of an earlier attempt.
     pub resumed: bool,
+    /// Days until the server's certificate expires (negative: expired).
+    pub days_left: Option<i64>,
     pub failure: Option<TlsFailure>,
 }
 
@@ -172,6 +174,10 @@ impl TlsProbe {
                     .alpn_protocol()
                     .map(|p| String::from_utf8_lossy(p).into_owned());
                 out.resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
+                out.days_left = conn
+                    .peer_certificates()
+                    .and_then(|chain| chain.first())
+                    .and_then(|cert| days_left(cert.as_ref()));
                 // TLS 1.3 sends its session tickets after the handshake:
                 // wait a little for them (not counted), so that the next
                 // attempt can resume.
@@ -192,6 +198,19 @@ impl TlsProbe {
         }
         out
     }
+}
+
+/// Days from now to the certificate's notAfter (RFC 5280 section
+/// 4.1.2.5), rounded down; negative once it has expired.
+pub fn days_left(der: &[u8]) -> Option<i64> {
+    use x509_cert::der::Decode;
+    let cert = x509_cert::Certificate::from_der(der).ok()?;
+    let not_after = cert.tbs_certificate.validity.not_after.to_unix_duration();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .ok()?;
+    let seconds = not_after.as_secs() as i64 - now.as_secs() as i64;
+    Some(seconds.div_euclid(86_400))
 }
 
 fn version_name(v: rustls::ProtocolVersion) -> &'static str {

@@ -41,12 +41,22 @@ fn certificate(
 /// Stops when the returned flag is set.
 fn tls_server(lab: &Lab, port: u16, alpn: &[&str]) -> Arc<AtomicBool> {
     let (cert, key) = certificate(IpAddr::V4(lab.server_v4));
+    tls_server_with(lab, port, alpn, vec![cert], key)
+}
+
+fn tls_server_with(
+    lab: &Lab,
+    port: u16,
+    alpn: &[&str],
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> Arc<AtomicBool> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .unwrap()
         .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
+        .with_single_cert(chain, key)
         .unwrap();
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     config.send_tls13_tickets = 2;
@@ -89,11 +99,27 @@ fn tls_server(lab: &Lab, port: u16, alpn: &[&str]) -> Arc<AtomicBool> {
 
 /// `synack probe TARGET --tls ... --format json` from the client side.
 fn probe(lab: &Lab, port: u16, extra: &[&str]) -> (Vec<Value>, Option<i32>, Duration) {
+    probe_trusting(lab, port, extra, None)
+}
+
+/// The same, trusting the CA in `ca_file` (SSL_CERT_FILE, which the
+/// system trust store loader honours) when given.
+fn probe_trusting(
+    lab: &Lab,
+    port: u16,
+    extra: &[&str],
+    ca_file: Option<&std::path::Path>,
+) -> (Vec<Value>, Option<i32>, Duration) {
     let target = format!("{}:{port}", lab.server_v4);
     let mut args = vec!["probe", target.as_str(), "--tls", "--format", "json"];
     args.extend_from_slice(extra);
     let started = Instant::now();
-    let o = lab.client.command(BIN).args(&args).output().unwrap();
+    let mut cmd = lab.client.command(BIN);
+    cmd.args(&args);
+    if let Some(f) = ca_file {
+        cmd.env("SSL_CERT_FILE", f);
+    }
+    let o = cmd.output().unwrap();
     let took = started.elapsed();
     let records = String::from_utf8_lossy(&o.stdout)
         .lines()
@@ -274,4 +300,85 @@ fn a_silent_tls_server_ends_at_the_timeout() {
         records[0]
     );
     assert!(took < Duration::from_secs(3), "took {took:?}");
+}
+
+/// A CA in a PEM file, and a certificate it signed for `ip`, valid from
+/// `not_before` to `not_after` (days from now; negative is the past).
+fn signed_by_a_ca(
+    ip: IpAddr,
+    not_before: i64,
+    not_after: i64,
+) -> (
+    std::path::PathBuf,
+    Vec<rustls::pki_types::CertificateDer<'static>>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    // rcgen's dates (the `time` crate's) take std durations either way.
+    let day = |d: i64| {
+        let base = rcgen::date_time_ymd(2026, 11, 27);
+        let span = Duration::from_secs(d.unsigned_abs() * 86_400);
+        if d >= 0 { base + span } else { base - span }
+    };
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca.not_before = day(-365);
+    ca.not_after = day(365);
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec![ip.to_string()]).unwrap();
+    params.subject_alt_names = vec![rcgen::SanType::IpAddress(ip)];
+    params.not_before = day(not_before);
+    params.not_after = day(not_after);
+    let cert = params.signed_by(&key, &ca_cert, &ca_key).unwrap();
+    let file = std::env::temp_dir().join(format!(
+        "synack-tls-ca-{}-{not_after}.pem",
+        std::process::id()
+    ));
+    std::fs::write(&file, ca_cert.pem()).unwrap();
+    (
+        file,
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+}
+
+/// A certificate from a trusted CA: verified without --insecure, with the
+/// days it has left; an expired one is named as such.
+#[test]
+fn a_trusted_certificate_shows_its_days_left_and_an_expired_one_fails() {
+    let Some(lab) = lab() else { return };
+    let today = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+        / 86_400;
+    // rcgen's dates count from 2026-11-27 here; the certificate ends 30
+    // days after that.
+    let base = 20_784; // 2026-11-27 in days since 1970-01-01
+    let ip = IpAddr::V4(lab.server_v4);
+    let (ca, chain, key) = signed_by_a_ca(ip, -10, 30);
+    let stop = tls_server_with(&lab, 8443, &[], chain, key);
+    let (records, exit, _) = probe_trusting(&lab, 8443, &["-c", "1"], Some(&ca));
+    stop.store(true, Ordering::SeqCst);
+    let _ = std::fs::remove_file(&ca);
+    assert_eq!(exit, Some(0), "{records:?}");
+    let left = records[0]["tls"]["cert_days_left"]
+        .as_i64()
+        .unwrap_or_else(|| panic!("{}", records[0]));
+    let expected = base + 30 - today;
+    assert!(
+        (expected - 1..=expected).contains(&left),
+        "{left} days, expected {expected}"
+    );
+
+    let (ca, chain, key) = signed_by_a_ca(ip, -60, -1);
+    let stop = tls_server_with(&lab, 8444, &[], chain, key);
+    let (records, exit, _) = probe_trusting(&lab, 8444, &["-c", "1"], Some(&ca));
+    stop.store(true, Ordering::SeqCst);
+    let _ = std::fs::remove_file(&ca);
+    assert_eq!(exit, Some(1));
+    let tls = &records[0]["tls"];
+    assert_eq!(tls["failure"], "tls_certificate", "{tls}");
+    assert!(tls["cause"].as_str().unwrap().contains("expired"), "{tls}");
 }
