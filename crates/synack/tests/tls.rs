@@ -7,7 +7,7 @@ mod support;
 
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -61,12 +61,7 @@ fn tls_server_with(
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     config.send_tls13_tickets = 2;
     let config = Arc::new(config);
-    let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-    let listener = lab
-        .server
-        .run(move || TcpListener::bind(any))
-        .unwrap()
-        .unwrap();
+    let listener = support::listen_in_server(lab, port);
     listener.set_nonblocking(true).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::clone(&stop);
@@ -231,12 +226,7 @@ fn a_plain_tcp_port_is_not_tls() {
     let Some(lab) = lab() else { return };
     // A server that answers whatever comes with an HTTP error, as plain
     // services do.
-    let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8080);
-    let listener = lab
-        .server
-        .run(move || TcpListener::bind(any))
-        .unwrap()
-        .unwrap();
+    let listener = support::listen_in_server(&lab, 8080);
     let server = std::thread::spawn(move || {
         if let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 512];
@@ -253,12 +243,7 @@ fn a_plain_tcp_port_is_not_tls() {
 #[test]
 fn a_reset_after_the_client_hello_is_named() {
     let Some(lab) = lab() else { return };
-    let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8443);
-    let listener = lab
-        .server
-        .run(move || TcpListener::bind(any))
-        .unwrap()
-        .unwrap();
+    let listener = support::listen_in_server(&lab, 8443);
     let server = std::thread::spawn(move || {
         if let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 512];
@@ -285,12 +270,7 @@ fn a_reset_after_the_client_hello_is_named() {
 #[test]
 fn a_silent_tls_server_ends_at_the_timeout() {
     let Some(lab) = lab() else { return };
-    let any = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), 8443);
-    let listener = lab
-        .server
-        .run(move || TcpListener::bind(any))
-        .unwrap()
-        .unwrap();
+    let listener = support::listen_in_server(&lab, 8443);
     let (records, exit, took) = probe(&lab, 8443, &["-c", "1", "--insecure", "--timeout", "1s"]);
     drop(listener);
     assert_eq!(exit, Some(1));
