@@ -19,6 +19,10 @@ pub struct TargetStats {
     pub tfo_with_data: Latencies,
     /// First answer byte without data in the SYN, ns.
     pub tfo_without_data: Latencies,
+    /// With TLS: full and resumed handshakes (ns), and failures by kind.
+    pub tls_full: Latencies,
+    pub tls_resumed: Latencies,
+    pub tls_failures: BTreeMap<&'static str, u64>,
 }
 
 impl TargetStats {
@@ -33,6 +37,16 @@ impl TargetStats {
         }
         if let Some(t) = handshake {
             self.handshakes.record(t.as_nanos() as u64);
+        }
+    }
+
+    /// Counts a TLS handshake: its time, full or resumed, or its failure.
+    pub fn add_tls(&mut self, tls: &crate::tls::TlsOutcome) {
+        match (&tls.failure, tls.handshake) {
+            (Some(f), _) => *self.tls_failures.entry(f.kind()).or_insert(0) += 1,
+            (None, Some(t)) if tls.resumed => self.tls_resumed.record(t.as_nanos() as u64),
+            (None, Some(t)) => self.tls_full.record(t.as_nanos() as u64),
+            (None, None) => {}
         }
     }
 
@@ -62,5 +76,25 @@ mod tests {
         assert_eq!(s.causes["refused (RST)"], 1);
         assert_eq!(s.handshakes.len(), 2);
         assert_eq!(s.handshakes.min(), Some(20_000_000));
+    }
+
+    #[test]
+    fn tls_handshakes_split_full_resumed_and_failed() {
+        use crate::tls::{TlsFailure, TlsOutcome};
+        let mut s = TargetStats::default();
+        let ok = |ms: u64, resumed: bool| TlsOutcome {
+            handshake: Some(Duration::from_millis(ms)),
+            resumed,
+            ..TlsOutcome::default()
+        };
+        s.add_tls(&ok(30, false));
+        s.add_tls(&ok(20, true));
+        s.add_tls(&ok(21, true));
+        s.add_tls(&TlsOutcome {
+            failure: Some(TlsFailure::NotTls),
+            ..TlsOutcome::default()
+        });
+        assert_eq!((s.tls_full.len(), s.tls_resumed.len()), (1, 2));
+        assert_eq!(s.tls_failures["not_tls"], 1);
     }
 }

@@ -143,6 +143,26 @@ pub fn summary(
             ns(h.mean_deviation())
         )?;
         histogram(out, h)?;
+        for (what, t) in [("full", &stats.tls_full), ("resumed", &stats.tls_resumed)] {
+            if !t.is_empty() {
+                writeln!(
+                    out,
+                    "TLS handshake, {what} ({}): min/p50/max = {} / {} / {}",
+                    t.len(),
+                    ns(t.min()),
+                    ns(t.quantile(0.5)),
+                    ns(t.max())
+                )?;
+            }
+        }
+        if !stats.tls_failures.is_empty() {
+            let failed: Vec<String> = stats
+                .tls_failures
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
+            writeln!(out, "TLS failures: {}", failed.join(", "))?;
+        }
         let (with, without) = (&stats.tfo_with_data, &stats.tfo_without_data);
         if let (Some(fast), Some(slow)) = (with.quantile(0.5), without.quantile(0.5)) {
             writeln!(

@@ -205,6 +205,9 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         any_failed |= !established;
         // A TLS handshake that failed is a failed attempt too.
         any_failed |= r.tls.as_ref().is_some_and(|t| t.failure.is_some());
+        if let Some(tls) = &r.tls {
+            t.stats.add_tls(tls);
+        }
         let written = match &mut sink {
             Some(s) => s.record(&rec),
             None => writeln!(live, "{}", synack_render::probe::live_line(&r, &rec, round)),

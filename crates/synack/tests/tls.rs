@@ -362,3 +362,29 @@ fn a_trusted_certificate_shows_its_days_left_and_an_expired_one_fails() {
     assert_eq!(tls["failure"], "tls_certificate", "{tls}");
     assert!(tls["cause"].as_str().unwrap().contains("expired"), "{tls}");
 }
+
+/// The summary per target: full and resumed TLS handshakes apart, and the
+/// failures by kind.
+#[test]
+fn the_summary_counts_full_resumed_and_failed_tls_handshakes() {
+    let Some(lab) = lab() else { return };
+    let stop = tls_server(&lab, 8443, &[]);
+    let target = format!("{}:8443", lab.server_v4);
+    let run = |extra: &[&str]| {
+        let mut args = vec!["probe", target.as_str(), "--tls", "-c", "3", "-i", "0.1"];
+        args.extend_from_slice(extra);
+        let o = lab.client.command(BIN).args(&args).output().unwrap();
+        (
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+            o.status.code(),
+        )
+    };
+    let (ok, ok_exit) = run(&["--insecure"]);
+    let (bad, bad_exit) = run(&[]);
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(ok_exit, Some(0), "{ok}");
+    assert!(ok.contains("TLS handshake, full (1)"), "{ok}");
+    assert!(ok.contains("TLS handshake, resumed (2)"), "{ok}");
+    assert_eq!(bad_exit, Some(1), "{bad}");
+    assert!(bad.contains("TLS failures: tls_certificate 3"), "{bad}");
+}
