@@ -396,6 +396,20 @@ impl Lab {
             .map_err(|e| LabError::io(format!("listening on {addr} in {}", self.server.name), e))
     }
 
+    /// A listener on `port` in the server namespace for every address it
+    /// has, IPv4 and IPv6 (the wildcard `[::]`, not v6-only).
+    pub fn listen_any(&self, port: u16) -> Result<std::net::TcpListener, LabError> {
+        let addr = std::net::SocketAddr::new(Ipv6Addr::UNSPECIFIED.into(), port);
+        self.server
+            .run(move || std::net::TcpListener::bind(addr))?
+            .map_err(|e| {
+                LabError::io(
+                    format!("listening on port {port} in {}", self.server.name),
+                    e,
+                )
+            })
+    }
+
     /// Sets a sysctl inside one namespace, e.g. `net.ipv4.tcp_syn_retries`.
     /// Handshake sysctls are per namespace: the host is never touched.
     pub fn sysctl(&self, side: Side, key: &str, value: &str) -> Result<(), LabError> {

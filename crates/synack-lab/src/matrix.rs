@@ -15,7 +15,7 @@
 use crate::error::LabError;
 use crate::{IcmpKind, Impairment, Lab, Side};
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv6Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -381,11 +381,7 @@ fn serve(
     body: usize,
     stop: Arc<AtomicBool>,
 ) -> Result<std::thread::JoinHandle<()>, LabError> {
-    let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-    let listener = lab
-        .server
-        .run(move || TcpListener::bind(addr))?
-        .map_err(|e| LabError::io(format!("listening on port {port} in the lab"), e))?;
+    let listener = lab.listen_any(port)?;
     listener
         .set_nonblocking(true)
         .map_err(|e| LabError::io("the lab server", e))?;
@@ -434,11 +430,7 @@ fn answer(mut stream: TcpStream, body: usize) {
 /// connections that fill it: the next SYN is dropped (RFC 9293 leaves it
 /// to the implementation; Linux drops it while tcp_abort_on_overflow is 0).
 fn fill_accept_queue(lab: &Lab, port: u16) -> Result<Vec<Box<dyn Send>>, LabError> {
-    let addr = SocketAddr::new(IpAddr::V6(Ipv6Addr::UNSPECIFIED), port);
-    let listener = lab
-        .server
-        .run(move || TcpListener::bind(addr))?
-        .map_err(|e| LabError::io(format!("listening on port {port} in the lab"), e))?;
+    let listener = lab.listen_any(port)?;
     synack_sys::set_backlog(&listener, 0).map_err(|e| LabError::io("listen()", e))?;
     let mut held: Vec<Box<dyn Send>> = vec![Box::new(listener)];
     let server = SocketAddr::new(IpAddr::V4(lab.server_v4), port);

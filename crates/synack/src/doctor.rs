@@ -83,9 +83,9 @@ fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
-    v.sort();
-    v.get(v.len() / 2).copied().unwrap_or_default()
+/// The median, as `synack probe --reuse` takes it.
+fn median(v: Vec<Duration>) -> Duration {
+    synack_probe::reuse::Series::median(&v)
 }
 
 /// What a connect() without a timeout of its own costs against a
@@ -484,7 +484,12 @@ fn address_findings(a: &AddressReport, syn_retries: (u32, u32), out: &mut Vec<Fi
 
 /// This host's side: conntrack, ephemeral ports toward the target, local
 /// firewall rules that match the port.
-fn local_findings(target_addrs: &[SocketAddr], port: u16, out: &mut Vec<Finding>) {
+fn local_findings(
+    target_addrs: &[SocketAddr],
+    port: u16,
+    sysctls: &synack_host::sysctls::Sysctls,
+    out: &mut Vec<Finding>,
+) {
     if let (Some(count), Some(max)) = (
         read_trimmed("/proc/sys/net/netfilter/nf_conntrack_count")
             .and_then(|s| s.parse::<u64>().ok()),
@@ -521,10 +526,13 @@ fn local_findings(target_addrs: &[SocketAddr], port: u16, out: &mut Vec<Finding>
         }
     }
     // Ephemeral ports in use toward each target address.
-    if let Some((lo, hi)) = read_trimmed("/proc/sys/net/ipv4/ip_local_port_range").and_then(|s| {
-        let mut it = s.split_whitespace().filter_map(|x| x.parse::<u32>().ok());
-        Some((it.next()?, it.next()?))
-    }) && let Ok(sockets) = synack_host::procfs::tcp_sockets()
+    if let Some((lo, hi)) = sysctls
+        .get(synack_host::names::sysctl::IP_LOCAL_PORT_RANGE)
+        .and_then(|s| {
+            let mut it = s.split_whitespace().filter_map(|x| x.parse::<u32>().ok());
+            Some((it.next()?, it.next()?))
+        })
+        && let Ok(sockets) = synack_host::procfs::tcp_sockets()
     {
         let range = hi.saturating_sub(lo) + 1;
         for t in target_addrs {
@@ -686,7 +694,7 @@ fn listener_findings(
                     ("syncookies_sent_during_check", cookies.to_string()),
                     (
                         "tcp_syncookies",
-                        after.sysctls.get("net.ipv4.tcp_syncookies").unwrap_or("?").to_string(),
+                        after.sysctls.get(synack_host::names::sysctl::TCP_SYNCOOKIES).unwrap_or("?").to_string(),
                     ),
                 ],
                 fix: "A SYN flood, or clients whose ACKs never arrive: keep net.ipv4.tcp_syncookies=1, raise net.ipv4.tcp_max_syn_backlog, and filter the sources upstream. `synack watch` and `synack audit` show the rest.".into(),
@@ -741,15 +749,18 @@ pub fn run(a: &DoctorArgs) -> Result<ExitCode> {
         });
     }
     // 2. This host's side.
+    use synack_host::names::sysctl;
     let sysctls = synack_host::sysctls::Sysctls::read();
     let syn_retries = (
-        sysctls.int("net.ipv4.tcp_syn_retries").unwrap_or(6).max(0) as u32,
-        read_trimmed("/proc/sys/net/ipv4/tcp_syn_linear_timeouts")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0),
+        sysctls.int(sysctl::TCP_SYN_RETRIES).unwrap_or(6).max(0) as u32,
+        // Absent before Linux 6.18: no linear timeouts.
+        sysctls
+            .int(sysctl::TCP_SYN_LINEAR_TIMEOUTS)
+            .unwrap_or(0)
+            .max(0) as u32,
     );
     let port = resolved.addrs.first().map_or(0, |s| s.port());
-    local_findings(&resolved.addrs, port, &mut findings);
+    local_findings(&resolved.addrs, port, &sysctls, &mut findings);
     // 3. The listener, when it is here.
     let local_listener =
         a.netns.netns.is_some() || resolved.addrs.iter().any(|s| is_local_address(s.ip()));

@@ -158,7 +158,7 @@ fn a_full_accept_queue_is_seen_from_the_server_side() {
         return;
     }
     let lab = Lab::up().expect("a lab");
-    let listener = support::listen_in_server(&lab, 8080);
+    let listener = lab.listen_any(8080).unwrap();
     synack_sys::set_backlog(&listener, 1).unwrap();
     let server = SocketAddr::new(IpAddr::V4(lab.server_v4), 8080);
     // A backlog of 1 queues two; a third fills nothing more.
@@ -202,7 +202,7 @@ fn a_dead_first_address_is_named_before_the_working_one() {
     let lab = Lab::up().expect("a lab");
     lab.black_hole_dead_hosts().unwrap();
     let (alias, _) = lab.add_server_alias().unwrap();
-    let listener = support::listen_in_server(&lab, 8080);
+    let listener = lab.listen_any(8080).unwrap();
     let hosts = synack_lab::matrix::HostsFile::write(
         &lab.client.name,
         &[IpAddr::V4(lab.dead_v4), IpAddr::V4(alias)],
@@ -354,7 +354,7 @@ fn tcp_fast_open_through_the_path_or_blocked_on_it() {
         if blocked {
             lab.impair(synack_lab::Impairment::DropSynData).unwrap();
         }
-        let listener = support::listen_in_server(&lab, 8080);
+        let listener = lab.listen_any(8080).unwrap();
         synack_sys::tcp::set_fastopen(&listener, 16).unwrap();
         let target = format!("{}:8080", lab.server_v4);
         let o = lab

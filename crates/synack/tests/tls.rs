@@ -61,12 +61,20 @@ fn tls_server_with(
     config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
     config.send_tls13_tickets = 2;
     let config = Arc::new(config);
-    let listener = support::listen_in_server(lab, port);
+    let listener = lab.listen_any(port).unwrap();
     listener.set_nonblocking(true).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::clone(&stop);
     std::thread::spawn(move || {
+        use std::os::fd::AsFd;
         while !done.load(Ordering::SeqCst) {
+            // Sleeps until a connection comes, waking every 100 ms for the
+            // stop flag.
+            let ready =
+                synack_sys::tcp::wait_readable(&[listener.as_fd()], Duration::from_millis(100));
+            if !ready.unwrap_or(false) {
+                continue;
+            }
             match listener.accept() {
                 Ok((stream, _)) => {
                     let config = Arc::clone(&config);
@@ -83,9 +91,8 @@ fn tls_server_with(
                         }
                     });
                 }
-                // Nothing to accept: look again shortly (bounded by the
-                // test, which sets the flag).
-                Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                // Taken by nobody else: a spurious wake-up.
+                Err(_) => continue,
             }
         }
     });
@@ -121,6 +128,16 @@ fn probe_trusting(
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
     (records, o.status.code(), took)
+}
+
+/// The record's TLS failure is `kind`, and its cause says `words`.
+fn assert_tls_failure(record: &Value, kind: &str, words: &str) {
+    let tls = &record["tls"];
+    assert_eq!(tls["failure"], kind, "{tls}");
+    assert!(
+        tls["cause"].as_str().unwrap_or_default().contains(words),
+        "{tls}"
+    );
 }
 
 fn ms(v: &Value) -> f64 {
@@ -192,14 +209,10 @@ fn a_self_signed_certificate_is_named_and_fails_the_probe() {
     let (records, exit, _) = probe(&lab, 8443, &["-c", "1"]);
     stop.store(true, Ordering::SeqCst);
     assert_eq!(exit, Some(1));
-    let tls = &records[0]["tls"];
-    assert_eq!(tls["failure"], "tls_certificate", "{tls}");
-    assert!(
-        tls["cause"]
-            .as_str()
-            .unwrap()
-            .contains("not signed by a trusted authority"),
-        "{tls}"
+    assert_tls_failure(
+        &records[0],
+        "tls_certificate",
+        "not signed by a trusted authority",
     );
 }
 
@@ -210,15 +223,7 @@ fn an_alpn_the_server_refuses_is_its_alert() {
     let (records, exit, _) = probe(&lab, 8443, &["-c", "1", "--insecure", "--alpn", "h2"]);
     stop.store(true, Ordering::SeqCst);
     assert_eq!(exit, Some(1));
-    let tls = &records[0]["tls"];
-    assert_eq!(tls["failure"], "tls_alert", "{tls}");
-    assert!(
-        tls["cause"]
-            .as_str()
-            .unwrap()
-            .contains("no application protocol"),
-        "{tls}"
-    );
+    assert_tls_failure(&records[0], "tls_alert", "no application protocol");
 }
 
 #[test]
@@ -226,7 +231,7 @@ fn a_plain_tcp_port_is_not_tls() {
     let Some(lab) = lab() else { return };
     // A server that answers whatever comes with an HTTP error, as plain
     // services do.
-    let listener = support::listen_in_server(&lab, 8080);
+    let listener = lab.listen_any(8080).unwrap();
     let server = std::thread::spawn(move || {
         if let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 512];
@@ -243,7 +248,7 @@ fn a_plain_tcp_port_is_not_tls() {
 #[test]
 fn a_reset_after_the_client_hello_is_named() {
     let Some(lab) = lab() else { return };
-    let listener = support::listen_in_server(&lab, 8443);
+    let listener = lab.listen_any(8443).unwrap();
     let server = std::thread::spawn(move || {
         if let Ok((mut s, _)) = listener.accept() {
             let mut buf = [0u8; 512];
@@ -255,14 +260,10 @@ fn a_reset_after_the_client_hello_is_named() {
     let (records, exit, _) = probe(&lab, 8443, &["-c", "1", "--insecure"]);
     let _ = server.join();
     assert_eq!(exit, Some(1));
-    let tls = &records[0]["tls"];
-    assert_eq!(tls["failure"], "tls_closed_after_hello", "{tls}");
-    assert!(
-        tls["cause"]
-            .as_str()
-            .unwrap()
-            .contains("reset right after the ClientHello"),
-        "{tls}"
+    assert_tls_failure(
+        &records[0],
+        "tls_closed_after_hello",
+        "reset right after the ClientHello",
     );
 }
 
@@ -270,7 +271,7 @@ fn a_reset_after_the_client_hello_is_named() {
 #[test]
 fn a_silent_tls_server_ends_at_the_timeout() {
     let Some(lab) = lab() else { return };
-    let listener = support::listen_in_server(&lab, 8443);
+    let listener = lab.listen_any(8443).unwrap();
     let (records, exit, took) = probe(&lab, 8443, &["-c", "1", "--insecure", "--timeout", "1s"]);
     drop(listener);
     assert_eq!(exit, Some(1));
@@ -358,9 +359,7 @@ fn a_trusted_certificate_shows_its_days_left_and_an_expired_one_fails() {
     stop.store(true, Ordering::SeqCst);
     let _ = std::fs::remove_file(&ca);
     assert_eq!(exit, Some(1));
-    let tls = &records[0]["tls"];
-    assert_eq!(tls["failure"], "tls_certificate", "{tls}");
-    assert!(tls["cause"].as_str().unwrap().contains("expired"), "{tls}");
+    assert_tls_failure(&records[0], "tls_certificate", "expired");
 }
 
 /// The summary per target: full and resumed TLS handshakes apart, and the

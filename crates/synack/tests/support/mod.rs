@@ -42,12 +42,3 @@ pub fn records(o: &Output) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).expect("one JSON object per line"))
         .collect()
 }
-
-/// A listener on `port` (IPv6 and IPv4) in a lab's server namespace.
-pub fn listen_in_server(lab: &synack_lab::Lab, port: u16) -> std::net::TcpListener {
-    let any = std::net::SocketAddr::new(std::net::Ipv6Addr::UNSPECIFIED.into(), port);
-    lab.server
-        .run(move || std::net::TcpListener::bind(any))
-        .unwrap()
-        .expect("listening in the lab's server namespace")
-}
