@@ -186,6 +186,9 @@ pub struct TlsInfo {
     pub cipher: Option<String>,
     pub alpn: Option<String>,
     pub resumed: bool,
+    /// With a request: whether it went as 0-RTT early data and the server
+    /// took it (`Some(true)`) or refused it (`Some(false)`).
+    pub early_data: Option<bool>,
     /// Days until the server's certificate expires.
     pub days_left: Option<i64>,
     /// Why it failed: a stable kind and the cause in words.
@@ -210,7 +213,8 @@ pub struct ProbeInfo {
     pub cause: Option<String>,
     /// With TCP Fast Open: cookie_requested, data_accepted, fallback, blocked.
     pub tfo_result: Option<TfoResult>,
-    /// With TCP Fast Open: connect() to the first byte of the answer.
+    /// With TCP Fast Open, or TLS and `--url`: connect() to the first byte
+    /// of the answer to the request.
     pub first_response_ns: Option<i64>,
     /// With `--tls`: the TLS handshake on top of the TCP one.
     pub tls: Option<TlsInfo>,

@@ -355,7 +355,7 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
             m.int("tries", p.tries);
             m.us("retry_cost_us", Some(p.retry_cost_ns));
         }
-        if p.tfo_result.is_some() {
+        if p.tfo_result.is_some() || p.first_response_ns.is_some() {
             m.us("first_response_us", p.first_response_ns);
         }
         if let Some(t) = &p.tls {
@@ -365,6 +365,11 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
             o.opt_str("cipher", t.cipher.as_deref());
             o.opt_str("alpn", t.alpn.as_deref());
             o.bool("resumed", t.resumed);
+            o.opt_str(
+                "early_data",
+                t.early_data
+                    .map(|a| if a { "accepted" } else { "rejected" }),
+            );
             o.opt_int("cert_days_left", t.days_left);
             o.opt_str("failure", t.failure.as_ref().map(|f| f.0));
             o.opt_str("cause", t.failure.as_ref().map(|f| f.1.as_str()));

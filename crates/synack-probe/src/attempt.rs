@@ -27,6 +27,9 @@ pub struct AttemptConfig {
     pub interface: Option<String>,
     /// Then a TLS handshake on the connection, for this server name.
     pub tls: Option<(crate::tls::TlsProbe, String)>,
+    /// With TLS: this request after the handshake (as 0-RTT early data
+    /// when a ticket allows), timing the first byte of the answer.
+    pub request: Option<Vec<u8>>,
 }
 
 impl Default for AttemptConfig {
@@ -38,6 +41,7 @@ impl Default for AttemptConfig {
             tfo_data: None,
             interface: None,
             tls: None,
+            request: None,
         }
     }
 }
@@ -54,8 +58,9 @@ pub struct AttemptResult {
     pub tcp_info: Option<TcpInfo>,
     /// With TCP Fast Open: what became of it.
     pub tfo: Option<TfoResult>,
-    /// With TCP Fast Open: from connect() to the first byte of the server's
-    /// answer to the request, the time TFO exists to shorten.
+    /// With TCP Fast Open, or TLS and a request: from connect() to the
+    /// first byte of the server's answer to the request, the time TFO and
+    /// 0-RTT exist to shorten.
     pub first_response: Option<Duration>,
     /// With TLS: its handshake after the TCP one.
     pub tls: Option<crate::tls::TlsOutcome>,
@@ -132,6 +137,7 @@ pub struct Pending {
     in_syn: Option<usize>,
     tfo_data: Option<Vec<u8>>,
     tls: Option<(crate::tls::TlsProbe, String)>,
+    request: Option<Vec<u8>>,
 }
 
 /// What starting an attempt gave.
@@ -213,6 +219,7 @@ pub fn start(target: SocketAddr, cfg: &AttemptConfig) -> Started {
         in_syn,
         tfo_data: cfg.tfo_data.clone(),
         tls: cfg.tls.clone(),
+        request: cfg.request.clone(),
     })
 }
 
@@ -265,13 +272,16 @@ impl Pending {
                 tls = Some(match self.stream.as_fd().try_clone_to_owned() {
                     Ok(fd) => {
                         let mut stream = std::net::TcpStream::from(fd);
-                        probe.handshake(&mut stream, host, self.deadline)
+                        probe.handshake(&mut stream, host, self.deadline, self.request.as_deref())
                     }
                     Err(e) => crate::tls::TlsOutcome {
                         failure: Some(crate::tls::TlsFailure::Other(e.to_string())),
                         ..Default::default()
                     },
                 });
+            }
+            if let Some(at) = tls.as_ref().and_then(|t| t.first_byte) {
+                first_response = Some(at - self.t0);
             }
             (Cause::Established, None)
         } else {

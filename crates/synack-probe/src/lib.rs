@@ -11,7 +11,11 @@
 
 mod attempt;
 pub mod cause;
+pub mod connection;
+pub mod cures;
 pub mod engine;
+pub mod http1;
+pub mod http2;
 pub mod neighbour;
 mod record;
 pub mod reuse;
@@ -19,6 +23,7 @@ pub mod stats;
 pub mod syn;
 pub mod target;
 pub mod tls;
+pub mod url;
 
 pub use attempt::{
     AttemptConfig, AttemptResult, Pending, Started, TfoResult, attempt, start, tfo_verdict,

@@ -138,6 +138,7 @@ pub fn record(
                 cipher: t.cipher.clone(),
                 alpn: t.alpn.clone(),
                 resumed: t.resumed,
+                early_data: t.early_data,
                 days_left: t.days_left,
                 failure: t.failure.as_ref().map(|f| (f.kind(), f.explain())),
             }),

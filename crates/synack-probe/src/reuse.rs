@@ -2,132 +2,13 @@
 //! made with a new connection each and over one keep-alive connection. The
 //! difference per request is what the handshake costs the application.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use crate::connection::{self, Dial};
+use crate::http1::{read_response, request};
+use crate::tls::TlsProbe;
+pub use crate::url::HttpUrl;
+use std::io::{self, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::time::{Duration, Instant};
-
-/// `http://host[:port]/path`, the only form `--reuse` takes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HttpUrl {
-    pub host: String,
-    pub port: u16,
-    pub path: String,
-}
-
-impl HttpUrl {
-    pub fn parse(url: &str) -> Result<HttpUrl, String> {
-        let rest = url.strip_prefix("http://").ok_or_else(|| {
-            if url.starts_with("https://") {
-                "https is not supported by --reuse yet: use an http:// URL (the handshake cost is the TCP one)".to_string()
-            } else {
-                format!("{url:?} is not an http:// URL")
-            }
-        })?;
-        let (authority, path) = rest
-            .split_once('/')
-            .map_or((rest, "/".to_string()), |(a, p)| (a, format!("/{p}")));
-        let (host, port) = if let Some(h) = authority.strip_prefix('[') {
-            let (h, after) = h.split_once(']').ok_or("unclosed [ in the URL")?;
-            (
-                h.to_string(),
-                after
-                    .strip_prefix(':')
-                    .map_or(Ok(80), str::parse)
-                    .map_err(|_| "bad port")?,
-            )
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (
-                    h.to_string(),
-                    p.parse().map_err(|_| format!("bad port {p:?}"))?,
-                ),
-                None => (authority.to_string(), 80),
-            }
-        };
-        if host.is_empty() {
-            return Err("the URL has no host".into());
-        }
-        Ok(HttpUrl { host, port, path })
-    }
-
-    pub fn resolve(&self) -> io::Result<SocketAddr> {
-        (self.host.as_str(), self.port)
-            .to_socket_addrs()?
-            .next()
-            .ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::NotFound,
-                    format!("{} does not resolve", self.host),
-                )
-            })
-    }
-
-    pub fn request(&self, keep_alive: bool) -> Vec<u8> {
-        let host = if self.host.contains(':') {
-            format!("[{}]", self.host)
-        } else {
-            self.host.clone()
-        };
-        format!(
-            "GET {} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: synack-probe\r\nConnection: {}\r\n\r\n",
-            self.path,
-            if keep_alive { "keep-alive" } else { "close" }
-        )
-        .into_bytes()
-    }
-}
-
-/// Reads one HTTP/1.1 response (Content-Length, chunked, or until close)
-/// and returns its status code.
-fn read_response(r: &mut BufReader<&TcpStream>) -> io::Result<u16> {
-    let mut line = String::new();
-    if r.read_line(&mut line)? == 0 {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the server closed the connection instead of keeping it alive (an HTTP/1.0 server?), so reuse cannot be measured",
-        ));
-    }
-    let status: u16 = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("not an HTTP response: {:?}", line.trim_end()),
-            )
-        })?;
-    let (mut length, mut chunked) = (None, false);
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse::<u64>().ok();
-        } else if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        }
-    }
-    if chunked {
-        loop {
-            line.clear();
-            r.read_line(&mut line)?;
-            let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or("0"), 16)
-                .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "bad chunk size"))?;
-            io::copy(&mut r.by_ref().take(size + 2), &mut io::sink())?;
-            if size == 0 {
-                break;
-            }
-        }
-    } else if let Some(n) = length {
-        io::copy(&mut r.by_ref().take(n), &mut io::sink())?;
-    } else {
-        io::copy(r, &mut io::sink())?;
-    }
-    Ok(status)
-}
 
 /// The timings of one way of making the requests.
 #[derive(Clone, Debug, Default)]
@@ -190,30 +71,48 @@ impl Reuse {
     }
 }
 
-/// Makes `n` requests to `url` each way; fails on the first error.
+/// Makes `n` requests to `url` each way; fails on the first error. An
+/// https URL is measured with TLS (the system's trust store).
 pub fn measure(url: &HttpUrl, n: usize, timeout: Duration) -> io::Result<Reuse> {
-    let addr = url.resolve()?;
+    let tls = if url.tls {
+        Some(TlsProbe::new(None, &[], false).map_err(io::Error::other)?)
+    } else {
+        None
+    };
+    measure_with(url, tls.as_ref(), n, timeout)
+}
+
+/// [`measure`] with these TLS settings (for https): new connections make
+/// full handshakes, as a client without a session cache does.
+pub fn measure_with(
+    url: &HttpUrl,
+    tls: Option<&TlsProbe>,
+    n: usize,
+    timeout: Duration,
+) -> io::Result<Reuse> {
+    let dial = Dial {
+        addr: url.resolve()?,
+        timeout,
+        fast_open: false,
+        tls: tls.map(|t| (t.variant(false, false, &["http/1.1"]), url.host.clone())),
+    };
     let mut out = Reuse::default();
     let fail = |status: u16| io::Error::other(format!("the server answered {status}"));
     for _ in 0..n {
-        let t0 = Instant::now();
-        let s = TcpStream::connect_timeout(&addr, timeout)?;
-        let connected = t0.elapsed();
-        s.set_read_timeout(Some(timeout))?;
-        (&s).write_all(&url.request(false))?;
-        let status = read_response(&mut BufReader::new(&s))?;
+        let opened = connection::open(&dial, Some(&request(url, false)))?;
+        let (t0, connected) = (opened.started, opened.connect);
+        let mut reader = BufReader::new(opened.transport);
+        let status = read_response(&mut reader)?;
         out.new_connections.requests.push(t0.elapsed());
         out.new_connections.connects.push(connected);
         if status >= 400 {
             return Err(fail(status));
         }
     }
-    let s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    let mut reader = BufReader::new(&s);
+    let mut reader = BufReader::new(connection::open(&dial, None)?.transport);
     for _ in 0..n {
         let t0 = Instant::now();
-        (&s).write_all(&url.request(true))?;
+        reader.get_mut().write_all(&request(url, true))?;
         let status = read_response(&mut reader)?;
         out.keep_alive.requests.push(t0.elapsed());
         if status >= 400 {
@@ -226,6 +125,8 @@ pub fn measure(url: &HttpUrl, n: usize, timeout: Duration) -> io::Result<Reuse> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::BufRead;
+    use std::net::SocketAddr;
 
     /// Serves `n` keep-alive GETs on one connection and `n` with a new
     /// connection each, writing the headers and the body of each response
@@ -264,19 +165,6 @@ mod tests {
         );
         assert!(r.delayed_ack_stall(), "{r:?}");
     }
-
-    #[test]
-    fn urls() {
-        let u = HttpUrl::parse("http://example.com:8080/a/b?c").unwrap();
-        assert_eq!(
-            (u.host.as_str(), u.port, u.path.as_str()),
-            ("example.com", 8080, "/a/b?c")
-        );
-        let u = HttpUrl::parse("http://[::1]/").unwrap();
-        assert_eq!((u.host.as_str(), u.port), ("::1", 80));
-        assert!(HttpUrl::parse("https://x/").unwrap_err().contains("https"));
-        assert!(HttpUrl::parse("ftp://x/").is_err());
-    }
 }
 
 /// One request on a new connection, read to the server's close.
@@ -305,7 +193,7 @@ pub fn fetch_once(url: &HttpUrl, mss: Option<u32>, timeout: Duration) -> io::Res
     let mut stream: TcpStream = socket.into();
     stream.set_read_timeout(Some(timeout))?;
     stream.set_write_timeout(Some(timeout))?;
-    stream.write_all(&url.request(false))?;
+    stream.write_all(&request(url, false))?;
     let mut buf = vec![0u8; 64 * 1024];
     let mut bytes = 0;
     loop {

@@ -30,6 +30,11 @@ pub struct TlsOutcome {
     pub alpn: Option<String>,
     /// The server took the session ticket of an earlier attempt.
     pub resumed: bool,
+    /// With a request to send and a ticket that allows it: whether the
+    /// server took the request as 0-RTT early data (RFC 8446 section 4.2.10).
+    pub early_data: Option<bool>,
+    /// With a request: when the first byte of the answer came.
+    pub first_byte: Option<Instant>,
     /// Days until the server's certificate expires (negative: expired).
     pub days_left: Option<i64>,
     pub failure: Option<TlsFailure>,
@@ -137,66 +142,187 @@ impl TlsProbe {
         })
     }
 
-    /// Runs the TLS handshake on `stream` (connected) for `host`, giving up
-    /// at `deadline`.
-    pub fn handshake(&self, stream: &mut TcpStream, host: &str, deadline: Instant) -> TlsOutcome {
-        let mut out = TlsOutcome::default();
-        let name = self.sni.clone().unwrap_or_else(|| host.to_string());
-        let server_name = match ServerName::try_from(name) {
-            Ok(n) => n,
-            Err(e) => {
-                out.failure = Some(TlsFailure::Other(format!("server name: {e}")));
-                return out;
-            }
+    /// The same settings with a session cache of its own, offering `alpn`:
+    /// `resume` false makes every handshake a full one; `early_data`
+    /// offers 0-RTT when a ticket allows.
+    pub fn variant(&self, resume: bool, early_data: bool, alpn: &[&str]) -> TlsProbe {
+        let mut config = (*self.config).clone();
+        config.resumption = if resume {
+            rustls::client::Resumption::in_memory_sessions(256)
+        } else {
+            rustls::client::Resumption::disabled()
         };
-        let mut conn = match ClientConnection::new(self.config.clone(), server_name) {
+        config.enable_early_data = early_data;
+        config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
+        TlsProbe {
+            config: Arc::new(config),
+            sni: self.sni.clone(),
+        }
+    }
+
+    /// The settings (shared by every connection of a run, and so is the
+    /// session cache).
+    pub fn config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+
+    /// A client connection for `host` (or `--sni`), not started.
+    pub fn connection(&self, host: &str) -> Result<ClientConnection, TlsFailure> {
+        let name = self.sni.clone().unwrap_or_else(|| host.to_string());
+        let server_name = ServerName::try_from(name)
+            .map_err(|e| TlsFailure::Other(format!("server name: {e}")))?;
+        ClientConnection::new(self.config.clone(), server_name)
+            .map_err(|e| TlsFailure::Other(e.to_string()))
+    }
+
+    /// Runs the TLS handshake on `stream` (connected) for `host`, giving up
+    /// at `deadline`. With `request`, sends it (as 0-RTT early data when a
+    /// ticket allows) and times the first byte of the answer.
+    pub fn handshake(
+        &self,
+        stream: &mut TcpStream,
+        host: &str,
+        deadline: Instant,
+        request: Option<&[u8]>,
+    ) -> TlsOutcome {
+        let mut conn = match self.connection(host) {
             Ok(c) => c,
-            Err(e) => {
-                out.failure = Some(TlsFailure::Other(e.to_string()));
-                return out;
+            Err(f) => {
+                return TlsOutcome {
+                    failure: Some(f),
+                    ..Default::default()
+                };
             }
         };
         if stream.set_nonblocking(false).is_err() {
-            out.failure = Some(TlsFailure::Other("socket".into()));
-            return out;
+            return TlsOutcome {
+                failure: Some(TlsFailure::Other("socket".into())),
+                ..Default::default()
+            };
         }
-        let mut started: Option<Instant> = None;
-        let result = drive(&mut conn, stream, deadline, &mut started);
-        let elapsed = started.map(|s| s.elapsed());
-        match result {
-            Ok(()) => {
-                out.handshake = elapsed;
-                out.version = conn.protocol_version().map(version_name);
-                out.cipher = conn
-                    .negotiated_cipher_suite()
-                    .map(|c| format!("{:?}", c.suite()));
-                out.alpn = conn
-                    .alpn_protocol()
-                    .map(|p| String::from_utf8_lossy(p).into_owned());
-                out.resumed = matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed));
-                out.days_left = conn
-                    .peer_certificates()
-                    .and_then(|chain| chain.first())
-                    .and_then(|cert| days_left(cert.as_ref()));
-                // TLS 1.3 sends its session tickets after the handshake:
-                // wait a little for them (not counted), so that the next
-                // attempt can resume.
-                if out.version == Some("TLSv1.3")
-                    && let Some(h) = out.handshake
-                {
-                    let wait = (h * 2 + Duration::from_millis(5))
-                        .min(deadline.saturating_duration_since(Instant::now()));
-                    if !wait.is_zero() {
-                        let _ = stream.set_read_timeout(Some(wait));
-                        if conn.read_tls(stream).is_ok_and(|n| n > 0) {
-                            let _ = conn.process_new_packets();
-                        }
-                    }
+        let mut out = match run_handshake(&mut conn, stream, deadline, None, request) {
+            Ok(done) => done,
+            Err(f) => {
+                return TlsOutcome {
+                    failure: Some(f),
+                    ..Default::default()
+                };
+            }
+        };
+        if let Some(request) = request {
+            if out.early_data != Some(true) {
+                let _ = std::io::Write::write_all(&mut conn.writer(), request);
+            }
+            match first_plaintext(&mut conn, stream, deadline) {
+                Ok(at) => out.first_byte = Some(at),
+                Err(f) => out.failure = Some(f),
+            }
+        } else if out.version == Some("TLSv1.3")
+            && let Some(h) = out.handshake
+        {
+            // TLS 1.3 sends its session tickets after the handshake: wait a
+            // little for them (not counted), so that the next attempt can
+            // resume.
+            let wait = (h * 2 + Duration::from_millis(5))
+                .min(deadline.saturating_duration_since(Instant::now()));
+            if !wait.is_zero() {
+                let _ = stream.set_read_timeout(Some(wait));
+                if conn.read_tls(stream).is_ok_and(|n| n > 0) {
+                    let _ = conn.process_new_packets();
                 }
             }
-            Err(f) => out.failure = Some(f),
         }
         out
+    }
+}
+
+/// Drives `conn`'s handshake on `stream` to its end and describes it.
+/// `started` is when its first flight left, when the caller sent it (in a
+/// TCP Fast Open SYN); otherwise the first write here. `early` goes out as
+/// 0-RTT data when the session allows.
+pub fn run_handshake(
+    conn: &mut ClientConnection,
+    stream: &mut TcpStream,
+    deadline: Instant,
+    mut started: Option<Instant>,
+    early: Option<&[u8]>,
+) -> Result<TlsOutcome, TlsFailure> {
+    let early_sent = write_early_data(conn, early);
+    drive(conn, stream, deadline, &mut started)?;
+    Ok(TlsOutcome {
+        handshake: started.map(|s| s.elapsed()),
+        version: conn.protocol_version().map(version_name),
+        cipher: conn
+            .negotiated_cipher_suite()
+            .map(|c| format!("{:?}", c.suite())),
+        alpn: conn
+            .alpn_protocol()
+            .map(|p| String::from_utf8_lossy(p).into_owned()),
+        resumed: matches!(conn.handshake_kind(), Some(rustls::HandshakeKind::Resumed)),
+        early_data: early_sent.then(|| conn.is_early_data_accepted()),
+        days_left: conn
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|cert| days_left(cert.as_ref())),
+        first_byte: None,
+        failure: None,
+    })
+}
+
+/// Puts `data` in the ClientHello's flight as early data, when the cached
+/// session allows all of it; says whether it did.
+pub fn write_early_data(conn: &mut ClientConnection, data: Option<&[u8]>) -> bool {
+    let Some(data) = data else { return false };
+    match conn.early_data() {
+        Some(mut early) if early.bytes_left() >= data.len() => {
+            std::io::Write::write_all(&mut early, data).is_ok()
+        }
+        _ => false,
+    }
+}
+
+/// Waits (until `deadline`) for the first byte of application data and
+/// returns when it was there.
+fn first_plaintext(
+    conn: &mut ClientConnection,
+    stream: &mut TcpStream,
+    deadline: Instant,
+) -> Result<Instant, TlsFailure> {
+    loop {
+        while conn.wants_write() {
+            conn.write_tls(stream)
+                .map_err(|e| io_failure(&e, false, true))?;
+        }
+        let state = conn.process_new_packets().map_err(tls_failure)?;
+        if state.plaintext_bytes_to_read() > 0 {
+            return Ok(Instant::now());
+        }
+        if state.peer_has_closed() {
+            return Err(TlsFailure::Other(
+                "the server closed the connection without answering the request".into(),
+            ));
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(TlsFailure::Other(
+                "no answer to the request before the timeout".into(),
+            ));
+        }
+        let _ = stream.set_read_timeout(Some(left));
+        match conn.read_tls(stream) {
+            Ok(0) => {
+                return Err(TlsFailure::Other(
+                    "the server closed the connection without answering the request".into(),
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(TlsFailure::Other(
+                    "no answer to the request before the timeout".into(),
+                ));
+            }
+            Err(e) => return Err(io_failure(&e, false, true)),
+        }
     }
 }
 

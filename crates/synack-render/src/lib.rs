@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 mod csv;
+pub mod cures;
 pub mod host;
 mod json;
 pub mod ladder;

@@ -50,16 +50,27 @@ pub fn live_line(r: &AttemptResult, rec: &synack_core::Handshake, round: u32) ->
     if let Some(t) = probe.and_then(|p| p.tls.as_ref()) {
         match &t.failure {
             None => line.push_str(&format!(
-                " tls={} {}{}{}",
+                " tls={} {}{}{}{}",
                 t.handshake_ns.map_or("?".into(), human_ns),
                 t.version.unwrap_or("?"),
                 t.alpn
                     .as_ref()
                     .map_or(String::new(), |a| format!(" alpn={a}")),
-                if t.resumed { " resumed" } else { "" }
+                if t.resumed { " resumed" } else { "" },
+                match t.early_data {
+                    Some(true) => " 0-rtt=accepted",
+                    Some(false) => " 0-rtt=rejected",
+                    None => "",
+                }
             )),
             Some((kind, cause)) => line.push_str(&format!(" tls={kind} — {cause}")),
         }
+    }
+    if let Some(d) = probe.and_then(|p| p.tls.as_ref()).and_then(|t| t.days_left) {
+        line.push_str(&format!(" cert={d}d"));
+    }
+    if let Some(f) = probe.and_then(|p| p.first_response_ns) {
+        line.push_str(&format!(" first_byte={}", human_ns(f)));
     }
     if let Some(c) = probe.and_then(|p| p.cause.as_ref()) {
         line.push_str(" — ");

@@ -244,12 +244,12 @@ pub struct CaptureArgs {
 #[derive(Args, Debug)]
 pub struct ProbeArgs {
     /// Targets: host:port, IPv4:port or [IPv6]:port
-    #[arg(required_unless_present = "reuse", value_name = "TARGET")]
+    #[arg(required_unless_present_any = ["reuse", "cures"], value_name = "TARGET")]
     pub targets: Vec<String>,
     /// Raw SYN mode: send bare SYNs (half-open, like hping3 -S / nmap -sS),
     /// time the SYN-ACK, RST or ICMP, decode the SYN-ACK's options, count
     /// every reply; needs CAP_NET_RAW
-    #[arg(long, conflicts_with_all = ["tfo", "reuse"])]
+    #[arg(long, conflicts_with_all = ["tfo", "reuse", "cures"])]
     pub syn: bool,
     /// Options of the raw SYN: mss=N, ws=N, sack, ts, tfo (cookie request),
     /// comma-separated, or none (default: what Linux sends)
@@ -261,10 +261,20 @@ pub struct ProbeArgs {
     )]
     pub syn_options: String,
     /// Measure what connection reuse saves: the same -c requests (default
-    /// 10) to this http:// URL with a new connection each and over one
-    /// keep-alive connection
-    #[arg(long, value_name = "URL", conflicts_with = "targets")]
+    /// 10) to this http:// or https:// URL with a new connection each and
+    /// over one keep-alive connection
+    #[arg(long, value_name = "URL", conflicts_with_all = ["targets", "cures"])]
     pub reuse: Option<String>,
+    /// Measure every cure for handshake latency on the path to this URL:
+    /// --requests GETs, --concurrency at a time, made with a new connection
+    /// each, keep-alive, TCP Fast Open, TLS resumption, 0-RTT, TFO with
+    /// 0-RTT and HTTP/2; a table of what each saves and what the server
+    /// supports
+    #[arg(long, value_name = "URL", conflicts_with_all = ["targets", "tfo", "tls"])]
+    pub cures: Option<String>,
+    /// With --cures: the number of requests in the pattern
+    #[arg(long, value_name = "N", default_value_t = 10, requires = "cures", value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub requests: u32,
     /// Attempts per target (default: until Ctrl-C)
     #[arg(short = 'c', long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub count: Option<u32>,
@@ -317,20 +327,22 @@ pub struct ProbeArgs {
     /// version, cipher, ALPN, resumption, and the cause when it fails
     #[arg(long)]
     pub tls: bool,
-    /// With --tls: the server name to ask for (default: the target's host)
-    #[arg(long, value_name = "NAME", requires = "tls")]
+    /// With --tls, --cures or --reuse: the server name to ask for
+    /// (default: the target's host)
+    #[arg(long, value_name = "NAME")]
     pub sni: Option<String>,
     /// With --tls: the protocols to offer, in order (h2,http/1.1)
-    #[arg(
-        long,
-        value_name = "PROTOCOLS",
-        value_delimiter = ',',
-        requires = "tls"
-    )]
+    #[arg(long, value_name = "PROTOCOLS", value_delimiter = ',')]
     pub alpn: Vec<String>,
-    /// With --tls: measure even when the certificate does not verify
-    #[arg(long, requires = "tls")]
+    /// With --tls, --cures or --reuse: measure even when the certificate
+    /// does not verify
+    #[arg(long)]
     pub insecure: bool,
+    /// With --tls: GET this URL's path after the handshake and time the
+    /// first byte of the answer (first_response_us); once a ticket allows,
+    /// the request goes as 0-RTT early data (early_data: accepted or rejected)
+    #[arg(long, value_name = "URL", requires = "tls")]
+    pub url: Option<String>,
     /// Output: live lines and a summary, or one record per attempt
     #[arg(short, long, value_enum, default_value_t = ProbeFormat::Summary)]
     pub format: ProbeFormat,

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 use synack_probe::engine::{self, Pace};
+use synack_probe::url::HttpUrl;
 use synack_probe::{AttemptConfig, Cause, record};
 
 struct Target {
@@ -46,28 +47,34 @@ fn parse_source(s: &str) -> Result<SocketAddr> {
     }
 }
 
-fn reuse(url: &str, n: usize, timeout: Duration) -> Result<ExitCode> {
-    use synack_probe::reuse::{HttpUrl, Series, measure};
+/// The TLS settings --reuse and --cures use for an https URL.
+fn url_tls(args: &ProbeArgs, url: &HttpUrl) -> Result<Option<synack_probe::tls::TlsProbe>> {
+    if !url.tls {
+        return Ok(None);
+    }
+    synack_probe::tls::TlsProbe::new(args.sni.clone(), &[], args.insecure)
+        .map(Some)
+        .map_err(anyhow::Error::msg)
+}
+
+fn reuse(args: &ProbeArgs, url: &str) -> Result<ExitCode> {
+    use synack_probe::reuse::{Series, measure_with};
+    let n = args.count.unwrap_or(10) as usize;
     let url = HttpUrl::parse(url).map_err(anyhow::Error::msg)?;
+    let tls = url_tls(args, &url)?;
     // The server failing is a measured failure (exit 1), not a usage
     // error (exit 2).
-    let r = match measure(&url, n, timeout) {
+    let r = match measure_with(&url, tls.as_ref(), n, args.timeout) {
         Ok(r) => r,
         Err(e) => {
-            eprintln!(
-                "synack: requests to http://{}:{}{} failed: {e}",
-                url.host, url.port, url.path
-            );
+            eprintln!("synack: requests to {url} failed: {e}");
             return Ok(ExitCode::from(1));
         }
     };
     let new = &r.new_connections;
     let ka = &r.keep_alive;
     let ms = |d: Duration| human_ns(d.as_nanos() as i64);
-    println!(
-        "{n} requests each way to http://{}:{}{}",
-        url.host, url.port, url.path
-    );
+    println!("{n} requests each way to {url}");
     println!(
         "new connection each   p50 {} (handshake p50 {} = {:.0}% of it), total {}",
         ms(Series::median(&new.requests)),
@@ -134,9 +141,24 @@ fn tls_config(args: &ProbeArgs) -> Result<Option<(synack_probe::tls::TlsProbe, S
 }
 
 pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
-    if let Some(url) = &args.reuse {
-        return reuse(url, args.count.unwrap_or(10) as usize, args.timeout);
+    if (args.sni.is_some() || args.insecure || !args.alpn.is_empty())
+        && !(args.tls || args.cures.is_some() || args.reuse.is_some())
+    {
+        bail!("--sni, --alpn and --insecure go with --tls, --cures or --reuse");
     }
+    if let Some(url) = &args.reuse {
+        return reuse(args, url);
+    }
+    if let Some(url) = &args.cures {
+        return cures(args, url);
+    }
+    let request = match &args.url {
+        Some(u) => Some(synack_probe::http1::request(
+            &HttpUrl::parse(u).map_err(anyhow::Error::msg)?,
+            false,
+        )),
+        None => None,
+    };
     let cfg = AttemptConfig {
         timeout: args.timeout,
         source: args.source.as_deref().map(parse_source).transpose()?,
@@ -147,6 +169,7 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
             .as_ref()
             .map(|d| d.replace("\\r", "\r").replace("\\n", "\n").into_bytes()),
         tls: tls_config(args)?,
+        request,
     };
     let interval = args.interval;
     let deadline = args.deadline.map(|d| Instant::now() + d);
@@ -337,4 +360,33 @@ fn summary(out: &mut impl Write, targets: &[Target]) -> Result<()> {
         synack_render::probe::summary(out, &t.name, t.addr, t.dns_ns, &t.stats)?;
     }
     Ok(())
+}
+
+/// `--cures URL`: every cure measured on the same request pattern, and a
+/// table (or JSON) of what each saves against a new connection each.
+fn cures(args: &ProbeArgs, url: &str) -> Result<ExitCode> {
+    use synack_probe::cures::{self, Pattern};
+    let url = HttpUrl::parse(url).map_err(anyhow::Error::msg)?;
+    let tls = url_tls(args, &url)?;
+    let pattern = Pattern {
+        requests: args.requests as usize,
+        concurrency: args.concurrency as usize,
+        timeout: args.timeout,
+    };
+    let rows = match cures::measure(&url, tls.as_ref(), &pattern) {
+        Ok(rows) => rows,
+        Err(e) => {
+            eprintln!("synack: requests to {url} failed: {e}");
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        ProbeFormat::Json => {
+            serde_json::to_writer(&mut out, &output::cures::json(&url, &pattern, &rows))?;
+            writeln!(out)?;
+        }
+        _ => output::cures::table(&mut out, &url, &pattern, &rows)?,
+    }
+    Ok(ExitCode::SUCCESS)
 }

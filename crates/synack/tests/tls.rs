@@ -4,6 +4,8 @@
 //! status, never past `--timeout`. Needs root; skips elsewhere, saying why.
 
 mod support;
+#[path = "support/tls_server.rs"]
+mod tls_server;
 
 use serde_json::Value;
 use std::io::{Read, Write};
@@ -19,84 +21,28 @@ fn lab() -> Option<Lab> {
     synack_lab::testing::lab_or_skip("the TLS probe's lab tests")
 }
 
-/// A certificate for the server's address, signed by itself.
-fn certificate(
-    ip: IpAddr,
-) -> (
-    rustls::pki_types::CertificateDer<'static>,
-    rustls::pki_types::PrivateKeyDer<'static>,
-) {
-    let key = rcgen::KeyPair::generate().unwrap();
-    let mut params = rcgen::CertificateParams::new(vec![ip.to_string()]).unwrap();
-    params.subject_alt_names = vec![rcgen::SanType::IpAddress(ip)];
-    let cert = params.self_signed(&key).unwrap();
-    (
-        cert.der().clone(),
-        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
-    )
-}
+use tls_server::{Offer, certificate};
 
 /// A TLS 1.3 server on `port` in the lab's server namespace, offering
-/// `alpn`, with session tickets; it answers each request line with a line.
+/// `alpn`, with session tickets, answering HTTP/1.1 requests.
 /// Stops when the returned flag is set.
-fn tls_server(lab: &Lab, port: u16, alpn: &[&str]) -> Arc<AtomicBool> {
-    let (cert, key) = certificate(IpAddr::V4(lab.server_v4));
-    tls_server_with(lab, port, alpn, vec![cert], key)
+fn tls_server(lab: &Lab, port: u16, alpn: &[&'static str]) -> Arc<AtomicBool> {
+    let (chain, key) = certificate(IpAddr::V4(lab.server_v4));
+    tls_server_with(lab, port, alpn, chain, key)
 }
 
 fn tls_server_with(
     lab: &Lab,
     port: u16,
-    alpn: &[&str],
-    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
-    key: rustls::pki_types::PrivateKeyDer<'static>,
+    alpn: &[&'static str],
+    chain: tls_server::Chain,
+    key: tls_server::Key,
 ) -> Arc<AtomicBool> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(chain, key)
-        .unwrap();
-    config.alpn_protocols = alpn.iter().map(|p| p.as_bytes().to_vec()).collect();
-    config.send_tls13_tickets = 2;
-    let config = Arc::new(config);
-    let listener = lab.listen_any(port).unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let stop = Arc::new(AtomicBool::new(false));
-    let done = Arc::clone(&stop);
-    std::thread::spawn(move || {
-        use std::os::fd::AsFd;
-        while !done.load(Ordering::SeqCst) {
-            // Sleeps until a connection comes, waking every 100 ms for the
-            // stop flag.
-            let ready =
-                synack_sys::tcp::wait_readable(&[listener.as_fd()], Duration::from_millis(100));
-            if !ready.unwrap_or(false) {
-                continue;
-            }
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    let config = Arc::clone(&config);
-                    std::thread::spawn(move || {
-                        let _ = stream.set_nonblocking(false);
-                        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-                        let conn = rustls::ServerConnection::new(config).unwrap();
-                        let mut tls = rustls::StreamOwned::new(conn, stream);
-                        let mut buf = [0u8; 256];
-                        if let Ok(n) = tls.read(&mut buf)
-                            && n > 0
-                        {
-                            let _ = tls.write_all(b"ok\n");
-                        }
-                    });
-                }
-                // Taken by nobody else: a spurious wake-up.
-                Err(_) => continue,
-            }
-        }
-    });
-    stop
+    let offer = Offer {
+        alpn: alpn.to_vec(),
+        ..Offer::default()
+    };
+    tls_server::serve(lab, port, offer, chain, key)
 }
 
 /// `synack probe TARGET --tls ... --format json` from the client side.
