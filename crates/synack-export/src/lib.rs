@@ -179,15 +179,34 @@ async fn metrics(exporter: &Exporter) -> Response<String> {
     }
 }
 
+/// What `/probe` measures: the TCP handshake, or it and a TLS handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Module {
+    Tcp,
+    Tls,
+}
+
 async fn probe(exporter: &Exporter, query: &str) -> Response<String> {
-    let Some(raw) = form_urlencoded::parse(query.as_bytes())
-        .find(|(key, _)| key == "target")
-        .map(|(_, value)| value.into_owned())
-    else {
+    let param = |name: &str| {
+        form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.into_owned())
+    };
+    let Some(raw) = param("target") else {
         return text(
             StatusCode::BAD_REQUEST,
             "expected /probe?target=HOST:PORT\n",
         );
+    };
+    let module = match param("module").as_deref() {
+        None | Some("tcp") => Module::Tcp,
+        Some("tls") => Module::Tls,
+        Some(_) => {
+            return text(
+                StatusCode::BAD_REQUEST,
+                "module: tcp (the default) or tls\n",
+            );
+        }
     };
     if exporter.allow.is_empty() {
         return text(
@@ -225,7 +244,7 @@ async fn probe(exporter: &Exporter, query: &str) -> Response<String> {
         // Held until the resolver returns, however long after the answer:
         // a hung resolver uses up probe permits, never scrape ones.
         let _permit = permit;
-        probe_once(&target, budget)
+        probe_once(&target, module, budget)
     });
     // The attempt keeps to the budget; only the resolver can overrun it.
     let grace = Duration::from_millis(500);
@@ -246,7 +265,7 @@ async fn probe(exporter: &Exporter, query: &str) -> Response<String> {
 /// `synack probe` resolves it (so both pick the same address), then one
 /// handshake in the time left. A failed lookup is a failed probe (success
 /// 0), as blackbox_exporter reports it.
-fn probe_once(target: &Target, budget: Duration) -> String {
+fn probe_once(target: &Target, module: Module, budget: Duration) -> String {
     let start = Instant::now();
     let resolved = match resolve(target, Family::Any) {
         Ok(r) => r,
@@ -272,10 +291,38 @@ fn probe_once(target: &Target, budget: Duration) -> String {
         return openmetrics::probe_failure(resolved.lookup, "local_error", "no poll", None);
     };
     let mut events = mio::Events::with_capacity(4);
+    let tls = match module {
+        Module::Tcp => None,
+        Module::Tls => match tls_settings() {
+            Ok(settings) => Some((
+                // A fresh session each time: a full handshake, as
+                // blackbox_exporter's TLS probe makes.
+                settings.variant(false, false, &[]),
+                match &target.host {
+                    synack_probe::Host::Name(n) => n.clone(),
+                    synack_probe::Host::Addr(ip) => ip.to_string(),
+                },
+            )),
+            Err(e) => {
+                return openmetrics::probe_failure(resolved.lookup, "local_error", e, None);
+            }
+        },
+    };
     let cfg = synack_probe::AttemptConfig {
         timeout: left,
+        tls,
         ..Default::default()
     };
     let r = synack_probe::attempt(addr, &cfg, &mut poll, &mut events);
     openmetrics::probe_result(resolved.lookup, addr, &r)
+}
+
+/// The system's trust store, loaded once for every TLS probe.
+fn tls_settings() -> Result<&'static synack_probe::tls::TlsProbe, &'static str> {
+    static SETTINGS: std::sync::OnceLock<Option<synack_probe::tls::TlsProbe>> =
+        std::sync::OnceLock::new();
+    SETTINGS
+        .get_or_init(|| synack_probe::tls::TlsProbe::new(None, &[], false).ok())
+        .as_ref()
+        .ok_or("no trusted certificates on this host")
 }

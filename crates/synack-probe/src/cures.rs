@@ -190,7 +190,7 @@ fn dial(
     addr: SocketAddr,
     tls: Option<&TlsProbe>,
     pattern: &Pattern,
-    alpn: &str,
+    alpn: &[&str],
 ) -> Dial {
     Dial {
         addr,
@@ -198,7 +198,7 @@ fn dial(
         fast_open: cure.fast_open(),
         tls: tls.map(|t| {
             (
-                t.variant(cure.resumes(), cure.early_data(), &[alpn]),
+                t.variant(cure.resumes(), cure.early_data(), alpn),
                 url.host.clone(),
             )
         }),
@@ -275,7 +275,7 @@ fn http1(
     tls: Option<&TlsProbe>,
     pattern: &Pattern,
 ) -> Result<Measured, String> {
-    let dial = dial(cure, url, addr, tls, pattern, "http/1.1");
+    let dial = dial(cure, url, addr, tls, pattern, &["http/1.1"]);
     let keep_alive = cure == Cure::KeepAlive;
     let request = http1::request(url, keep_alive);
     let workers = pattern.concurrency.clamp(1, pattern.requests.max(1));
@@ -374,11 +374,17 @@ fn http2(
     tls: Option<&TlsProbe>,
     pattern: &Pattern,
 ) -> Result<Measured, String> {
-    let dial = dial(Cure::Http2, url, addr, tls, pattern, "h2");
+    // Both, as browsers offer them: a server without HTTP/2 then chooses
+    // http/1.1 instead of refusing the handshake.
+    let dial = dial(Cure::Http2, url, addr, tls, pattern, &["h2", "http/1.1"]);
     let t0 = Instant::now();
     let opened = connection::open(&dial, None).map_err(|e| e.to_string())?;
     if !took_effect(Cure::Http2, &opened) {
-        return Err("the server does not offer HTTP/2 (it did not choose h2 in ALPN)".into());
+        let chose = opened.tls.as_ref().and_then(|t| t.alpn.clone());
+        return Err(format!(
+            "the server does not offer HTTP/2 (ALPN: it chose {})",
+            chose.as_deref().unwrap_or("nothing")
+        ));
     }
     let started = opened.started;
     let mut h2 =

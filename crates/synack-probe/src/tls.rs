@@ -194,6 +194,9 @@ impl TlsProbe {
                 };
             }
         };
+        // As HTTP clients do: the request must not wait behind the
+        // client's Finished for an ACK (Nagle's algorithm, RFC 896).
+        let _ = stream.set_nodelay(true);
         if stream.set_nonblocking(false).is_err() {
             return TlsOutcome {
                 failure: Some(TlsFailure::Other("socket".into())),

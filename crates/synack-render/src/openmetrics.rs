@@ -159,7 +159,8 @@ pub fn probe_result(
     r: &synack_probe::AttemptResult,
 ) -> String {
     let established = r.cause == synack_probe::Cause::Established;
-    let mut registry = probe_registry(lookup, established);
+    let tls_failure = r.tls.as_ref().and_then(|t| t.failure.as_ref());
+    let mut registry = probe_registry(lookup, established && tls_failure.is_none());
     registry.register(
         "handshake_seconds",
         "connect() to the socket writable (or failed)",
@@ -177,13 +178,43 @@ pub fn probe_result(
             float_gauge(f64::from(info.total_retrans)),
         );
     }
+    if let Some(tls) = &r.tls {
+        if let Some(h) = tls.handshake {
+            registry.register(
+                "tls_handshake_seconds",
+                "First ClientHello byte out to the TLS handshake's end",
+                float_gauge(h.as_secs_f64()),
+            );
+        }
+        if let Some(days) = tls.days_left {
+            registry.register(
+                "tls_cert_days_left",
+                "Days until the server certificate's notAfter (negative: expired)",
+                float_gauge(days as f64),
+            );
+        }
+        if let Some(version) = tls.version {
+            let family = Family::<Labels, Gauge>::default();
+            registry.register(
+                "tls_version",
+                "The TLS version agreed (1 on it)",
+                family.clone(),
+            );
+            family
+                .get_or_create(&vec![("version".into(), version.to_string())])
+                .set(1);
+        }
+    }
     // The label carries the kind of cause, never a count (cardinality).
-    register_cause(
-        &mut registry,
-        r.cause.outcome().as_str(),
-        &r.cause.kind(),
-        Some(addr.ip()),
-    );
+    match tls_failure {
+        Some(f) => register_cause(&mut registry, "tls_failed", f.kind(), Some(addr.ip())),
+        None => register_cause(
+            &mut registry,
+            r.cause.outcome().as_str(),
+            &r.cause.kind(),
+            Some(addr.ip()),
+        ),
+    }
     encode_registry(&registry)
 }
 

@@ -203,3 +203,182 @@ fn cures_cost_the_round_trips_predicted_at_50_ms() {
 fn cures_cost_the_round_trips_predicted_at_150_ms() {
     cures_at(150);
 }
+
+/// `probe --tls --url`: the first byte of the answer times the whole
+/// request; the first attempt's full handshake gets the tickets, and the
+/// next ones send the request as 0-RTT early data, which the server takes:
+/// their first byte comes one round trip sooner (2 instead of 3).
+#[test]
+fn probe_tls_url_times_the_first_byte_and_sends_0rtt_once_a_ticket_allows() {
+    let Some(mut e) = everything() else { return };
+    let target = format!("{}:8443", e.lab.server_v4);
+    let run = |lab: &Lab| {
+        let o = lab
+            .client
+            .command(BIN)
+            .args(["probe", &target, "--tls", "--insecure", "--url", &e.url])
+            .args(["-c", "3", "-i", "0.1", "--format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            o.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&o.stdout)
+        );
+        let records: Vec<Value> = String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(records.len(), 3);
+        records
+    };
+    let base = run(&e.lab);
+    e.lab
+        .impair(Impairment::delay(Duration::from_millis(50)))
+        .unwrap();
+    let records = run(&e.lab);
+    for (i, (r, b)) in records.iter().zip(&base).enumerate() {
+        let early = &r["tls"]["early_data"];
+        let trips = if i == 0 {
+            assert!(early.is_null(), "attempt 1 had no ticket: {r}");
+            3.0
+        } else {
+            assert_eq!(early, "accepted", "attempt {}: {r}", i + 1);
+            2.0
+        };
+        let predicted = ms(&b["first_response_us"]) + trips * 50.0;
+        let got = ms(&r["first_response_us"]);
+        assert!(
+            within(got, predicted),
+            "attempt {}: first byte at {got} ms, predicted {predicted} ms: {r}",
+            i + 1
+        );
+    }
+}
+
+/// A server with TLS but neither TCP Fast Open, early data nor HTTP/2:
+/// the table says which cures it lacks and why, and still measures the
+/// ones it has.
+#[test]
+fn cures_name_what_the_server_lacks() {
+    let Some(lab) = lab() else { return };
+    // The client would use TCP Fast Open; the server's kernel does not.
+    lab.sysctl(Side::Client, "net.ipv4.tcp_fastopen", "1")
+        .unwrap();
+    lab.sysctl(Side::Server, "net.ipv4.tcp_fastopen", "0")
+        .unwrap();
+    let (chain, key) = certificate(IpAddr::V4(lab.server_v4));
+    let offer = Offer {
+        alpn: vec!["http/1.1"],
+        ..Offer::default()
+    };
+    let stop = tls_server::serve(&lab, 8443, offer, chain, key);
+    let url = format!("https://{}:8443/", lab.server_v4);
+    let (doc, exit, _) = cures(&lab, &url, &["--insecure"]);
+    let table = lab
+        .client
+        .command(BIN)
+        .args(["probe", "--cures", &url, "--insecure", "--requests", "3"])
+        .output()
+        .unwrap();
+    stop.store(true, Ordering::SeqCst);
+    assert_eq!(exit, Some(0), "{doc}");
+    assert_eq!(row(&doc, "tls_resumption")["supported"], true, "{doc}");
+    for cure in ["tcp_fast_open", "tls_0rtt", "tcp_fast_open_0rtt", "http2"] {
+        assert_eq!(row(&doc, cure)["supported"], false, "{cure}: {doc}");
+    }
+    assert_eq!(row(&doc, "tcp_fast_open")["took_effect"], 0);
+    assert!(
+        row(&doc, "http2")["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("does not offer HTTP/2"),
+        "{doc}"
+    );
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert_eq!(table.status.code(), Some(0), "{text}");
+    for words in [
+        "3 requests to https://",
+        "new TCP+TLS each",
+        "no: 0 of 3 SYNs carried data",
+        "no: 0 of 3 took the early data",
+        "no: the server does not offer HTTP/2",
+    ] {
+        assert!(text.contains(words), "{words:?} not in:\n{text}");
+    }
+}
+
+/// Over http:// the TLS cures cannot apply and say so; keep-alive and
+/// TCP Fast Open (the request in the SYN) are measured.
+#[test]
+fn cures_over_http_measure_the_tcp_cures_and_say_the_tls_ones_need_https() {
+    let Some(lab) = lab() else { return };
+    enable_fast_open(&lab);
+    let listener = lab.listen_any(8080).unwrap();
+    synack_sys::tcp::set_fastopen(&listener, 64).unwrap();
+    // Plain HTTP/1.1 with keep-alive, a thread per connection; it ends
+    // with the test process.
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            std::thread::spawn(move || {
+                use std::io::{BufRead, Write};
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let (mut line, mut close) = (String::new(), false);
+                loop {
+                    line.clear();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    close |= line.to_ascii_lowercase().contains("connection: close");
+                    if line == "\r\n" {
+                        let _ =
+                            stream.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
+                        if close {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let url = format!("http://{}:8080/", lab.server_v4);
+    let (doc, exit, _) = cures(&lab, &url, &[]);
+    assert_eq!(exit, Some(0), "{doc}");
+    assert_eq!(row(&doc, "tcp_fast_open")["supported"], true, "{doc}");
+    assert_eq!(row(&doc, "keep_alive")["connections"], 1, "{doc}");
+    for cure in ["tls_resumption", "tls_0rtt", "tcp_fast_open_0rtt", "http2"] {
+        assert_eq!(row(&doc, cure)["error"], "needs https", "{doc}");
+    }
+}
+
+/// Nothing listening, or not TLS behind an https URL: exit 1 with the
+/// reason, within the timeout.
+#[test]
+fn cures_against_a_closed_port_or_a_plain_server_fail_with_the_reason() {
+    let Some(lab) = lab() else { return };
+    let listener = lab.listen_any(8081).unwrap();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 512];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.0 400 Bad Request\r\n\r\n");
+        }
+    });
+    for (port, words) in [(8080, "refused"), (8081, "not TLS")] {
+        let url = format!("https://{}:{port}/", lab.server_v4);
+        let started = Instant::now();
+        let o = lab
+            .client
+            .command(BIN)
+            .args(["probe", "--cures", &url, "--insecure", "--timeout", "2s"])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert!(err.contains(words), "{words:?} not in {err}");
+        assert!(started.elapsed() < Duration::from_secs(5), "{err}");
+    }
+}

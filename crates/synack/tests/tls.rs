@@ -333,3 +333,114 @@ fn the_summary_counts_full_resumed_and_failed_tls_handshakes() {
     assert_eq!(bad_exit, Some(1), "{bad}");
     assert!(bad.contains("TLS failures: tls_certificate 3"), "{bad}");
 }
+
+/// `GET path` to the exporter at `addr` in the client namespace: (status,
+/// body).
+fn exporter_get(lab: &Lab, addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let text = lab
+        .client
+        .run(move || {
+            let mut s = std::net::TcpStream::connect(addr)?;
+            s.set_read_timeout(Some(Duration::from_secs(20)))?;
+            s.write_all(request.as_bytes())?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok::<_, std::io::Error>(text)
+        })
+        .unwrap()
+        .unwrap();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text.split("\r\n\r\n").nth(1).unwrap_or("").to_string();
+    (status, body)
+}
+
+/// The value of the first sample of `metric` in an OpenMetrics body.
+fn sample(body: &str, metric: &str) -> Option<f64> {
+    body.lines()
+        .find(|l| l.starts_with(metric) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// The exporter's `/probe?module=tls`: the TCP and TLS handshakes apart
+/// (the TLS one costs the injected round trip), the version and the
+/// certificate's days left; a certificate it cannot trust fails the probe
+/// with the cause's kind; an unknown module is refused.
+#[test]
+fn the_exporter_tls_module_times_both_handshakes_and_names_failures() {
+    let Some(mut lab) = lab() else { return };
+    let ip = IpAddr::V4(lab.server_v4);
+    let (ca, chain, key) = signed_by_a_ca(ip, -10, 30);
+    let trusted = tls_server_with(&lab, 8443, &[], chain, key);
+    let untrusted = tls_server(&lab, 8444, &[]);
+    lab.impair(Impairment::delay(Duration::from_millis(20)))
+        .unwrap();
+    let mut child = lab
+        .client
+        .command(BIN)
+        .args(["export", "--listen", "127.0.0.1:0", "--allow"])
+        .arg(format!("{}:*", lab.server_v4))
+        .env("SSL_CERT_FILE", &ca)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(child.stderr.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let addr: std::net::SocketAddr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    let target =
+        |port: u16, module: &str| format!("/probe?target={}:{port}&module={module}", lab.server_v4);
+    let ok = exporter_get(&lab, addr, &target(8443, "tls"));
+    let bad = exporter_get(&lab, addr, &target(8444, "tls"));
+    let unknown = exporter_get(&lab, addr, &target(8443, "icmp"));
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
+    let _ = child.wait();
+    trusted.store(true, Ordering::SeqCst);
+    untrusted.store(true, Ordering::SeqCst);
+    let _ = std::fs::remove_file(&ca);
+
+    assert_eq!(ok.0, 200, "{}", ok.1);
+    assert_eq!(sample(&ok.1, "synack_probe_success"), Some(1.0), "{}", ok.1);
+    let tcp = sample(&ok.1, "synack_probe_handshake_seconds").unwrap();
+    let tls = sample(&ok.1, "synack_probe_tls_handshake_seconds").unwrap();
+    assert!(
+        (0.020..0.020 * 1.05 + 0.001).contains(&tcp),
+        "TCP {tcp}: {}",
+        ok.1
+    );
+    // One round trip and the crypto of a debug build's full handshake.
+    assert!((0.020..0.060).contains(&tls), "TLS {tls}: {}", ok.1);
+    assert!(
+        ok.1.contains("synack_probe_tls_version{version=\"TLSv1.3\"} 1"),
+        "{}",
+        ok.1
+    );
+    let days = sample(&ok.1, "synack_probe_tls_cert_days_left").unwrap();
+    assert!((28.0..=30.0).contains(&days), "{days}");
+
+    assert_eq!(
+        sample(&bad.1, "synack_probe_success"),
+        Some(0.0),
+        "{}",
+        bad.1
+    );
+    assert!(
+        bad.1.contains("outcome=\"tls_failed\"") && bad.1.contains("cause=\"tls_certificate\""),
+        "{}",
+        bad.1
+    );
+    assert_eq!(unknown.0, 400, "{}", unknown.1);
+}
