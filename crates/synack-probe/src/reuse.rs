@@ -22,9 +22,7 @@ pub struct Series {
 
 impl Series {
     pub fn median(v: &[Duration]) -> Duration {
-        let mut v = v.to_vec();
-        v.sort();
-        v.get(v.len() / 2).copied().unwrap_or_default()
+        crate::cures::median(v)
     }
 
     pub fn total(&self) -> Duration {

@@ -83,9 +83,11 @@ Examples:
 const EXPORT_AFTER: &str = "\
 Endpoints: /metrics (OpenMetrics text: per-listener queues, SYN-RECV and
 drops labelled by address and port, socket states, kernel counters, handshake
-sysctls) and /probe?target=HOST:PORT (handshake metrics from one connect,
-for targets matching an --allow pattern only: the exporter is not an open
-proxy, and with no --allow every probe is refused).
+sysctls) and /probe?target=HOST:PORT (handshake metrics from one connect;
+&module=tls adds a TLS handshake timed apart, its version, the certificate's
+days left and TLS failures by kind), for targets matching an --allow pattern
+only: the exporter is not an open proxy, and with no --allow every probe is
+refused.
 
 --allow patterns: HOST:PORT, where HOST is a name, an address, a CIDR
 prefix or *, and PORT a number or *: e.g. 10.0.0.0/8:443, db.internal:5432.

@@ -187,6 +187,32 @@ fn cures_at(rtt_ms: u64) {
     assert_eq!(row(&doc, "new_each")["connections"], REQUESTS);
     assert_eq!(row(&doc, "keep_alive")["connections"], 1);
     assert_eq!(row(&doc, "http2")["connections"], 1);
+    if rtt_ms == 50 {
+        // The table as people read it: every cure there and supported.
+        let requests = REQUESTS.to_string();
+        let o = e
+            .lab
+            .client
+            .command(BIN)
+            .args([
+                "probe",
+                "--cures",
+                &e.url,
+                "--insecure",
+                "--requests",
+                &requests,
+            ])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&o.stdout);
+        eprintln!("{table}");
+        assert_eq!(o.status.code(), Some(0), "{table}");
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 2 + ROUND_TRIPS.len(), "{table}");
+        for line in &lines[4..] {
+            assert!(line.ends_with("yes"), "{line}");
+        }
+    }
 }
 
 #[test]
