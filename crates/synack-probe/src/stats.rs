@@ -23,6 +23,10 @@ pub struct TargetStats {
     pub tls_full: Latencies,
     pub tls_resumed: Latencies,
     pub tls_failures: BTreeMap<&'static str, u64>,
+    /// With TLS and a request: the first answer byte (from connect()) when
+    /// the server took the request as 0-RTT early data, and when not, ns.
+    pub early_data_taken: Latencies,
+    pub early_data_not_taken: Latencies,
 }
 
 impl TargetStats {
@@ -51,6 +55,16 @@ impl TargetStats {
     }
 
     /// Counts a TFO attempt's time to the first answer byte.
+    /// With TLS and a request: when its answer's first byte came.
+    pub fn add_tls_first_answer(&mut self, early_data_taken: bool, after: Duration) {
+        let into = if early_data_taken {
+            &mut self.early_data_taken
+        } else {
+            &mut self.early_data_not_taken
+        };
+        into.record(after.as_nanos() as u64);
+    }
+
     pub fn add_first_answer(&mut self, data_in_syn: bool, after: Duration) {
         let into = if data_in_syn {
             &mut self.tfo_with_data

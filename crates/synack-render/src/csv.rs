@@ -57,6 +57,8 @@ const HEADER: &[&str] = &[
     "tls_alpn",
     "tls_resumed",
     "tls_failure",
+    "tls_early_data",
+    "first_response_us",
 ];
 
 pub struct CsvSink<W: Write> {
@@ -172,6 +174,10 @@ impl<W: Write> Sink for CsvSink<W> {
             opt(tls.and_then(|t| t.alpn.clone())),
             opt(tls.map(|t| t.resumed)),
             opt(tls.and_then(|t| t.failure.as_ref().map(|f| f.0))),
+            opt(tls
+                .and_then(|t| t.early_data)
+                .map(|a| if a { "accepted" } else { "rejected" })),
+            us_field(h.probe.as_ref().and_then(|p| p.first_response_ns)),
         ];
         self.out.write_record(&row).map_err(io_error)
     }

@@ -174,15 +174,29 @@ pub fn summary(
                 .collect();
             writeln!(out, "TLS failures: {}", failed.join(", "))?;
         }
-        let (with, without) = (&stats.tfo_with_data, &stats.tfo_without_data);
-        if let (Some(fast), Some(slow)) = (with.quantile(0.5), without.quantile(0.5)) {
-            writeln!(
-                out,
-                "TCP Fast Open: first answer byte p50 {} with data in the SYN vs {} without: saves {} per request",
-                human_ns(fast as i64),
-                human_ns(slow as i64),
-                human_ns(slow as i64 - fast as i64)
-            )?;
+        for (cure, taken, with, without) in [
+            (
+                "TCP Fast Open",
+                "with data in the SYN",
+                &stats.tfo_with_data,
+                &stats.tfo_without_data,
+            ),
+            (
+                "TLS 0-RTT",
+                "with the request in early data",
+                &stats.early_data_taken,
+                &stats.early_data_not_taken,
+            ),
+        ] {
+            if let (Some(fast), Some(slow)) = (with.quantile(0.5), without.quantile(0.5)) {
+                writeln!(
+                    out,
+                    "{cure}: first answer byte p50 {} {taken} vs {} without: saves {} per request",
+                    human_ns(fast as i64),
+                    human_ns(slow as i64),
+                    human_ns(slow as i64 - fast as i64)
+                )?;
+            }
         }
     }
     Ok(())

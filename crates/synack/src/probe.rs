@@ -230,6 +230,10 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
         any_failed |= r.tls.as_ref().is_some_and(|t| t.failure.is_some());
         if let Some(tls) = &r.tls {
             t.stats.add_tls(tls);
+            if let Some(resp) = r.first_response {
+                t.stats
+                    .add_tls_first_answer(tls.early_data == Some(true), resp);
+            }
         }
         let written = match &mut sink {
             Some(s) => s.record(&rec),

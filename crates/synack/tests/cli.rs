@@ -379,7 +379,13 @@ fn probe_csv_rows_match_the_header() {
         .map(|l| l.split(',').map(String::from).collect())
         .collect();
     let header = rdr.remove(0);
-    assert!(header.ends_with(&["tls_failure".to_string()]), "{header:?}");
+    assert!(
+        header.ends_with(&[
+            "tls_early_data".to_string(),
+            "first_response_us".to_string()
+        ]),
+        "{header:?}"
+    );
     assert!(header.contains(&"cause".to_string()));
     assert!(text.contains("ECONNREFUSED"));
 }

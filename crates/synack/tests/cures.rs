@@ -280,7 +280,20 @@ fn probe_tls_url_times_the_first_byte_and_sends_0rtt_once_a_ticket_allows() {
             "attempt {}: first byte at {got} ms, predicted {predicted} ms: {r}",
             i + 1
         );
-    }
+    } // The summary puts the two side by side.
+    let o = e
+        .lab
+        .client
+        .command(BIN)
+        .args(["probe", &target, "--tls", "--insecure", "--url", &e.url])
+        .args(["-c", "3", "-i", "0.1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("TLS 0-RTT: first answer byte p50") && text.contains("0-rtt=accepted"),
+        "{text}"
+    );
 }
 
 /// A server with TLS but neither TCP Fast Open, early data nor HTTP/2:
@@ -407,4 +420,40 @@ fn cures_against_a_closed_port_or_a_plain_server_fail_with_the_reason() {
         assert!(err.contains(words), "{words:?} not in {err}");
         assert!(started.elapsed() < Duration::from_secs(5), "{err}");
     }
+}
+
+/// N requests all at once: N parallel HTTP/1.1 connections against N
+/// streams on one HTTP/2 connection. Both take the three round trips of
+/// one connection and its request; HTTP/2 opens one connection where the
+/// other opens N (counted by the client's kernel too).
+#[test]
+fn n_streams_on_one_connection_against_n_parallel_connections() {
+    let Some(mut e) = everything() else { return };
+    let parallel = ["--insecure", "--concurrency", "5"];
+    let (base, exit, _) = cures(&e.lab, &e.url, &parallel);
+    assert_eq!(exit, Some(0), "{base}");
+    e.lab
+        .impair(Impairment::delay(Duration::from_millis(50)))
+        .unwrap();
+    let (doc, exit, opened) = cures(&e.lab, &e.url, &parallel);
+    assert_eq!(exit, Some(0), "{doc}");
+    for cure in ["new_each", "http2"] {
+        let predicted = ms(&row(&base, cure)["total_us"]) + 3.0 * 50.0;
+        let got = ms(&row(&doc, cure)["total_us"]);
+        assert!(
+            within(got, predicted),
+            "{cure}: all {REQUESTS} in {got} ms, predicted {predicted} ms: {doc}"
+        );
+    }
+    assert_eq!(row(&doc, "new_each")["connections"], REQUESTS, "{doc}");
+    assert_eq!(row(&doc, "keep_alive")["connections"], REQUESTS, "{doc}");
+    assert_eq!(row(&doc, "http2")["connections"], 1, "{doc}");
+    let counted: u64 = doc["cures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["connections"].as_u64().unwrap_or(0))
+        .sum();
+    // A warm-up per worker for each of the four cures that need one.
+    assert_eq!(opened, counted + 4 * REQUESTS as u64, "{doc}");
 }
