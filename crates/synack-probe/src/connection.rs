@@ -67,18 +67,16 @@ pub struct Opened {
     pub tls: Option<TlsOutcome>,
     /// The SYN's data was acknowledged by the SYN-ACK (TCP_INFO).
     pub syn_data_accepted: bool,
-    /// The request given to [`open`] has been sent already: in the SYN, or
-    /// as accepted early data.
-    pub request_sent: bool,
 }
 
 fn tls_error(f: TlsFailure) -> io::Error {
     io::Error::other(f.explain())
 }
 
-/// Opens a connection. `request` is what the caller sends first: with
-/// `fast_open` on plain TCP it rides in the SYN; with TLS it is offered as
-/// early data. [`Opened::request_sent`] says whether it went.
+/// Opens a connection and sends `request` on it: in the SYN with
+/// `fast_open` on plain TCP, as TLS early data when the session allows
+/// (sent again after the handshake if the server refused it), or else
+/// right after the handshake.
 pub fn open(dial: &Dial, request: Option<&[u8]>) -> io::Result<Opened> {
     let socket = Socket::new(
         Domain::for_address(dial.addr),
@@ -137,7 +135,6 @@ pub fn open(dial: &Dial, request: Option<&[u8]>) -> io::Result<Opened> {
             connect,
             tls: None,
             syn_data_accepted,
-            request_sent: request.is_some(),
         });
     };
     let tls_started = if dial.fast_open {
@@ -150,9 +147,14 @@ pub fn open(dial: &Dial, request: Option<&[u8]>) -> io::Result<Opened> {
     if early_sent {
         outcome.early_data = Some(conn.is_early_data_accepted());
     }
+    let mut transport = StreamOwned::new(conn, stream);
+    if let Some(request) = request
+        && outcome.early_data != Some(true)
+    {
+        transport.write_all(request)?;
+    }
     Ok(Opened {
-        request_sent: outcome.early_data == Some(true),
-        transport: Transport::Tls(Box::new(StreamOwned::new(conn, stream))),
+        transport: Transport::Tls(Box::new(transport)),
         started,
         connect,
         tls: Some(outcome),

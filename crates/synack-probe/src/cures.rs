@@ -250,8 +250,7 @@ fn response(reader: &mut BufReader<Transport>) -> io::Result<(Instant, u16)> {
     Ok((first_byte, http1::read_response(reader)?))
 }
 
-/// Opens a connection for `cure` and sends `request` on it (unless it
-/// went in the SYN or as early data).
+/// Opens a connection for `cure` with `request` sent on it.
 fn open_and_send(
     cure: Cure,
     dial: &Dial,
@@ -259,12 +258,7 @@ fn open_and_send(
 ) -> io::Result<(Instant, bool, BufReader<Transport>)> {
     let opened = connection::open(dial, Some(request))?;
     let effect = took_effect(cure, &opened);
-    let (started, sent) = (opened.started, opened.request_sent);
-    let mut reader = BufReader::new(opened.transport);
-    if !sent {
-        reader.get_mut().write_all(request)?;
-    }
-    Ok((started, effect, reader))
+    Ok((opened.started, effect, BufReader::new(opened.transport)))
 }
 
 /// The HTTP/1.1 cures: a connection per request, or kept alive per worker.

@@ -457,3 +457,53 @@ fn n_streams_on_one_connection_against_n_parallel_connections() {
     // A warm-up per worker for each of the four cures that need one.
     assert_eq!(opened, counted + 4 * REQUESTS as u64, "{doc}");
 }
+
+/// The first "p50 N UNIT" on the line that starts with `label`, in ms.
+fn p50_ms(text: &str, label: &str) -> f64 {
+    let words: Vec<&str> = text
+        .lines()
+        .find(|l| l.starts_with(label))
+        .and_then(|l| l.split("p50 ").nth(1))
+        .map(|rest| rest.split_whitespace().take(2).collect())
+        .unwrap_or_default();
+    let scale = match words.get(1).map(|u| u.trim_end_matches(',')) {
+        Some("µs") => 0.001,
+        Some("ms") => 1.0,
+        Some("s") => 1000.0,
+        _ => panic!("no {label:?} p50 in:\n{text}"),
+    };
+    words[0].parse::<f64>().unwrap() * scale
+}
+
+/// `--reuse https://`: a new TCP and full TLS handshake per request (3
+/// round trips with its request) against one kept-alive connection (1).
+#[test]
+fn reuse_over_https_compares_new_tls_connections_with_keep_alive() {
+    let Some(mut e) = everything() else { return };
+    let run = |lab: &Lab| {
+        let o = lab
+            .client
+            .command(BIN)
+            .args(["probe", "--reuse", &e.url, "--insecure", "-c", "5"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&o.stdout).into_owned();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(0), "{text}{err}");
+        text
+    };
+    let base = run(&e.lab);
+    e.lab
+        .impair(Impairment::delay(Duration::from_millis(50)))
+        .unwrap();
+    let text = run(&e.lab);
+    assert!(text.contains("keep-alive saves"), "{text}");
+    for (label, trips) in [("new connection each", 3.0), ("one keep-alive", 1.0)] {
+        let predicted = p50_ms(&base, label) + trips * 50.0;
+        let got = p50_ms(&text, label);
+        assert!(
+            within(got, predicted),
+            "{label}: {got} ms, predicted {predicted} ms:\n{text}"
+        );
+    }
+}
