@@ -86,10 +86,12 @@ fn ms(v: &Value) -> f64 {
 /// A lab whose server offers every cure: TLS 1.3 with tickets and early
 /// data, TCP Fast Open, keep-alive, HTTP/2 (nghttpd behind the TLS server).
 struct Everything {
+    // Dropped in this order: nghttpd, the lab, then the turn.
+    _h2: tls_server::Nghttpd,
     lab: Lab,
     url: String,
-    _h2: tls_server::Nghttpd,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    _serial: std::sync::MutexGuard<'static, ()>,
 }
 
 impl Drop for Everything {
@@ -98,7 +100,16 @@ impl Drop for Everything {
     }
 }
 
+/// One lab test of this file at a time: on two cores, the debug build's
+/// TLS crypto of tests running alongside would be measured as network time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn everything() -> Option<Everything> {
+    let serial = serial();
     let lab = lab()?;
     enable_fast_open(&lab);
     let h2 = tls_server::nghttpd(&lab, 8081);
@@ -111,6 +122,7 @@ fn everything() -> Option<Everything> {
     let stop = tls_server::serve(&lab, 8443, offer, chain, key);
     let url = format!("https://{}:8443/", lab.server_v4);
     Some(Everything {
+        _serial: serial,
         lab,
         url,
         _h2: h2,
@@ -301,6 +313,7 @@ fn probe_tls_url_times_the_first_byte_and_sends_0rtt_once_a_ticket_allows() {
 /// ones it has.
 #[test]
 fn cures_name_what_the_server_lacks() {
+    let _serial = serial();
     let Some(lab) = lab() else { return };
     // The client would use TCP Fast Open; the server's kernel does not.
     lab.sysctl(Side::Client, "net.ipv4.tcp_fastopen", "1")
@@ -352,6 +365,7 @@ fn cures_name_what_the_server_lacks() {
 /// TCP Fast Open (the request in the SYN) are measured.
 #[test]
 fn cures_over_http_measure_the_tcp_cures_and_say_the_tls_ones_need_https() {
+    let _serial = serial();
     let Some(lab) = lab() else { return };
     enable_fast_open(&lab);
     let listener = lab.listen_any(8080).unwrap();
@@ -396,6 +410,7 @@ fn cures_over_http_measure_the_tcp_cures_and_say_the_tls_ones_need_https() {
 /// reason, within the timeout.
 #[test]
 fn cures_against_a_closed_port_or_a_plain_server_fail_with_the_reason() {
+    let _serial = serial();
     let Some(lab) = lab() else { return };
     let listener = lab.listen_any(8081).unwrap();
     std::thread::spawn(move || {
