@@ -179,13 +179,16 @@ fn cures_at(rtt_ms: u64) {
         "0-RTT first byte {earlier} ms earlier, predicted {} ms",
         base_earlier + rtt
     );
-    // HTTP/2: N-1 handshakes (TCP and TLS, 2 round trips each) saved.
-    // Their computing, from the run without delay, is the difference of the
-    // medians (a total over a few milliseconds is mostly scheduling noise).
+    // HTTP/2: N-1 handshakes saved. A request on a new connection costs
+    // 3 round trips and one on the HTTP/2 connection 1 (checked above);
+    // over the pattern the first stream waits for the one handshake, the
+    // other N-1 do not, so the totals differ by N-1 times the difference
+    // of the medians, with no other cost hidden in either.
     let saved = ms(&row(&doc, "http2")["saved_us"]);
-    let computing = ms(&row(&base, "new_each")["request_p50_us"])
-        - ms(&row(&base, "http2")["request_p50_us"]);
-    let predicted = (REQUESTS - 1) as f64 * (2.0 * rtt + computing);
+    let per_handshake =
+        ms(&row(&doc, "new_each")["request_p50_us"]) - ms(&row(&doc, "http2")["request_p50_us"]);
+    assert!(per_handshake >= 2.0 * rtt, "{per_handshake} ms: {doc}");
+    let predicted = (REQUESTS - 1) as f64 * per_handshake;
     assert!(
         within(saved, predicted),
         "HTTP/2 saved {saved} ms, predicted {predicted} ms"
