@@ -238,8 +238,105 @@ pub fn audit(snap: &Snapshot) -> Vec<Finding> {
             "",
         );
     }
+    conntrack_and_ports(snap, &mut finding);
     out.sort_by_key(|f| std::cmp::Reverse(f.level));
     out
+}
+
+/// The conntrack table and the ephemeral ports: the two resources a
+/// handshake uses on its way besides the listener's queues.
+fn conntrack_and_ports(
+    snap: &Snapshot,
+    finding: &mut impl FnMut(Level, &str, String, String, &str),
+) {
+    if let Some(ct) = &snap.conntrack {
+        let fill = ct.fill();
+        finding(
+            if fill >= 90.0 {
+                Level::Critical
+            } else if fill >= 70.0 {
+                Level::Warning
+            } else {
+                Level::Ok
+            },
+            "nf_conntrack",
+            format!("{}/{} ({fill:.0}%)", ct.entries, ct.max),
+            "when the table is full, new connections are dropped before any socket sees them and their clients retransmit the SYN after 1 s, 3 s, ...".into(),
+            if fill >= 70.0 {
+                "sysctl -w net.netfilter.nf_conntrack_max=N in the initial namespace (the limit applies to each), or exempt busy traffic from tracking (notrack)"
+            } else {
+                ""
+            },
+        );
+        let failed = ct.stat("insert_failed");
+        if failed > 0 {
+            finding(
+                Level::Warning,
+                "nf_conntrack insert_failed",
+                failed.to_string(),
+                "tracked connections raced for the same tuple, usually two clients given the same source port by SNAT/MASQUERADE; each loser's SYN was dropped and retransmitted after exactly 1 s".into(),
+                "add --random-fully to the MASQUERADE/SNAT rule (nft: masquerade fully-random)",
+            );
+        }
+    }
+    let Some(ports) = &snap.ports else { return };
+    let size = ports.range_size();
+    finding(
+        if size < 16_384 {
+            Level::Warning
+        } else {
+            Level::Ok
+        },
+        sysctl::IP_LOCAL_PORT_RANGE,
+        format!("{}-{}", ports.range.0, ports.range.1),
+        format!("{size} local ports for the connections to each destination (address and port)"),
+        if size < 16_384 {
+            "sysctl -w net.ipv4.ip_local_port_range=\"32768 60999\" or wider"
+        } else {
+            ""
+        },
+    );
+    if let Some(d) = ports.destinations.first() {
+        let fill = ports.fill(d);
+        if fill >= 50.0 {
+            finding(
+                if fill >= 80.0 {
+                    Level::Critical
+                } else {
+                    Level::Warning
+                },
+                &d.remote.to_string(),
+                format!("{} of {size} ports ({fill:.0}%), {} in TIME-WAIT", d.in_use, d.time_wait),
+                "connect() to this destination fails with EADDRNOTAVAIL once its ports run out, while others still have theirs".into(),
+                "reuse connections to it (keep-alive, a pool); widen net.ipv4.ip_local_port_range",
+            );
+        }
+    }
+    let tw: u32 = ports.destinations.iter().map(|d| d.time_wait).sum();
+    match snap.sysctls.int(sysctl::TCP_TW_REUSE) {
+        Some(reuse @ (0 | 2)) if u64::from(tw) * 2 >= u64::from(size) => finding(
+            Level::Warning,
+            sysctl::TCP_TW_REUSE,
+            reuse.to_string(),
+            format!(
+                "{tw} sockets in TIME-WAIT hold ports of the busiest destinations, and new connections may not take them ({})",
+                if reuse == 2 {
+                    "2: only for loopback"
+                } else {
+                    "0: never"
+                }
+            ),
+            "sysctl -w net.ipv4.tcp_tw_reuse=1 (safe with TCP timestamps on), and keep connections alive",
+        ),
+        Some(reuse) => finding(
+            Level::Ok,
+            sysctl::TCP_TW_REUSE,
+            reuse.to_string(),
+            format!("{tw} sockets in TIME-WAIT among the busiest destinations"),
+            "",
+        ),
+        None => {}
+    }
 }
 
 #[cfg(test)]

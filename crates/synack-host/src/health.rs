@@ -44,6 +44,12 @@ pub enum AlertKind {
     CookiesOffQueueDrops,
     /// TCP Fast Open attempts fail.
     FastOpenFailures,
+    /// The connection tracking table is (nearly) full.
+    ConntrackFull,
+    /// Conntrack inserts fail: the SNAT port race.
+    ConntrackInsertFailed,
+    /// One destination uses most of the ephemeral port range.
+    PortsExhausted,
 }
 
 impl AlertKind {
@@ -54,6 +60,9 @@ impl AlertKind {
             AlertKind::CookieStorm => "syn_cookie_storm",
             AlertKind::CookiesOffQueueDrops => "syncookies_off_queue_drops",
             AlertKind::FastOpenFailures => "fastopen_failures",
+            AlertKind::ConntrackFull => "conntrack_full",
+            AlertKind::ConntrackInsertFailed => "conntrack_insert_failed",
+            AlertKind::PortsExhausted => "ephemeral_ports_exhausted",
         }
     }
 }
@@ -63,6 +72,8 @@ pub struct Alert {
     pub kind: AlertKind,
     pub severity: Severity,
     pub listener: Option<SocketAddr>,
+    /// The remote end it concerns (ports per destination).
+    pub destination: Option<SocketAddr>,
     /// One sentence: what, where, why, and what to do.
     pub message: String,
     /// The numbers behind it, by name.
@@ -163,6 +174,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
                 kind: AlertKind::AcceptQueueOverflow,
                 severity: if overflowing { Severity::Critical } else { Severity::Warning },
                 listener: Some(l.local),
+                destination: None,
                 message: format!(
                     "{}: accept queue {}/{} ({fill:.0}% full){}: the application does not accept() fast enough, or its queue is small; the queue holds min(listen() backlog, somaxconn) + 1 = {} + 1: {}{}",
                     l.local,
@@ -195,6 +207,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
                 kind: AlertKind::SynFlood,
                 severity: if cookies == Some(0) { Severity::Critical } else { Severity::Warning },
                 listener: Some(l.local),
+                destination: None,
                 message: format!(
                     "{}: SYN flood suspected: {} half-open connections (SYN queue {}/{}, {:.0}%), {:.0} handshakes completed/s in the namespace; {protection}",
                     l.local,
@@ -227,6 +240,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
             kind: AlertKind::CookieStorm,
             severity: Severity::Warning,
             listener: None,
+            destination: None,
             message: format!(
                 "{cookies_sent:.0} SYN cookies/s and no listener holds half-open connections: tcp_syncookies={} answers SYNs without keeping state, so counters cannot name the port; `synack capture` on the interface can",
                 cookies.map_or("?".into(), |c| c.to_string())
@@ -251,6 +265,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
             kind: AlertKind::CookiesOffQueueDrops,
             severity: Severity::Critical,
             listener: None,
+            destination: None,
             message: format!(
                 "tcp_syncookies=0 and {queue_drops:.0} SYNs/s are dropped for a full SYN queue{}: real clients cannot connect; set net.ipv4.tcp_syncookies=1",
                 if full.is_empty() { String::new() } else { format!(" (full: {})", full.join(", ")) }
@@ -272,6 +287,7 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
             kind: AlertKind::FastOpenFailures,
             severity: Severity::Warning,
             listener: None,
+            destination: None,
             message: format!(
                 "TCP Fast Open fails {tfo_fail:.1}/s (passive {:.1}/s, active {:.1}/s, blackhole {:.1}/s): a middlebox may drop SYNs with data; clients fall back to a plain handshake",
                 rate(counter::TCP_FAST_OPEN_PASSIVE_FAIL),
@@ -282,6 +298,110 @@ fn evaluate(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
         }),
         calm: tfo_fail == 0.0,
     });
+    out.extend(conntrack_and_ports(snap, rates));
+    out
+}
+
+/// Conntrack at or above this fill (percent) warns.
+pub const CONNTRACK_WARN: f64 = 90.0;
+/// A destination using this share of the port range (percent) warns.
+pub const PORTS_WARN: f64 = 80.0;
+
+/// The table and the ports a handshake uses on its way: conntrack's fill
+/// and failed inserts, and ephemeral ports per destination.
+fn conntrack_and_ports(snap: &Snapshot, rates: Option<&Rates>) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    if let Some(ct) = &snap.conntrack {
+        let rate = |name: &str| rates.map_or(0.0, |r| r.conntrack(name));
+        let (fill, drops) = (ct.fill(), rate("drop") + rate("early_drop"));
+        out.push(Verdict {
+            key: (AlertKind::ConntrackFull, None),
+            fire: (fill >= CONNTRACK_WARN || drops > 0.0).then(|| Alert {
+                kind: AlertKind::ConntrackFull,
+                severity: if fill >= 100.0 || drops > 0.0 {
+                    Severity::Critical
+                } else {
+                    Severity::Warning
+                },
+                listener: None,
+                destination: None,
+                message: format!(
+                    "conntrack table {}/{} ({fill:.0}% full){}: when it is full, new connections are dropped before any socket sees them (the client retransmits its SYN after 1 s, 3 s, ...); raise net.netfilter.nf_conntrack_max (set in the initial namespace, the limit applies to each), shorten the nf_conntrack_tcp_timeout_* that hold most entries, or exempt busy traffic from tracking (notrack)",
+                    ct.entries,
+                    ct.max,
+                    if drops > 0.0 {
+                        format!(", dropping {drops:.0} new connections/s")
+                    } else {
+                        String::new()
+                    }
+                ),
+                evidence: vec![
+                    ("entries", ct.entries.to_string()),
+                    ("max", ct.max.to_string()),
+                    ("drop_per_s", format!("{:.1}", rate("drop"))),
+                    ("early_drop_per_s", format!("{:.1}", rate("early_drop"))),
+                ],
+            }),
+            calm: fill < CONNTRACK_WARN - 10.0 && drops == 0.0,
+        });
+        let failed = rate("insert_failed");
+        out.push(Verdict {
+            key: (AlertKind::ConntrackInsertFailed, None),
+            fire: (failed > 0.0).then(|| Alert {
+                kind: AlertKind::ConntrackInsertFailed,
+                severity: Severity::Warning,
+                listener: None,
+                destination: None,
+                message: format!(
+                    "conntrack inserts fail {failed:.1}/s ({} in all): two connections raced for the same tracked tuple, usually SNAT/MASQUERADE giving two clients the same source port; the losing SYN is dropped and its client waits exactly 1 s to retransmit it: add --random-fully to the MASQUERADE/SNAT rule (nft: masquerade fully-random)",
+                    ct.stat("insert_failed")
+                ),
+                evidence: vec![
+                    ("insert_failed_per_s", format!("{failed:.2}")),
+                    ("insert_failed", ct.stat("insert_failed").to_string()),
+                ],
+            }),
+            calm: failed == 0.0,
+        });
+    }
+    if let Some(ports) = &snap.ports {
+        let tw_reuse = snap.sysctls.int(sysctl::TCP_TW_REUSE);
+        for d in &ports.destinations {
+            let fill = ports.fill(d);
+            out.push(Verdict {
+                key: (AlertKind::PortsExhausted, Some(d.remote)),
+                fire: (fill >= PORTS_WARN).then(|| Alert {
+                    kind: AlertKind::PortsExhausted,
+                    severity: if fill >= 95.0 {
+                        Severity::Critical
+                    } else {
+                        Severity::Warning
+                    },
+                    listener: None,
+                    destination: Some(d.remote),
+                    message: format!(
+                        "{}: {} of the {} ephemeral ports in use for this destination ({fill:.0}%, {} in TIME-WAIT): connect() to it fails with EADDRNOTAVAIL once they run out; reuse connections (keep-alive, a pool), widen net.ipv4.ip_local_port_range ({}-{} now){}",
+                        d.remote,
+                        d.in_use,
+                        ports.range_size(),
+                        d.time_wait,
+                        ports.range.0,
+                        ports.range.1,
+                        match tw_reuse {
+                            Some(0) | Some(2) if d.time_wait > 0 => ", or let new connections take TIME-WAIT ports with net.ipv4.tcp_tw_reuse=1 (timestamps needed)",
+                            _ => "",
+                        }
+                    ),
+                    evidence: vec![
+                        ("in_use", d.in_use.to_string()),
+                        ("time_wait", d.time_wait.to_string()),
+                        ("range", ports.range_size().to_string()),
+                    ],
+                }),
+                calm: fill < PORTS_WARN - 20.0,
+            });
+        }
+    }
     out
 }
 
@@ -311,7 +431,14 @@ impl Alerts {
         self.active
             .retain(|k, (_, calm)| present.contains(k) && *calm < CLEAR_AFTER);
         let mut alerts: Vec<Alert> = self.active.values().map(|(a, _)| a.clone()).collect();
-        alerts.sort_by_key(|a| (std::cmp::Reverse(a.severity), a.kind, a.listener));
+        alerts.sort_by_key(|a| {
+            (
+                std::cmp::Reverse(a.severity),
+                a.kind,
+                a.listener,
+                a.destination,
+            )
+        });
         alerts
     }
 }
@@ -349,6 +476,8 @@ mod tests {
             }],
             states: None,
             counters,
+            conntrack: None,
+            ports: None,
             sysctls: Sysctls {
                 values: vec![
                     ("net.ipv4.tcp_syncookies".into(), syncookies.into()),
@@ -421,5 +550,60 @@ mod tests {
             .find(|a| a.kind == AlertKind::SynFlood)
             .unwrap();
         assert!(flood.message.contains("NOT protected"), "{}", flood.message);
+    }
+
+    #[test]
+    fn a_full_conntrack_table_failed_inserts_and_a_destination_out_of_ports_fire() {
+        use crate::conntrack::Conntrack;
+        use crate::ports::{Destination, PortUse};
+        let t0 = Instant::now();
+        let with = |at: Instant, entries: u64, insert_failed: u64, in_use: u32| {
+            let mut s = snapshot(at, 0, 0, 0, "1");
+            s.conntrack = Some(Conntrack {
+                entries,
+                max: 1000,
+                stats: [("insert_failed".to_string(), insert_failed)].into(),
+            });
+            s.ports = Some(PortUse {
+                range: (40000, 40099),
+                destinations: vec![Destination {
+                    remote: "10.0.0.9:5432".parse().unwrap(),
+                    in_use,
+                    time_wait: in_use / 2,
+                }],
+                destinations_seen: 1,
+            });
+            s.sysctls
+                .values
+                .push(("net.ipv4.tcp_tw_reuse".into(), "2".into()));
+            s
+        };
+        let calm = with(t0, 100, 5, 10);
+        let mut alerts = Alerts::default();
+        assert!(alerts.update(&calm, None).is_empty());
+        let busy = with(t0 + Duration::from_secs(1), 950, 8, 85);
+        let fired = alerts.update(&busy, Some(&Rates::between(&calm, &busy)));
+        let kinds: Vec<_> = fired.iter().map(|a| (a.kind, a.severity)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                (AlertKind::ConntrackFull, Severity::Warning),
+                (AlertKind::ConntrackInsertFailed, Severity::Warning),
+                (AlertKind::PortsExhausted, Severity::Warning),
+            ]
+        );
+        assert!(
+            fired[0].message.contains("950/1000 (95% full)"),
+            "{}",
+            fired[0].message
+        );
+        assert!(fired[1].message.contains("3.0/s") && fired[1].message.contains("random-fully"));
+        let ports = &fired[2];
+        assert_eq!(ports.destination, Some("10.0.0.9:5432".parse().unwrap()));
+        assert!(
+            ports.message.contains("85 of the 100") && ports.message.contains("tcp_tw_reuse=1"),
+            "{}",
+            ports.message
+        );
     }
 }

@@ -6,9 +6,11 @@
 #![forbid(unsafe_code)]
 
 pub mod audit;
+pub mod conntrack;
 pub mod counters;
 pub mod health;
 pub mod names;
+pub mod ports;
 pub mod processes;
 pub mod procfs;
 pub mod snapshot;

@@ -2,7 +2,10 @@
 //! drops), optionally every socket's state, the kernel counters and the
 //! handshake sysctls. Two snapshots make rates ([`Rates`]).
 
+use crate::conntrack::Conntrack;
 use crate::counters::{Counters, is_gauge};
+use crate::names::sysctl;
+use crate::ports::{PortUse, Tally, parse_range};
 use crate::sockets::{self, Listener};
 use crate::sysctls::Sysctls;
 use std::collections::BTreeMap;
@@ -55,6 +58,10 @@ pub struct Snapshot {
     pub states: Option<[u64; 12]>,
     pub counters: Counters,
     pub sysctls: Sysctls,
+    /// The connection tracking table (None: no conntrack in this kernel).
+    pub conntrack: Option<Conntrack>,
+    /// Ephemeral ports per destination (with the socket states).
+    pub ports: Option<PortUse>,
     /// What could not be read (the rest is still reported).
     pub problems: Vec<String>,
 }
@@ -67,12 +74,22 @@ impl Snapshot {
         let (taken, wall) = (Instant::now(), SystemTime::now());
         let mut listeners = sockets::listeners(options.drops)?;
         let mut problems = Vec::new();
+        let sysctls = Sysctls::read();
+        let tally = sysctls
+            .get(sysctl::IP_LOCAL_PORT_RANGE)
+            .and_then(parse_range)
+            .map(|range| Tally::new(range, listeners.iter().map(|l| l.local.port()).collect()));
+        let mut ports = None;
         // With states asked for, one dump of the whole table also gives the
-        // half-open counts; otherwise a SYN-RECV-only dump does.
+        // half-open counts and the ports per destination; otherwise a
+        // SYN-RECV-only dump gives the half-open counts.
         let dumped = if options.states {
             Some(
-                sockets::census()
-                    .map(|(s, h)| (Some(s), h))
+                sockets::census(tally)
+                    .map(|c| {
+                        ports = c.ports.map(Tally::finish);
+                        (Some(c.states), c.half_open)
+                    })
                     .map_err(|e| ("socket state dump", e)),
             )
         } else if options.syn_recv {
@@ -105,7 +122,10 @@ impl Snapshot {
             }
         }
         let counters = Counters::read();
-        let sysctls = Sysctls::read();
+        let conntrack = Conntrack::read().unwrap_or_else(|e| {
+            problems.push(e);
+            None
+        });
         problems.extend(counters.problems.iter().cloned());
         problems.extend(sysctls.problems.iter().cloned());
         Ok(Snapshot {
@@ -115,6 +135,8 @@ impl Snapshot {
             states,
             counters,
             sysctls,
+            conntrack,
+            ports,
             problems,
         })
     }
@@ -137,6 +159,8 @@ pub struct Rates {
     pub counters: BTreeMap<String, f64>,
     /// Listener index in the newer snapshot → drops per second.
     pub listener_drops: BTreeMap<usize, f64>,
+    /// Conntrack statistic (kernel name) → increase per second.
+    pub conntrack: BTreeMap<String, f64>,
 }
 
 impl Rates {
@@ -166,14 +190,31 @@ impl Rates {
                 Some((i, f64::from(l.drops?.saturating_sub(before)) / seconds))
             })
             .collect();
+        let conntrack = match (&older.conntrack, &newer.conntrack) {
+            (Some(then), Some(now)) => now
+                .stats
+                .iter()
+                .map(|(name, &v)| {
+                    let before = then.stat(name);
+                    (name.clone(), v.saturating_sub(before) as f64 / seconds)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        };
         Rates {
             seconds,
             counters,
             listener_drops,
+            conntrack,
         }
     }
 
     pub fn counter(&self, name: &str) -> f64 {
         self.counters.get(name).copied().unwrap_or(0.0)
+    }
+
+    /// A conntrack statistic's rate (per second).
+    pub fn conntrack(&self, name: &str) -> f64 {
+        self.conntrack.get(name).copied().unwrap_or(0.0)
     }
 }

@@ -244,13 +244,26 @@ pub fn attribute_syn_recv(listeners: &mut [Listener], half_open: &HalfOpen) {
     }
 }
 
-/// Sockets in each TCP state (index = kernel state number) and the
-/// half-open ones by local address, from one dump of every state without
-/// extensions per family (the SYN-RECV counts come free with the walk).
-pub fn census() -> io::Result<([u64; 12], HalfOpen)> {
-    let ((mut counts, mut half_open), (counts6, half_open6)) = both_families(|family| {
+/// What one dump of every socket gives.
+#[derive(Debug)]
+pub struct Census {
+    /// Sockets in each TCP state (index = kernel state number).
+    pub states: [u64; 12],
+    /// Half-open connections by local address.
+    pub half_open: HalfOpen,
+    /// Ephemeral ports per destination, when a tally was asked for.
+    pub ports: Option<crate::ports::Tally>,
+}
+
+/// Sockets in each TCP state and the half-open ones by local address,
+/// from one dump of every state without extensions per family (the
+/// SYN-RECV counts come free with the walk), and with `ports` the
+/// ephemeral ports per destination too.
+pub fn census(ports: Option<crate::ports::Tally>) -> io::Result<Census> {
+    let (mut v4, v6) = both_families(|family| {
         let mut counts = [0u64; 12];
         let mut half_open = HashMap::new();
+        let mut tally = ports.clone();
         dump_family(
             family,
             StateFlags::all(),
@@ -260,15 +273,30 @@ pub fn census() -> io::Result<([u64; 12], HalfOpen)> {
                     *c += 1;
                 }
                 count_half_open(r, &mut half_open);
+                if let Some(t) = tally.as_mut() {
+                    let id = &r.header.socket_id;
+                    t.add(
+                        r.header.state,
+                        id.source_port,
+                        Endpoint::new(unmapped(id.destination_address), id.destination_port),
+                    );
+                }
             },
         )?;
-        Ok((counts, half_open))
+        Ok(Census {
+            states: counts,
+            half_open,
+            ports: tally,
+        })
     })?;
-    for (c, c6) in counts.iter_mut().zip(counts6) {
+    for (c, c6) in v4.states.iter_mut().zip(v6.states) {
         *c += c6;
     }
-    merge_half_open(&mut half_open, half_open6);
-    Ok((counts, half_open))
+    merge_half_open(&mut v4.half_open, v6.half_open);
+    if let (Some(t), Some(t6)) = (v4.ports.as_mut(), v6.ports) {
+        t.merge(t6);
+    }
+    Ok(v4)
 }
 
 #[cfg(test)]

@@ -109,11 +109,47 @@ impl Report<'_> {
                     "severity": a.severity.as_str(),
                     "kind": a.kind.as_str(),
                     "listener": a.listener.map(|l| l.to_string()),
+                    "destination": a.destination.map(|d| d.to_string()),
                     "message": a.message,
                     "evidence": a.evidence.iter().map(|(k, v)| (k.to_string(), json!(v))).collect::<serde_json::Map<_, _>>(),
                 })
             })
             .collect();
+        let conntrack = s.conntrack.as_ref().map(|ct| {
+            let stats: serde_json::Map<String, Value> = ct
+                .stats
+                .iter()
+                .map(|(name, v)| {
+                    let rate = self
+                        .rates
+                        .and_then(|r| r.conntrack.get(name))
+                        .copied()
+                        .map(round1);
+                    (name.clone(), json!({"value": v, "per_s": rate}))
+                })
+                .collect();
+            json!({"entries": ct.entries, "max": ct.max, "fill_pct": round1(ct.fill()), "stats": stats})
+        });
+        let ports = s.ports.as_ref().map(|p| {
+            let destinations: Vec<Value> = p
+                .destinations
+                .iter()
+                .map(|d| {
+                    json!({
+                        "destination": d.remote.to_string(),
+                        "in_use": d.in_use,
+                        "time_wait": d.time_wait,
+                        "fill_pct": round1(p.fill(d)),
+                    })
+                })
+                .collect();
+            json!({
+                "range": [p.range.0, p.range.1],
+                "range_size": p.range_size(),
+                "destinations_seen": p.destinations_seen,
+                "destinations": destinations,
+            })
+        });
         json!({
             "ts": self.when(),
             "netns": self.netns,
@@ -122,6 +158,8 @@ impl Report<'_> {
             "listeners": listeners,
             "states": states,
             "counters": counters,
+            "conntrack": conntrack,
+            "ephemeral_ports": ports,
             "sysctls": sysctls,
             "problems": s.problems,
         })
@@ -193,6 +231,52 @@ impl Report<'_> {
                     shown.join(" · ")
                 }
             );
+        }
+        if let Some(ct) = &s.conntrack {
+            let rate = |name: &str| {
+                self.rates
+                    .map_or("-".to_string(), |r| format!("{:.1}/s", r.conntrack(name)))
+            };
+            let _ = writeln!(
+                t,
+                "CONNTRACK  {}/{} ({:.0}% full)  insert_failed {} ({})  drop {} ({})  early_drop {} ({})",
+                ct.entries,
+                ct.max,
+                ct.fill(),
+                ct.stat("insert_failed"),
+                rate("insert_failed"),
+                ct.stat("drop"),
+                rate("drop"),
+                ct.stat("early_drop"),
+                rate("early_drop"),
+            );
+        }
+        if let Some(p) = &s.ports
+            && !p.destinations.is_empty()
+        {
+            let _ = writeln!(
+                t,
+                "EPHEMERAL PORTS per destination (range {}-{}, {} ports; busiest {} of {})\n  {:<28} {:>8} {:>6} {:>10}",
+                p.range.0,
+                p.range.1,
+                p.range_size(),
+                p.destinations.len().min(5),
+                p.destinations_seen,
+                "DESTINATION",
+                "IN USE",
+                "FILL",
+                "TIME-WAIT"
+            );
+            for d in p.destinations.iter().take(5) {
+                let _ = writeln!(
+                    t,
+                    "  {:<28} {:>8} {:>5.1}% {:>10}",
+                    d.remote.to_string(),
+                    d.in_use,
+                    p.fill(d),
+                    d.time_wait
+                );
+            }
         }
         let _ = writeln!(t, "COUNTERS{:>38} {:>10}", "VALUE", "/S");
         for name in HANDSHAKE_COUNTERS {

@@ -130,9 +130,14 @@ pub fn metrics(snap: &Snapshot, scrape_seconds: f64) -> String {
                     "listener".into(),
                     a.listener.map_or(String::new(), |l| l.to_string()),
                 ),
+                (
+                    "destination".into(),
+                    a.destination.map_or(String::new(), |d| d.to_string()),
+                ),
             ])
             .set(1);
     }
+    conntrack_and_ports(&mut registry, snap);
     let problems = Gauge::<i64>::default();
     problems.set(snap.problems.len() as i64);
     registry.register(
@@ -216,6 +221,67 @@ pub fn probe_result(
         ),
     }
     encode_registry(&registry)
+}
+
+/// The conntrack table and the ephemeral ports of the busiest
+/// destinations (at most `ports::KEPT` of them: the label set is bounded).
+fn conntrack_and_ports(registry: &mut Registry, snap: &Snapshot) {
+    if let Some(ct) = &snap.conntrack {
+        for (name, help, value) in [
+            (
+                "conntrack_entries",
+                "Connection tracking entries (nf_conntrack_count)",
+                ct.entries,
+            ),
+            (
+                "conntrack_max",
+                "Connection tracking limit, per namespace (nf_conntrack_max; 0: none)",
+                ct.max,
+            ),
+        ] {
+            let g = Gauge::<i64>::default();
+            g.set(value as i64);
+            registry.register(name, help, g);
+        }
+        for name in synack_host::conntrack::STATISTICS {
+            let c = Counter::<u64>::default();
+            c.inc_by(ct.stat(name));
+            registry.register(
+                format!("conntrack_{name}"),
+                format!("Connection tracking statistic {name}, summed over CPUs (conntrack -S)"),
+                c,
+            );
+        }
+    }
+    if let Some(p) = &snap.ports {
+        let range = Gauge::<i64>::default();
+        range.set(i64::from(p.range_size()));
+        registry.register(
+            "ephemeral_port_range_size",
+            "Ports in net.ipv4.ip_local_port_range",
+            range,
+        );
+        let in_use = Family::<Labels, Gauge>::default();
+        registry.register(
+            "ephemeral_ports_in_use",
+            "Local ports of the range held by sockets to this destination (busiest destinations)",
+            in_use.clone(),
+        );
+        let time_wait = Family::<Labels, Gauge>::default();
+        registry.register(
+            "ephemeral_ports_time_wait",
+            "Of those, sockets in TIME-WAIT",
+            time_wait.clone(),
+        );
+        for d in &p.destinations {
+            let labels = vec![
+                ("destination_address".into(), d.remote.ip().to_string()),
+                ("destination_port".into(), d.remote.port().to_string()),
+            ];
+            in_use.get_or_create(&labels).set(i64::from(d.in_use));
+            time_wait.get_or_create(&labels).set(i64::from(d.time_wait));
+        }
+    }
 }
 
 /// A probe that ended before any handshake: why, in the cause labels.

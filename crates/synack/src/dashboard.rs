@@ -261,6 +261,8 @@ mod tests {
             ],
             states: Some([0, 5, 0, u64::from(syn_recv), 0, 0, 2, 0, 0, 0, 2, 0]),
             counters,
+            conntrack: None,
+            ports: None,
             sysctls: Sysctls {
                 values: vec![("net.ipv4.tcp_syncookies".into(), "1".into())],
                 problems: Vec::new(),
