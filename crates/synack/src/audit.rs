@@ -11,7 +11,11 @@ use synack_host::audit::{Level, audit};
 
 pub fn run(args: &AuditArgs) -> Result<ExitCode> {
     crate::watch::enter(&args.netns)?;
-    let snap = crate::watch::take(SnapshotOptions::listeners_only())?;
+    // The whole socket table too: ephemeral ports per destination.
+    let snap = crate::watch::take(SnapshotOptions {
+        states: true,
+        ..SnapshotOptions::listeners_only()
+    })?;
     let findings = audit(&snap);
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -490,14 +490,10 @@ fn local_findings(
     sysctls: &synack_host::sysctls::Sysctls,
     out: &mut Vec<Finding>,
 ) {
-    if let (Some(count), Some(max)) = (
-        read_trimmed("/proc/sys/net/netfilter/nf_conntrack_count")
-            .and_then(|s| s.parse::<u64>().ok()),
-        read_trimmed("/proc/sys/net/netfilter/nf_conntrack_max")
-            .and_then(|s| s.parse::<u64>().ok()),
-    ) {
-        let insert_failed = conntrack_insert_failed();
-        if max > 0 && count * 10 >= max * 9 {
+    if let Ok(Some(ct)) = synack_host::conntrack::Conntrack::read() {
+        let (count, max) = (ct.entries, ct.max);
+        let insert_failed = ct.stat("insert_failed");
+        if max > 0 && ct.fill() >= synack_host::health::CONNTRACK_WARN {
             out.push(Finding {
                 code: "conntrack_full",
                 severity: Severity::Error,
@@ -528,19 +524,16 @@ fn local_findings(
     // Ephemeral ports in use toward each target address.
     if let Some((lo, hi)) = sysctls
         .get(synack_host::names::sysctl::IP_LOCAL_PORT_RANGE)
-        .and_then(|s| {
-            let mut it = s.split_whitespace().filter_map(|x| x.parse::<u32>().ok());
-            Some((it.next()?, it.next()?))
-        })
+        .and_then(synack_host::ports::parse_range)
         && let Ok(sockets) = synack_host::procfs::tcp_sockets()
     {
-        let range = hi.saturating_sub(lo) + 1;
+        let range = u32::from(hi) - u32::from(lo) + 1;
         for t in target_addrs {
             let used = sockets
                 .iter()
-                .filter(|s| s.remote == *t && (lo..=hi).contains(&u32::from(s.local_port)))
+                .filter(|s| s.remote == *t && (lo..=hi).contains(&s.local_port))
                 .count() as u32;
-            if used * 10 >= range * 8 {
+            if f64::from(used) * 100.0 >= synack_host::health::PORTS_WARN * f64::from(range) {
                 out.push(Finding {
                     code: "ports_exhausted",
                     severity: if used >= range { Severity::Error } else { Severity::Warning },
@@ -570,24 +563,6 @@ fn local_findings(
             fix: "This host's own firewall matches the port: check that these rules are meant to apply to the connection (iptables -S, nft list ruleset).".into(),
         });
     }
-}
-
-fn conntrack_insert_failed() -> u64 {
-    // One line per CPU; the header names the columns (hex values).
-    let Some(text) = read_trimmed("/proc/net/stat/nf_conntrack") else {
-        return 0;
-    };
-    let mut lines = text.lines();
-    let Some(col) = lines
-        .next()
-        .and_then(|h| h.split_whitespace().position(|c| c == "insert_failed"))
-    else {
-        return 0;
-    };
-    lines
-        .filter_map(|l| l.split_whitespace().nth(col))
-        .filter_map(|v| u64::from_str_radix(v, 16).ok())
-        .sum()
 }
 
 /// Lines of this host's iptables, ip6tables and nftables rule sets that

@@ -1,0 +1,270 @@
+//! The resources a handshake uses on its way, filled in labs and checked
+//! against the kernel's own tools: ephemeral ports per destination against
+//! `ss` and against the kernel refusing connect() when the range is used
+//! up; the connection tracking table against `conntrack -C` and
+//! `conntrack -S`. Needs root (and conntrack for its part); skips
+//! elsewhere, saying why.
+
+mod support;
+use support::synack;
+
+use serde_json::Value;
+use std::io::Read;
+use std::net::{SocketAddr, TcpStream};
+use std::process::Command;
+use std::time::{Duration, Instant};
+use synack_lab::{Lab, Side};
+
+fn lab() -> Option<Lab> {
+    synack_lab::testing::lab_or_skip("the conntrack and port tests")
+}
+
+/// `synack watch --once --format json` in `netns`.
+fn watch_once(netns: &str) -> Value {
+    let out = synack(&[
+        "watch",
+        "--once",
+        "--interval",
+        "0.2",
+        "--format",
+        "json",
+        "--netns",
+        netns,
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)))
+}
+
+/// A command's stdout in `netns`.
+fn run_in(netns: &str, argv: &[&str]) -> String {
+    let out = Command::new("ip")
+        .args(["netns", "exec", netns])
+        .args(argv)
+        .output()
+        .expect("ip netns exec");
+    assert!(
+        out.status.success(),
+        "{argv:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Sockets `ss` lists in `netns` to `dst` in `state`.
+fn ss_count(netns: &str, state: &str, dst: SocketAddr) -> usize {
+    let text = run_in(
+        netns,
+        &["ss", "-tanH", "state", state, "dst", &dst.to_string()],
+    );
+    text.lines().filter(|l| !l.trim().is_empty()).count()
+}
+
+/// `/metrics` of `synack export --netns NETNS` listening on `port` there.
+fn scrape(netns: &synack_lab::Netns, port: u16) -> String {
+    use std::io::{BufRead, Write};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["export", "--netns", &netns.name, "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let text = netns
+        .run(move || {
+            let mut s = TcpStream::connect(("127.0.0.1", port))?;
+            s.write_all(b"GET /metrics HTTP/1.0\r\n\r\n")?;
+            let mut text = String::new();
+            s.read_to_string(&mut text)?;
+            Ok::<_, std::io::Error>(text)
+        })
+        .unwrap();
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
+    let _ = child.wait();
+    text.unwrap_or_else(|e| panic!("scraping: {e} ({line})"))
+}
+
+/// A server on `port` that keeps every connection until the client
+/// closes it, then closes its side (so the client's end goes to
+/// TIME-WAIT). It ends with the test process.
+fn holding_server(lab: &Lab, port: u16) {
+    let listener = lab.listen(port, false).unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut s) = stream else { return };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 64];
+                while s.read(&mut buf).is_ok_and(|n| n > 0) {}
+            });
+        }
+    });
+}
+
+/// Ports per destination: with a range of 100 ports, 85 connections to one
+/// destination (10 of them closed by the client: TIME-WAIT) are what
+/// `synack watch` reports and `ss` counts, the alert names the
+/// destination, audit says what to do, and the kernel refuses the 16th
+/// connect() after 15 more (EADDRNOTAVAIL: the range is used up for this
+/// destination, TIME-WAIT included).
+#[test]
+fn ports_per_destination_agree_with_ss_and_run_out_at_the_range() {
+    let Some(lab) = lab() else { return };
+    lab.sysctl(Side::Client, "net.ipv4.ip_local_port_range", "40000 40099")
+        .unwrap();
+    holding_server(&lab, 8080);
+    let dst = SocketAddr::new(lab.server_v4.into(), 8080);
+    let connect = move || TcpStream::connect_timeout(&dst, Duration::from_secs(3));
+    let mut held: Vec<TcpStream> = (0..85)
+        .map(|_| lab.client.run(connect).unwrap().unwrap())
+        .collect();
+    for s in held.drain(..10) {
+        s.shutdown(std::net::Shutdown::Both).unwrap();
+    }
+    // The ten reach TIME-WAIT once the server has closed its side: a
+    // bounded wait on ss (at most 5 s).
+    let started = Instant::now();
+    while ss_count(&lab.client.name, "time-wait", dst) < 10 {
+        assert!(started.elapsed() < Duration::from_secs(5), "no TIME-WAIT");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let report = watch_once(&lab.client.name);
+    let ports = &report["ephemeral_ports"];
+    assert_eq!(ports["range"], serde_json::json!([40000, 40099]), "{ports}");
+    let d = &ports["destinations"][0];
+    assert_eq!(d["destination"], dst.to_string(), "{ports}");
+    let all = ss_count(&lab.client.name, "all", dst);
+    assert_eq!(d["in_use"], all, "ss counts {all}: {ports}");
+    assert_eq!(all, 85);
+    assert_eq!(d["time_wait"], 10, "{ports}");
+    assert_eq!(d["fill_pct"], 85.0);
+    let alert = report["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "ephemeral_ports_exhausted")
+        .unwrap_or_else(|| panic!("no ports alert: {:#}", report["alerts"]));
+    assert_eq!(alert["destination"], dst.to_string());
+    assert!(
+        alert["message"].as_str().unwrap().contains("85 of the 100"),
+        "{alert}"
+    );
+    let audit = synack(&["audit", "--format", "json", "--netns", &lab.client.name]);
+    let audit: Value = serde_json::from_slice(&audit.stdout).unwrap();
+    let finding = audit["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["subject"] == dst.to_string())
+        .unwrap_or_else(|| panic!("no finding for {dst}: {audit:#}"));
+    assert_eq!(finding["level"], "critical", "{finding}");
+    assert!(finding["fix"].as_str().unwrap().contains("keep-alive"));
+    let metrics = scrape(&lab.client, 9917);
+    for line in [
+        format!(
+            "synack_ephemeral_ports_in_use{{destination_address=\"{}\",destination_port=\"8080\"}} 85",
+            lab.server_v4
+        ),
+        format!(
+            "synack_ephemeral_ports_time_wait{{destination_address=\"{}\",destination_port=\"8080\"}} 10",
+            lab.server_v4
+        ),
+        "synack_ephemeral_port_range_size 100".to_string(),
+    ] {
+        assert!(metrics.contains(&line), "{line} not in:\n{metrics}");
+    }
+    // The kernel agrees on what is left: 15 ports, then EADDRNOTAVAIL.
+    for i in 0..15 {
+        held.push(
+            lab.client
+                .run(connect)
+                .unwrap()
+                .unwrap_or_else(|e| panic!("connection {} of the last 15: {e}", i + 1)),
+        );
+    }
+    let refused = lab.client.run(connect).unwrap().unwrap_err();
+    assert_eq!(
+        refused.raw_os_error(),
+        Some(libc_eaddrnotavail()),
+        "{refused}"
+    );
+}
+
+fn libc_eaddrnotavail() -> i32 {
+    // EADDRNOTAVAIL on Linux.
+    99
+}
+
+/// The conntrack table of a namespace where a rule tracks connections:
+/// after a spoofed SYN flood of 300 SYNs and 20 real connections, the
+/// entries synack reports are `conntrack -C`'s and its statistics
+/// `conntrack -S`'s summed over the CPUs.
+#[test]
+fn conntrack_entries_and_statistics_agree_with_the_conntrack_tool() {
+    let Some(lab) = lab() else { return };
+    if Command::new("conntrack").arg("--version").output().is_err() {
+        eprintln!("skipped: conntrack (apt-get install conntrack) is needed to check the numbers");
+        return;
+    }
+    // A rule that needs tracking turns it on in the namespace.
+    run_in(
+        &lab.server.name,
+        &[
+            "nft",
+            "add table inet synack_test; add chain inet synack_test input { type filter hook input priority 0; }; add rule inet synack_test input ct state new counter",
+        ],
+    );
+    holding_server(&lab, 8080);
+    let dst = SocketAddr::new(lab.server_v4.into(), 8080);
+    let _held: Vec<TcpStream> = (0..20)
+        .map(|_| {
+            lab.client
+                .run(move || TcpStream::connect_timeout(&dst, Duration::from_secs(3)))
+                .unwrap()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(lab.syn_flood(8080, 300, false).unwrap(), 300);
+    let report = watch_once(&lab.server.name);
+    let count: u64 = run_in(&lab.server.name, &["conntrack", "-C"])
+        .trim()
+        .parse()
+        .unwrap();
+    let stats = run_in(&lab.server.name, &["conntrack", "-S"]);
+    let ct = &report["conntrack"];
+    assert!(count >= 320, "{count}");
+    assert_eq!(ct["entries"], count, "{ct}");
+    for name in [
+        "found",
+        "invalid",
+        "insert_failed",
+        "drop",
+        "early_drop",
+        "search_restart",
+    ] {
+        let total: u64 = stats
+            .split_whitespace()
+            .filter_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(|v| v.parse::<u64>().unwrap())
+            .sum();
+        assert_eq!(ct["stats"][name]["value"], total, "{name}: {ct}\n{stats}");
+    }
+    assert!(ct["max"].as_u64().unwrap() > 0, "{ct}");
+    let metrics = scrape(&lab.server, 9917);
+    let entries = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("synack_conntrack_entries "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .unwrap_or_else(|| panic!("no entries in:\n{metrics}"));
+    assert!(
+        (count..count + 5).contains(&entries),
+        "{entries} vs {count}"
+    );
+    assert!(
+        metrics.contains("synack_conntrack_insert_failed_total 0"),
+        "{metrics}"
+    );
+}
