@@ -346,6 +346,104 @@ impl Lab {
         sent.map_err(|e| LabError::io("sending the SYN flood (AF_PACKET)", e))
     }
 
+    /// The addresses a many-source flood is spoofed from (10.200.0.0/16,
+    /// 65,536 of them), made routable: the server sends its answers to
+    /// them through the router (a gateway that is a static neighbour with
+    /// the router's MAC), and the router discards them (a blackhole
+    /// route), as answers to spoofed sources vanish on the Internet. The
+    /// server must be able to route them: a SYN whose answer has no route
+    /// is dropped before it takes a queue slot, which no real flood gets.
+    pub fn route_flood_sources(&self) -> Result<(Ipv4Addr, u32), LabError> {
+        let base = Ipv4Addr::new(10, 200, 0, 0);
+        let gateway = IpAddr::V4(Ipv4Addr::new(
+            self.server_v4.octets()[0],
+            self.server_v4.octets()[1],
+            self.server_v4.octets()[2],
+            254,
+        ));
+        static_neighbour(&self.server.name, gateway, MAC_ROUTER_SERVER, VETH_SERVER)?;
+        ip(&[
+            "-n",
+            &self.server.name,
+            "route",
+            "replace",
+            "10.200.0.0/16",
+            "via",
+            &gateway.to_string(),
+            "dev",
+            VETH_SERVER,
+        ])?;
+        ip(&[
+            "-n",
+            &self.router.name,
+            "route",
+            "replace",
+            "blackhole",
+            "10.200.0.0/16",
+        ])?;
+        Ok((base, 1 << 16))
+    }
+
+    /// A SYN flood at `rate` SYNs per second for `duration` (or until
+    /// `stop`) to the server's `port`, from the sources of
+    /// [`Lab::route_flood_sources`] (a different address and port for
+    /// each SYN, as spoofing tools send), from inside the client
+    /// namespace. Paced in 10 ms batches. Returns how many were sent.
+    pub fn paced_flood(
+        &self,
+        port: u16,
+        rate: u32,
+        duration: Duration,
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    ) -> Result<u64, LabError> {
+        use std::sync::atomic::Ordering;
+        use synack_wire::emit::{OptionWriter, TcpSegmentSpec, ethernet_tcp};
+        let (base, count) = self.route_flood_sources()?;
+        let dst = IpAddr::V4(self.server_v4);
+        let sent = self.client.run(move || -> std::io::Result<u64> {
+            let link = synack_capture::live::RawLink::open(VETH_CLIENT)?;
+            let options = OptionWriter::default().mss(1460).sack_permitted().build();
+            let mut frame = Vec::with_capacity(96);
+            let mut x = 0x9e37_79b9u32;
+            let start = Instant::now();
+            let mut sent = 0u64;
+            while start.elapsed() < duration && !stop.load(Ordering::SeqCst) {
+                // Due by now: rate × elapsed; sent in one go.
+                let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64 + 1;
+                while sent < due {
+                    // xorshift: a spread of sources, ports and ISNs.
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    let src = Ipv4Addr::from(u32::from(base) + (x % count));
+                    let spec = TcpSegmentSpec {
+                        options: &options,
+                        ..TcpSegmentSpec::new(
+                            std::net::SocketAddr::new(
+                                IpAddr::V4(src),
+                                1024 + (x >> 16) as u16 % 60_000,
+                            ),
+                            std::net::SocketAddr::new(dst, port),
+                            x.rotate_left(7),
+                            0,
+                            synack_wire::TcpFlags::SYN,
+                        )
+                    };
+                    frame.clear();
+                    ethernet_tcp(&mut frame, &spec);
+                    frame[..6].copy_from_slice(&mac_bytes(MAC_ROUTER_CLIENT));
+                    frame[6..12].copy_from_slice(&mac_bytes(MAC_CLIENT));
+                    link.send(&frame)?;
+                    sent += 1;
+                }
+                // Traffic pacing, not synchronisation: the next batch.
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(sent)
+        })?;
+        sent.map_err(|e| LabError::io("sending the paced SYN flood (AF_PACKET)", e))
+    }
+
     /// Packets sent before both ends are up are lost, so wait (bounded).
     fn wait_link_up(&self) -> Result<(), LabError> {
         let start = Instant::now();

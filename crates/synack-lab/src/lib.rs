@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod capture;
+mod defence;
 mod delayer;
 mod error;
 mod impair;
@@ -25,6 +26,7 @@ pub mod reaper;
 pub mod testing;
 
 pub use capture::Capture;
+pub use defence::Defence;
 pub use error::LabError;
 pub use impair::{IcmpKind, Impairment};
 pub use lab::{Lab, Side};

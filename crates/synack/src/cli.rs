@@ -393,6 +393,11 @@ pub enum LabAction {
     /// in a lab of its own, and show how long it waited and what it did
     #[command(after_long_help = MATRIX_AFTER)]
     Matrix(LabMatrixArgs),
+    /// A spoofed SYN flood at the lab's server while legitimate clients
+    /// connect at a steady rate, once per defence: what each defence
+    /// leaves the legitimate clients
+    #[command(after_long_help = DRILL_AFTER)]
+    Drill(LabDrillArgs),
     /// Remove labs: those left by killed runs, or every lab with --all
     Down {
         /// The lab to remove (its id, PID-N, from `synack lab status`);
@@ -615,6 +620,47 @@ pub struct LabMatrixArgs {
     /// The client command and its arguments, after `--`
     #[arg(last = true, required = true, value_name = "CLIENT")]
     pub client: Vec<String>,
+}
+
+const DRILL_AFTER: &str = "\
+Defences (each in a lab of its own, on the server's namespace only):
+  none       tcp_syncookies=0, backlog 128
+  cookies    tcp_syncookies=1 (cookies when a SYN queue is full)
+  cookies2   tcp_syncookies=2 (cookies for every SYN)
+  synproxy   nftables SYNPROXY on the port (with tcp_syncookies=1)
+  hashlimit  at most 5 SYNs/s per source (burst 10), cookies off
+  connlimit  at most 10 connections per source, cookies off
+  backlog    backlog, somaxconn and tcp_max_syn_backlog 65535, cookies off
+
+The flood comes from 65,536 spoofed sources (a new address and port for
+each SYN); the server's answers to them are discarded by the router.
+Legitimate clients connect from the client namespace, each given
+--client-timeout (the kernel retries its SYN meanwhile, at 1 s and 3 s).
+
+Examples:
+  sudo synack lab drill --flood 2000 --duration 10s
+  sudo synack lab drill --flood 5000 --defense none,cookies,synproxy --format json";
+
+#[derive(Args, Debug)]
+pub struct LabDrillArgs {
+    /// Spoofed SYNs per second
+    #[arg(long, value_name = "RATE", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub flood: u32,
+    /// How long each defence is flooded
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_positive_duration)]
+    pub duration: std::time::Duration,
+    /// Defences to compare, comma-separated (default: all)
+    #[arg(long, alias = "defence", value_name = "LIST", value_delimiter = ',')]
+    pub defense: Vec<String>,
+    /// Legitimate connects per second during the flood
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub clients: u32,
+    /// How long a legitimate client waits for its handshake
+    #[arg(long, value_name = "TIME", default_value = "3s", value_parser = parse_positive_duration)]
+    pub client_timeout: std::time::Duration,
+    /// Output: a table, or one JSON document
+    #[arg(short, long, value_enum, default_value_t = MatrixFormat::Table)]
+    pub format: MatrixFormat,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

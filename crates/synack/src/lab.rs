@@ -56,6 +56,7 @@ pub fn run(args: &LabArgs) -> Result<ExitCode> {
         Some(LabAction::Run(r)) => run_commands(r),
         Some(LabAction::Up(u)) => up(&u.impair),
         Some(LabAction::Matrix(m)) => crate::matrix::run(m),
+        Some(LabAction::Drill(d)) => crate::drill::run(d),
         Some(LabAction::Down { id, all }) => {
             if !synack_sys::is_root() {
                 bail!(

@@ -10,6 +10,7 @@ mod cli;
 mod dashboard;
 mod docs;
 mod doctor;
+mod drill;
 mod export;
 mod inputs;
 mod lab;
