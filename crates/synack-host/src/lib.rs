@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod conntrack;
 pub mod counters;
+pub mod harden;
 pub mod health;
 pub mod names;
 pub mod ports;

@@ -8,6 +8,7 @@
 
 use crate::error::LabError;
 use crate::lab::{Lab, Side};
+use synack_host::harden::Rules;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Defence {
@@ -78,28 +79,31 @@ impl Defence {
         }
     }
 
-    /// The nftables rules, for `nft -f` (None: no rules).
+    /// The nftables rules, for `nft -f` (None: no rules): the rules
+    /// `synack harden` recommends, one kind at a time.
     pub fn ruleset(self, port: u16) -> Option<String> {
-        let body = match self {
-            Defence::Synproxy => format!(
-                "chain raw {{ type filter hook prerouting priority raw; tcp dport {port} tcp flags syn notrack; }}\n\
-                 chain input {{ type filter hook input priority filter;\n\
-                   tcp dport {port} ct state invalid,untracked synproxy mss 1460 wscale 7 timestamp sack-perm;\n\
-                   tcp dport {port} ct state invalid drop; }}"
-            ),
-            Defence::SourceRateLimit => format!(
-                "set syn_sources {{ type ipv4_addr; flags dynamic; timeout 60s; size 131072; }}\n\
-                 chain input {{ type filter hook input priority filter;\n\
-                   tcp dport {port} tcp flags syn update @syn_sources {{ ip saddr limit rate over 5/second burst 10 packets }} drop; }}"
-            ),
-            Defence::SourceConnLimit => format!(
-                "set conn_sources {{ type ipv4_addr; flags dynamic; size 131072; }}\n\
-                 chain input {{ type filter hook input priority filter;\n\
-                   tcp dport {port} ct state new add @conn_sources {{ ip saddr ct count over 10 }} drop; }}"
-            ),
+        let none = Rules {
+            ports: vec![port],
+            syn_rate_per_source: None,
+            connections_per_source: None,
+            synproxy: false,
+        };
+        let rules = match self {
+            Defence::Synproxy => Rules {
+                synproxy: true,
+                ..none
+            },
+            Defence::SourceRateLimit => Rules {
+                syn_rate_per_source: Some((5, 10)),
+                ..none
+            },
+            Defence::SourceConnLimit => Rules {
+                connections_per_source: Some(10),
+                ..none
+            },
             _ => return None,
         };
-        Some(format!("table inet {TABLE} {{\n{body}\n}}\n"))
+        Some(rules.table(TABLE))
     }
 
     /// Sets it up in the server namespace (after whatever an earlier

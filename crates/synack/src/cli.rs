@@ -36,6 +36,12 @@ pub enum Command {
     Watch(WatchArgs),
     /// Check the handshake sysctls and listeners, with the reason and the fix
     Audit(AuditArgs),
+    /// Recommend SYN-flood defences for this namespace's listeners (an
+    /// nftables SYNPROXY ruleset, per-source limits, sysctls) as a diff
+    /// against what is in place; --apply installs them, --revert removes
+    /// exactly what --apply added
+    #[command(after_long_help = HARDEN_AFTER)]
+    Harden(HardenArgs),
     /// Diagnose a slow or failing connection to HOST:PORT: findings ranked,
     /// each with its evidence and the fix
     #[command(after_long_help = DOCTOR_AFTER)]
@@ -166,6 +172,43 @@ pub struct WatchArgs {
 pub struct AuditArgs {
     #[command(flatten)]
     pub netns: NetnsArg,
+    #[arg(long, value_enum, default_value_t = HostFormat::Table)]
+    pub format: HostFormat,
+}
+
+const HARDEN_AFTER: &str = "\
+What it recommends, for each port (default: every listener not on loopback):
+  SYNPROXY           netfilter answers SYNs with cookies; the server sees only
+                     completed handshakes (needs TCP timestamps and
+                     nf_conntrack_tcp_loose=0, set with it)
+  per-source limits  over 50 SYNs/s (burst 100) or 256 connections from one
+                     address are dropped: backstops generous enough for NAT
+  sysctls            tcp_syncookies=1, somaxconn and tcp_max_syn_backlog 4096,
+                     tcp_synack_retries=3
+Everything goes in one nftables table, inet synack_harden, installed in one
+transaction; the sysctls changed and their old values are recorded under
+/run/synack, so that --revert restores them and deletes the table, leaving
+the ruleset as it was. Where nftables lacks the synproxy expression, the
+iptables-nft rules are shown instead (and applied with --apply).
+
+Examples:
+  synack harden                      # what it would change here
+  sudo synack harden --port 443 --apply
+  sudo synack harden --netns blue --revert";
+
+#[derive(Args, Debug)]
+pub struct HardenArgs {
+    #[command(flatten)]
+    pub netns: NetnsArg,
+    /// Port to protect (repeatable; default: every listener not on loopback)
+    #[arg(long = "port", value_name = "PORT")]
+    pub ports: Vec<u16>,
+    /// Install the recommendations in this namespace (root)
+    #[arg(long, conflicts_with = "revert")]
+    pub apply: bool,
+    /// Remove what --apply installed, and restore the sysctls it changed
+    #[arg(long)]
+    pub revert: bool,
     #[arg(long, value_enum, default_value_t = HostFormat::Table)]
     pub format: HostFormat,
 }

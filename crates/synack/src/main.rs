@@ -12,6 +12,7 @@ mod docs;
 mod doctor;
 mod drill;
 mod export;
+mod harden;
 mod inputs;
 mod lab;
 mod ladder;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
         cli::Command::Capture(args) => capture::run(&args),
         cli::Command::Watch(args) => watch::run(&args),
         cli::Command::Audit(args) => audit::run(&args),
+        cli::Command::Harden(args) => harden::run(&args),
         cli::Command::Doctor(args) => doctor::run(&args),
         cli::Command::Export(args) => export::run(&args),
         cli::Command::Completions(args) => docs::completions(args.shell),
