@@ -385,15 +385,16 @@ impl Lab {
     }
 
     /// A SYN flood at `rate` SYNs per second for `duration` (or until
-    /// `stop`) to the server's `port`, from the sources of
-    /// [`Lab::route_flood_sources`] (a different address and port for
-    /// each SYN, as spoofing tools send), from inside the client
+    /// `stop`, or `max_syns` sent) to the server's `port`, from the
+    /// sources of [`Lab::route_flood_sources`] (a different address and
+    /// port for each SYN, as spoofing tools send), from inside the client
     /// namespace. Paced in 10 ms batches. Returns how many were sent.
     pub fn paced_flood(
         &self,
         port: u16,
         rate: u32,
         duration: Duration,
+        max_syns: u64,
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<u64, LabError> {
         use std::sync::atomic::Ordering;
@@ -407,9 +408,12 @@ impl Lab {
             let mut x = 0x9e37_79b9u32;
             let start = Instant::now();
             let mut sent = 0u64;
-            while start.elapsed() < duration && !stop.load(Ordering::SeqCst) {
-                // Due by now: rate × elapsed; sent in one go.
-                let due = (start.elapsed().as_secs_f64() * f64::from(rate)) as u64 + 1;
+            while start.elapsed() < duration && !stop.load(Ordering::SeqCst) && sent < max_syns {
+                // Due by now: rate × elapsed, sent in one go (in batches of
+                // at most 65,536, so that the stop conditions are looked at).
+                let due = ((start.elapsed().as_secs_f64() * f64::from(rate)) as u64 + 1)
+                    .min(sent + 65_536)
+                    .min(max_syns);
                 while sent < due {
                     // xorshift: a spread of sources, ports and ISNs.
                     x ^= x << 13;

@@ -181,8 +181,15 @@ fn drill(defence: Defence, a: &LabDrillArgs) -> Result<Row> {
         backoff: Duration::ZERO,
     };
     let (flood_sent, results) = std::thread::scope(|scope| -> Result<_> {
-        let flood =
-            scope.spawn(|| lab.paced_flood(PORT, a.flood, a.duration + HEAD_START, done.clone()));
+        let flood = scope.spawn(|| {
+            lab.paced_flood(
+                PORT,
+                a.flood,
+                a.duration + HEAD_START,
+                u64::MAX,
+                done.clone(),
+            )
+        });
         // Traffic pacing: the legitimate clients come once the flood is on.
         std::thread::sleep(HEAD_START);
         let results = lab.client.run(move || {

@@ -348,8 +348,8 @@ fn legitimate_under_flood(lab: &Lab) -> usize {
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let target = format!("{}:8080", lab.server_v4);
     std::thread::scope(|scope| {
-        let flood =
-            scope.spawn(|| lab.paced_flood(8080, 2000, Duration::from_secs(3), stop.clone()));
+        let flood = scope
+            .spawn(|| lab.paced_flood(8080, 2000, Duration::from_secs(3), u64::MAX, stop.clone()));
         let out = lab
             .client
             .command(env!("CARGO_BIN_EXE_synack"))
@@ -431,4 +431,84 @@ fn harden_apply_lets_clients_in_under_a_flood_and_revert_restores_everything() {
     let again = synack(&["harden", "--netns", server, "--revert"]);
     assert_eq!(again.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&again.stderr).contains("nothing to revert"));
+}
+
+/// The conntrack table filled past its limit by a spoofed flood of more
+/// distinct SYNs than it holds, in a namespace where a rule tracks them:
+/// synack reports it full (the alert, as critical) and its entries and
+/// early drops are the conntrack tool's. The limit is the kernel's
+/// (nf_conntrack_max cannot be set inside a namespace, and the host's is
+/// not touched); each namespace's table has it to itself.
+#[test]
+fn a_full_conntrack_table_is_named_and_its_drops_agree_with_conntrack_s() {
+    let Some(lab) = lab() else { return };
+    if Command::new("conntrack").arg("--version").output().is_err() {
+        eprintln!("skipped: conntrack (apt-get install conntrack) is needed to check the numbers");
+        return;
+    }
+    let max: u64 = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_max")
+        .ok()
+        .and_then(|m| m.trim().parse().ok())
+        .unwrap_or(0);
+    if max == 0 || max > 1_000_000 {
+        eprintln!("skipped: nf_conntrack_max is {max}: filling it takes too long here");
+        return;
+    }
+    run_in(
+        &lab.server.name,
+        &[
+            "nft",
+            "add table inet synack_test; add chain inet synack_test input { type filter hook input priority 0; }; add rule inet synack_test input ct state new counter",
+        ],
+    );
+    // A listener: the SYNs are answered (with cookies once its queue is
+    // full) and their entries live on; a RST answering a SYN would end
+    // each entry at once.
+    holding_server(&lab, 8080);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let wanted = max + max / 5;
+    let sent = lab
+        .paced_flood(8080, 1_000_000, Duration::from_secs(60), wanted, stop)
+        .unwrap();
+    assert_eq!(sent, wanted);
+    let report = watch_once(&lab.server.name);
+    let ct = &report["conntrack"];
+    let count: u64 = run_in(&lab.server.name, &["conntrack", "-C"])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(ct["max"], max, "{ct}");
+    assert!(count * 10 >= max * 9, "{count} of {max}");
+    let entries = ct["entries"].as_u64().unwrap();
+    assert!(entries.abs_diff(count) <= max / 100, "{entries} vs {count}");
+    let stats = run_in(&lab.server.name, &["conntrack", "-S"]);
+    let sum = |name: &str| -> u64 {
+        stats
+            .split_whitespace()
+            .filter_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .map(|v| v.parse::<u64>().unwrap())
+            .sum()
+    };
+    // Unconfirmed (never answered) entries are evicted to make room.
+    assert!(sum("early_drop") > 0, "{stats}");
+    for name in ["early_drop", "drop"] {
+        assert_eq!(
+            ct["stats"][name]["value"],
+            sum(name),
+            "{name}: {ct}\n{stats}"
+        );
+    }
+    let alert = report["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["kind"] == "conntrack_full")
+        .unwrap_or_else(|| panic!("no conntrack alert: {:#}", report["alerts"]));
+    assert!(
+        alert["message"]
+            .as_str()
+            .unwrap()
+            .contains("nf_conntrack_max"),
+        "{alert}"
+    );
 }
