@@ -678,7 +678,8 @@ Defences (each in a lab of its own, on the server's namespace only):
 The flood comes from 65,536 spoofed sources (a new address and port for
 each SYN); the server's answers to them are discarded by the router.
 Legitimate clients connect from the client namespace, each given
---client-timeout (the kernel retries its SYN meanwhile, at 1 s and 3 s).
+--client-timeout (the kernel retransmits the SYN meanwhile). The table in
+docs/DEFENCES.md was measured with it.
 
 Examples:
   sudo synack lab drill --flood 2000 --duration 10s

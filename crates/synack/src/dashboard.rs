@@ -144,12 +144,25 @@ pub fn draw(frame: &mut Frame, report: &Report, history: &History, color: bool) 
     );
     let [states, sparks] =
         Layout::horizontal([Constraint::Length(24), Constraint::Min(20)]).areas(bottom);
-    let state_lines: Vec<Line> = match s.states {
+    let mut state_lines: Vec<Line> = match s.states {
         Some(counts) => (1..counts.len())
             .map(|i| Line::from(format!("{:<12}{:>10}", STATE_NAMES[i], counts[i])))
             .collect(),
         None => vec![Line::from("not counted")],
     };
+    // The other resources a handshake uses: the conntrack table and the
+    // ephemeral ports of the busiest destination.
+    if let Some(ct) = &s.conntrack {
+        state_lines.push(Line::from(format!("{:<12}{:>9.0}%", "conntrack", ct.fill())));
+    }
+    if let Some((p, d)) = s
+        .ports
+        .as_ref()
+        .and_then(|p| p.destinations.first().map(|d| (p, d)))
+    {
+        state_lines.push(Line::from(format!("{:<12}{:>9.1}%", "ports", p.fill(d))));
+        state_lines.push(Line::from(format!(" {}", d.remote)));
+    }
     frame.render_widget(
         Paragraph::new(state_lines).block(Block::default().borders(Borders::ALL).title("States")),
         states,
