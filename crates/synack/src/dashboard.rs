@@ -153,7 +153,11 @@ pub fn draw(frame: &mut Frame, report: &Report, history: &History, color: bool) 
     // The other resources a handshake uses: the conntrack table and the
     // ephemeral ports of the busiest destination.
     if let Some(ct) = &s.conntrack {
-        state_lines.push(Line::from(format!("{:<12}{:>9.0}%", "conntrack", ct.fill())));
+        state_lines.push(Line::from(format!(
+            "{:<12}{:>9.0}%",
+            "conntrack",
+            ct.fill()
+        )));
     }
     if let Some((p, d)) = s
         .ports

@@ -6,7 +6,7 @@
 //! elsewhere, saying why.
 
 mod support;
-use support::synack;
+use support::{run_in, synack};
 
 use serde_json::Value;
 use std::io::Read;
@@ -34,21 +34,6 @@ fn watch_once(netns: &str) -> Value {
     let text = String::from_utf8_lossy(&out.stdout);
     serde_json::from_str(&text)
         .unwrap_or_else(|e| panic!("{e}: {text} {}", String::from_utf8_lossy(&out.stderr)))
-}
-
-/// A command's stdout in `netns`.
-fn run_in(netns: &str, argv: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", netns])
-        .args(argv)
-        .output()
-        .expect("ip netns exec");
-    assert!(
-        out.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Sockets `ss` lists in `netns` to `dst` in `state`.
@@ -86,6 +71,24 @@ fn scrape(netns: &synack_lab::Netns, port: u16) -> String {
     synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
     let _ = child.wait();
     text.unwrap_or_else(|e| panic!("scraping: {e} ({line})"))
+}
+
+/// Turns connection tracking on in the server's namespace (a rule that
+/// needs it); false, saying why, when the conntrack tool that checks the
+/// numbers is missing.
+fn track_connections(lab: &Lab) -> bool {
+    if Command::new("conntrack").arg("--version").output().is_err() {
+        eprintln!("skipped: conntrack (apt-get install conntrack) is needed to check the numbers");
+        return false;
+    }
+    run_in(
+        &lab.server.name,
+        &[
+            "nft",
+            "add table inet synack_test; add chain inet synack_test input { type filter hook input priority 0; }; add rule inet synack_test input ct state new counter",
+        ],
+    );
+    true
 }
 
 /// A server on `port` that keeps every connection until the client
@@ -205,18 +208,9 @@ fn libc_eaddrnotavail() -> i32 {
 #[test]
 fn conntrack_entries_and_statistics_agree_with_the_conntrack_tool() {
     let Some(lab) = lab() else { return };
-    if Command::new("conntrack").arg("--version").output().is_err() {
-        eprintln!("skipped: conntrack (apt-get install conntrack) is needed to check the numbers");
+    if !track_connections(&lab) {
         return;
     }
-    // A rule that needs tracking turns it on in the namespace.
-    run_in(
-        &lab.server.name,
-        &[
-            "nft",
-            "add table inet synack_test; add chain inet synack_test input { type filter hook input priority 0; }; add rule inet synack_test input ct state new counter",
-        ],
-    );
     holding_server(&lab, 8080);
     let dst = SocketAddr::new(lab.server_v4.into(), 8080);
     let _held: Vec<TcpStream> = (0..20)
@@ -442,10 +436,6 @@ fn harden_apply_lets_clients_in_under_a_flood_and_revert_restores_everything() {
 #[test]
 fn a_full_conntrack_table_is_named_and_its_drops_agree_with_conntrack_s() {
     let Some(lab) = lab() else { return };
-    if Command::new("conntrack").arg("--version").output().is_err() {
-        eprintln!("skipped: conntrack (apt-get install conntrack) is needed to check the numbers");
-        return;
-    }
     let max: u64 = std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_max")
         .ok()
         .and_then(|m| m.trim().parse().ok())
@@ -454,13 +444,9 @@ fn a_full_conntrack_table_is_named_and_its_drops_agree_with_conntrack_s() {
         eprintln!("skipped: nf_conntrack_max is {max}: filling it takes too long here");
         return;
     }
-    run_in(
-        &lab.server.name,
-        &[
-            "nft",
-            "add table inet synack_test; add chain inet synack_test input { type filter hook input priority 0; }; add rule inet synack_test input ct state new counter",
-        ],
-    );
+    if !track_connections(&lab) {
+        return;
+    }
     // A listener: the SYNs are answered (with cookies once its queue is
     // full) and their entries live on; a RST answering a SYN would end
     // each entry at once.

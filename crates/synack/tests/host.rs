@@ -38,17 +38,7 @@ fn watch_once(lab: &Lab, more: &[&str]) -> (Value, Option<i32>) {
 
 /// Runs a command in the server namespace and returns its stdout.
 fn in_server(lab: &Lab, argv: &[&str]) -> String {
-    let out = Command::new("ip")
-        .args(["netns", "exec", &lab.server.name])
-        .args(argv)
-        .output()
-        .expect("ip netns exec");
-    assert!(
-        out.status.success(),
-        "{argv:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    support::run_in(&lab.server.name, argv)
 }
 
 /// Absolute counter values as nstat prints them (-a: not since its own
