@@ -17,6 +17,8 @@ use std::fmt::Write;
 
 /// The nftables table `synack harden` owns (nothing else is touched).
 pub const TABLE: &str = "synack_harden";
+/// The conntrack limit (settable in the initial namespace only).
+pub const CONNTRACK_MAX: &str = "net.netfilter.nf_conntrack_max";
 /// Sysctl SYNPROXY needs (per namespace).
 pub const CONNTRACK_TCP_LOOSE: &str = "net.netfilter.nf_conntrack_tcp_loose";
 
@@ -208,7 +210,30 @@ pub fn sysctl_changes(snap: &Snapshot, synproxy: bool) -> Vec<SysctlChange> {
             });
         }
     }
+    // SYNPROXY and the connection limit track every connection: a table
+    // already half full needs room (its limit is set in the initial
+    // namespace only, and applies to each).
+    if let Some(ct) = &snap.conntrack
+        && ct.max > 0
+        && ct.fill() >= 50.0
+        && in_initial_namespace()
+    {
+        out.push(SysctlChange {
+            key: CONNTRACK_MAX,
+            now: Some(ct.max.to_string()),
+            wanted: (ct.max * 2).to_string(),
+            why: "the connection-tracking table is at least half full, and tracked connections are what these rules count",
+        });
+    }
     out
+}
+
+/// Whether the calling thread is in the host's own network namespace
+/// (PID 1's), where global limits such as `nf_conntrack_max` are set.
+pub fn in_initial_namespace() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let inode = |p: &str| std::fs::metadata(p).map(|m| m.ino()).ok();
+    inode("/proc/self/ns/net").is_some_and(|me| inode("/proc/1/ns/net") == Some(me))
 }
 
 /// The ports to protect when none are named: every listener not bound to
