@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use synack_host::{Snapshot, SnapshotOptions};
 use synack_probe::target::{ResolveError, Target};
 use synack_probe::{Family, resolve};
+use synack_render::handshake_metrics::HandshakeMetrics;
 use synack_render::openmetrics;
 use tokio::sync::Semaphore;
 
@@ -46,6 +47,7 @@ struct Exporter {
     probe_budget: Duration,
     scrapes: Arc<Semaphore>,
     probes: Arc<Semaphore>,
+    live: Option<Arc<HandshakeMetrics>>,
 }
 
 /// What the exporter serves and how much it may spend.
@@ -62,6 +64,8 @@ pub struct Config {
     /// Connections open at once, in all and from one client.
     pub max_connections: usize,
     pub max_per_client: usize,
+    /// Handshake histograms a live capture fills (`--capture`).
+    pub live: Option<Arc<HandshakeMetrics>>,
 }
 
 /// Serves `listener` (already bound, in the namespace to report on) until
@@ -81,6 +85,7 @@ pub fn serve(
         probe_budget: config.probe_budget,
         scrapes: Arc::new(Semaphore::new(MAX_SCRAPES)),
         probes: Arc::new(Semaphore::new(MAX_PROBES)),
+        live: config.live,
     });
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_io()
@@ -163,10 +168,12 @@ async fn metrics(exporter: &Exporter) -> Response<String> {
         processes: exporter.processes,
         ..SnapshotOptions::default()
     };
+    let live = exporter.live.clone();
     let job = tokio::task::spawn_blocking(move || {
         let _permit = permit;
         let t0 = Instant::now();
-        Snapshot::take(options).map(|snap| openmetrics::metrics(&snap, t0.elapsed().as_secs_f64()))
+        Snapshot::take(options)
+            .map(|snap| openmetrics::metrics(&snap, t0.elapsed().as_secs_f64(), live.as_deref()))
     });
     match job.await {
         Ok(Ok(body)) => reply(StatusCode::OK, OPENMETRICS, body),

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 /// Every lab's namespaces start with this; nothing else of ours does.
 pub const PREFIX: &str = "synack-";
 const VETH_CLIENT: &str = "veth-cli";
-const VETH_SERVER: &str = "veth-srv";
+/// The server namespace's link to the router (where a capture sees both ways).
+pub const VETH_SERVER: &str = "veth-srv";
 /// The router's ends of the client's and the server's links.
 const ROUTER_CLIENT: &str = "rtr-cli";
 const ROUTER_SERVER: &str = "rtr-srv";

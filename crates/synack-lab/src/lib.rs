@@ -29,5 +29,5 @@ pub use capture::Capture;
 pub use defence::Defence;
 pub use error::LabError;
 pub use impair::{IcmpKind, Impairment};
-pub use lab::{Lab, Side};
+pub use lab::{Lab, Side, VETH_SERVER};
 pub use netns::Netns;

@@ -10,6 +10,7 @@
 
 mod csv;
 pub mod cures;
+pub mod handshake_metrics;
 pub mod host;
 mod json;
 pub mod ladder;

@@ -21,9 +21,17 @@ fn listener_labels(l: &Listener) -> Labels {
     ]
 }
 
-/// The metrics of one snapshot, in OpenMetrics text.
-pub fn metrics(snap: &Snapshot, scrape_seconds: f64) -> String {
+/// The metrics of one snapshot, and the live capture's handshake
+/// histograms when the exporter runs one, in OpenMetrics text.
+pub fn metrics(
+    snap: &Snapshot,
+    scrape_seconds: f64,
+    live: Option<&crate::handshake_metrics::HandshakeMetrics>,
+) -> String {
     let mut registry = Registry::with_prefix("synack");
+    if let Some(live) = live {
+        live.register(&mut registry);
+    }
     type Value = fn(&Listener) -> u32;
     let gauges: [(&str, &str, Value); 3] = [
         (

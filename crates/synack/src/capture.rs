@@ -118,25 +118,31 @@ impl live::Observer for Outputs<'_> {
     }
 }
 
-pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
-    let stop = synack_sys::stop_on_signals();
-    crate::netns::enter(args.netns.netns.as_deref())?;
-    // The ring: blocks of up to 1 MiB, as many as --buffer-kib allows.
-    let total = args.buffer_kib.max(1) * 1024;
+/// Opens the capture ring on `interface` (blocks of up to 1 MiB, as many
+/// as `buffer_kib` allows) with the kernel filter for handshake traffic;
+/// a missing privilege or interface is said in words.
+pub fn open_ring(interface: &str, buffer_kib: usize) -> Result<Ring> {
+    let total = buffer_kib.max(1) * 1024;
     let block = total.min(1 << 20);
-    let mut ring = match Ring::open(&args.interface, block, total / block.max(1)) {
+    let ring = match Ring::open(interface, block, total / block.max(1)) {
         Ok(r) => r,
         Err(e) if e.raw_os_error() == Some(EPERM) => {
             bail!("capturing needs CAP_NET_RAW: run as root, or `setcap cap_net_raw+ep` on synack")
         }
         Err(e) if e.raw_os_error() == Some(ENODEV) => bail!(
-            "no interface `{}` here: `ip link` lists them, and `-i any` captures on all",
-            args.interface
+            "no interface `{interface}` here: `ip link` lists them, and `-i any` captures on all"
         ),
-        Err(e) => return Err(e).with_context(|| format!("opening {} for capture", args.interface)),
+        Err(e) => return Err(e).with_context(|| format!("opening {interface} for capture")),
     };
     ring.filter_handshake_traffic()
         .context("attaching the capture filter")?;
+    Ok(ring)
+}
+
+pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
+    let stop = synack_sys::stop_on_signals();
+    crate::netns::enter(args.netns.netns.as_deref())?;
+    let mut ring = open_ring(&args.interface, args.buffer_kib)?;
     if args.promisc {
         ring.set_promiscuous()
             .context("entering promiscuous mode")?;

@@ -235,6 +235,11 @@ pub struct ExportArgs {
     /// Connections open at once from one client (an IPv4 address or an IPv6 /64)
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_per_client: usize,
+    /// Also capture handshakes live on this interface (CAP_NET_RAW) and
+    /// publish their RTT and setup-time histograms and outcomes per service
+    /// (at most 64 services and 32 client prefixes get labels of their own)
+    #[arg(long, value_name = "IFACE")]
+    pub capture: Option<String>,
     /// Label listeners with their processes (walks /proc on every scrape)
     #[arg(long)]
     pub processes: bool,

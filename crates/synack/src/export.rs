@@ -4,8 +4,13 @@
 use crate::cli::ExportArgs;
 use anyhow::{Context as _, Result, bail};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use synack_capture::live;
+use synack_core::{Handshake, Tracker, TrackerConfig};
 use synack_export::{Allow, Config};
 use synack_host::SnapshotOptions;
+use synack_render::handshake_metrics::HandshakeMetrics;
 
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let allow: Vec<Allow> = args
@@ -35,6 +40,17 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
             format!(" and /probe for {}", args.allow.join(", "))
         }
     );
+    // The live capture: the ring is opened here, with the privilege, and
+    // read on a thread of its own into the histograms the scrapes publish.
+    let stopping = Arc::new(AtomicBool::new(false));
+    let live = match &args.capture {
+        Some(interface) => {
+            let metrics = Arc::new(HandshakeMetrics::default());
+            spawn_capture(interface.clone(), metrics.clone(), stopping.clone())?;
+            Some(metrics)
+        }
+        None => None,
+    };
     let config = Config {
         allow,
         processes: args.processes,
@@ -42,7 +58,79 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
         head_timeout,
         max_connections: args.max_connections,
         max_per_client: args.max_per_client,
+        live,
     };
-    synack_export::serve(listener, config, || eprintln!("{serving}")).context("serving")?;
+    let served =
+        synack_export::serve(listener, config, || eprintln!("{serving}")).context("serving");
+    stopping.store(true, Ordering::SeqCst);
+    served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Feeds each decided attempt to the histograms once.
+struct Feed(Arc<HandshakeMetrics>);
+
+impl live::Observer for Feed {
+    fn decided(&mut self, h: &Handshake) -> std::io::Result<()> {
+        self.0.observe(h);
+        Ok(())
+    }
+
+    fn record(&mut self, h: Handshake) -> std::io::Result<()> {
+        if !h.announced {
+            self.0.observe(&h);
+        }
+        Ok(())
+    }
+
+    fn tick(&mut self, _frames: u64, _flows: usize) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs the capture engine on `interface` until `stopping` (the ring's
+/// wait ends every second at the latest, so the thread ends soon after).
+/// The ring is opened on the thread (it stays with the thread that mapped
+/// it; the thread starts in the namespace entered), and an error opening
+/// it is returned here, before anything is served.
+fn spawn_capture(
+    interface: String,
+    metrics: Arc<HandshakeMetrics>,
+    stopping: Arc<AtomicBool>,
+) -> anyhow::Result<()> {
+    let (opened, result) = std::sync::mpsc::sync_channel(1);
+    std::thread::spawn(move || {
+        let mut ring = match crate::capture::open_ring(&interface, 8192) {
+            Ok(ring) => {
+                let _ = opened.send(Ok(()));
+                ring
+            }
+            Err(e) => {
+                let _ = opened.send(Err(e));
+                return;
+            }
+        };
+        let mut tracker = Tracker::new(TrackerConfig {
+            decisions: true,
+            source: synack_core::Source::Live,
+            ..TrackerConfig::default()
+        });
+        let mut feed = Feed(metrics);
+        let result = live::run::<std::io::Sink>(
+            &mut ring,
+            &mut tracker,
+            None,
+            live::Stop {
+                requested: &stopping,
+                at: None,
+            },
+            &mut feed,
+        );
+        if let Err(e) = result {
+            eprintln!("synack export: the live capture stopped: {e}");
+        }
+    });
+    result
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the capture thread ended at once"))?
 }

@@ -418,3 +418,101 @@ fn watch_without_a_terminal_prints_plain_refreshes_and_stops_on_sigint() {
     synack_sys::kill(child.id() as i32, synack_sys::signal::SIGINT);
     assert!(child.wait().unwrap().success());
 }
+
+/// The value of the sample whose line starts with `prefix` (name and
+/// labels), in OpenMetrics text.
+fn sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
+
+/// `synack export --capture`: handshakes captured live in the server's
+/// namespace become histograms per service. 30 connections at an injected
+/// 20 ms round trip and 5 refused ones: the histogram counts 30, its mean
+/// is the round trip within 5% + 1 ms, every one falls in the 25 ms bucket
+/// and none in the 10 ms one, and the outcome counters say 30 established
+/// on the first SYN and 5 refused by RST.
+#[test]
+fn exporter_capture_histograms_count_the_injected_handshakes() {
+    let Some(mut lab) = lab() else { return };
+    let listener = lab.listen(8080, false).unwrap();
+    std::thread::spawn(move || for _ in listener.incoming() {});
+    lab.impair(synack_lab::Impairment::delay(
+        std::time::Duration::from_millis(20),
+    ))
+    .unwrap();
+    let port = 9918;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["export", "--netns", &lab.server.name, "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["--capture", synack_lab::VETH_SERVER])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    err.read_line(&mut line).unwrap();
+    assert!(line.contains("serving"), "{line}");
+    let server = lab.server_v4;
+    for (port, n) in [(8080u16, 30), (81, 5)] {
+        for _ in 0..n {
+            let dst = std::net::SocketAddr::new(server.into(), port);
+            let _ = lab
+                .client
+                .run(move || {
+                    std::net::TcpStream::connect_timeout(&dst, std::time::Duration::from_secs(2))
+                })
+                .unwrap();
+        }
+    }
+    let service = format!("service_address=\"{server}\",service_port=\"8080\"");
+    let established =
+        format!("synack_handshakes_total{{{service},outcome=\"established\",cause=\"first_syn\"}}");
+    // The capture thread decides as packets come: scrape until it has all
+    // 30 (bounded: 50 scrapes, about 5 s).
+    let mut body = String::new();
+    for _ in 0..50 {
+        body = get(&lab, port, "/metrics").1;
+        if sample(&body, &established) == Some(30.0) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
+    let _ = child.wait();
+    assert_eq!(sample(&body, &established), Some(30.0), "{body}");
+    let count = sample(
+        &body,
+        &format!("synack_handshake_rtt_seconds_count{{{service}}}"),
+    );
+    assert_eq!(count, Some(30.0), "{body}");
+    let sum = sample(
+        &body,
+        &format!("synack_handshake_rtt_seconds_sum{{{service}}}"),
+    )
+    .unwrap();
+    let mean = sum / 30.0;
+    assert!(
+        (0.020..=0.020 * 1.05 + 0.001).contains(&mean),
+        "mean {mean}: {body}"
+    );
+    let bucket = |le: &str| {
+        sample(
+            &body,
+            &format!("synack_handshake_rtt_seconds_bucket{{le=\"{le}\",{service}}}"),
+        )
+    };
+    assert_eq!(bucket("0.025"), Some(30.0), "{body}");
+    assert_eq!(bucket("0.01"), Some(0.0), "{body}");
+    let refused = format!(
+        "synack_handshakes_total{{service_address=\"{server}\",service_port=\"81\",outcome=\"refused\",cause=\"rst\"}}"
+    );
+    assert_eq!(sample(&body, &refused), Some(5.0), "{body}");
+    let prefix = format!(
+        "synack_handshake_rtt_by_client_prefix_seconds_count{{client_prefix=\"{}\"}}",
+        synack_render::handshake_metrics::prefix(lab.client_v4.into())
+    );
+    assert_eq!(sample(&body, &prefix), Some(30.0), "{body}");
+}
