@@ -132,6 +132,7 @@ pub(crate) fn next<R: Read>(r: &mut Source<R>, h: Header) -> Result<Next, Captur
             link: h.link,
             wire_len: orig.max(incl),
             offset,
+            comment: None,
         },
     )))
 }

@@ -197,7 +197,23 @@ pub(crate) fn next<R: Read>(
                 } else {
                     usize::from(u16_of(body, 0))
                 };
-                Some((block_start + 28, caplen, if_id, units, orig))
+                // The first opt_comment (code 1) among the options after
+                // the data, as (start in the buffer, length); a damaged
+                // option list just ends the search.
+                let mut comment = None;
+                let mut at = 20 + caplen.div_ceil(4) * 4;
+                while at + 4 <= body.len() {
+                    let (code, len) = (u16_of(body, at), usize::from(u16_of(body, at + 2)));
+                    if code == 0 || at + 4 + len > body.len() {
+                        break;
+                    }
+                    if code == 1 {
+                        comment = Some((block_start + 8 + at + 4, len));
+                        break;
+                    }
+                    at += 4 + len.div_ceil(4) * 4;
+                }
+                Some((block_start + 28, caplen, if_id, units, orig, comment))
             }
             BLOCK_SPB => {
                 if body.len() < 4 {
@@ -209,7 +225,7 @@ pub(crate) fn next<R: Read>(
                     caplen = caplen.min(i.snaplen as usize);
                 }
                 // SPBs carry no timestamp.
-                Some((block_start + 12, caplen, 0, 0, orig))
+                Some((block_start + 12, caplen, 0, 0, orig, None))
             }
             _ => {
                 r.stats.skipped_blocks += 1;
@@ -217,7 +233,7 @@ pub(crate) fn next<R: Read>(
             }
         };
         r.buf.consume(total);
-        let Some((start, caplen, if_id, units, orig)) = packet else {
+        let Some((start, caplen, if_id, units, orig, comment)) = packet else {
             continue;
         };
         let Some(iface) = section.interfaces.get(if_id).copied() else {
@@ -240,6 +256,7 @@ pub(crate) fn next<R: Read>(
             link: iface.link,
             wire_len: orig.max(caplen as u32),
             offset,
+            comment,
         };
         return Ok(Some((start, caplen, meta)));
     }

@@ -29,6 +29,8 @@ pub struct Packet<'a> {
     pub number: u64,
     /// Byte offset of the packet's record in the file.
     pub offset: u64,
+    /// The packet's comment (pcapng `opt_comment`), as written.
+    pub comment: Option<&'a [u8]>,
 }
 
 pub(crate) enum State {
@@ -169,6 +171,9 @@ impl<R: Read> CaptureReader<R> {
                     wire_len: meta.wire_len,
                     number: self.src.stats.packets,
                     offset: meta.offset,
+                    comment: meta
+                        .comment
+                        .map(|(at, len)| &self.src.buf.buf[at..at + len]),
                 }))
             }
             Ok(None) => {

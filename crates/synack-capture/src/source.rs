@@ -147,4 +147,6 @@ pub(crate) struct Meta {
     pub link: LinkType,
     pub wire_len: u32,
     pub offset: u64,
+    /// A pcapng packet's comment: where it is in the buffer, its length.
+    pub comment: Option<(usize, usize)>,
 }

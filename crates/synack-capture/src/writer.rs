@@ -70,6 +70,18 @@ impl<W: Write> PcapNgWriter<W> {
 
     /// Writes a packet of which only `data` was kept of `wire_len` bytes.
     pub fn write_cut(&mut self, ts_ns: i64, data: &[u8], wire_len: u32) -> io::Result<()> {
+        self.write_commented(ts_ns, data, wire_len, None)
+    }
+
+    /// The same with a comment (`opt_comment`, UTF-8; cut at 65,000 bytes
+    /// on a character boundary).
+    pub fn write_commented(
+        &mut self,
+        ts_ns: i64,
+        data: &[u8],
+        wire_len: u32,
+        comment: Option<&str>,
+    ) -> io::Result<()> {
         let units = ts_ns as u64;
         let mut body = Vec::with_capacity(20 + data.len() + 3);
         body.extend_from_slice(&0u32.to_le_bytes());
@@ -79,6 +91,14 @@ impl<W: Write> PcapNgWriter<W> {
         body.extend_from_slice(&wire_len.max(data.len() as u32).to_le_bytes());
         body.extend_from_slice(data);
         body.resize(body.len().div_ceil(4) * 4, 0);
+        if let Some(text) = comment {
+            let mut end = text.len().min(65_000);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            option(&mut body, 1, &text.as_bytes()[..end]);
+            option(&mut body, 0, &[]);
+        }
         block(&mut self.out, 6, &body)
     }
 

@@ -8,6 +8,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod annotate;
 mod csv;
 pub mod cures;
 pub mod handshake_metrics;

@@ -16,11 +16,21 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let mut sink = output::sink(args.format.into(), stdout);
     let mut write_error: Option<io::Error> = None;
     let mut terminal = inputs::Terminal::new(!args.no_progress);
+    if args.annotate.is_some() {
+        crate::annotate::check_inputs(&args.files)?;
+    }
+    let mut index = args
+        .annotate
+        .as_ref()
+        .map(|_| crate::annotate::Index::default());
     let (report, tracker) = pipeline::analyze(
         &args.files,
         inputs::tracker_config(args)?,
         &mut terminal,
         |h| {
+            if let Some(index) = index.as_mut() {
+                index.add(&h);
+            }
             if filter.matches(&h)
                 && let Err(e) = sink.record(&h)
             {
@@ -43,5 +53,12 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         tracker: &tracker,
         files: &args.files,
     })?;
+    if let (Some(out), Some(index)) = (&args.annotate, index.as_mut()) {
+        let (written, commented) = crate::annotate::write(&args.files, index, out, &mut terminal)?;
+        eprintln!(
+            "synack: wrote {written} packets to {}, {commented} of them with a comment",
+            out.display()
+        );
+    }
     Ok(inputs::exit_code(&report))
 }

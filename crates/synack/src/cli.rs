@@ -847,6 +847,12 @@ pub struct AnalyzeArgs {
     /// Never show a progress bar
     #[arg(long)]
     pub no_progress: bool,
+
+    /// Also write the input to this pcapng file with a comment on each
+    /// SYN, SYN-ACK, RST and ICMP error saying what synack decided about
+    /// its attempt (Wireshark shows them as packet comments)
+    #[arg(long, value_name = "OUT.pcapng")]
+    pub annotate: Option<PathBuf>,
 }
 
 /// `client:KEY=VALUE` or `server:KEY=VALUE` -> (is_server, key, value).

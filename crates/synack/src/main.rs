@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 mod analyze;
+mod annotate;
 mod audit;
 mod capture;
 mod cli;

@@ -442,3 +442,75 @@ fn completions_and_man_pages_come_from_the_flag_definitions() {
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("one of analyze"), "{}", stderr(&o));
 }
+
+/// All packets of a capture: (timestamp, bytes, comment).
+fn packets_of(path: &std::path::Path) -> Vec<(i64, Vec<u8>, Option<String>)> {
+    let mut r = synack_capture::CaptureReader::open(path).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = r.next_packet().unwrap() {
+        out.push((
+            p.ts_ns,
+            p.data.to_vec(),
+            p.comment.map(|c| String::from_utf8_lossy(c).into_owned()),
+        ));
+    }
+    out
+}
+
+/// `analyze --annotate`: the sample written back packet for packet (same
+/// bytes and times), each SYN, SYN-ACK, RST and ICMP error with a comment
+/// our reader reads back: the timed-out attempt's three SYNs say so, its
+/// retransmissions are numbered, the refused one's RST names the server.
+#[test]
+fn annotate_writes_every_packet_back_with_verdicts_our_reader_reads() {
+    let out = std::env::temp_dir().join(format!("synack-annotate-{}.pcapng", std::process::id()));
+    let o = synack(&[
+        "analyze",
+        &sample(),
+        "--format",
+        "json",
+        "--annotate",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let input = packets_of(std::path::Path::new(&sample()));
+    let written = packets_of(&out);
+    let _ = std::fs::remove_file(&out);
+    assert_eq!(written.len(), input.len());
+    for (a, b) in input.iter().zip(&written) {
+        assert_eq!((a.0, &a.1), (b.0, &b.1), "a packet changed");
+        assert!(a.2.is_none());
+    }
+    let comments: Vec<&str> = written.iter().filter_map(|p| p.2.as_deref()).collect();
+    assert!(
+        comments.iter().all(|c| c.starts_with("synack: ")),
+        "{comments:?}"
+    );
+    let timed_out: Vec<&&str> = comments
+        .iter()
+        .filter(|c| c.contains("> 198.18.0.9:80; attempt timed out: 3 SYNs"))
+        .collect();
+    assert_eq!(timed_out.len(), 3, "{comments:#?}");
+    assert!(timed_out[0].contains("SYN 1 of 3"), "{timed_out:?}");
+    assert!(
+        timed_out[2].contains("SYN retransmission 2 (3 of 3)"),
+        "{timed_out:?}"
+    );
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.starts_with("synack: RST from the server") && c.contains("refused by RST")),
+        "{comments:#?}"
+    );
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.starts_with("synack: ICMP error about the SYN")
+                && c.contains("host unreachable")),
+        "{comments:#?}"
+    );
+    // Standard input cannot be read twice.
+    let o = synack(&["analyze", "-", "--annotate", "/dev/null"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("not standard input"), "{}", stderr(&o));
+}
