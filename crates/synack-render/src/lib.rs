@@ -18,6 +18,7 @@ pub mod ladder;
 pub mod live;
 pub mod openmetrics;
 pub mod probe;
+pub mod report;
 mod summary;
 mod zeek;
 
@@ -59,6 +60,21 @@ pub enum RecordFormat {
 pub trait Sink {
     fn record(&mut self, h: &Handshake) -> io::Result<()>;
     fn finish(&mut self, run: &Run<'_>) -> io::Result<()>;
+}
+
+/// Two sinks fed the same records (a record stream and `--report`).
+pub struct Tee(pub Box<dyn Sink>, pub Box<dyn Sink>);
+
+impl Sink for Tee {
+    fn record(&mut self, h: &Handshake) -> io::Result<()> {
+        self.0.record(h)?;
+        self.1.record(h)
+    }
+
+    fn finish(&mut self, run: &Run<'_>) -> io::Result<()> {
+        self.0.finish(run)?;
+        self.1.finish(run)
+    }
 }
 
 pub fn sink<W: Write + 'static>(format: RecordFormat, out: W) -> Box<dyn Sink> {

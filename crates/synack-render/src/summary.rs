@@ -66,7 +66,7 @@ fn rtt_cells(e: &EndpointStats) -> String {
 }
 
 /// Why an attempt failed, in words.
-fn cause(h: &Handshake) -> String {
+pub(crate) fn cause(h: &Handshake) -> String {
     let after = human_ns(h.elapsed_ns());
     match h.outcome {
         Outcome::Refused => format!(

@@ -5,7 +5,7 @@
 use crate::cli::AnalyzeArgs;
 use crate::inputs;
 use crate::output::{self, Run};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use std::io::{self, BufWriter};
 use std::process::ExitCode;
 use synack_capture::pipeline;
@@ -14,6 +14,14 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let filter = args.filter.filter();
     let stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
     let mut sink = output::sink(args.format.into(), stdout);
+    if let Some(path) = &args.report {
+        let report = report_sink(path, &args.files)?;
+        sink = if args.report_only {
+            report
+        } else {
+            Box::new(output::Tee(sink, report))
+        };
+    }
     let mut write_error: Option<io::Error> = None;
     let mut terminal = inputs::Terminal::new(!args.no_progress);
     if args.annotate.is_some() {
@@ -61,4 +69,18 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
         );
     }
     Ok(inputs::exit_code(&report))
+}
+
+/// The HTML report's sink, writing to `path` when the run finishes.
+pub fn report_sink(
+    path: &std::path::Path,
+    files: &[std::path::PathBuf],
+) -> Result<Box<dyn output::Sink>> {
+    let file =
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+    let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    Ok(Box::new(output::report::ReportSink::new(
+        BufWriter::new(file),
+        &format!("synack report: {}", names.join(", ")),
+    )))
 }

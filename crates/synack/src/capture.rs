@@ -176,6 +176,13 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     let stdout = BufWriter::new(std::io::stdout().lock());
     let lines = args.format == Format::Summary;
     let mut sink = output::sink(args.format.into(), stdout);
+    if let Some(path) = &args.report {
+        let interface = std::path::PathBuf::from(format!("live on {}", args.interface));
+        sink = Box::new(output::Tee(
+            sink,
+            crate::analyze::report_sink(path, &[interface])?,
+        ));
+    }
     let mut outputs = Outputs {
         live: Lines::new(lines),
         sink: &mut *sink,

@@ -21,6 +21,10 @@ pub enum Command {
     /// Reconstruct every TCP handshake in pcap/pcapng captures
     #[command(after_long_help = ANALYZE_AFTER)]
     Analyze(AnalyzeArgs),
+    /// One self-contained HTML page from captures: RTT charts per server,
+    /// outcomes and SYN retransmissions over time, the slowest and the
+    /// failed attempts with ladders, options seen
+    Report(ReportArgs),
     /// Show handshakes live from a network interface (AF_PACKET; needs CAP_NET_RAW)
     Capture(CaptureArgs),
     /// Measure TCP handshakes to targets and name the cause of every failure
@@ -286,6 +290,9 @@ pub struct CaptureArgs {
     /// Also write every frame to this pcapng file (re-analyze it with `synack analyze`)
     #[arg(short = 'w', long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+    /// Also write an HTML report of the handshakes to this file at the end
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Output: a line per handshake as it is decided and a summary, or records
     #[arg(short, long, value_enum, default_value_t = Format::Summary)]
     pub format: Format,
@@ -396,6 +403,9 @@ pub struct ProbeArgs {
     /// Output: live lines and a summary, or one record per attempt
     #[arg(short, long, value_enum, default_value_t = ProbeFormat::Summary)]
     pub format: ProbeFormat,
+    /// Also write an HTML report of the attempts to this file at the end
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -853,6 +863,29 @@ pub struct AnalyzeArgs {
     /// its attempt (Wireshark shows them as packet comments)
     #[arg(long, value_name = "OUT.pcapng")]
     pub annotate: Option<PathBuf>,
+
+    /// Also write an HTML report of the records to this file
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+
+    /// Write only the report (`synack report`)
+    #[arg(skip)]
+    pub report_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Capture files (pcap or pcapng, also compressed); `-` reads standard input
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// The HTML file to write
+    #[arg(short, long, value_name = "FILE.html")]
+    pub output: PathBuf,
+    #[command(flatten)]
+    pub filter: FilterArgs,
+    /// Never show a progress bar
+    #[arg(long)]
+    pub no_progress: bool,
 }
 
 /// `client:KEY=VALUE` or `server:KEY=VALUE` -> (is_server, key, value).

@@ -187,6 +187,17 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     }
     let stop = synack_sys::stop_on_signals();
     let mut sink = record_sink(args.format);
+    let mut report = match &args.report {
+        Some(path) => {
+            let names: Vec<std::path::PathBuf> = args
+                .targets
+                .iter()
+                .map(|t| std::path::PathBuf::from(format!("probes of {t}")))
+                .collect();
+            Some(crate::analyze::report_sink(path, &names)?)
+        }
+        None => None,
+    };
     let n = targets.len();
     let gap = match args.rate {
         Some(r) if r > 0.0 => Duration::from_secs_f64(1.0 / r),
@@ -235,10 +246,13 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
                     .add_tls_first_answer(tls.early_data == Some(true), resp);
             }
         }
-        let written = match &mut sink {
+        let mut written = match &mut sink {
             Some(s) => s.record(&rec),
             None => writeln!(live, "{}", synack_render::probe::live_line(&r, &rec, round)),
         };
+        if let (Ok(()), Some(report)) = (&written, report.as_mut()) {
+            written = report.record(&rec);
+        }
         if let Err(e) = written {
             write_error.get_or_insert(e);
             stop.store(true, Ordering::SeqCst);
@@ -250,6 +264,9 @@ pub fn run(args: &ProbeArgs) -> Result<ExitCode> {
     match &mut sink {
         Some(s) => finish_records(s.as_mut())?,
         None => summary(&mut live, &targets)?,
+    }
+    if let Some(report) = report.as_mut() {
+        finish_records(report.as_mut())?;
     }
     // Stopped before a target's first attempt finished: nothing was
     // measured there, which is no success.
