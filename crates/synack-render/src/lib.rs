@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod annotate;
+pub mod columns;
 mod csv;
 pub mod cures;
 pub mod handshake_metrics;

@@ -380,10 +380,7 @@ fn probe_csv_rows_match_the_header() {
         .collect();
     let header = rdr.remove(0);
     assert!(
-        header.ends_with(&[
-            "tls_early_data".to_string(),
-            "first_response_us".to_string()
-        ]),
+        header.ends_with(&["syn_data".to_string(), "accecn".to_string()]),
         "{header:?}"
     );
     assert!(header.contains(&"cause".to_string()));

@@ -200,8 +200,8 @@ impl<W: Write> ReportSink<W> {
                 .quantile(0.99)
                 .map_or("-".into(), |u| human_ns(u as i64 * 1000)),
         );
-        self.servers_table(&mut p);
         self.charts(&mut p);
+        self.servers_table(&mut p);
         self.attempts(
             &mut p,
             "Slowest established attempts",
