@@ -99,7 +99,13 @@ pub const COLUMNS: [(&str, Kind); 56] = [
 
 fn options(o: Option<&Options>) -> [Value; 5] {
     match o {
-        None => [Value::Null, Value::Null, Value::Null, Value::Null, Value::Null],
+        None => [
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+            Value::Null,
+        ],
         Some(o) => [
             int(o.mss),
             int(o.wscale),

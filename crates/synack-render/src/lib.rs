@@ -18,6 +18,8 @@ mod json;
 pub mod ladder;
 pub mod live;
 pub mod openmetrics;
+#[cfg(feature = "parquet")]
+pub mod parquet;
 pub mod probe;
 pub mod report;
 mod summary;

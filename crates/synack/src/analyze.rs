@@ -12,8 +12,7 @@ use synack_capture::pipeline;
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitCode> {
     let filter = args.filter.filter();
-    let stdout = BufWriter::with_capacity(1 << 16, io::stdout().lock());
-    let mut sink = output::sink(args.format.into(), stdout);
+    let mut sink = args.format.sink(args.output.as_deref())?;
     if let Some(path) = &args.report {
         let report = report_sink(path, &args.files)?;
         sink = if args.report_only {

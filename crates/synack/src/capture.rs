@@ -173,9 +173,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         ..TrackerConfig::default()
     };
     let mut tracker = Tracker::new(config);
-    let stdout = BufWriter::new(std::io::stdout().lock());
     let lines = args.format == Format::Summary;
-    let mut sink = output::sink(args.format.into(), stdout);
+    let mut sink = args.format.sink(None)?;
     if let Some(path) = &args.report {
         let interface = std::path::PathBuf::from(format!("live on {}", args.interface));
         sink = Box::new(output::Tee(

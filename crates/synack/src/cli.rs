@@ -813,16 +813,46 @@ pub enum Format {
     Csv,
     /// Zeek conn.log-style TSV with #fields
     Zeek,
+    /// A Parquet file (-o FILE): the CSV columns with their types
+    #[cfg(feature = "parquet")]
+    Parquet,
 }
 
-impl From<Format> for synack_render::RecordFormat {
-    fn from(f: Format) -> Self {
-        match f {
-            Format::Summary => Self::Summary,
-            Format::Json => Self::Json,
-            Format::Csv => Self::Csv,
-            Format::Zeek => Self::Zeek,
-        }
+impl Format {
+    /// Where the records go: stdout in the text formats, or the file
+    /// `-o` names (required for Parquet).
+    pub fn sink(
+        self,
+        output: Option<&std::path::Path>,
+    ) -> anyhow::Result<Box<dyn synack_render::Sink>> {
+        use anyhow::Context as _;
+        use synack_render::RecordFormat;
+        let format = match self {
+            Format::Summary => RecordFormat::Summary,
+            Format::Json => RecordFormat::Json,
+            Format::Csv => RecordFormat::Csv,
+            Format::Zeek => RecordFormat::Zeek,
+            #[cfg(feature = "parquet")]
+            Format::Parquet => {
+                let path = output.context("--format parquet writes a file: give -o FILE")?;
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                return Ok(Box::new(synack_render::parquet::ParquetSink::new(
+                    std::io::BufWriter::new(file),
+                )?));
+            }
+        };
+        Ok(match output {
+            Some(path) => {
+                let file = std::fs::File::create(path)
+                    .with_context(|| format!("creating {}", path.display()))?;
+                synack_render::sink(format, std::io::BufWriter::new(file))
+            }
+            None => synack_render::sink(
+                format,
+                std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock()),
+            ),
+        })
     }
 }
 
@@ -835,6 +865,10 @@ pub struct AnalyzeArgs {
     /// Output format
     #[arg(short, long, value_enum, default_value_t = Format::Summary)]
     pub format: Format,
+
+    /// Write the records to this file instead of standard output
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
 
     #[command(flatten)]
     pub filter: FilterArgs,

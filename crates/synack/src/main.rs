@@ -39,6 +39,7 @@ fn main() -> ExitCode {
             format: cli::Format::Summary,
             filter: r.filter,
             flow: None,
+            output: None,
             max_flows: None,
             verify_checksums: false,
             no_progress: r.no_progress,
