@@ -36,6 +36,14 @@ impl Latencies {
         self.sum += u128::from(value);
     }
 
+    /// Values recorded in `[low, high)` (to the histogram's precision).
+    pub fn count_in(&self, low: u64, high: u64) -> u64 {
+        if high <= low {
+            return 0;
+        }
+        self.histogram.count_between(low, high - 1)
+    }
+
     pub fn len(&self) -> u64 {
         self.histogram.len()
     }

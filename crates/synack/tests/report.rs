@@ -102,7 +102,9 @@ fn the_report_loads_in_a_browser_with_its_tables_and_charts() {
     let rows = |id: &str| section(id).matches("<tr>").count() - 1;
     assert_eq!(rows("servers"), servers.len(), "{}", section("servers"));
     assert_eq!(rows("failed"), failed.min(20));
-    assert_eq!(dom.matches("<svg class=\"chart\"").count(), 4);
+    // RTT CDF per server, the three legs, the histogram, outcomes and SYN
+    // retransmissions over time.
+    assert_eq!(dom.matches("<svg class=\"chart\"").count(), 5);
     let listed = rows("slowest") + rows("failed");
     assert_eq!(dom.matches("<svg class=\"ladder\"").count(), listed);
     assert!(dom.contains(&format!(

@@ -43,6 +43,8 @@ pub struct ReportSink<W: Write> {
     title: String,
     servers: HashMap<SocketAddr, Server>,
     other: Server,
+    /// Every server's: the total and the two legs.
+    all: Server,
     all_rtt: Latencies,
     /// Second since the epoch → (attempts by outcome, SYN retransmissions).
     timeline: BTreeMap<i64, ([u64; Outcome::ALL.len()], u64)>,
@@ -60,6 +62,7 @@ impl<W: Write> ReportSink<W> {
             title: title.to_string(),
             servers: HashMap::new(),
             other: Server::default(),
+            all: Server::default(),
             all_rtt: Latencies::default(),
             timeline: BTreeMap::new(),
             slowest: Vec::new(),
@@ -96,9 +99,11 @@ impl<W: Write> Sink for ReportSink<W> {
         }
         if let Some(t) = h.syn_synack_ns {
             server.syn_synack.record(us(t));
+            self.all.syn_synack.record(us(t));
         }
         if let Some(t) = h.synack_ack_ns {
             server.synack_ack.record(us(t));
+            self.all.synack_ack.record(us(t));
         }
         let second = h.ts_ns.div_euclid(1_000_000_000);
         if self.timeline.len() < MAX_SECONDS || self.timeline.contains_key(&second) {
@@ -263,21 +268,26 @@ impl<W: Write> ReportSink<W> {
         let series: Vec<(String, Vec<(f64, f64)>)> = busiest
             .iter()
             .take(CDF_SERVERS)
-            .map(|(a, s)| {
-                let points = (0..=100)
-                    .filter_map(|i| {
-                        let q = f64::from(i) / 100.0;
-                        s.total.quantile(q).map(|v| (v.max(1) as f64, q))
-                    })
-                    .collect();
-                (a.to_string(), points)
-            })
+            .map(|(a, s)| (a.to_string(), cdf_points(&s.total)))
             .collect();
         p.push_str("<h2>Handshake RTT</h2>");
         if series.is_empty() {
             p.push_str("<p class=\"note\">No completed handshake.</p>");
         } else {
             p.push_str(&svg::cdf("handshake RTT CDF per server", &series));
+            let legs = [
+                (
+                    "SYN to SYN-ACK".to_string(),
+                    cdf_points(&self.all.syn_synack),
+                ),
+                (
+                    "SYN-ACK to ACK".to_string(),
+                    cdf_points(&self.all.synack_ack),
+                ),
+                ("total".to_string(), cdf_points(&self.all_rtt)),
+            ];
+            let legs: Vec<_> = legs.into_iter().filter(|l| !l.1.is_empty()).collect();
+            p.push_str(&svg::cdf("the three legs, every server", &legs));
             p.push_str(&svg::histogram(
                 "handshake RTT histogram",
                 &log_bins(&self.all_rtt),
@@ -368,6 +378,16 @@ impl<W: Write> ReportSink<W> {
     }
 }
 
+/// A CDF's points: (µs, fraction) at every percent.
+fn cdf_points(l: &Latencies) -> Vec<(f64, f64)> {
+    (0..=100)
+        .filter_map(|i| {
+            let q = f64::from(i) / 100.0;
+            l.quantile(q).map(|v| (v.max(1) as f64, q))
+        })
+        .collect()
+}
+
 /// The handshake's packets in time order, from the record's times.
 fn ladder_events(h: &Handshake) -> Vec<(f64, bool, String)> {
     let t0 = h.ts_ns;
@@ -413,24 +433,9 @@ fn log_bins(l: &Latencies) -> Vec<(f64, f64, u64)> {
         e *= 10f64.powf(0.25);
     }
     edges.push(e);
-    // Counts between edges from the quantiles: the fraction of values
-    // under each edge, by bisection on the quantile function.
-    let n = l.len();
-    let below = |v: f64| -> u64 {
-        let (mut lo, mut hi) = (0.0f64, 1.0f64);
-        for _ in 0..30 {
-            let mid = (lo + hi) / 2.0;
-            if l.quantile(mid).is_some_and(|q| (q as f64) < v) {
-                lo = mid;
-            } else {
-                hi = mid;
-            }
-        }
-        (lo * n as f64).round() as u64
-    };
     edges
         .windows(2)
-        .map(|w| (w[0], w[1], below(w[1]).saturating_sub(below(w[0]))))
+        .map(|w| (w[0], w[1], l.count_in(w[0] as u64, w[1].ceil() as u64)))
         .collect()
 }
 

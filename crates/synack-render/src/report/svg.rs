@@ -116,8 +116,8 @@ pub fn cdf(label: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
         let _ = write!(
             svg,
             r##"<text x="{}" y="{}" font-size="11" fill="{color}">{}</text>"##,
-            LEFT + 8.0 + 150.0 * i as f64,
-            TOP - 10.0,
+            LEFT + 8.0 + 145.0 * (i % 4) as f64,
+            TOP - 12.0 + 12.0 * (i / 4) as f64,
             escape(name)
         );
     }
