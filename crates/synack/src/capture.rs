@@ -174,7 +174,7 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
     };
     let mut tracker = Tracker::new(config);
     let lines = args.format == Format::Summary;
-    let mut sink = args.format.sink(None)?;
+    let mut sink = args.format.sink(args.output.as_deref())?;
     if let Some(path) = &args.report {
         let interface = std::path::PathBuf::from(format!("live on {}", args.interface));
         sink = Box::new(output::Tee(

@@ -293,6 +293,10 @@ pub struct CaptureArgs {
     /// Also write an HTML report of the handshakes to this file at the end
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
+    /// Write the records to this file instead of standard output (needed
+    /// for --format parquet)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
     /// Output: a line per handshake as it is decided and a summary, or records
     #[arg(short, long, value_enum, default_value_t = Format::Summary)]
     pub format: Format,
