@@ -47,18 +47,8 @@ fn ss_count(netns: &str, state: &str, dst: SocketAddr) -> usize {
 
 /// `/metrics` of `synack export --netns NETNS` listening on `port` there.
 fn scrape(netns: &synack_lab::Netns, port: u16) -> String {
-    use std::io::{BufRead, Write};
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args(["export", "--netns", &netns.name, "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    std::io::BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    use std::io::Write;
+    let mut child = support::start_exporter(&netns.name, port, &[]);
     let text = netns
         .run(move || {
             let mut s = TcpStream::connect(("127.0.0.1", port))?;
@@ -70,7 +60,7 @@ fn scrape(netns: &synack_lab::Netns, port: u16) -> String {
         .unwrap();
     synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
     let _ = child.wait();
-    text.unwrap_or_else(|e| panic!("scraping: {e} ({line})"))
+    text.unwrap_or_else(|e| panic!("scraping: {e}"))
 }
 
 /// Turns connection tracking on in the server's namespace (a rule that

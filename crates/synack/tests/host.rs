@@ -299,18 +299,8 @@ fn exporter_serves_the_flooded_listener_and_probes_only_allowed_targets() {
     lab.syn_flood(8080, 100, false).unwrap();
     let server = lab.server_addr(false);
     let port = 9917;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args(["export", "--netns", &lab.server.name, "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--allow", &format!("{server}/32:8080")])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("serving"), "{line}");
+    let allow = format!("{server}/32:8080");
+    let mut child = support::start_exporter(&lab.server.name, port, &["--allow", &allow]);
     let scrapes: Vec<_> = (0..6)
         .map(|_| {
             let name = lab.server.name.clone();
@@ -443,18 +433,11 @@ fn exporter_capture_histograms_count_the_injected_handshakes() {
     ))
     .unwrap();
     let port = 9918;
-    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
-        .args(["export", "--netns", &lab.server.name, "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["--capture", synack_lab::VETH_SERVER])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut line = String::new();
-    err.read_line(&mut line).unwrap();
-    assert!(line.contains("serving"), "{line}");
+    let mut child = support::start_exporter(
+        &lab.server.name,
+        port,
+        &["--capture", synack_lab::VETH_SERVER],
+    );
     let server = lab.server_v4;
     for (port, n) in [(8080u16, 30), (81, 5)] {
         for _ in 0..n {

@@ -58,3 +58,23 @@ pub fn run_in(netns: &str, argv: &[&str]) -> String {
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// `synack export --netns NETNS --listen 127.0.0.1:PORT ARGS...`, once it
+/// says it is serving (the namespace's own loopback holds the port).
+pub fn start_exporter(netns: &str, port: u16, args: &[&str]) -> std::process::Child {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_synack"))
+        .args(["export", "--netns", netns, "--listen"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start synack export");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stderr.take().expect("stderr"))
+        .read_line(&mut line)
+        .expect("the exporter's first line");
+    assert!(line.contains("serving"), "{line}");
+    child
+}
