@@ -461,12 +461,28 @@ fn tfo_answers_one_round_trip_sooner() {
         tfo_data: Some(b"GET / HTTP/1.0\r\n\r\n".to_vec()),
         ..Default::default()
     };
-    let r: Vec<_> = (0..3)
-        .map(|_| probe(&lab, to(&lab, 8080, false), cfg.clone()))
-        .collect();
-    let slow = r[0].first_response.unwrap().as_secs_f64() * 1000.0;
-    let fast = r[2].first_response.unwrap().as_secs_f64() * 1000.0;
-    assert_eq!(r[2].tfo, Some(synack_probe::TfoResult::DataAccepted));
+    // Three rounds, each from no cookie (the kernel's TFO cookies live in
+    // tcp_metrics): the first attempt asks for one, the next two use it.
+    // The fastest of each kind keeps a loaded machine's scheduling out.
+    let (mut slow, mut fast) = (f64::MAX, f64::MAX);
+    for _ in 0..3 {
+        let flushed = lab
+            .client
+            .command("ip")
+            .args(["tcp_metrics", "flush", "all"])
+            .status()
+            .unwrap();
+        assert!(flushed.success());
+        let r: Vec<_> = (0..3)
+            .map(|_| probe(&lab, to(&lab, 8080, false), cfg.clone()))
+            .collect();
+        assert_eq!(r[0].tfo, Some(synack_probe::TfoResult::CookieRequested));
+        assert_eq!(r[2].tfo, Some(synack_probe::TfoResult::DataAccepted));
+        slow = slow.min(r[0].first_response.unwrap().as_secs_f64() * 1000.0);
+        for attempt in &r[1..] {
+            fast = fast.min(attempt.first_response.unwrap().as_secs_f64() * 1000.0);
+        }
+    }
     assert!(
         (59.0..64.0).contains(&slow),
         "without data in the SYN: 2 RTT, got {slow} ms"
