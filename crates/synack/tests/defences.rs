@@ -390,6 +390,23 @@ fn harden_apply_lets_clients_in_under_a_flood_and_revert_restores_everything() {
     assert!(text.contains("+ net.ipv4.tcp_syncookies = 1"), "{text}");
     assert!(text.contains("synproxy mss 1460"), "{text}");
     assert!(text.contains("Nothing changed"), "{text}");
+    let json: Value = serde_json::from_slice(&harden(&["--format", "json"]).stdout).unwrap();
+    assert_eq!(json["ports"], serde_json::json!([8080]), "{json}");
+    assert!(
+        json["sysctls"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["key"] == "net.ipv4.tcp_syncookies"
+                && c["now"] == "0"
+                && c["wanted"] == "1"),
+        "{json}"
+    );
+    assert!(
+        json["nftables"].as_str().unwrap().contains("synproxy"),
+        "{json}"
+    );
+    assert_eq!(json["applied"], false);
     assert_eq!(ruleset(), before, "a dry run changed the ruleset");
 
     let applied = harden(&["--apply"]);
