@@ -49,9 +49,10 @@ fn established_within_a_millisecond_of_the_injected_rtt() {
         let r = probe(&lab, to(&lab, 8080, false), AttemptConfig::default());
         assert_eq!(r.cause, Cause::Established);
         let ms = r.connect.as_secs_f64() * 1000.0;
-        // Never early, and never far off even on a busy CI machine.
+        // Never early, and each within the project's 5% + 1 ms even on a
+        // busy CI machine (the median is held to 1 ms below).
         assert!(
-            (50.0..53.0).contains(&ms),
+            (50.0..50.0 * 1.05 + 1.0).contains(&ms),
             "handshake {ms} ms for 50 ms injected"
         );
         times.push(ms);
