@@ -50,6 +50,10 @@ pub enum Command {
     /// each with its evidence and the fix
     #[command(after_long_help = DOCTOR_AFTER)]
     Doctor(DoctorArgs),
+    /// Every connection attempt this host makes, from the kernel's
+    /// tracepoints (eBPF), with the process that made it (work in progress:
+    /// client side only)
+    Trace(TraceArgs),
     /// Serve listener health and handshake probes as Prometheus metrics
     #[command(after_long_help = EXPORT_AFTER)]
     Export(ExportArgs),
@@ -909,6 +913,22 @@ pub struct AnalyzeArgs {
     /// Write only the report (`synack report`)
     #[arg(skip)]
     pub report_only: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TraceArgs {
+    /// Stop after this long
+    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_positive_duration)]
+    pub duration: std::time::Duration,
+    /// Only attempts to this port
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Only attempts of this process
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Only attempts of processes with this command name
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
 }
 
 #[derive(Args, Debug)]

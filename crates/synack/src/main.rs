@@ -20,6 +20,7 @@ mod ladder;
 mod matrix;
 mod netns;
 mod probe;
+mod trace;
 mod watch;
 
 use clap::Parser;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         cli::Command::Harden(args) => harden::run(&args),
         cli::Command::Doctor(args) => doctor::run(&args),
         cli::Command::Export(args) => export::run(&args),
+        cli::Command::Trace(args) => trace::run(&args),
         cli::Command::Completions(args) => docs::completions(args.shell),
         cli::Command::Man(args) => docs::man(args.command.as_deref()),
     };
