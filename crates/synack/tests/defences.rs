@@ -12,7 +12,7 @@ use serde_json::Value;
 use std::io::Read;
 use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use synack_lab::{Lab, Side};
 
 fn lab() -> Option<Lab> {
@@ -114,16 +114,15 @@ fn ports_per_destination_agree_with_ss_and_run_out_at_the_range() {
     let mut held: Vec<TcpStream> = (0..85)
         .map(|_| lab.client.run(connect).unwrap().unwrap())
         .collect();
-    for s in held.drain(..10) {
-        s.shutdown(std::net::Shutdown::Both).unwrap();
+    // Ten closed by the client first: each sends its FIN and reads until
+    // the server's FIN, whose arrival puts the socket in TIME-WAIT before
+    // read() returns 0.
+    for mut s in held.drain(..10) {
+        s.shutdown(std::net::Shutdown::Write).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(s.read(&mut [0u8; 16]).unwrap(), 0);
     }
-    // The ten reach TIME-WAIT once the server has closed its side: a
-    // bounded wait on ss (at most 5 s).
-    let started = Instant::now();
-    while ss_count(&lab.client.name, "time-wait", dst) < 10 {
-        assert!(started.elapsed() < Duration::from_secs(5), "no TIME-WAIT");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    assert_eq!(ss_count(&lab.client.name, "time-wait", dst), 10);
     let report = watch_once(&lab.client.name);
     let ports = &report["ephemeral_ports"];
     assert_eq!(ports["range"], serde_json::json!([40000, 40099]), "{ports}");

@@ -226,8 +226,8 @@ fn proxy(
 }
 
 /// nghttpd serving "ok" at / over cleartext HTTP/2 on `port` in the
-/// server namespace; killed when the guard drops. Returns once it
-/// accepts connections.
+/// server namespace; killed when the guard drops. Returns once it listens:
+/// with -v it says so ("IPv4: listen 0.0.0.0:PORT") before anything else.
 pub struct Nghttpd(std::process::Child, std::path::PathBuf);
 
 impl Drop for Nghttpd {
@@ -239,31 +239,25 @@ impl Drop for Nghttpd {
 }
 
 pub fn nghttpd(lab: &Lab, port: u16) -> Nghttpd {
+    use std::io::BufRead;
     let dir = std::env::temp_dir().join(format!("synack-nghttpd-{}-{port}", lab.id));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join("index.html"), "ok\n").unwrap();
-    let child = lab
+    let mut child = lab
         .server
         .command("nghttpd")
-        .args(["--no-tls", "-d"])
+        .args(["-v", "--no-tls", "-d"])
         .arg(&dir)
         .arg(port.to_string())
-        .stdout(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("nghttpd (apt-get install nghttp2-server)");
-    let guard = Nghttpd(child, dir);
-    // nghttpd says nothing when it is ready: poll for its listener, bounded
-    // (200 tries, 10 s), each a connect in the server namespace that fails
-    // at once until it listens.
-    for _ in 0..200 {
-        let up = lab
-            .server
-            .run(move || TcpStream::connect(("127.0.0.1", port)).is_ok())
-            .unwrap_or(false);
-        if up {
-            return guard;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nghttpd did not listen on {port} within 10 s");
+    let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    out.read_line(&mut line).unwrap();
+    assert!(line.contains("listen"), "nghttpd did not listen: {line:?}");
+    // The rest of its log (a line per frame with -v) is read and dropped,
+    // so that it never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut out, &mut std::io::sink()));
+    Nghttpd(child, dir)
 }
