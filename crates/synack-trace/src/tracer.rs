@@ -24,7 +24,8 @@ impl std::error::Error for TraceError {}
 
 fn explain(what: &str, e: libbpf_rs::Error) -> TraceError {
     let text = e.to_string();
-    if text.contains("Operation not permitted") || text.contains("EPERM") || !synack_is_root() {
+    if text.contains("Operation not permitted") || text.contains("EPERM") || !synack_sys::is_root()
+    {
         TraceError(format!(
             "{what}: not permitted: synack trace needs root or CAP_BPF and CAP_PERFMON"
         ))
@@ -75,15 +76,4 @@ pub fn run(
     let _ = ring.consume();
     drop(ring);
     Ok(seen.get())
-}
-
-fn synack_is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:"))
-                .and_then(|v| v.split_whitespace().nth(1).map(|e| e == "0"))
-        })
-        .unwrap_or(false)
 }
