@@ -111,9 +111,15 @@ impl<W: Write> Sink for ReportSink<W> {
             slot.0[outcome_index(h.outcome)] += 1;
             slot.1 += u64::from(h.syn_retransmissions());
         }
-        if h.outcome == Outcome::Established && h.setup_ns.is_some() {
-            self.slowest.push(h.clone());
-            self.slowest.sort_by_key(|r| std::cmp::Reverse(r.setup_ns));
+        // Kept sorted, slowest first: a record is copied only when it
+        // makes the list (the common case is one comparison).
+        if h.outcome == Outcome::Established
+            && h.setup_ns.is_some()
+            && (self.slowest.len() < KEPT
+                || self.slowest.last().is_some_and(|r| r.setup_ns < h.setup_ns))
+        {
+            let at = self.slowest.partition_point(|r| r.setup_ns >= h.setup_ns);
+            self.slowest.insert(at, h.clone());
             self.slowest.truncate(KEPT);
         }
         if h.outcome.is_failure() {
