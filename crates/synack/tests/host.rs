@@ -409,13 +409,7 @@ fn watch_without_a_terminal_prints_plain_refreshes_and_stops_on_sigint() {
     assert!(child.wait().unwrap().success());
 }
 
-/// The value of the sample whose line starts with `prefix` (name and
-/// labels), in OpenMetrics text.
-fn sample(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
+use support::metric_sample as sample;
 
 /// `synack export --capture`: handshakes captured live in the server's
 /// namespace become histograms per service. 30 connections at an injected

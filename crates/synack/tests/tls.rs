@@ -366,12 +366,7 @@ fn exporter_get(lab: &Lab, addr: std::net::SocketAddr, path: &str) -> (u16, Stri
     (status, body)
 }
 
-/// The value of the first sample of `metric` in an OpenMetrics body.
-fn sample(body: &str, metric: &str) -> Option<f64> {
-    body.lines()
-        .find(|l| l.starts_with(metric) && !l.starts_with('#'))
-        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
-}
+use support::metric_sample as sample;
 
 /// The exporter's `/probe?module=tls`: the TCP and TLS handshakes apart
 /// (the TLS one costs the injected round trip), the version and the

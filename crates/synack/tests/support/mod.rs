@@ -78,3 +78,11 @@ pub fn start_exporter(netns: &str, port: u16, args: &[&str]) -> std::process::Ch
     assert!(line.contains("serving"), "{line}");
     child
 }
+
+/// The value of the first sample whose line starts with `prefix` (a
+/// metric's name, with its labels when given), in OpenMetrics text.
+pub fn metric_sample(text: &str, prefix: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(prefix) && !l.starts_with('#'))
+        .and_then(|l| l.rsplit(' ').next()?.parse().ok())
+}
