@@ -9,9 +9,9 @@
 use crate::columns::{COLUMNS, Kind, Value, row};
 use crate::{Run, Sink};
 use parquet::basic::Compression;
-use parquet::data_type::{BoolType, ByteArray, ByteArrayType, Int64Type};
+use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DataType, Int64Type};
 use parquet::file::properties::WriterProperties;
-use parquet::file::writer::SerializedFileWriter;
+use parquet::file::writer::{SerializedColumnWriter, SerializedFileWriter};
 use parquet::schema::parser::parse_message_type;
 use std::io::{self, Write};
 use std::sync::Arc;
@@ -40,6 +40,19 @@ fn io_error(e: parquet::errors::ParquetError) -> io::Error {
         parquet::errors::ParquetError::External(inner) => io::Error::other(inner),
         other => io::Error::other(other.to_string()),
     }
+}
+
+/// Writes one column's values (`defs`: 1 where a row has one, 0 for null).
+fn write_column<T: DataType>(
+    column: &mut SerializedColumnWriter<'_>,
+    values: &[T::T],
+    defs: &[i16],
+) -> io::Result<()> {
+    column
+        .typed::<T>()
+        .write_batch(values, Some(defs), None)
+        .map(|_| ())
+        .map_err(io_error)
 }
 
 /// Buffers a row group column by column and writes it when full.
@@ -93,10 +106,7 @@ impl<W: Write + Send> ParquetSink<W> {
                             _ => None,
                         })
                         .collect();
-                    column
-                        .typed::<Int64Type>()
-                        .write_batch(&ints, Some(&defs), None)
-                        .map_err(io_error)?;
+                    write_column::<Int64Type>(&mut column, &ints, &defs)?;
                 }
                 Kind::Bool => {
                     let flags: Vec<bool> = values
@@ -106,10 +116,7 @@ impl<W: Write + Send> ParquetSink<W> {
                             _ => None,
                         })
                         .collect();
-                    column
-                        .typed::<BoolType>()
-                        .write_batch(&flags, Some(&defs), None)
-                        .map_err(io_error)?;
+                    write_column::<BoolType>(&mut column, &flags, &defs)?;
                 }
                 Kind::Text => {
                     let texts: Vec<ByteArray> = values
@@ -119,10 +126,7 @@ impl<W: Write + Send> ParquetSink<W> {
                             _ => None,
                         })
                         .collect();
-                    column
-                        .typed::<ByteArrayType>()
-                        .write_batch(&texts, Some(&defs), None)
-                        .map_err(io_error)?;
+                    write_column::<ByteArrayType>(&mut column, &texts, &defs)?;
                 }
             }
             column.close().map_err(io_error)?;
