@@ -195,6 +195,26 @@ pub struct TlsInfo {
     pub failure: Option<(&'static str, String)>,
 }
 
+/// The fields only records of `synack trace` have (docs/SCHEMA.md,
+/// "Fields only trace records have"): which end this host was, and the
+/// process behind the socket.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TraceInfo {
+    /// The end of the connection this host was.
+    pub local_side: Option<Side>,
+    /// The process: the one that called connect(), or accept().
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    /// The cgroup (v2) path: a container, a systemd unit.
+    pub cgroup: Option<String>,
+    /// The network namespace's inode number (`ls -i /run/netns/NAME`).
+    pub netns: u32,
+    /// The errno the attempt ended with, and its name.
+    pub error: Option<(i32, &'static str)>,
+    /// Server side: from the handshake's end to accept() returning it.
+    pub accept_wait_ns: Option<i64>,
+}
+
 /// The fields only active probes have (docs/SCHEMA.md, "Fields only probes have").
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ProbeInfo {
@@ -256,6 +276,8 @@ pub enum Source {
     Live,
     /// An active probe.
     Probe,
+    /// The kernel's tracepoints (`synack trace`).
+    Ebpf,
 }
 
 impl Source {
@@ -264,6 +286,7 @@ impl Source {
             Source::Pcap => "pcap",
             Source::Live => "live",
             Source::Probe => "probe",
+            Source::Ebpf => "ebpf",
         }
     }
 }
@@ -358,9 +381,72 @@ pub struct Handshake {
     pub announced: bool,
     /// Set for records of active probes.
     pub probe: Option<Box<ProbeInfo>>,
+    /// Set for records of `synack trace`.
+    pub trace: Option<Box<TraceInfo>>,
 }
 
 impl Handshake {
+    /// A record of what a source without packets knows (a probe, the
+    /// kernel's tracepoints): when, the two ends, the outcome and Zeek's
+    /// view of it; no packets, options or ISNs. Callers fill in the rest.
+    pub fn observed(
+        ts_ns: i64,
+        source: Source,
+        client: SocketAddr,
+        server: SocketAddr,
+        outcome: Outcome,
+    ) -> Handshake {
+        // Zeek's view of the attempt as it would have logged it then.
+        let (conn_state, history) = match outcome {
+            Outcome::Established => (ConnState::S1, "Sh"),
+            Outcome::Refused => (ConnState::REJ, "Sr"),
+            Outcome::Unreachable | Outcome::Timeout => (ConnState::S0, "S"),
+            _ => (ConnState::OTH, ""),
+        };
+        Handshake {
+            ts_ns,
+            source,
+            client,
+            server,
+            vlan: 0,
+            outcome,
+            conn_state,
+            history: history.to_string(),
+            syn_count: 1,
+            synack_count: u32::from(outcome == Outcome::Established),
+            syn_synack_ns: None,
+            synack_ack_ns: None,
+            total_ns: None,
+            setup_ns: None,
+            client_isn: None,
+            server_isn: None,
+            client_opts: None,
+            server_opts: None,
+            syn_retransmit_opts: None,
+            ecn: None,
+            accecn: false,
+            tfo: TfoInfo::default(),
+            icmp: None,
+            rst_from: (outcome == Outcome::Refused).then_some(Side::Server),
+            server_ttl: None,
+            rst_ttl: None,
+            simultaneous_open: false,
+            times: Times {
+                first: ts_ns,
+                last: ts_ns,
+                ..Times::default()
+            },
+            client_pkts: 0,
+            server_pkts: 0,
+            client_bytes: 0,
+            server_bytes: 0,
+            evicted: false,
+            announced: false,
+            probe: None,
+            trace: None,
+        }
+    }
+
     /// How long the attempt took to reach its outcome: setup time when
     /// established, else first SYN to the answer or to the last packet.
     pub fn elapsed_ns(&self) -> i64 {

@@ -232,6 +232,19 @@ fn relative_list(o: &mut Vec<u8>, base: i64, ts: &[i64]) {
 }
 
 /// Appends `h` as one JSON object (no newline) to `out`.
+/// `error`: `{errno, name}` or null.
+fn error(m: &mut Obj<'_>, e: Option<(i32, &'static str)>) {
+    match e {
+        Some((errno, name)) => {
+            let mut e = Obj::new(m.key("error"));
+            e.int("errno", errno);
+            e.str("name", name);
+            e.end();
+        }
+        None => m.key("error").extend_from_slice(b"null"),
+    }
+}
+
 pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
     let mut m = Obj::new(out);
     crate::time::write_rfc3339(
@@ -314,20 +327,21 @@ pub fn write_record(out: &mut Vec<u8>, h: &Handshake) {
     m.int("client_bytes", h.client_bytes);
     m.int("server_bytes", h.server_bytes);
     m.bool("evicted", h.evicted);
+    if let Some(t) = &h.trace {
+        m.opt_str("local_side", t.local_side.map(|s| s.as_str()));
+        m.opt_int("pid", t.pid);
+        m.opt_str("comm", t.comm.as_deref());
+        m.opt_str("cgroup", t.cgroup.as_deref());
+        m.int("netns", t.netns);
+        error(&mut m, t.error);
+        m.us("accept_wait_us", t.accept_wait_ns);
+    }
     if let Some(p) = &h.probe {
         m.str("target", &p.target);
         m.int("attempt", p.attempt);
         m.us("dns_us", p.dns_ns);
         m.us("connect_us", Some(p.connect_ns));
-        match p.error {
-            Some((errno, name)) => {
-                let mut e = Obj::new(m.key("error"));
-                e.int("errno", errno);
-                e.str("name", name);
-                e.end();
-            }
-            None => m.key("error").extend_from_slice(b"null"),
-        }
+        error(&mut m, p.error);
         match &p.tcp_info {
             Some(t) => {
                 let mut k = Obj::new(m.key("tcp_info"));

@@ -22,6 +22,6 @@ pub mod tracker;
 
 pub use handshake::{
     ConnState, Ecn, Handshake, IcmpInfo, KernelTcpInfo, Options, Outcome, ProbeInfo, Side, Source,
-    TfoInfo, TfoResult, TlsInfo,
+    TfoInfo, TfoResult, TlsInfo, TraceInfo,
 };
 pub use tracker::{EachRecord, Tracker, TrackerConfig, TrackerStats};

@@ -5,9 +5,7 @@
 use crate::attempt::AttemptResult;
 use crate::cause::{Cause, handshake_loss};
 use std::net::{IpAddr, SocketAddr};
-use synack_core::{
-    ConnState, Handshake, IcmpInfo, KernelTcpInfo, ProbeInfo, Side, TfoInfo, handshake::Times,
-};
+use synack_core::{Handshake, IcmpInfo, KernelTcpInfo, ProbeInfo, handshake::Times};
 use synack_sys::tcp::{TcpInfo, errno_name};
 
 fn kernel(info: &TcpInfo) -> KernelTcpInfo {
@@ -36,14 +34,6 @@ pub fn record(
     let connect_ns = r.connect.as_nanos() as i64;
     let retrans = r.tcp_info.map_or(0, |i| i.total_retrans);
     let established = r.cause == Cause::Established;
-    // Zeek's view of the same attempt, as it would have logged it before
-    // the probe's close.
-    let (conn_state, history) = match &r.cause {
-        Cause::Established => (ConnState::S1, "Sh"),
-        Cause::Refused => (ConnState::REJ, "Sr"),
-        Cause::Icmp { .. } | Cause::Timeout { .. } | Cause::NoNeighbour => (ConnState::S0, "S"),
-        Cause::Local { .. } => (ConnState::OTH, ""),
-    };
     let icmp = match &r.cause {
         Cause::Icmp {
             v6,
@@ -75,51 +65,31 @@ pub fn record(
         },
         0,
     );
-    Handshake {
+    let base = Handshake::observed(
         ts_ns,
-        source: synack_core::Source::Probe,
-        client: r.local.unwrap_or(unspecified),
-        server: r.target,
-        vlan: 0,
-        outcome: r.cause.outcome(),
-        conn_state,
-        history: history.to_string(),
+        synack_core::Source::Probe,
+        r.local.unwrap_or(unspecified),
+        r.target,
+        r.cause.outcome(),
+    );
+    Handshake {
         syn_count: if matches!(r.cause, Cause::Local { .. }) {
             0
         } else {
             1 + retrans
         },
-        synack_count: u32::from(established),
         // Seen from user space: without a retransmission the connect time
         // is the SYN -> SYN-ACK leg; with one, the leg is not observable.
         syn_synack_ns: (established && retrans == 0).then_some(connect_ns),
         synack_ack_ns: established.then_some(0),
         total_ns: (established && retrans == 0).then_some(connect_ns),
         setup_ns: established.then_some(connect_ns),
-        client_isn: None,
-        server_isn: None,
-        client_opts: None,
-        server_opts: None,
-        syn_retransmit_opts: None,
-        ecn: None,
-        accecn: false,
-        tfo: TfoInfo::default(),
         icmp,
-        rst_from: (r.cause == Cause::Refused).then_some(Side::Server),
-        server_ttl: None,
-        rst_ttl: None,
-        simultaneous_open: false,
         times: Times {
             first: ts_ns,
             last: ts_ns + connect_ns,
             ..Times::default()
         },
-        client_pkts: 0,
-        server_pkts: 0,
-        client_bytes: 0,
-        server_bytes: 0,
-        evicted: false,
-        announced: false,
         probe: Some(Box::new(ProbeInfo {
             target: target_name.to_string(),
             attempt,
@@ -145,5 +115,6 @@ pub fn record(
             tries: r.tries,
             retry_cost_ns: r.retry_cost.as_nanos() as i64,
         })),
+        ..base
     }
 }

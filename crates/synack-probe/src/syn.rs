@@ -256,6 +256,7 @@ impl SynReplies {
                 cause: Some(self.label().to_string()),
                 ..ProbeInfo::default()
             })),
+            trace: None,
         }
     }
 }

@@ -37,7 +37,7 @@ fn boolean(v: Option<bool>) -> Value {
     v.map_or(Value::Null, Value::Bool)
 }
 
-pub const COLUMNS: [(&str, Kind); 56] = [
+pub const COLUMNS: [(&str, Kind); 61] = [
     ("ts", Kind::Timestamp),
     ("client", Kind::Text),
     ("server", Kind::Text),
@@ -95,6 +95,11 @@ pub const COLUMNS: [(&str, Kind); 56] = [
     ("simultaneous_open", Kind::Bool),
     ("syn_data", Kind::Int),
     ("accecn", Kind::Bool),
+    ("local_side", Kind::Text),
+    ("pid", Kind::Int),
+    ("comm", Kind::Text),
+    ("cgroup", Kind::Text),
+    ("accept_wait_us", Kind::Micros),
 ];
 
 fn options(o: Option<&Options>) -> [Value; 5] {
@@ -128,6 +133,7 @@ pub fn row(h: &Handshake) -> Vec<Value> {
     let [sm, sw, ss, st, sf] = options(h.server_opts.as_ref());
     let probe = h.probe.as_deref();
     let tls = probe.and_then(|p| p.tls.as_ref());
+    let trace = h.trace.as_deref();
     vec![
         Value::Int(h.ts_ns),
         Value::Text(h.client.to_string()),
@@ -191,5 +197,10 @@ pub fn row(h: &Handshake) -> Vec<Value> {
         Value::Bool(h.simultaneous_open),
         Value::Int(h.tfo.syn_data.into()),
         Value::Bool(h.accecn),
+        text(trace.and_then(|t| t.local_side.map(|s| s.as_str()))),
+        int(trace.and_then(|t| t.pid)),
+        text(trace.and_then(|t| t.comm.clone())),
+        text(trace.and_then(|t| t.cgroup.clone())),
+        int(trace.and_then(|t| t.accept_wait_ns)),
     ]
 }

@@ -23,6 +23,7 @@ pub mod parquet;
 pub mod probe;
 pub mod report;
 mod summary;
+pub mod trace;
 mod zeek;
 
 use std::io::{self, Write};
@@ -46,6 +47,10 @@ pub enum Run<'a> {
     },
     /// Active probes: the records say everything.
     Probe,
+    /// The kernel's tracepoints (`synack trace`).
+    Trace {
+        tally: &'a synack_trace::tally::Tally,
+    },
 }
 
 /// How records are written.

@@ -105,6 +105,197 @@ pub(crate) fn cause(h: &Handshake) -> String {
     }
 }
 
+const RTT_AT_CAPTURE: &str =
+    "RTT = first SYN answered → SYN-ACK → ACK, as seen at the capture point (Wireshark's iRTT)";
+const RTT_IN_KERNEL: &str = "RTT = the kernel's first sample: SYN → SYN-ACK where this host connected, SYN-ACK → ACK where it accepted";
+
+/// Attempts, RTT per server, the slowest and failed attempts, options:
+/// what every source's summary has.
+fn body<W: Write>(o: &mut W, s: &Summary, rtt_note: &str) -> io::Result<()> {
+    let attempts = s.attempts - s.count(Outcome::Midstream);
+    let parts: Vec<String> = Outcome::ALL
+        .iter()
+        .filter(|x| **x != Outcome::Midstream && s.count(**x) > 0)
+        .map(|x| format!("{} {}", x.as_str(), s.count(*x)))
+        .collect();
+    writeln!(o, "Handshake attempts  {attempts}   {}", parts.join(" · "))?;
+    if s.count(Outcome::Midstream) > 0 {
+        writeln!(
+            o,
+            "Mid-stream flows    {}   (first seen after their handshake)",
+            s.count(Outcome::Midstream)
+        )?;
+    }
+    writeln!(
+        o,
+        "SYN retransmissions {}   in {} attempts ({})",
+        s.syn_retransmissions,
+        s.attempts_with_retransmissions,
+        pct(s.attempts_with_retransmissions, attempts)
+    )?;
+    if s.simultaneous_opens > 0 {
+        writeln!(o, "Simultaneous opens  {}", s.simultaneous_opens)?;
+    }
+    writeln!(o)?;
+    writeln!(
+        o,
+        "{:<40} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}",
+        "Handshake RTT by server", "attempts", "estab", "failed", "p50", "p90", "p99", "max"
+    )?;
+    let row = |o: &mut W, name: &str, e: &EndpointStats| {
+        writeln!(
+            o,
+            "{:<40} {:>9} {:>9} {:>9}{}",
+            name,
+            e.attempts,
+            e.established,
+            e.failed,
+            rtt_cells(e)
+        )
+    };
+    const ROWS: usize = 10;
+    for (addr, e) in s.busiest_endpoints(ROWS) {
+        row(o, &addr.to_string(), e)?;
+    }
+    if s.endpoints.len() > ROWS {
+        writeln!(o, "  … {} more server endpoints", s.endpoints.len() - ROWS)?;
+    }
+    if s.other_endpoints.attempts > 0 {
+        row(o, "(endpoints beyond the table)", &s.other_endpoints)?;
+    }
+    if s.endpoints.len() > 1 {
+        row(o, "all", &s.all)?;
+    }
+    writeln!(o, "  {rtt_note}")?;
+
+    if !s.slowest.is_empty() {
+        writeln!(o)?;
+        writeln!(o, "Slowest handshakes (first SYN to completing ACK)")?;
+        for h in &s.slowest {
+            let rtx = if h.syn_count > 1 {
+                format!(", {} SYNs", h.syn_count)
+            } else {
+                String::new()
+            };
+            writeln!(
+                o,
+                "  {:>10}  {} → {}  (rtt {}{rtx})",
+                human_ns(h.setup_ns.unwrap_or(0)),
+                h.client,
+                h.server,
+                h.total_ns.map(human_ns).unwrap_or_else(|| "-".into())
+            )?;
+        }
+    }
+    if !s.failed.is_empty() {
+        writeln!(o)?;
+        let failures: u64 = Outcome::ALL
+            .iter()
+            .filter(|x| x.is_failure())
+            .map(|x| s.count(*x))
+            .sum();
+        writeln!(
+            o,
+            "Failed attempts ({failures}; the first {} shown)",
+            s.failed.len()
+        )?;
+        for h in &s.failed {
+            writeln!(
+                o,
+                "  {:<11} {} → {}  {}",
+                h.outcome.as_str(),
+                h.client,
+                h.server,
+                cause(h)
+            )?;
+        }
+    }
+
+    if s.foreign_rsts > 0 {
+        writeln!(o)?;
+        writeln!(
+            o,
+            "RSTs unlike the server's own ({}): their TTL differs from its SYN-ACK's by more than {} hops, so a middlebox sent them, or someone injected them",
+            s.foreign_rsts,
+            synack_core::handshake::RST_TTL_SLACK
+        )?;
+        for h in &s.foreign_rst_examples {
+            writeln!(
+                o,
+                "  {} → {}  SYN-ACK TTL {}, RST TTL {}",
+                h.client,
+                h.server,
+                h.server_ttl.unwrap_or(0),
+                h.rst_ttl.unwrap_or(0)
+            )?;
+        }
+    }
+
+    let p = &s.options;
+    if p.syns > 0 {
+        writeln!(o)?;
+        writeln!(
+            o,
+            "Options on {} SYNs: {}{}{}",
+            p.syns,
+            shares(p.syns, [p.mss, p.sack, p.timestamps, p.wscale]),
+            if p.mptcp > 0 {
+                format!(" · MPTCP {}", p.mptcp)
+            } else {
+                String::new()
+            },
+            if p.unknown_kinds > 0 {
+                format!(" · other kinds {}", p.unknown_kinds)
+            } else {
+                String::new()
+            },
+        )?;
+        if p.synacks > 0 {
+            writeln!(
+                o,
+                "Options on {} SYN-ACKs: {}",
+                p.synacks,
+                shares(
+                    p.synacks,
+                    [
+                        p.synack_mss,
+                        p.synack_sack,
+                        p.synack_timestamps,
+                        p.synack_wscale
+                    ]
+                )
+            )?;
+        }
+        if p.tfo_cookie_request + p.tfo_cookie + p.tfo_data > 0 {
+            writeln!(
+                o,
+                "TCP Fast Open: {}, {} with a cookie, {} with data, {} granted",
+                crate::count(p.tfo_cookie_request, "cookie request", "cookie requests"),
+                crate::count(p.tfo_cookie, "SYN", "SYNs"),
+                p.tfo_data,
+                crate::count(p.synack_tfo_cookie, "cookie", "cookies")
+            )?;
+        }
+        if p.ecn_requested > 0 {
+            writeln!(
+                o,
+                "ECN: requested on {} ({} Accurate ECN), negotiated on {}",
+                crate::count(p.ecn_requested, "SYN", "SYNs"),
+                p.accecn,
+                p.ecn_negotiated
+            )?;
+        }
+        if p.retransmit_changed_options > 0 {
+            writeln!(
+                o,
+                "Retransmitted SYNs with different options: {}",
+                p.retransmit_changed_options
+            )?;
+        }
+    }
+    Ok(())
+}
+
 impl<W: Write> Sink for SummarySink<W> {
     fn record(&mut self, h: &Handshake) -> io::Result<()> {
         self.summary.add(h);
@@ -137,6 +328,23 @@ impl<W: Write> Sink for SummarySink<W> {
                 (vec![interface.to_string()], &live_report, tracker)
             }
             Run::Probe => return o.flush(),
+            Run::Trace { tally } => {
+                writeln!(
+                    o,
+                    "kernel tracepoints: {} events read, {} lost{}",
+                    tally.events,
+                    tally.lost,
+                    if tally.lost > 0 {
+                        " (the ring buffer was full: attempts are missing)"
+                    } else {
+                        ""
+                    }
+                )?;
+                writeln!(o)?;
+                body(o, s, RTT_IN_KERNEL)?;
+                crate::trace::summary(o, tally)?;
+                return o.flush();
+            }
         };
         let span = match (s.first_ts, s.last_ts) {
             (Some(a), Some(b)) => format!("; the attempts reported span {}", human_ns(b - a)),
@@ -155,190 +363,7 @@ impl<W: Write> Sink for SummarySink<W> {
             report.bytes as f64 / 1e6
         )?;
         writeln!(o)?;
-        let attempts = s.attempts - s.count(Outcome::Midstream);
-        let parts: Vec<String> = Outcome::ALL
-            .iter()
-            .filter(|x| **x != Outcome::Midstream && s.count(**x) > 0)
-            .map(|x| format!("{} {}", x.as_str(), s.count(*x)))
-            .collect();
-        writeln!(o, "Handshake attempts  {attempts}   {}", parts.join(" · "))?;
-        if s.count(Outcome::Midstream) > 0 {
-            writeln!(
-                o,
-                "Mid-stream flows    {}   (first seen after their handshake)",
-                s.count(Outcome::Midstream)
-            )?;
-        }
-        writeln!(
-            o,
-            "SYN retransmissions {}   in {} attempts ({})",
-            s.syn_retransmissions,
-            s.attempts_with_retransmissions,
-            pct(s.attempts_with_retransmissions, attempts)
-        )?;
-        if s.simultaneous_opens > 0 {
-            writeln!(o, "Simultaneous opens  {}", s.simultaneous_opens)?;
-        }
-        writeln!(o)?;
-        writeln!(
-            o,
-            "{:<40} {:>9} {:>9} {:>9} {:>10} {:>10} {:>10} {:>10}",
-            "Handshake RTT by server", "attempts", "estab", "failed", "p50", "p90", "p99", "max"
-        )?;
-        let row = |o: &mut W, name: &str, e: &EndpointStats| {
-            writeln!(
-                o,
-                "{:<40} {:>9} {:>9} {:>9}{}",
-                name,
-                e.attempts,
-                e.established,
-                e.failed,
-                rtt_cells(e)
-            )
-        };
-        const ROWS: usize = 10;
-        for (addr, e) in s.busiest_endpoints(ROWS) {
-            row(o, &addr.to_string(), e)?;
-        }
-        if s.endpoints.len() > ROWS {
-            writeln!(o, "  … {} more server endpoints", s.endpoints.len() - ROWS)?;
-        }
-        if s.other_endpoints.attempts > 0 {
-            row(o, "(endpoints beyond the table)", &s.other_endpoints)?;
-        }
-        if s.endpoints.len() > 1 {
-            row(o, "all", &s.all)?;
-        }
-        writeln!(
-            o,
-            "  RTT = first SYN answered → SYN-ACK → ACK, as seen at the capture point (Wireshark's iRTT)"
-        )?;
-
-        if !s.slowest.is_empty() {
-            writeln!(o)?;
-            writeln!(o, "Slowest handshakes (first SYN to completing ACK)")?;
-            for h in &s.slowest {
-                let rtx = if h.syn_count > 1 {
-                    format!(", {} SYNs", h.syn_count)
-                } else {
-                    String::new()
-                };
-                writeln!(
-                    o,
-                    "  {:>10}  {} → {}  (rtt {}{rtx})",
-                    human_ns(h.setup_ns.unwrap_or(0)),
-                    h.client,
-                    h.server,
-                    h.total_ns.map(human_ns).unwrap_or_else(|| "-".into())
-                )?;
-            }
-        }
-        if !s.failed.is_empty() {
-            writeln!(o)?;
-            let failures: u64 = Outcome::ALL
-                .iter()
-                .filter(|x| x.is_failure())
-                .map(|x| s.count(*x))
-                .sum();
-            writeln!(
-                o,
-                "Failed attempts ({failures}; the first {} shown)",
-                s.failed.len()
-            )?;
-            for h in &s.failed {
-                writeln!(
-                    o,
-                    "  {:<11} {} → {}  {}",
-                    h.outcome.as_str(),
-                    h.client,
-                    h.server,
-                    cause(h)
-                )?;
-            }
-        }
-
-        if s.foreign_rsts > 0 {
-            writeln!(o)?;
-            writeln!(
-                o,
-                "RSTs unlike the server's own ({}): their TTL differs from its SYN-ACK's by more than {} hops, so a middlebox sent them, or someone injected them",
-                s.foreign_rsts,
-                synack_core::handshake::RST_TTL_SLACK
-            )?;
-            for h in &s.foreign_rst_examples {
-                writeln!(
-                    o,
-                    "  {} → {}  SYN-ACK TTL {}, RST TTL {}",
-                    h.client,
-                    h.server,
-                    h.server_ttl.unwrap_or(0),
-                    h.rst_ttl.unwrap_or(0)
-                )?;
-            }
-        }
-
-        let p = &s.options;
-        if p.syns > 0 {
-            writeln!(o)?;
-            writeln!(
-                o,
-                "Options on {} SYNs: {}{}{}",
-                p.syns,
-                shares(p.syns, [p.mss, p.sack, p.timestamps, p.wscale]),
-                if p.mptcp > 0 {
-                    format!(" · MPTCP {}", p.mptcp)
-                } else {
-                    String::new()
-                },
-                if p.unknown_kinds > 0 {
-                    format!(" · other kinds {}", p.unknown_kinds)
-                } else {
-                    String::new()
-                },
-            )?;
-            if p.synacks > 0 {
-                writeln!(
-                    o,
-                    "Options on {} SYN-ACKs: {}",
-                    p.synacks,
-                    shares(
-                        p.synacks,
-                        [
-                            p.synack_mss,
-                            p.synack_sack,
-                            p.synack_timestamps,
-                            p.synack_wscale
-                        ]
-                    )
-                )?;
-            }
-            if p.tfo_cookie_request + p.tfo_cookie + p.tfo_data > 0 {
-                writeln!(
-                    o,
-                    "TCP Fast Open: {}, {} with a cookie, {} with data, {} granted",
-                    crate::count(p.tfo_cookie_request, "cookie request", "cookie requests"),
-                    crate::count(p.tfo_cookie, "SYN", "SYNs"),
-                    p.tfo_data,
-                    crate::count(p.synack_tfo_cookie, "cookie", "cookies")
-                )?;
-            }
-            if p.ecn_requested > 0 {
-                writeln!(
-                    o,
-                    "ECN: requested on {} ({} Accurate ECN), negotiated on {}",
-                    crate::count(p.ecn_requested, "SYN", "SYNs"),
-                    p.accecn,
-                    p.ecn_negotiated
-                )?;
-            }
-            if p.retransmit_changed_options > 0 {
-                writeln!(
-                    o,
-                    "Retransmitted SYNs with different options: {}",
-                    p.retransmit_changed_options
-                )?;
-            }
-        }
+        body(o, s, RTT_AT_CAPTURE)?;
 
         let mut notes = Vec::new();
         if !t.skipped.is_empty() {

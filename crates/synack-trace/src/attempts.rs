@@ -1,29 +1,48 @@
-//! State changes into client-side connection attempts. A connect() is a
-//! socket going CLOSE → SYN_SENT (in the process's context: its pid and
-//! command are the caller's); it ends SYN_SENT → ESTABLISHED, or
-//! SYN_SENT → CLOSE with the socket's error, which names the outcome as
-//! everywhere else in synack: ECONNREFUSED refused, ETIMEDOUT timeout,
-//! EHOSTUNREACH or ENETUNREACH unreachable. Open attempts are bounded
-//! ([`MAX_OPEN`], the oldest evicted and counted).
+//! Events into connection attempts, made and received. Pure: tests feed
+//! it events.
+//!
+//! Made (client side): a connect() is a socket going CLOSE → SYN_SENT, in
+//! the caller's context (its pid and command). It ends SYN_SENT →
+//! ESTABLISHED, or SYN_SENT → CLOSE with the socket's error, which names
+//! the outcome as everywhere else in synack: ECONNREFUSED refused,
+//! ETIMEDOUT timeout, an ICMP destination unreachable (or EHOSTUNREACH /
+//! ENETUNREACH) unreachable, no error at all (the application closed it
+//! first) incomplete. ICMP messages are matched to the attempt by the
+//! connection they quote, since the caller may read and clear the
+//! socket's error before it closes: the local port is not known while a
+//! connect() is in flight, so the message goes to the oldest attempt to
+//! the same remote end in the same namespace that has none yet.
+//!
+//! Received (server side): the kernel makes the connection's socket from
+//! the listener when the completing ACK arrives (→ SYN_RECV →
+//! ESTABLISHED, in softirq context: no process). The attempt is written
+//! when accept() returns it (the acceptor is its process, and the time
+//! in between its accept-queue wait), when it closes unaccepted, or when
+//! the trace ends.
+//!
+//! Open attempts are bounded ([`MAX_OPEN`] each side, the oldest evicted
+//! and counted).
 
-use crate::event::{StateChange, state};
+use crate::event::{Event, Kind, state};
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
 pub const MAX_OPEN: usize = 65_536;
 
-const ECONNREFUSED: i32 = 111;
-const ETIMEDOUT: i32 = 110;
-const EHOSTUNREACH: i32 = 113;
-const ENETUNREACH: i32 = 101;
+pub const ECONNREFUSED: i32 = 111;
+pub const ETIMEDOUT: i32 = 110;
+pub const EHOSTUNREACH: i32 = 113;
+pub const ENETUNREACH: i32 = 101;
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
     Established,
     Refused,
     Timeout,
     Unreachable,
-    /// Ended by another error (or closed by the application first: 0).
+    /// Closed by the application before an answer (no error).
+    Abandoned,
+    /// Ended by another error.
     Other(i32),
 }
 
@@ -34,82 +53,235 @@ impl Outcome {
             Outcome::Refused => "refused",
             Outcome::Timeout => "timeout",
             Outcome::Unreachable => "unreachable",
+            Outcome::Abandoned => "incomplete",
             Outcome::Other(_) => "local_error",
+        }
+    }
+
+    fn of(new_state: i32, errno: i32) -> Outcome {
+        match (new_state, errno) {
+            (state::ESTABLISHED, _) => Outcome::Established,
+            (_, ECONNREFUSED) => Outcome::Refused,
+            (_, ETIMEDOUT) => Outcome::Timeout,
+            (_, EHOSTUNREACH | ENETUNREACH) => Outcome::Unreachable,
+            (_, 0) => Outcome::Abandoned,
+            (_, e) => Outcome::Other(e),
         }
     }
 }
 
-/// One client-side attempt, decided.
+/// Which end of the connection this host was.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum End {
+    /// It called connect().
+    Client,
+    /// A listener of it took the connection.
+    Server,
+}
+
+/// One attempt, decided.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Attempt {
+    pub end: End,
     pub local: SocketAddr,
     pub remote: SocketAddr,
-    pub pid: u32,
-    pub comm: String,
-    pub cgroup: u64,
+    /// The caller of connect(), or of accept(); unknown for a connection
+    /// never accepted.
+    pub pid: Option<u32>,
+    pub comm: Option<String>,
+    pub cgroup: Option<u64>,
+    pub netns: u32,
     pub outcome: Outcome,
-    /// connect() to the outcome, ns.
+    /// Client: connect() (CLOSE → SYN_SENT). Server: the handshake's end.
+    /// CLOCK_MONOTONIC ns.
+    pub started_ns: u64,
+    /// Client: connect() to the outcome, ns. Server: 0.
     pub latency_ns: u64,
-    /// SYNs sent again (the socket's retransmissions when it ended).
-    pub syn_retransmits: u32,
+    /// SYNs (client) or SYN-ACKs (server) sent again.
+    pub retransmits: u32,
+    /// The kernel's first RTT sample, µs: SYN → SYN-ACK on the client,
+    /// SYN-ACK → ACK on the server (RFC 6298 takes no sample from a
+    /// retransmitted segment without timestamps).
+    pub rtt_us: Option<u32>,
+    /// Server: the handshake's end to accept() returning it, ns.
+    pub accept_wait_ns: Option<u64>,
+    /// The errno the attempt ended with (0 without one).
+    pub errno: i32,
+    /// The ICMP destination unreachable that answered it.
+    pub icmp: Option<Icmp>,
 }
 
-struct Open {
-    started: StateChange,
+/// An ICMP destination unreachable (RFC 792, RFC 4443).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Icmp {
+    pub v6: bool,
+    pub icmp_type: u8,
+    pub code: u8,
+    pub from: std::net::IpAddr,
 }
 
+struct Connecting {
+    started: Event,
+    icmp: Option<Icmp>,
+}
+
+/// Attempts in progress, and the events that decide them.
 #[derive(Default)]
 pub struct Attempts {
-    open: HashMap<u64, Open>,
+    connecting: HashMap<u64, Connecting>,
+    queued: HashMap<u64, Event>,
+    /// Attempts written early because too many were open at once.
     pub evicted: u64,
 }
 
+/// Inserts under the bound, evicting (and counting) the oldest first.
+fn insert_bounded<V>(
+    map: &mut HashMap<u64, V>,
+    key: u64,
+    value: V,
+    started: impl Fn(&V) -> u64,
+    evicted: &mut u64,
+) {
+    if map.len() >= MAX_OPEN
+        && !map.contains_key(&key)
+        && let Some(oldest) = map.iter().min_by_key(|(_, v)| started(v)).map(|(k, _)| *k)
+    {
+        map.remove(&oldest);
+        *evicted += 1;
+    }
+    map.insert(key, value);
+}
+
 impl Attempts {
-    /// Takes one state change; returns the attempt it decided, if any.
-    pub fn change(&mut self, c: StateChange) -> Option<Attempt> {
-        match (c.old, c.new) {
-            (state::CLOSE, state::SYN_SENT) => {
-                if self.open.len() >= MAX_OPEN
-                    && let Some(oldest) = self
-                        .open
-                        .iter()
-                        .min_by_key(|(_, o)| o.started.ts_ns)
-                        .map(|(k, _)| *k)
+    /// Takes one event; returns the attempt it decided, if any.
+    pub fn event(&mut self, e: Event) -> Option<Attempt> {
+        match e.kind {
+            Kind::State => self.state(e),
+            Kind::IcmpError => {
+                let icmp = Icmp {
+                    v6: e.remote.is_ipv6(),
+                    icmp_type: (e.error >> 8) as u8,
+                    code: e.error as u8,
+                    from: e.from,
+                };
+                if let Some(c) = self
+                    .connecting
+                    .values_mut()
+                    .filter(|c| c.started.remote == e.remote && c.started.netns == e.netns)
+                    .min_by_key(|c| (c.icmp.is_some(), c.started.ts_ns))
                 {
-                    self.open.remove(&oldest);
-                    self.evicted += 1;
+                    c.icmp = Some(icmp);
                 }
-                self.open.insert(c.socket, Open { started: c });
+                None
+            }
+            Kind::Accepted => {
+                let done = self.queued.remove(&e.socket)?;
+                Some(Attempt {
+                    pid: Some(e.pid),
+                    comm: Some(e.comm.clone()),
+                    cgroup: Some(e.cgroup),
+                    accept_wait_ns: Some(e.ts_ns.saturating_sub(done.ts_ns)),
+                    ..received(&done)
+                })
+            }
+            Kind::SynAckRetransmit | Kind::Drop => None,
+        }
+    }
+
+    fn state(&mut self, e: Event) -> Option<Attempt> {
+        match (e.old, e.new) {
+            (state::CLOSE, state::SYN_SENT) => {
+                let socket = e.socket;
+                insert_bounded(
+                    &mut self.connecting,
+                    socket,
+                    Connecting {
+                        started: e,
+                        icmp: None,
+                    },
+                    |c| c.started.ts_ns,
+                    &mut self.evicted,
+                );
                 None
             }
             (state::SYN_SENT, new) => {
-                let open = self.open.remove(&c.socket)?;
-                let outcome = match (new, c.error) {
+                let open = self.connecting.remove(&e.socket)?;
+                let errno = e.error;
+                let outcome = match (new, open.icmp) {
                     (state::ESTABLISHED, _) => Outcome::Established,
-                    (_, ECONNREFUSED) => Outcome::Refused,
-                    (_, ETIMEDOUT) => Outcome::Timeout,
-                    (_, EHOSTUNREACH | ENETUNREACH) => Outcome::Unreachable,
-                    (_, e) => Outcome::Other(e),
+                    // An ICMP error answered the SYN; the socket may have
+                    // gone on until the application gave up or timed out.
+                    (_, Some(_)) => Outcome::Unreachable,
+                    _ => Outcome::of(new, errno),
                 };
                 let s = open.started;
                 Some(Attempt {
+                    end: End::Client,
                     // The local port is known once the SYN goes out.
-                    local: if c.local.port() != 0 {
-                        c.local
+                    local: if e.local.port() != 0 {
+                        e.local
                     } else {
                         s.local
                     },
                     remote: s.remote,
-                    pid: s.pid,
-                    comm: s.comm,
-                    cgroup: s.cgroup,
+                    pid: Some(s.pid),
+                    comm: Some(s.comm),
+                    cgroup: Some(s.cgroup),
+                    netns: s.netns,
                     outcome,
-                    latency_ns: c.ts_ns.saturating_sub(s.ts_ns),
-                    syn_retransmits: c.total_retrans,
+                    started_ns: s.ts_ns,
+                    latency_ns: e.ts_ns.saturating_sub(s.ts_ns),
+                    retransmits: e.total_retrans,
+                    rtt_us: (outcome == Outcome::Established && e.srtt_us > 0).then_some(e.srtt_us),
+                    accept_wait_ns: None,
+                    errno: if outcome == Outcome::Established {
+                        0
+                    } else {
+                        errno
+                    },
+                    icmp: open.icmp.filter(|_| outcome == Outcome::Unreachable),
                 })
             }
+            (state::SYN_RECV, state::ESTABLISHED) => {
+                let socket = e.socket;
+                insert_bounded(&mut self.queued, socket, e, |q| q.ts_ns, &mut self.evicted);
+                None
+            }
+            // Closed before anyone accepted it.
+            (_, state::CLOSE) => self.queued.remove(&e.socket).map(|q| received(&q)),
             _ => None,
         }
+    }
+
+    /// The attempts still open when the trace ends: connections made but
+    /// not yet accepted (connects still in progress decide nothing).
+    pub fn finish(&mut self) -> Vec<Attempt> {
+        let mut left: Vec<Attempt> = self.queued.drain().map(|(_, q)| received(&q)).collect();
+        left.sort_by_key(|a| a.started_ns);
+        left
+    }
+}
+
+/// A received connection from its ESTABLISHED event (no process yet).
+fn received(e: &Event) -> Attempt {
+    Attempt {
+        end: End::Server,
+        local: e.local,
+        remote: e.remote,
+        pid: None,
+        comm: None,
+        cgroup: None,
+        netns: e.netns,
+        outcome: Outcome::Established,
+        started_ns: e.ts_ns,
+        latency_ns: 0,
+        // The connection's socket starts with the request's SYN-ACK
+        // retransmissions (tcp_create_openreq_child).
+        retransmits: e.total_retrans,
+        rtt_us: (e.srtt_us > 0).then_some(e.srtt_us),
+        accept_wait_ns: None,
+        errno: 0,
+        icmp: None,
     }
 }
 
@@ -117,64 +289,124 @@ impl Attempts {
 mod tests {
     use super::*;
 
-    fn change(ts: u64, old: i32, new: i32, error: i32, retrans: u32) -> StateChange {
-        StateChange {
+    fn event(kind: Kind, ts: u64, old: i32, new: i32, error: i32) -> Event {
+        let caller = kind == Kind::Accepted || old == state::CLOSE;
+        Event {
+            kind,
             ts_ns: ts,
             socket: 0xffff_0001,
             cgroup: 7,
-            pid: if old == state::CLOSE { 4242 } else { 0 },
-            total_retrans: retrans,
+            pid: if caller { 4242 } else { 0 },
+            total_retrans: 2,
+            netns: 4026531840,
+            srtt_us: 1500,
             local: "10.0.0.1:40000".parse().unwrap(),
             remote: "10.0.0.2:80".parse().unwrap(),
             old,
             new,
             error,
-            comm: if old == state::CLOSE {
-                "curl".into()
-            } else {
-                "swapper/0".into()
-            },
+            tcp_flags: 0,
+            comm: if caller { "curl" } else { "swapper/0" }.into(),
+            from: "10.0.0.254".parse().unwrap(),
         }
+    }
+
+    fn state(ts: u64, old: i32, new: i32, error: i32) -> Event {
+        event(Kind::State, ts, old, new, error)
     }
 
     #[test]
     fn attempts_take_the_callers_process_and_the_errors_meaning() {
         let mut a = Attempts::default();
         assert_eq!(
-            a.change(change(1_000, state::CLOSE, state::SYN_SENT, 0, 0)),
+            a.event(state(1_000, state::CLOSE, state::SYN_SENT, 0)),
             None
         );
         // Decided in softirq context: the process is the caller's.
         let done = a
-            .change(change(
-                51_000_000,
-                state::SYN_SENT,
-                state::ESTABLISHED,
-                0,
-                0,
-            ))
+            .event(state(51_000_000, state::SYN_SENT, state::ESTABLISHED, 0))
             .unwrap();
-        assert_eq!((done.pid, done.comm.as_str()), (4242, "curl"));
+        assert_eq!((done.pid, done.comm.as_deref()), (Some(4242), Some("curl")));
         assert_eq!(done.outcome, Outcome::Established);
-        assert_eq!(done.latency_ns, 50_999_000);
+        assert_eq!((done.latency_ns, done.rtt_us), (50_999_000, Some(1500)));
         for (errno, outcome) in [
             (111, Outcome::Refused),
             (110, Outcome::Timeout),
             (113, Outcome::Unreachable),
             (101, Outcome::Unreachable),
-            (0, Outcome::Other(0)),
+            (0, Outcome::Abandoned),
+            (22, Outcome::Other(22)),
         ] {
-            a.change(change(0, state::CLOSE, state::SYN_SENT, 0, 0));
+            a.event(state(0, state::CLOSE, state::SYN_SENT, 0));
             let done = a
-                .change(change(5, state::SYN_SENT, state::CLOSE, errno, 2))
+                .event(state(5, state::SYN_SENT, state::CLOSE, errno))
                 .unwrap();
-            assert_eq!(done.outcome, outcome);
-            assert_eq!(done.syn_retransmits, 2);
+            assert_eq!((done.outcome, done.errno), (outcome, errno));
+            assert_eq!((done.retransmits, done.rtt_us), (2, None));
         }
         // A change of a socket never seen connecting decides nothing.
+        assert_eq!(a.event(state(9, state::SYN_SENT, state::CLOSE, 111)), None);
+    }
+
+    #[test]
+    fn an_icmp_error_read_before_the_close_still_names_the_outcome() {
+        let mut a = Attempts::default();
+        let mut elsewhere = state(0, state::CLOSE, state::SYN_SENT, 0);
+        elsewhere.socket = 2;
+        elsewhere.remote = "10.0.0.3:80".parse().unwrap();
+        a.event(elsewhere);
+        a.event(state(1, state::CLOSE, state::SYN_SENT, 0));
+        // Host unreachable (type 3, code 1), quoting the connection.
+        a.event(event(Kind::IcmpError, 3, 0, 0, 3 << 8 | 1));
+        let done = a.event(state(5, state::SYN_SENT, state::CLOSE, 0)).unwrap();
+        assert_eq!(done.outcome, Outcome::Unreachable);
+        let icmp = done.icmp.unwrap();
+        assert_eq!((icmp.icmp_type, icmp.code, icmp.v6), (3, 1, false));
+        assert_eq!(icmp.from.to_string(), "10.0.0.254");
+        // The other attempt, to another server, was not touched.
+        let mut other = state(6, state::SYN_SENT, state::CLOSE, 0);
+        other.socket = 2;
+        assert_eq!(a.event(other).unwrap().outcome, Outcome::Abandoned);
+    }
+
+    #[test]
+    fn a_received_connection_waits_for_accept_and_takes_the_acceptor() {
+        let mut a = Attempts::default();
         assert_eq!(
-            a.change(change(9, state::SYN_SENT, state::CLOSE, 111, 0)),
+            a.event(state(1_000, state::LISTEN, state::SYN_RECV, 0)),
             None
         );
+        assert_eq!(
+            a.event(state(2_000, state::SYN_RECV, state::ESTABLISHED, 0)),
+            None
+        );
+        let done = a.event(event(Kind::Accepted, 202_000, 0, 0, 0)).unwrap();
+        assert_eq!(done.end, End::Server);
+        assert_eq!(done.accept_wait_ns, Some(200_000));
+        assert_eq!((done.pid, done.comm.as_deref()), (Some(4242), Some("curl")));
+        assert_eq!((done.retransmits, done.rtt_us), (2, Some(1500)));
+        // Closed unaccepted, or still queued at the end: no wait, no process.
+        a.event(state(3_000, state::SYN_RECV, state::ESTABLISHED, 0));
+        let closed = a
+            .event(state(4_000, state::ESTABLISHED, state::CLOSE, 0))
+            .unwrap();
+        assert_eq!((closed.accept_wait_ns, closed.pid), (None, None));
+        a.event(state(5_000, state::SYN_RECV, state::ESTABLISHED, 0));
+        assert_eq!(a.finish().len(), 1);
+        assert!(a.finish().is_empty());
+    }
+
+    #[test]
+    fn open_attempts_are_bounded_and_evictions_counted() {
+        let mut a = Attempts::default();
+        for i in 0..(MAX_OPEN as u64 + 3) {
+            let mut e = state(i, state::CLOSE, state::SYN_SENT, 0);
+            e.socket = i;
+            a.event(e);
+        }
+        assert_eq!(a.evicted, 3);
+        let mut first = state(9, state::SYN_SENT, state::CLOSE, 111);
+        first.socket = 0;
+        assert_eq!(a.event(first), None, "the oldest was evicted");
     }
 }

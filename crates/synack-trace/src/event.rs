@@ -1,5 +1,6 @@
-//! One state change as the BPF program writes it (`struct event` in
-//! src/bpf/handshakes.bpf.c, native byte order, ports in host order).
+//! One event as the BPF program writes it (`struct event` in
+//! src/bpf/handshakes.bpf.c: 136 bytes, native byte order, ports in host
+//! order). Which fields mean what depends on the kind; [`Event`] says.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -12,10 +13,33 @@ pub mod state {
     pub const LISTEN: i32 = 10;
 }
 
-pub const SIZE: usize = 100;
+pub const SIZE: usize = 136;
+
+/// What happened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A TCP state change: `old`, `new`, `error` (the socket's pending
+    /// error), `total_retrans`, `srtt_us`; `local`/`remote` are the
+    /// socket's ends.
+    State,
+    /// An ICMP destination unreachable about a connection: `local` and
+    /// `remote` its ends (from the quoted headers), `error` its type << 8
+    /// | code, `from` its sender. No socket.
+    IcmpError,
+    /// A SYN-ACK sent again: `socket` is the listener, `local` its
+    /// address, `remote` the client.
+    SynAckRetransmit,
+    /// accept() returned `socket`, in the acceptor's context.
+    Accepted,
+    /// A packet with SYN set, or a completing ACK, the kernel dropped:
+    /// `local` is the sender, `remote` the receiver, `error` the reason
+    /// ([`crate::drops`]), `socket` the listener when known.
+    Drop,
+}
 
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct StateChange {
+pub struct Event {
+    pub kind: Kind,
     /// CLOCK_MONOTONIC ns (bpf_ktime_get_ns).
     pub ts_ns: u64,
     /// The socket's address: the key of a connection while it lives.
@@ -23,13 +47,20 @@ pub struct StateChange {
     pub cgroup: u64,
     pub pid: u32,
     pub total_retrans: u32,
+    /// The network namespace's inode number.
+    pub netns: u32,
+    /// The kernel's smoothed RTT, µs (its first sample after a handshake).
+    pub srtt_us: u32,
     pub local: SocketAddr,
     pub remote: SocketAddr,
     pub old: i32,
     pub new: i32,
-    /// The socket's pending error (errno), 0 without one.
+    /// Errno, or a drop reason.
     pub error: i32,
+    pub tcp_flags: u8,
     pub comm: String,
+    /// The ICMP message's sender.
+    pub from: IpAddr,
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -46,8 +77,10 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_ne_bytes(a)
 }
 
+const AF_INET: u16 = 2;
+
 fn ip(family: u16, raw: &[u8]) -> IpAddr {
-    if family == 2 {
+    if family == AF_INET {
         IpAddr::V4(Ipv4Addr::new(raw[0], raw[1], raw[2], raw[3]))
     } else {
         let mut a = [0u8; 16];
@@ -57,25 +90,82 @@ fn ip(family: u16, raw: &[u8]) -> IpAddr {
     }
 }
 
-/// Decodes one event; `None` when it is shorter than the layout.
-pub fn decode(b: &[u8]) -> Option<StateChange> {
+/// Decodes one event; `None` when it is shorter than the layout or of a
+/// kind this build does not know.
+pub fn decode(b: &[u8]) -> Option<Event> {
     if b.len() < SIZE {
         return None;
     }
-    let family = u16_at(b, 32);
-    let comm = &b[84..100];
+    let kind = match u16_at(b, 66) {
+        0 => Kind::State,
+        1 => Kind::IcmpError,
+        2 => Kind::SynAckRetransmit,
+        3 => Kind::Accepted,
+        4 => Kind::Drop,
+        _ => return None,
+    };
+    let family = u16_at(b, 60);
+    let comm = &b[100..116];
     let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
-    Some(StateChange {
+    Some(Event {
+        kind,
         ts_ns: u64_at(b, 0),
         socket: u64_at(b, 8),
         cgroup: u64_at(b, 16),
-        pid: u32_at(b, 24),
-        total_retrans: u32_at(b, 28),
-        local: SocketAddr::new(ip(family, &b[52..68]), u16_at(b, 34)),
-        remote: SocketAddr::new(ip(family, &b[68..84]), u16_at(b, 36)),
-        old: u32_at(b, 40) as i32,
-        new: u32_at(b, 44) as i32,
-        error: u32_at(b, 48) as i32,
+        pid: u32_at(b, 32),
+        total_retrans: u32_at(b, 36),
+        netns: u32_at(b, 40),
+        srtt_us: u32_at(b, 44),
+        old: u32_at(b, 48) as i32,
+        new: u32_at(b, 52) as i32,
+        error: u32_at(b, 56) as i32,
+        local: SocketAddr::new(ip(family, &b[68..84]), u16_at(b, 62)),
+        remote: SocketAddr::new(ip(family, &b[84..100]), u16_at(b, 64)),
+        tcp_flags: b[116],
         comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+        from: ip(family, &b[120..136]),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_layout_of_the_bpf_programs_event_decodes() {
+        let mut b = [0u8; SIZE];
+        b[0..8].copy_from_slice(&7u64.to_ne_bytes());
+        b[8..16].copy_from_slice(&0xffff_8000u64.to_ne_bytes());
+        b[32..36].copy_from_slice(&4242u32.to_ne_bytes());
+        b[44..48].copy_from_slice(&1500u32.to_ne_bytes());
+        b[48..52].copy_from_slice(&state::CLOSE.to_ne_bytes());
+        b[52..56].copy_from_slice(&state::SYN_SENT.to_ne_bytes());
+        b[56..60].copy_from_slice(&111i32.to_ne_bytes());
+        b[60..62].copy_from_slice(&AF_INET.to_ne_bytes());
+        b[62..64].copy_from_slice(&40000u16.to_ne_bytes());
+        b[64..66].copy_from_slice(&80u16.to_ne_bytes());
+        b[66..68].copy_from_slice(&3u16.to_ne_bytes());
+        b[68..72].copy_from_slice(&[10, 0, 0, 1]);
+        b[84..88].copy_from_slice(&[10, 0, 0, 2]);
+        b[100..104].copy_from_slice(b"curl");
+        b[116] = 0x12;
+        b[120..124].copy_from_slice(&[10, 0, 0, 254]);
+        let e = decode(&b).unwrap();
+        assert_eq!(e.kind, Kind::Accepted);
+        assert_eq!(
+            (e.ts_ns, e.socket, e.pid, e.srtt_us),
+            (7, 0xffff_8000, 4242, 1500)
+        );
+        assert_eq!(
+            (e.old, e.new, e.error),
+            (state::CLOSE, state::SYN_SENT, 111)
+        );
+        assert_eq!(e.local, "10.0.0.1:40000".parse().unwrap());
+        assert_eq!(e.remote, "10.0.0.2:80".parse().unwrap());
+        assert_eq!((e.tcp_flags, e.comm.as_str()), (0x12, "curl"));
+        assert_eq!(e.from.to_string(), "10.0.0.254");
+        assert_eq!(decode(&b[..SIZE - 1]), None);
+        b[66] = 9;
+        assert_eq!(decode(&b), None);
+    }
 }

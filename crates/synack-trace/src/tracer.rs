@@ -1,7 +1,8 @@
 //! Loads the BPF program, attaches it, and reads its ring buffer.
 
-use crate::event::{self, StateChange};
-use libbpf_rs::skel::{OpenSkel, Skel, SkelBuilder};
+use crate::drops::ReasonNames;
+use crate::event::{self, Event};
+use libbpf_rs::skel::{OpenSkel, SkelBuilder};
 use std::mem::MaybeUninit;
 use std::time::Duration;
 
@@ -27,40 +28,88 @@ fn explain(what: &str, e: libbpf_rs::Error) -> TraceError {
     if text.contains("Operation not permitted") || text.contains("EPERM") || !synack_sys::is_root()
     {
         TraceError(format!(
-            "{what}: not permitted: synack trace needs root or CAP_BPF and CAP_PERFMON"
+            "{what}: not permitted: synack trace needs root, or CAP_BPF and CAP_PERFMON (and CAP_SYS_ADMIN on kernels before 5.8)"
         ))
     } else {
         TraceError(format!("{what}: {text}"))
     }
 }
 
-/// Runs the tracer for `duration` (or until `stop` returns true between
-/// polls), calling `ready` once attached and `each` with every TCP state
-/// change.
-pub fn run(
-    duration: Duration,
-    stop: &dyn Fn() -> bool,
-    ready: &mut dyn FnMut(),
-    each: &mut dyn FnMut(StateChange),
-) -> Result<u64, TraceError> {
+/// What the tracer tells its user.
+pub trait Observer {
+    /// Attached; `missing` names the probes that could not be (their
+    /// events will be absent, the rest works).
+    fn ready(&mut self, missing: &[String]);
+    fn event(&mut self, e: Event);
+    /// Between reads (at least every 100 ms), with the events lost so far
+    /// (the ring buffer was full). True stops the trace.
+    fn tick(&mut self, lost: u64) -> bool;
+}
+
+/// What a trace read.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Totals {
+    pub events: u64,
+    pub lost: u64,
+}
+
+/// The kernel's drop reasons by number, from its BTF (empty when the
+/// kernel has none: reasons then print as numbers).
+pub fn reason_names() -> ReasonNames {
+    use libbpf_rs::btf::{Btf, types::Enum};
+    let Ok(btf) = Btf::from_vmlinux() else {
+        return ReasonNames::default();
+    };
+    let Some(reasons) = btf.type_by_name::<Enum<'_>>("skb_drop_reason") else {
+        return ReasonNames::default();
+    };
+    ReasonNames::from_members(
+        reasons
+            .iter()
+            .filter_map(|m| Some((m.value, m.name?.to_string_lossy().into_owned()))),
+    )
+}
+
+/// Traces until `duration` has passed (if given) or the observer stops it.
+pub fn run(duration: Option<Duration>, observer: &mut dyn Observer) -> Result<Totals, TraceError> {
     let mut storage = MaybeUninit::uninit();
     let open = skel::HandshakesSkelBuilder::default()
         .open(&mut storage)
         .map_err(|e| explain("opening the BPF program", e))?;
-    let mut loaded = open
+    let loaded = open
         .load()
         .map_err(|e| explain("loading the BPF program", e))?;
-    loaded
+    // The state changes are the trace; every other tracepoint adds a
+    // detail and may be missing from another kernel (syscall tracepoints
+    // need CONFIG_FTRACE_SYSCALLS): those are said, and the rest works.
+    let progs = &loaded.progs;
+    let state = progs
+        .on_state
         .attach()
         .map_err(|e| explain("attaching to sock:inet_sock_set_state", e))?;
-    let each = std::cell::RefCell::new(each);
-    let seen = std::cell::Cell::new(0u64);
+    let mut links = vec![state];
+    let mut missing = Vec::new();
+    for (what, prog) in [
+        ("tcp:tcp_retransmit_synack", &progs.on_synack_retransmit),
+        ("sock:sk_data_ready", &progs.on_data_ready),
+        ("syscalls:sys_exit_accept4", &progs.on_accept4),
+        ("syscalls:sys_exit_accept", &progs.on_accept),
+        ("skb:kfree_skb", &progs.on_drop),
+        ("skb:consume_skb", &progs.on_consume),
+    ] {
+        match prog.attach() {
+            Ok(link) => links.push(link),
+            Err(e) => missing.push(format!("{what} ({e})")),
+        }
+    }
+    let observer = std::cell::RefCell::new(observer);
+    let events = std::cell::Cell::new(0u64);
     let mut builder = libbpf_rs::RingBufferBuilder::new();
     builder
         .add(&loaded.maps.events, |data: &[u8]| {
-            if let Some(c) = event::decode(data) {
-                seen.set(seen.get() + 1);
-                (each.borrow_mut())(c);
+            if let Some(e) = event::decode(data) {
+                events.set(events.get() + 1);
+                observer.borrow_mut().event(e);
             }
             0
         })
@@ -68,12 +117,32 @@ pub fn run(
     let ring = builder
         .build()
         .map_err(|e| explain("reading the ring buffer", e))?;
-    ready();
+    // The counter is read with a map lookup (a system call), not through
+    // the mapped section the BPF side writes concurrently.
+    let lost = || {
+        use libbpf_rs::MapCore;
+        loaded
+            .maps
+            .bss
+            .lookup(&0u32.to_ne_bytes(), libbpf_rs::MapFlags::ANY)
+            .ok()
+            .flatten()
+            .and_then(|section| Some(u64::from_ne_bytes(section.get(..8)?.try_into().ok()?)))
+            .unwrap_or(0)
+    };
+    observer.borrow_mut().ready(&missing);
     let start = std::time::Instant::now();
-    while start.elapsed() < duration && !stop() {
+    while duration.is_none_or(|d| start.elapsed() < d) {
         let _ = ring.poll(Duration::from_millis(100));
+        if observer.borrow_mut().tick(lost()) {
+            break;
+        }
     }
     let _ = ring.consume();
     drop(ring);
-    Ok(seen.get())
+    drop(links);
+    Ok(Totals {
+        events: events.get(),
+        lost: lost(),
+    })
 }

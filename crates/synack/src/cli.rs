@@ -50,9 +50,10 @@ pub enum Command {
     /// each with its evidence and the fix
     #[command(after_long_help = DOCTOR_AFTER)]
     Doctor(DoctorArgs),
-    /// Every connection attempt this host makes, from the kernel's
-    /// tracepoints (eBPF), with the process that made it (work in progress:
-    /// client side only)
+    /// Every connection attempt this host makes or receives, from the
+    /// kernel's tracepoints (eBPF), with the process behind it, and every
+    /// handshake packet the kernel drops with its reason
+    #[command(after_long_help = TRACE_AFTER)]
     Trace(TraceArgs),
     /// Serve listener health and handshake probes as Prometheus metrics
     #[command(after_long_help = EXPORT_AFTER)]
@@ -917,19 +918,53 @@ pub struct AnalyzeArgs {
 
 #[derive(Args, Debug)]
 pub struct TraceArgs {
-    /// Stop after this long
-    #[arg(long, value_name = "TIME", default_value = "10s", value_parser = parse_positive_duration)]
-    pub duration: std::time::Duration,
-    /// Only attempts to this port
+    /// Stop after this long (until interrupted without it)
+    #[arg(long, value_name = "TIME", value_parser = parse_positive_duration)]
+    pub duration: Option<std::time::Duration>,
+    /// Only attempts to or from this port (either end)
     #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
-    /// Only attempts of this process
+    /// Only attempts of this process (its pid, as connect() or accept()
+    /// caller)
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
     /// Only attempts of processes with this command name
     #[arg(long, value_name = "NAME")]
     pub comm: Option<String>,
+    /// Only this network namespace: a name under /run/netns, a path such
+    /// as /proc/PID/ns/net, or its inode number
+    #[arg(long, value_name = "NAME|PATH|INODE")]
+    pub netns: Option<String>,
+    /// Also write an HTML report of the handshakes to this file at the end
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
+    /// Write the records to this file instead of standard output (needed
+    /// for --format parquet)
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output: a line per attempt and drop as it happens and a summary, or records
+    #[arg(short, long, value_enum, default_value_t = Format::Summary)]
+    pub format: Format,
 }
+
+const TRACE_AFTER: &str = "\
+Needs root, or CAP_BPF and CAP_PERFMON, and a synack built with the ebpf
+feature. Tracepoints see every network namespace of the host: --netns
+narrows it to one.
+
+A line per attempt, as the kernel decides it:
+  client attempts (connect) end established, refused (ECONNREFUSED),
+  timeout (ETIMEDOUT), unreachable (an ICMP error) or local_error;
+  received ones are written when accept() takes them, with the time they
+  waited in the accept queue.
+A line per handshake packet dropped (SYN, SYN-ACK, or the completing ACK),
+with the kernel's reason and the listener. Events the ring buffer could
+not hold are counted and reported, like capture drops.
+
+Examples:
+  synack trace --duration 30s
+  synack trace --comm curl --format json
+  synack trace --port 443 --netns blue";
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {

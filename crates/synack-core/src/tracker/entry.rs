@@ -107,6 +107,7 @@ impl FirstSyn {
             evicted: end == End::Evicted,
             announced: false,
             probe: None,
+            trace: None,
         }
     }
 

@@ -805,6 +805,7 @@ impl Flow {
             evicted: end == End::Evicted,
             announced: self.announced,
             probe: None,
+            trace: None,
         }
     }
 }

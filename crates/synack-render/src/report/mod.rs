@@ -481,6 +481,15 @@ fn input_section(p: &mut String, run: &Run<'_>) {
             row("flow table evictions", tracker.evictions.to_string());
         }
         Run::Probe => row("source", "active probes".into()),
+        Run::Trace { tally } => {
+            row("source", "kernel tracepoints (eBPF)".into());
+            row("events", tally.events.to_string());
+            row("events lost (ring buffer full)", tally.lost.to_string());
+            row(
+                "handshake packets dropped by the kernel",
+                tally.drops_total().to_string(),
+            );
+        }
     }
     p.push_str("</tbody></table>");
 }
