@@ -41,7 +41,7 @@ pub trait Observer {
     /// events will be absent, the rest works).
     fn ready(&mut self, missing: &[String]);
     fn event(&mut self, e: Event);
-    /// Between reads (at least every 100 ms), with the events lost so far
+    /// Between reads (at least every 50 ms), with the events lost so far
     /// (the ring buffer was full). True stops the trace.
     fn tick(&mut self, lost: u64) -> bool;
 }
@@ -133,7 +133,10 @@ pub fn run(duration: Option<Duration>, observer: &mut dyn Observer) -> Result<To
     observer.borrow_mut().ready(&missing);
     let start = std::time::Instant::now();
     while duration.is_none_or(|d| start.elapsed() < d) {
-        let _ = ring.poll(Duration::from_millis(100));
+        // The BPF side wakes this reader only when the ring fills up; a
+        // timeout reads what came meanwhile.
+        let _ = ring.poll(Duration::from_millis(50));
+        let _ = ring.consume();
         if observer.borrow_mut().tick(lost()) {
             break;
         }

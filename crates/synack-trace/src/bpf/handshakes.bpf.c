@@ -3,7 +3,9 @@
 // event layout (struct event, decoded by src/event.rs), from tracepoints
 // only (kernels built without kprobes or BPF trampolines have them):
 //
-//   STATE      every TCP state change (sock:inet_sock_set_state): the
+//   STATE      a TCP state change that starts or decides an attempt
+//              (sock:inet_sock_set_state): a connect, its end, a connection
+//              made on a listener, the close of one never accepted. The
 //              socket, both ends, the states, its pending error, its
 //              retransmissions and smoothed RTT, and the process in whose
 //              context it ran (a connect() runs in the caller's).
@@ -48,8 +50,11 @@
 #define ETH_P_IPV6 0x86DD
 #define TCP_FLAG_SYN 0x02
 #define TCP_FLAG_ACK 0x10
-#define TCP_LISTEN 10
+#define TCP_ESTABLISHED 1
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
+#define TCP_LISTEN 10
 #define IPPROTO_ICMP_V4 1
 #define IPPROTO_ICMP_V6 58
 
@@ -80,10 +85,21 @@ struct event {
 
 _Static_assert(sizeof(struct event) == 136, "src/event.rs decodes 136 bytes");
 
+#define RING_BYTES (1 << 24)
+
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 1 << 22);
+    __uint(max_entries, RING_BYTES);
 } events SEC(".maps");
+
+// Connections made on a listener and not yet accepted: their close is an
+// event, other sockets' closes are not.
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 65536);
+    __type(key, __u64);
+    __type(value, __u8);
+} queued SEC(".maps");
 
 __u64 lost_events = 0;
 
@@ -114,6 +130,17 @@ static __always_inline struct event *reserve(__u16 kind)
     e->pid = bpf_get_current_pid_tgid() >> 32;
     bpf_get_current_comm(&e->comm, sizeof(e->comm));
     return e;
+}
+
+// Wakes the reader only once a quarter of the ring is full: it reads on a
+// short timer otherwise, which spares a wakeup (two context switches) per
+// event when connections come fast.
+static __always_inline void submit(struct event *e)
+{
+    __u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RING_BYTES / 4
+                      ? BPF_RB_FORCE_WAKEUP
+                      : BPF_RB_NO_WAKEUP;
+    bpf_ringbuf_submit(e, flags);
 }
 
 static __always_inline __u32 netns_of(const struct sock *sk)
@@ -157,7 +184,10 @@ static __always_inline void learn_listener(const struct sock *sk)
 {
     struct listener_key k = listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
     __u64 v = (__u64)sk;
-    bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
+    // Every connection made wakes its listener: write only what changed.
+    __u64 *known = bpf_map_lookup_elem(&listeners, &k);
+    if (!known || *known != v)
+        bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
 }
 
 // The sender and receiver of a TCP packet from its headers (saddr/sport
@@ -205,18 +235,35 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx)
 {
     if (ctx->protocol != IPPROTO_TCP)
         return 0;
-    struct event *e = reserve(KIND_STATE);
-    if (!e)
-        return 0;
     struct sock *sk = (struct sock *)ctx->skaddr;
-    if (ctx->newstate == TCP_LISTEN) {
+    __u64 key = (__u64)sk;
+    int old = ctx->oldstate, new = ctx->newstate;
+    if (new == TCP_LISTEN) {
         learn_listener(sk);
-    } else if (ctx->oldstate == TCP_LISTEN) {
+        return 0;
+    }
+    if (old == TCP_LISTEN && new == TCP_CLOSE) {
         struct listener_key k = listener_key(netns_of(sk), ctx->sport);
         __u64 *known = bpf_map_lookup_elem(&listeners, &k);
         if (known && *known == (__u64)sk)
             bpf_map_delete_elem(&listeners, &k);
+        return 0;
     }
+    // Only the changes that start or decide an attempt go to user space:
+    // a connect, its end, a connection made on a listener, and the close
+    // of one still waiting to be accepted.
+    if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED) {
+        __u8 one = 1;
+        bpf_map_update_elem(&queued, &key, &one, BPF_ANY);
+    } else if (new == TCP_CLOSE && old != TCP_SYN_SENT) {
+        if (bpf_map_delete_elem(&queued, &key))
+            return 0;
+    } else if (!(old == TCP_CLOSE && new == TCP_SYN_SENT) && old != TCP_SYN_SENT) {
+        return 0;
+    }
+    struct event *e = reserve(KIND_STATE);
+    if (!e)
+        return 0;
     e->skaddr = (__u64)ctx->skaddr;
     e->netns = netns_of(sk);
     e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
@@ -239,7 +286,7 @@ int on_state(struct trace_event_raw_inet_sock_set_state *ctx)
         bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);
         bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);
     }
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -264,7 +311,7 @@ int on_synack_retransmit(struct trace_event_raw_tcp_retransmit_synack *ctx)
         bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);
         bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);
     }
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -293,13 +340,16 @@ static __always_inline int accepted(long fd)
     struct sock *child = BPF_CORE_READ(sock, sk);
     if (!child || BPF_CORE_READ(child, sk_protocol) != IPPROTO_TCP)
         return 0;
+    __u64 key = (__u64)child;
+    if (bpf_map_delete_elem(&queued, &key))
+        return 0;
     struct event *e = reserve(KIND_ACCEPTED);
     if (!e)
         return 0;
     e->skaddr = (__u64)child;
     e->netns = netns_of(child);
     ends_of(e, child);
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -345,7 +395,7 @@ int on_drop(struct trace_event_raw_kfree_skb *ctx)
     e->aux = (__u64)ctx->location;
     e->skaddr = (__u64)ctx->rx_sk;
     e->netns = netns_of_skb(skb);
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -389,7 +439,7 @@ static __always_inline int syn_consumed(struct event *probe, struct sk_buff *skb
     e->skaddr = *known;
     e->netns = netns;
     e->value = why;
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 
@@ -456,7 +506,7 @@ static __always_inline int icmp_consumed(struct sk_buff *skb, __u16 protocol)
         e->value = (icmp[0] << 8) | icmp[1];
     }
     e->netns = netns_of_skb(skb);
-    bpf_ringbuf_submit(e, 0);
+    submit(e);
     return 0;
 }
 

@@ -1,0 +1,160 @@
+//! What `synack trace` costs a connecting application, and what it loses
+//! under a burst. Needs root and a synack built with `--features ebpf`.
+//!
+//! 1. Overhead: a loop of blocking connects to a local listener (loopback;
+//!    each accepted, both closed with a RST so no TIME-WAIT piles up),
+//!    timed in rounds alternately without and with `synack trace` running
+//!    (its lines written to /dev/null): the ratio of the median rates.
+//! 2. Burst: `BURST` connects from 4 threads as fast as they go, with the
+//!    trace running: attempts it wrote against those made, and the events
+//!    it reports lost.
+//!
+//! `cargo run --release -p synack --features ebpf --example trace_bench -- SYNACK_BIN [CONNECTS_PER_ROUND] [BURST]`
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A listener that accepts and drops everything, on its own thread.
+fn listener() -> SocketAddr {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    synack_sys::set_backlog(&l, 4096).unwrap();
+    let addr = l.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+    });
+    addr
+}
+
+fn connects(target: SocketAddr, n: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..n {
+        // The listener's RST may close it before connect() returns
+        // (ECONNRESET): the handshake was made all the same.
+        if let Ok(s) = TcpStream::connect(target) {
+            let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
+        }
+    }
+    start.elapsed()
+}
+
+/// A running `synack trace`: the process, its standard error, and a
+/// thread reading its standard output as it comes (a full pipe would
+/// stall the trace and overflow its ring buffer).
+struct Trace {
+    child: Child,
+    err: BufReader<std::process::ChildStderr>,
+    out: std::thread::JoinHandle<String>,
+}
+
+/// `synack trace` on `port`, attached (its "tracing" line read).
+fn trace(bin: &str, port: u16, format: &str) -> Trace {
+    let mut child = Command::new(bin)
+        .args(["trace", "--port", &port.to_string(), "--format", format])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut out, &mut text).unwrap();
+        text
+    });
+    let mut err = BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while err.read_line(&mut line).unwrap() > 0 && !line.contains("tracing TCP") {}
+    assert!(
+        line.contains("tracing TCP"),
+        "synack trace did not start: {line}"
+    );
+    Trace { child, err, out }
+}
+
+/// CPU time the process has used (user + system), from /proc.
+fn cpu(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    // Fields after the command (which may hold spaces): utime is the 14th
+    // field of the line, stime the 15th, in clock ticks (100 a second).
+    let after = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<u64> = after
+        .split(' ')
+        .skip(11)
+        .take(2)
+        .map(|x| x.parse().unwrap())
+        .collect();
+    Duration::from_millis((f[0] + f[1]) * 10)
+}
+
+/// Stops a trace: its standard output and error.
+fn stop(mut t: Trace) -> (String, String) {
+    synack_sys::kill(t.child.id() as i32, synack_sys::signal::SIGTERM);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut t.err, &mut rest).unwrap();
+    let _ = t.child.wait();
+    (t.out.join().unwrap(), rest)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let bin = args
+        .next()
+        .expect("the synack binary (built with --features ebpf)");
+    let per_round: usize = args.next().map_or(20_000, |a| a.parse().unwrap());
+    let burst: usize = args.next().map_or(100_000, |a| a.parse().unwrap());
+    let target = listener();
+    connects(target, 2_000); // warm up
+    let (mut without, mut with) = (Vec::new(), Vec::new());
+    for round in 0..5 {
+        let rate = per_round as f64 / connects(target, per_round).as_secs_f64();
+        without.push(rate);
+        let t = trace(&bin, target.port(), "summary");
+        let rate_traced = per_round as f64 / connects(target, per_round).as_secs_f64();
+        let used = cpu(t.child.id());
+        let (lines, _) = stop(t);
+        with.push(rate_traced);
+        let seen = lines.lines().filter(|l| l.contains(" client ")).count();
+        println!(
+            "round {round}: {rate:.0} connects/s without, {rate_traced:.0} with synack trace ({seen} client lines; the trace used {} ms of CPU)",
+            used.as_millis()
+        );
+    }
+    let (a, b) = (median(without), median(with));
+    println!(
+        "overhead: median {a:.0} connects/s without, {b:.0} with: {:.1}% slower",
+        100.0 * (1.0 - b / a)
+    );
+
+    let t = trace(&bin, target.port(), "json");
+    let start = Instant::now();
+    let threads: Vec<_> = (0..4)
+        .map(|_| std::thread::spawn(move || connects(target, burst / 4)))
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let took = start.elapsed();
+    let (records, stderr) = stop(t);
+    let client = records
+        .lines()
+        .filter(|l| l.contains("\"local_side\":\"client\""))
+        .count();
+    let server = records
+        .lines()
+        .filter(|l| l.contains("\"local_side\":\"server\""))
+        .count();
+    println!(
+        "burst: {} connects in {:.2} s ({:.0}/s); synack trace wrote {client} client and {server} server records; it said: {}",
+        burst / 4 * 4,
+        took.as_secs_f64(),
+        (burst / 4 * 4) as f64 / took.as_secs_f64(),
+        stderr.lines().last().unwrap_or("")
+    );
+}
