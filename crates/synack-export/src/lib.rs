@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 use synack_host::{Snapshot, SnapshotOptions};
 use synack_probe::target::{ResolveError, Target};
 use synack_probe::{Family, resolve};
-use synack_render::handshake_metrics::HandshakeMetrics;
 use synack_render::openmetrics;
+use synack_render::openmetrics::Publish;
 use tokio::sync::Semaphore;
 
 /// Snapshots read at once; more scrapes wait their turn.
@@ -47,7 +47,7 @@ struct Exporter {
     probe_budget: Duration,
     scrapes: Arc<Semaphore>,
     probes: Arc<Semaphore>,
-    live: Option<Arc<HandshakeMetrics>>,
+    live: Vec<Arc<dyn Publish>>,
 }
 
 /// What the exporter serves and how much it may spend.
@@ -64,8 +64,9 @@ pub struct Config {
     /// Connections open at once, in all and from one client.
     pub max_connections: usize,
     pub max_per_client: usize,
-    /// Handshake histograms a live capture fills (`--capture`).
-    pub live: Option<Arc<HandshakeMetrics>>,
+    /// Metrics kept live beside the snapshots: the handshake histograms a
+    /// live capture fills (`--capture`), the trace's counters (`--trace`).
+    pub live: Vec<Arc<dyn Publish>>,
 }
 
 /// Serves `listener` (already bound, in the namespace to report on) until
@@ -173,7 +174,7 @@ async fn metrics(exporter: &Exporter) -> Response<String> {
         let _permit = permit;
         let t0 = Instant::now();
         Snapshot::take(options)
-            .map(|snap| openmetrics::metrics(&snap, t0.elapsed().as_secs_f64(), live.as_deref()))
+            .map(|snap| openmetrics::metrics(&snap, t0.elapsed().as_secs_f64(), &live))
     });
     match job.await {
         Ok(Ok(body)) => reply(StatusCode::OK, OPENMETRICS, body),

@@ -169,9 +169,11 @@ impl HandshakeMetrics {
             self.setup.get_or_create(&labels).observe(seconds(s));
         }
     }
+}
 
+impl crate::openmetrics::Publish for HandshakeMetrics {
     /// Puts the families in a scrape's registry.
-    pub fn register(&self, registry: &mut Registry) {
+    fn register(&self, registry: &mut Registry) {
         registry.register(
             "handshake_rtt_seconds",
             "Handshake round trip per service (SYN to SYN-ACK to ACK, from the answered SYN), live capture",

@@ -24,6 +24,7 @@ pub mod probe;
 pub mod report;
 mod summary;
 pub mod trace;
+pub mod trace_metrics;
 mod zeek;
 
 use std::io::{self, Write};

@@ -21,16 +21,22 @@ fn listener_labels(l: &Listener) -> Labels {
     ]
 }
 
-/// The metrics of one snapshot, and the live capture's handshake
-/// histograms when the exporter runs one, in OpenMetrics text.
+/// Metrics kept up to date between scrapes (a live capture's, a
+/// trace's), put in each scrape's registry.
+pub trait Publish: Send + Sync + std::fmt::Debug {
+    fn register(&self, registry: &mut Registry);
+}
+
+/// The metrics of one snapshot, and those kept live beside it (a capture's
+/// handshake histograms, a trace's counters), in OpenMetrics text.
 pub fn metrics(
     snap: &Snapshot,
     scrape_seconds: f64,
-    live: Option<&crate::handshake_metrics::HandshakeMetrics>,
+    live: &[std::sync::Arc<dyn Publish>],
 ) -> String {
     let mut registry = Registry::with_prefix("synack");
-    if let Some(live) = live {
-        live.register(&mut registry);
+    for l in live {
+        l.register(&mut registry);
     }
     type Value = fn(&Listener) -> u32;
     let gauges: [(&str, &str, Value); 3] = [

@@ -8,7 +8,7 @@
 //! makes each a `Handshake` record (source `ebpf`); [`tally`] counts drops,
 //! SYN-ACK retransmissions and accept-queue waits per listener, with
 //! [`drops`] putting the kernel's reasons in words; [`cgroups`] names a
-//! process's cgroup. With the `ebpf` feature, [`tracer`] loads the program
+//! process's cgroup; [`session`] puts them together for a trace's users. With the `ebpf` feature, [`tracer`] loads the program
 //! and reads its ring buffer.
 
 #![cfg_attr(not(feature = "ebpf"), forbid(unsafe_code))]
@@ -18,6 +18,7 @@ pub mod cgroups;
 pub mod drops;
 pub mod event;
 pub mod record;
+pub mod session;
 pub mod tally;
 #[cfg(feature = "ebpf")]
 pub mod tracer;

@@ -4,7 +4,6 @@
 //! table, the rest counted under one "other" row.
 
 use crate::attempts::{Attempt, End};
-use crate::event::Event;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use synack_core::stats::Latencies;
@@ -62,21 +61,17 @@ fn bump<K: Ord>(table: &mut BTreeMap<K, u64>, other: &mut u64, key: K, by: u64) 
 }
 
 impl Tally {
-    /// A dropped packet, with its reason already in words.
-    pub fn dropped(&mut self, e: &Event, reason: String) {
-        let key = DropKey {
-            to: e.remote,
-            packet: packet_kind(e.tcp_flags),
-            reason,
-        };
+    /// A dropped packet for `to`, with its reason in words.
+    pub fn dropped(&mut self, to: SocketAddr, packet: &'static str, reason: String) {
+        let key = DropKey { to, packet, reason };
         bump(&mut self.drops, &mut self.drops_other, key, 1);
     }
 
-    pub fn synack_retransmit(&mut self, e: &Event) {
+    pub fn synack_retransmit(&mut self, listener: SocketAddr) {
         bump(
             &mut self.synack_retransmits,
             &mut self.synack_retransmits_other,
-            e.local,
+            listener,
             1,
         );
     }

@@ -249,6 +249,12 @@ pub struct ExportArgs {
     /// (at most 64 services and 32 client prefixes get labels of their own)
     #[arg(long, value_name = "IFACE")]
     pub capture: Option<String>,
+    /// Also trace the host's handshakes from the kernel (root, a synack
+    /// built with the ebpf feature) and publish per-process and
+    /// per-listener outcome counters, connect and accept-queue-wait
+    /// histograms, drops by reason, and the events lost
+    #[arg(long)]
+    pub trace: bool,
     /// Label listeners with their processes (walks /proc on every scrape)
     #[arg(long)]
     pub processes: bool,

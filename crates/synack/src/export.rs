@@ -11,6 +11,7 @@ use synack_core::{Handshake, Tracker, TrackerConfig};
 use synack_export::{Allow, Config};
 use synack_host::SnapshotOptions;
 use synack_render::handshake_metrics::HandshakeMetrics;
+use synack_render::openmetrics::Publish;
 
 pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     let allow: Vec<Allow> = args
@@ -43,14 +44,15 @@ pub fn run(args: &ExportArgs) -> Result<ExitCode> {
     // The live capture: the ring is opened here, with the privilege, and
     // read on a thread of its own into the histograms the scrapes publish.
     let stopping = Arc::new(AtomicBool::new(false));
-    let live = match &args.capture {
-        Some(interface) => {
-            let metrics = Arc::new(HandshakeMetrics::default());
-            spawn_capture(interface.clone(), metrics.clone(), stopping.clone())?;
-            Some(metrics)
-        }
-        None => None,
-    };
+    let mut live: Vec<Arc<dyn Publish>> = Vec::new();
+    if let Some(interface) = &args.capture {
+        let metrics = Arc::new(HandshakeMetrics::default());
+        spawn_capture(interface.clone(), metrics.clone(), stopping.clone())?;
+        live.push(metrics);
+    }
+    if args.trace {
+        live.push(crate::trace::spawn_for_export(stopping.clone())?);
+    }
     let config = Config {
         allow,
         processes: args.processes,

@@ -9,14 +9,16 @@ use anyhow::Result;
 use std::process::ExitCode;
 
 #[cfg(not(feature = "ebpf"))]
+const WITHOUT_EBPF: &str = "this synack was built without the ebpf feature: cargo build --release --features ebpf (needs clang, libelf-dev, zlib1g-dev, make and bpftool, and a kernel with BTF)";
+
+#[cfg(not(feature = "ebpf"))]
 pub fn run(_args: &TraceArgs) -> Result<ExitCode> {
-    anyhow::bail!(
-        "this synack was built without the ebpf feature: cargo build --release --features ebpf (needs clang, libelf-dev, zlib1g-dev, make and bpftool, and a kernel with BTF)"
-    )
+    anyhow::bail!(WITHOUT_EBPF)
 }
 
 /// The network namespace `--netns` names: its inode number.
-pub fn netns_inode(spec: &str) -> Result<u32> {
+#[cfg(feature = "ebpf")]
+fn netns_inode(spec: &str) -> Result<u32> {
     use anyhow::Context as _;
     use std::os::unix::fs::MetadataExt;
     if let Ok(inode) = spec.parse::<u32>() {
@@ -36,17 +38,91 @@ pub fn netns_inode(spec: &str) -> Result<u32> {
     u32::try_from(meta.ino()).context("a namespace inode beyond 32 bits")
 }
 
+#[cfg(not(feature = "ebpf"))]
+pub fn spawn_for_export(
+    _stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::sync::Arc<dyn synack_render::openmetrics::Publish>> {
+    anyhow::bail!("--trace: {WITHOUT_EBPF}")
+}
+
+/// `synack export --trace`: the tracer on a thread of its own feeding the
+/// trace metrics until `stopping`; an error attaching is returned here,
+/// before anything is served.
+#[cfg(feature = "ebpf")]
+pub fn spawn_for_export(
+    stopping: std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> Result<std::sync::Arc<dyn synack_render::openmetrics::Publish>> {
+    use std::sync::Arc;
+    use std::sync::atomic::Ordering;
+    use synack_render::trace_metrics::TraceMetrics;
+    use synack_trace::event::Event;
+    use synack_trace::session::{Session, Traced};
+
+    struct Feed {
+        session: Session,
+        metrics: Arc<TraceMetrics>,
+        stopping: Arc<std::sync::atomic::AtomicBool>,
+        attached: Option<std::sync::mpsc::SyncSender<Result<(), String>>>,
+    }
+
+    impl synack_trace::tracer::Observer for Feed {
+        fn ready(&mut self, missing: &[String]) {
+            for m in missing {
+                eprintln!("synack export: trace: not attached, its events will be missing: {m}");
+            }
+            if let Some(attached) = self.attached.take() {
+                let _ = attached.send(Ok(()));
+            }
+        }
+
+        fn event(&mut self, e: Event) {
+            match self.session.event(e) {
+                Some(Traced::Attempt(h, _)) => self.metrics.attempt(&h),
+                Some(Traced::Drop {
+                    packet, to, reason, ..
+                }) => self.metrics.dropped(to, packet, &reason),
+                Some(Traced::SynAckRetransmit { listener, .. }) => {
+                    self.metrics.synack_retransmit(listener)
+                }
+                None => {}
+            }
+        }
+
+        fn tick(&mut self, lost: u64) -> bool {
+            self.metrics.lost_total(lost);
+            self.stopping.load(Ordering::SeqCst)
+        }
+    }
+
+    let metrics = Arc::new(TraceMetrics::default());
+    let (attached, result) = std::sync::mpsc::sync_channel(1);
+    let mut feed = Feed {
+        session: Session::new(synack_trace::tracer::reason_names()),
+        metrics: metrics.clone(),
+        stopping,
+        attached: Some(attached.clone()),
+    };
+    std::thread::spawn(move || {
+        if let Err(e) = synack_trace::tracer::run(None, &mut feed) {
+            let _ = attached.send(Err(e.to_string()));
+        }
+    });
+    result
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the trace thread ended at once"))?
+        .map_err(anyhow::Error::msg)?;
+    Ok(metrics)
+}
+
 #[cfg(feature = "ebpf")]
 pub fn run(args: &TraceArgs) -> Result<ExitCode> {
     use crate::cli::Format;
     use crate::output::{self, Run};
     use anyhow::Context as _;
     use std::io::{BufWriter, Write};
-    use synack_trace::attempts::Attempts;
-    use synack_trace::cgroups::Cgroups;
-    use synack_trace::event::{Event, Kind};
-    use synack_trace::record::{Clock, record};
-    use synack_trace::tally::{Tally, packet_kind};
+    use synack_trace::event::Event;
+    use synack_trace::session::{Session, Traced};
+    use synack_trace::tally::Tally;
 
     /// What `--pid`, `--comm`, `--port` and `--netns` keep.
     struct Only<'a> {
@@ -79,8 +155,7 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
                     .is_none_or(|c| t.and_then(|t| t.comm.as_deref()) == Some(c))
         }
 
-        /// Drops and retransmissions have no process: kept unless the
-        /// user asked for one.
+        /// No --pid or --comm: what has no process is kept.
         fn processless(&self) -> bool {
             self.args.pid.is_none() && self.args.comm.is_none()
         }
@@ -88,11 +163,8 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
 
     struct Tracing<'a> {
         only: Only<'a>,
-        attempts: Attempts,
+        session: Session,
         tally: Tally,
-        cgroups: Cgroups,
-        clock: Clock,
-        reasons: synack_trace::drops::ReasonNames,
         sink: Box<dyn output::Sink>,
         lines: Option<BufWriter<std::io::Stdout>>,
         stop: &'static std::sync::atomic::AtomicBool,
@@ -109,18 +181,41 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
             }
         }
 
-        fn attempt(&mut self, a: synack_trace::attempts::Attempt) {
-            let cgroup = a
-                .cgroup
-                .and_then(|id| self.cgroups.path(id).map(String::from));
-            let h = record(&a, self.clock, cgroup);
-            if !self.only.record(&h) {
-                return;
-            }
-            self.tally.attempt(&a);
-            self.line(output::trace::line(&h));
-            if let Err(e) = self.sink.record(&h) {
-                self.error.get_or_insert(e);
+        fn traced(&mut self, t: Traced) {
+            match t {
+                Traced::Attempt(h, a) => {
+                    if !self.only.record(&h) {
+                        return;
+                    }
+                    self.tally.attempt(&a);
+                    self.line(output::trace::line(&h));
+                    if let Err(e) = self.sink.record(&h) {
+                        self.error.get_or_insert(e);
+                    }
+                }
+                // Drops and retransmissions have no process: kept unless
+                // the user asked for one.
+                _ if !self.only.processless() => {}
+                Traced::Drop {
+                    ts_ns,
+                    packet,
+                    from,
+                    to,
+                    reason,
+                } => {
+                    self.line(output::trace::drop_line(ts_ns, packet, from, to, &reason));
+                    self.tally.dropped(to, packet, reason);
+                }
+                Traced::SynAckRetransmit {
+                    ts_ns,
+                    listener,
+                    client,
+                } => {
+                    self.line(output::trace::synack_retransmit_line(
+                        ts_ns, listener, client,
+                    ));
+                    self.tally.synack_retransmit(listener);
+                }
             }
         }
     }
@@ -137,45 +232,14 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
             if !self.only.event(&e) {
                 return;
             }
-            match e.kind {
-                Kind::Drop => {
-                    if !self.only.processless() {
-                        return;
-                    }
-                    let reason = self.reasons.words(e.error);
-                    let line = output::trace::drop_line(
-                        self.clock.wall(e.ts_ns),
-                        packet_kind(e.tcp_flags),
-                        e.local,
-                        e.remote,
-                        &reason,
-                    );
-                    self.line(line);
-                    self.tally.dropped(&e, reason);
-                }
-                Kind::SynAckRetransmit if self.only.processless() => {
-                    let line = output::trace::synack_retransmit_line(
-                        self.clock.wall(e.ts_ns),
-                        e.local,
-                        e.remote,
-                    );
-                    self.line(line);
-                    self.tally.synack_retransmit(&e);
-                }
-                _ => {
-                    if let Some(a) = self.attempts.event(e) {
-                        self.attempt(a);
-                    }
-                }
+            if let Some(t) = self.session.event(e) {
+                self.traced(t);
             }
         }
 
         fn tick(&mut self, lost: u64) -> bool {
             if lost > self.lost_said {
-                eprintln!(
-                    "synack trace: {} events lost so far (the ring buffer was full)",
-                    lost
-                );
+                eprintln!("synack trace: {lost} events lost so far (the ring buffer was full)");
                 self.lost_said = lost;
             }
             if let Some(out) = &mut self.lines
@@ -199,11 +263,8 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
     }
     let mut tracing = Tracing {
         only: Only { args, netns },
-        attempts: Attempts::default(),
+        session: Session::new(synack_trace::tracer::reason_names()),
         tally: Tally::default(),
-        cgroups: Cgroups::new("/sys/fs/cgroup"),
-        clock: Clock::now(),
-        reasons: synack_trace::tracer::reason_names(),
         sink,
         lines: (args.format == Format::Summary).then(|| BufWriter::new(std::io::stdout())),
         stop,
@@ -212,8 +273,8 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
     };
     let totals =
         synack_trace::tracer::run(args.duration, &mut tracing).map_err(anyhow::Error::msg)?;
-    for a in tracing.attempts.finish() {
-        tracing.attempt(a);
+    for t in tracing.session.finish() {
+        tracing.traced(t);
     }
     if let Some(e) = tracing.error.take() {
         return Err(e).context("writing the records");
@@ -225,7 +286,7 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
     }
     tracing.tally.events = totals.events;
     tracing.tally.lost = totals.lost;
-    tracing.tally.evicted = tracing.attempts.evicted;
+    tracing.tally.evicted = tracing.session.attempts.evicted;
     tracing.sink.finish(&Run::Trace {
         tally: &tracing.tally,
     })?;

@@ -287,3 +287,79 @@ fn trace_names_a_full_accept_queue_and_measures_a_late_accept() {
     );
     assert!(text.contains("Accept-queue wait by listener"), "{text}");
 }
+
+#[path = "support/mod.rs"]
+mod support;
+
+/// `/metrics` from inside the exporter's namespace.
+fn scrape(netns: &str, addr: SocketAddr) -> String {
+    let netns = netns.to_string();
+    std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        synack_sys::enter_netns(&netns).unwrap();
+        let mut s = TcpStream::connect(addr).unwrap();
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: test\r\n\r\n")
+            .unwrap();
+        let mut text = String::new();
+        s.read_to_string(&mut text).unwrap();
+        text
+    })
+    .join()
+    .unwrap()
+}
+
+#[test]
+fn export_trace_counts_attempts_by_process_and_listener() {
+    let Some(lab) = synack_lab::testing::lab_or_skip("the trace tests") else {
+        return;
+    };
+    let listener = lab.listen(8081, false).unwrap();
+    let mut exporter = support::start_exporter(&lab.server.name, 9317, &["--trace"]);
+    let pid = probe(&lab, format!("{}:8081", lab.server_v4), "3s");
+    assert!(pid > 0);
+    let _ = listener.accept().unwrap();
+    let probe_refused = probe(&lab, format!("{}:81", lab.server_v4), "3s");
+    assert!(probe_refused > 0);
+    let at: SocketAddr = "127.0.0.1:9317".parse().unwrap();
+    // The tracer reads its ring every 50 ms: scrape until both attempts
+    // are counted (bounded: 100 scrapes).
+    let mut text = String::new();
+    let counted = |t: &str, outcome: &str| {
+        support::metric_sample(
+            t,
+            &format!("synack_trace_connects_total{{comm=\"synack\",outcome=\"{outcome}\"}}"),
+        )
+        .unwrap_or(0.0)
+            >= 1.0
+    };
+    for _ in 0..100 {
+        text = scrape(&lab.server.name, at);
+        if counted(&text, "established") && counted(&text, "refused") {
+            break;
+        }
+    }
+    synack_sys::kill(exporter.id() as i32, synack_sys::signal::SIGTERM);
+    let _ = exporter.wait();
+    assert!(
+        counted(&text, "established") && counted(&text, "refused"),
+        "{text}"
+    );
+    let listener_labels = format!(
+        "listener_address=\"{}\",listener_port=\"8081\"",
+        lab.server_v4
+    );
+    assert!(
+        text.contains(&format!(
+            "synack_trace_received_total{{{listener_labels},outcome=\"established\"}}"
+        )),
+        "{text}"
+    );
+    // The probe resets its connection before the test accepts it; the
+    // exporter's own listener accepts each scrape: those have waits.
+    let waits = support::metric_sample(
+        &text,
+        "synack_trace_accept_wait_seconds_count{listener_address=\"127.0.0.1\",listener_port=\"9317\"}",
+    );
+    assert!(waits.is_some_and(|n| n >= 1.0), "{text}");
+    assert!(text.contains("synack_trace_events_lost_total 0"), "{text}");
+}
