@@ -447,15 +447,16 @@ fn exporter_capture_histograms_count_the_injected_handshakes() {
     let service = format!("service_address=\"{server}\",service_port=\"8080\"");
     let established =
         format!("synack_handshakes_total{{{service},outcome=\"established\",cause=\"first_syn\"}}");
-    // The capture thread decides as packets come: scrape until it has all
-    // 30 (bounded: 50 scrapes, about 5 s).
+    // The capture thread decides as its ring hands blocks over, with no
+    // signal the test can wait on: scrape until it has all 30, each scrape
+    // a full request (bounded: 10 s).
     let mut body = String::new();
-    for _ in 0..50 {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
         body = get(&lab, port, "/metrics").1;
         if sample(&body, &established) == Some(30.0) {
             break;
         }
-        std::thread::sleep(std::time::Duration::from_millis(100));
     }
     synack_sys::kill(child.id() as i32, synack_sys::signal::SIGTERM);
     let _ = child.wait();
