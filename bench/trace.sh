@@ -4,8 +4,8 @@
 # connects. Needs root, and what the ebpf feature needs to build (clang,
 # libelf-dev, zlib1g-dev, make, bpftool).
 #
-#   bench/trace.sh [CONNECTS_PER_ROUND] [BURST]   (defaults: 20000 100000)
+#   bench/trace.sh [CONNECTS_PER_ROUND] [BURST] [PAIRS]   (defaults: 20000 100000 30)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p synack --features ebpf --bin synack --example trace_bench
-./target/release/examples/trace_bench ./target/release/synack "${1:-20000}" "${2:-100000}"
+./target/release/examples/trace_bench ./target/release/synack "${1:-20000}" "${2:-100000}" "${3:-30}"

@@ -138,15 +138,30 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 /// A duration for people: ns below a microsecond, µs below a millisecond,
 /// ms below a second.
 pub fn human_ns(ns: i64) -> String {
-    let us = ns as f64 / 1000.0;
-    if ns.abs() < 1000 {
+    // Integer arithmetic: a live line per connection is formatted at
+    // tens of thousands a second, and exact float formatting is slow.
+    let sign = if ns < 0 { "-" } else { "" };
+    let n = ns.unsigned_abs();
+    if n < 1_000 {
         format!("{ns} ns")
-    } else if us.abs() < 1000.0 {
-        format!("{us:.0} µs")
-    } else if us.abs() < 1_000_000.0 {
-        format!("{:.2} ms", us / 1000.0)
+    } else if n < 1_000_000 {
+        format!("{sign}{} µs", round_half_even(n, 1_000))
+    } else if n < 1_000_000_000 {
+        let cs = round_half_even(n, 10_000);
+        format!("{sign}{}.{:02} ms", cs / 100, cs % 100)
     } else {
-        format!("{:.3} s", us / 1_000_000.0)
+        let ms = round_half_even(n, 1_000_000);
+        format!("{sign}{}.{:03} s", ms / 1000, ms % 1000)
+    }
+}
+
+/// `n / d` rounded to the nearest, ties to even (as `{:.N}` rounds).
+fn round_half_even(n: u64, d: u64) -> u64 {
+    let (q, r) = (n / d, n % d);
+    if 2 * r > d || (2 * r == d && q % 2 == 1) {
+        q + 1
+    } else {
+        q
     }
 }
 
@@ -154,4 +169,41 @@ pub fn human_ns(ns: i64) -> String {
 pub fn us_field(ns: Option<i64>) -> String {
     ns.map(|n| format!("{:.3}", n as f64 / 1000.0))
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod human_ns_tests {
+    use super::human_ns;
+
+    /// The float formatting it replaced, for comparison.
+    fn by_float(ns: i64) -> String {
+        let us = ns as f64 / 1000.0;
+        if ns.abs() < 1000 {
+            format!("{ns} ns")
+        } else if us.abs() < 1000.0 {
+            format!("{us:.0} µs")
+        } else if us.abs() < 1_000_000.0 {
+            format!("{:.2} ms", us / 1000.0)
+        } else {
+            format!("{:.3} s", us / 1_000_000.0)
+        }
+    }
+
+    #[test]
+    fn durations_print_as_the_float_formatting_did() {
+        let mut ns: i64 = 1;
+        // Values across every unit, and around each boundary.
+        while ns < 10_000_000_000 {
+            for n in [ns, ns + 1, ns * 3 + 7, -ns] {
+                assert_eq!(human_ns(n), by_float(n), "{n} ns");
+            }
+            ns = ns * 5 / 3 + 1;
+        }
+        for n in [999, 1_000, 999_999, 1_000_000, 999_999_999, 1_000_000_000] {
+            assert_eq!(human_ns(n), by_float(n), "{n} ns");
+        }
+        assert_eq!(human_ns(2_500), "2 µs", "a tie goes to the even");
+        assert_eq!(human_ns(1_234_567), "1.23 ms");
+        assert_eq!(human_ns(61_500_000_000), "61.500 s");
+    }
 }

@@ -25,7 +25,9 @@ mod sockopt;
 pub mod tcp;
 
 pub use netns::enter_netns;
-pub use process::{drop_capabilities, is_root, monotonic_ns, raise_open_files, set_realtime};
+pub use process::{
+    drop_capabilities, is_root, monotonic_ns, raise_open_files, set_cpus, set_realtime,
+};
 pub use signal::{kill, stop_on_signals};
 pub use tcp::set_backlog;
 

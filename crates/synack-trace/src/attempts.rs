@@ -18,7 +18,9 @@
 //! ESTABLISHED, in softirq context: no process). The attempt is written
 //! when accept() returns it (the acceptor is its process, and the time
 //! in between its accept-queue wait), when it closes unaccepted, or when
-//! the trace ends.
+//! the trace ends. The kernel queues the connection just before that
+//! state change, so an accept() on another CPU can come first: it waits
+//! for the connection's event (its wait is then 0).
 //!
 //! Open attempts are bounded ([`MAX_OPEN`] each side, the oldest evicted
 //! and counted).
@@ -125,11 +127,24 @@ struct Connecting {
     icmp: Option<Icmp>,
 }
 
+/// accept() can return a connection before the state change that says it
+/// was made reaches user space: the kernel puts the connection in the
+/// accept queue first (inet_csk_complete_hashdance), and an accept() on
+/// another CPU may take it in between. Such accepts wait this long (the
+/// window is microseconds), at most [`MAX_EARLY_ACCEPTS`] of them.
+const EARLY_ACCEPT_NS: u64 = 100_000_000;
+const MAX_EARLY_ACCEPTS: usize = 4_096;
+
 /// Attempts in progress, and the events that decide them.
 #[derive(Default)]
 pub struct Attempts {
     connecting: HashMap<u64, Connecting>,
     queued: HashMap<u64, Event>,
+    /// Accepts of connections not (yet) known, by socket, and in the
+    /// order they came (most are of connections made before the trace
+    /// began, or filtered out: they age out).
+    early_accepts: HashMap<u64, Event>,
+    early_order: std::collections::VecDeque<(u64, u64)>,
     /// Attempts written early because too many were open at once.
     pub evicted: u64,
 }
@@ -174,16 +189,13 @@ impl Attempts {
                 }
                 None
             }
-            Kind::Accepted => {
-                let done = self.queued.remove(&e.socket)?;
-                Some(Attempt {
-                    pid: Some(e.pid),
-                    comm: Some(e.comm.clone()),
-                    cgroup: Some(e.cgroup),
-                    accept_wait_ns: Some(e.ts_ns.saturating_sub(done.ts_ns)),
-                    ..received(&done)
-                })
-            }
+            Kind::Accepted => match self.queued.remove(&e.socket) {
+                Some(done) => Some(accepted(&done, e)),
+                None => {
+                    self.early_accept(e);
+                    None
+                }
+            },
             Kind::SynAckRetransmit | Kind::Drop => None,
         }
     }
@@ -243,6 +255,9 @@ impl Attempts {
                 })
             }
             (state::SYN_RECV, state::ESTABLISHED) => {
+                if let Some(accept) = self.early_accepts.remove(&e.socket) {
+                    return Some(accepted(&e, accept));
+                }
                 let socket = e.socket;
                 insert_bounded(&mut self.queued, socket, e, |q| q.ts_ns, &mut self.evicted);
                 None
@@ -253,12 +268,45 @@ impl Attempts {
         }
     }
 
+    fn early_accept(&mut self, e: Event) {
+        while let Some(&(socket, ts)) = self.early_order.front() {
+            if self.early_order.len() < MAX_EARLY_ACCEPTS
+                && e.ts_ns.saturating_sub(ts) < EARLY_ACCEPT_NS
+            {
+                break;
+            }
+            self.early_order.pop_front();
+            // Unless the socket was accepted again since (a new socket
+            // at the same address).
+            if self
+                .early_accepts
+                .get(&socket)
+                .is_some_and(|a| a.ts_ns == ts)
+            {
+                self.early_accepts.remove(&socket);
+            }
+        }
+        self.early_order.push_back((e.socket, e.ts_ns));
+        self.early_accepts.insert(e.socket, e);
+    }
+
     /// The attempts still open when the trace ends: connections made but
     /// not yet accepted (connects still in progress decide nothing).
     pub fn finish(&mut self) -> Vec<Attempt> {
         let mut left: Vec<Attempt> = self.queued.drain().map(|(_, q)| received(&q)).collect();
         left.sort_by_key(|a| a.started_ns);
         left
+    }
+}
+
+/// A received connection, accepted.
+fn accepted(made: &Event, accept: Event) -> Attempt {
+    Attempt {
+        pid: Some(accept.pid),
+        accept_wait_ns: Some(accept.ts_ns.saturating_sub(made.ts_ns)),
+        cgroup: Some(accept.cgroup),
+        comm: Some(accept.comm),
+        ..received(made)
     }
 }
 
@@ -394,6 +442,31 @@ mod tests {
         a.event(state(5_000, state::SYN_RECV, state::ESTABLISHED, 0));
         assert_eq!(a.finish().len(), 1);
         assert!(a.finish().is_empty());
+    }
+
+    #[test]
+    fn an_accept_seen_before_its_connection_was_made_still_completes_it() {
+        let mut a = Attempts::default();
+        // accept() took the connection from the queue before its state
+        // change (SYN_RECV → ESTABLISHED) came.
+        assert_eq!(a.event(event(Kind::Accepted, 2_000, 0, 0, 0)), None);
+        let done = a
+            .event(state(2_500, state::SYN_RECV, state::ESTABLISHED, 0))
+            .unwrap();
+        assert_eq!((done.end, done.accept_wait_ns), (End::Server, Some(0)));
+        assert_eq!((done.pid, done.comm.as_deref()), (Some(4242), Some("curl")));
+        assert!(a.finish().is_empty(), "nothing left queued");
+        // Accepts of connections never seen made age out.
+        for i in 0..(MAX_EARLY_ACCEPTS as u64 + 10) {
+            let mut e = event(Kind::Accepted, 10_000 + i, 0, 0, 0);
+            e.socket = 1_000 + i;
+            a.event(e);
+        }
+        assert!(a.early_accepts.len() <= MAX_EARLY_ACCEPTS);
+        let mut late = event(Kind::Accepted, 10_000 + EARLY_ACCEPT_NS * 2, 0, 0, 0);
+        late.socket = 7;
+        a.event(late);
+        assert_eq!(a.early_accepts.len(), 1, "the old ones aged out");
     }
 
     #[test]

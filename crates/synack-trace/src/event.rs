@@ -18,9 +18,13 @@ pub const SIZE: usize = 136;
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
-    /// A TCP state change: `old`, `new`, `error` (the socket's pending
-    /// error), `total_retrans`, `srtt_us`; `local`/`remote` are the
-    /// socket's ends.
+    /// A TCP state change, with what user space needs of each (the BPF
+    /// side reads nothing more): a connect (CLOSE → SYN_SENT) has the
+    /// ends, the namespace and the process; its end (SYN_SENT → any) the
+    /// ends, `total_retrans`, and `srtt_us` or `error` (the socket's
+    /// pending error); a connection made on a listener (SYN_RECV →
+    /// ESTABLISHED) the ends, the namespace, `total_retrans`, `srtt_us`;
+    /// the close of one never accepted (→ CLOSE) only the socket.
     State,
     /// An ICMP destination unreachable about a connection: `local` and
     /// `remote` its ends (from the quoted headers), `error` its type << 8
@@ -29,7 +33,8 @@ pub enum Kind {
     /// A SYN-ACK sent again: `socket` is the listener, `local` its
     /// address, `remote` the client.
     SynAckRetransmit,
-    /// accept() returned `socket`, in the acceptor's context.
+    /// accept() returned `socket`, in the acceptor's context: the
+    /// process, no ends (the connection's own event has them).
     Accepted,
     /// A packet with SYN set, or a completing ACK, the kernel dropped:
     /// `local` is the sender, `remote` the receiver, `error` the reason
@@ -61,6 +66,20 @@ pub struct Event {
     pub comm: String,
     /// The ICMP message's sender.
     pub from: IpAddr,
+}
+
+impl Event {
+    /// Whether this event decides an attempt already open (a connect's
+    /// end, an accept, the close of a connection never accepted) rather
+    /// than starting one or standing alone. Such an event may lack the
+    /// namespace and the ends: what it decides already has them.
+    pub fn decides(&self) -> bool {
+        match self.kind {
+            Kind::Accepted => true,
+            Kind::State => self.old == state::SYN_SENT || self.new == state::CLOSE,
+            _ => false,
+        }
+    }
 }
 
 fn u16_at(b: &[u8], at: usize) -> u16 {
@@ -167,5 +186,23 @@ mod tests {
         assert_eq!(decode(&b[..SIZE - 1]), None);
         b[66] = 9;
         assert_eq!(decode(&b), None);
+    }
+
+    #[test]
+    fn events_without_ends_are_those_that_decide_an_open_attempt() {
+        let mut b = [0u8; SIZE];
+        let with = |b: &mut [u8; SIZE], kind: u16, old: i32, new: i32| {
+            b[66..68].copy_from_slice(&kind.to_ne_bytes());
+            b[48..52].copy_from_slice(&old.to_ne_bytes());
+            b[52..56].copy_from_slice(&new.to_ne_bytes());
+            decode(b).unwrap().decides()
+        };
+        assert!(!with(&mut b, 0, state::CLOSE, state::SYN_SENT));
+        assert!(!with(&mut b, 0, state::SYN_RECV, state::ESTABLISHED));
+        assert!(with(&mut b, 0, state::SYN_SENT, state::ESTABLISHED));
+        assert!(with(&mut b, 0, state::SYN_SENT, state::CLOSE));
+        assert!(with(&mut b, 0, state::ESTABLISHED, state::CLOSE));
+        assert!(with(&mut b, 3, 0, 0));
+        assert!(!with(&mut b, 4, 0, 0));
     }
 }

@@ -3,13 +3,14 @@
 //!
 //! 1. Overhead: a loop of blocking connects to a local listener (loopback;
 //!    each accepted, both closed with a RST so no TIME-WAIT piles up),
-//!    timed in rounds alternately without and with `synack trace` running
-//!    (its lines written to /dev/null): the ratio of the median rates.
+//!    timed in pairs of rounds without and with `synack trace` running
+//!    (its lines read and dropped), in alternating order: the median of
+//!    the pairs' ratios, and its quartiles.
 //! 2. Burst: `BURST` connects from 4 threads as fast as they go, with the
 //!    trace running: attempts it wrote against those made, and the events
 //!    it reports lost.
 //!
-//! `cargo run --release -p synack --features ebpf --example trace_bench -- SYNACK_BIN [CONNECTS_PER_ROUND] [BURST]`
+//! `cargo run --release -p synack --features ebpf --example trace_bench -- SYNACK_BIN [CONNECTS_PER_ROUND] [BURST] [PAIRS]`
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -21,11 +22,25 @@ fn listener() -> SocketAddr {
     synack_sys::set_backlog(&l, 4096).unwrap();
     let addr = l.local_addr().unwrap();
     std::thread::spawn(move || {
+        pin(1);
         for s in l.incoming().flatten() {
             let _ = socket2::SockRef::from(&s).set_linger(Some(Duration::ZERO));
         }
     });
     addr
+}
+
+/// The connecting thread on CPU 0, the accepting one on CPU 1 (when there
+/// is one): threads moving between CPUs make rates vary by more than the
+/// trace costs. The trace runs where the scheduler puts it.
+fn pin(cpu: usize) {
+    if cpu < cpus() {
+        synack_sys::set_cpus(0, [cpu]).unwrap();
+    }
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 fn connects(target: SocketAddr, n: usize) -> Duration {
@@ -57,6 +72,8 @@ fn trace(bin: &str, port: u16, format: &str) -> Trace {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Spawned from the pinned connecting thread: free it.
+    synack_sys::set_cpus(child.id(), 0..cpus()).unwrap();
     let mut out = child.stdout.take().unwrap();
     let out = std::thread::spawn(move || {
         let mut text = String::new();
@@ -109,27 +126,52 @@ fn main() {
         .expect("the synack binary (built with --features ebpf)");
     let per_round: usize = args.next().map_or(20_000, |a| a.parse().unwrap());
     let burst: usize = args.next().map_or(100_000, |a| a.parse().unwrap());
+    // Rates here vary by ±10% from round to round: the median of 30
+    // pairs' ratios is steady to about a point.
+    let pairs: usize = args.next().map_or(30, |a| a.parse().unwrap());
     let target = listener();
+    pin(0);
     connects(target, 2_000); // warm up
+    // Pairs of rounds, without and with the trace, in alternating order
+    // (without first, then with first): the rate of this machine drifts
+    // by more than what is measured, and a pair's ratio cancels the drift
+    // that an order would add to one side.
+    let mut ratios = Vec::new();
     let (mut without, mut with) = (Vec::new(), Vec::new());
-    for round in 0..5 {
-        let rate = per_round as f64 / connects(target, per_round).as_secs_f64();
-        without.push(rate);
-        let t = trace(&bin, target.port(), "summary");
-        let rate_traced = per_round as f64 / connects(target, per_round).as_secs_f64();
-        let used = cpu(t.child.id());
-        let (lines, _) = stop(t);
-        with.push(rate_traced);
-        let seen = lines.lines().filter(|l| l.contains(" client ")).count();
+    for pair in 0..pairs {
+        let traced = || {
+            let t = trace(&bin, target.port(), "summary");
+            let rate = per_round as f64 / connects(target, per_round).as_secs_f64();
+            let used = cpu(t.child.id());
+            stop(t);
+            (rate, used)
+        };
+        let plain = || per_round as f64 / connects(target, per_round).as_secs_f64();
+        let (rate, (rate_traced, used)) = if pair % 2 == 0 {
+            let rate = plain();
+            (rate, traced())
+        } else {
+            let traced = traced();
+            (plain(), traced)
+        };
         println!(
-            "round {round}: {rate:.0} connects/s without, {rate_traced:.0} with synack trace ({seen} client lines; the trace used {} ms of CPU)",
+            "pair {pair}: {rate:.0} connects/s without, {rate_traced:.0} with synack trace ({:.1}% slower; the trace used {} ms of CPU)",
+            100.0 * (1.0 - rate_traced / rate),
             used.as_millis()
         );
+        ratios.push(rate_traced / rate);
+        without.push(rate);
+        with.push(rate_traced);
     }
-    let (a, b) = (median(without), median(with));
+    let mut sorted = ratios.clone();
+    sorted.sort_by(|a, b| a.total_cmp(b));
     println!(
-        "overhead: median {a:.0} connects/s without, {b:.0} with: {:.1}% slower",
-        100.0 * (1.0 - b / a)
+        "overhead: median of {pairs} pairs {:.1}% slower (quartiles {:.1}% to {:.1}%); median rates {:.0} connects/s without, {:.0} with",
+        100.0 * (1.0 - median(ratios)),
+        100.0 * (1.0 - sorted[pairs * 3 / 4]),
+        100.0 * (1.0 - sorted[pairs / 4]),
+        median(without),
+        median(with)
     );
 
     let t = trace(&bin, target.port(), "json");

@@ -131,12 +131,15 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
     }
 
     impl Only<'_> {
+        /// Events that decide an attempt pass: the attempt was kept or
+        /// not when it started.
         fn event(&self, e: &Event) -> bool {
-            self.netns.is_none_or(|n| n == e.netns)
-                && self
-                    .args
-                    .port
-                    .is_none_or(|p| p == e.local.port() || p == e.remote.port())
+            e.decides()
+                || self.netns.is_none_or(|n| n == e.netns)
+                    && self
+                        .args
+                        .port
+                        .is_none_or(|p| p == e.local.port() || p == e.remote.port())
         }
 
         fn record(&self, h: &synack_core::Handshake) -> bool {

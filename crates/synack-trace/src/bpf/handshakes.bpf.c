@@ -1,14 +1,19 @@
 // SPDX-License-Identifier: GPL-2.0
 // What user space needs to make handshake records of this host, as one
 // event layout (struct event, decoded by src/event.rs), from tracepoints
-// only (kernels built without kprobes or BPF trampolines have them):
+// only (kernels built without kprobes or BPF trampolines have them); raw
+// ones where they fire for much more than handshakes (state changes,
+// data ready, consumed packets), which skip the formatting of a trace
+// record. Each event carries what user space needs of its kind and no
+// more: every read of kernel memory is a helper call, most of the cost.
 //
 //   STATE      a TCP state change that starts or decides an attempt
 //              (sock:inet_sock_set_state): a connect, its end, a connection
 //              made on a listener, the close of one never accepted. The
-//              socket, both ends, the states, its pending error, its
-//              retransmissions and smoothed RTT, and the process in whose
-//              context it ran (a connect() runs in the caller's).
+//              socket and the states; what each needs of the ends, the
+//              namespace, the pending error, the retransmissions and the
+//              smoothed RTT; the process for a connect() (it runs in the
+//              caller's context; the rest in softirq). See src/event.rs.
 //   ICMP_ERROR an ICMP destination unreachable about a TCP segment,
 //              received (skb:consume_skb after icmp_rcv): the connection's
 //              ends from the quoted headers, type and code, and the sender.
@@ -17,7 +22,7 @@
 //   SYNACK_RT  a SYN-ACK sent again (tcp:tcp_retransmit_synack), with the
 //              listener.
 //   ACCEPTED   accept() or accept4() returned a TCP connection
-//              (syscalls:sys_exit_accept*), in the acceptor's context.
+//              (syscalls:sys_exit_accept*): the socket and the acceptor.
 //   DROP       a SYN or SYN-ACK the kernel dropped: skb:kfree_skb with the
 //              kernel's reason; and a SYN a listener refused because its
 //              accept queue (or, with SYN cookies off, its SYN queue) was
@@ -54,6 +59,7 @@
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
+#define TCP_CLOSE_WAIT 8
 #define TCP_LISTEN 10
 #define IPPROTO_ICMP_V4 1
 #define IPPROTO_ICMP_V6 58
@@ -92,15 +98,6 @@ struct {
     __uint(max_entries, RING_BYTES);
 } events SEC(".maps");
 
-// Connections made on a listener and not yet accepted: their close is an
-// event, other sockets' closes are not.
-struct {
-    __uint(type, BPF_MAP_TYPE_LRU_HASH);
-    __uint(max_entries, 65536);
-    __type(key, __u64);
-    __type(value, __u8);
-} queued SEC(".maps");
-
 __u64 lost_events = 0;
 
 struct listener_key {
@@ -126,10 +123,17 @@ static __always_inline struct event *reserve(__u16 kind)
     __builtin_memset(e, 0, sizeof(*e));
     e->kind = kind;
     e->ts_ns = bpf_ktime_get_ns();
+    return e;
+}
+
+// The process in whose context the event came: only a connect() and an
+// accept() run in one that user space uses (the rest run in softirq, in
+// whichever task was interrupted), so only those pay for it.
+static __always_inline void process_of(struct event *e)
+{
     e->cgroup = bpf_get_current_cgroup_id();
     e->pid = bpf_get_current_pid_tgid() >> 32;
     bpf_get_current_comm(&e->comm, sizeof(e->comm));
-    return e;
 }
 
 // Wakes the reader only once a quarter of the ring is full: it reads on a
@@ -148,31 +152,96 @@ static __always_inline __u32 netns_of(const struct sock *sk)
     return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 }
 
-// Both ends of a socket, local first.
-static __always_inline void ends_of(struct event *e, const struct sock *sk)
+static __always_inline int is_tcp(const struct sock *sk)
 {
-    e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-    e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
-    e->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-    if (e->family == AF_INET) {
-        BPF_CORE_READ_INTO(e->saddr, sk, __sk_common.skc_rcv_saddr);
-        BPF_CORE_READ_INTO(e->daddr, sk, __sk_common.skc_daddr);
+    return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+// Each read of kernel memory is a helper call, most of what these
+// programs cost: fields the kernel keeps side by side are read whole
+// where the running kernel's layout (CO-RE offsets, fixed when the
+// program loads) has them so, and one by one otherwise.
+#define ADJACENT(type, first, second, distance) \
+    (bpf_core_field_offset(type, second) == bpf_core_field_offset(type, first) + (distance))
+
+// The head of struct sock_common: both ends (IPv4 and IPv6), the
+// family, the state and the namespace, 88 bytes read at once.
+struct sock_head {
+    __be32 daddr;
+    __be32 rcv_saddr;
+    __u32 hash;
+    __be16 dport;
+    __u16 num;
+    __u16 family;
+    __u8 state;
+    __u8 between[29];
+    struct net *net;
+    __u8 v6_daddr[16];
+    __u8 v6_rcv_saddr[16];
+};
+
+_Static_assert(sizeof(struct sock_head) == 88, "the layout ADJACENT checks below");
+
+static __always_inline void sock_head_of(struct sock_head *h, const struct sock *sk)
+{
+    if (ADJACENT(struct sock_common, skc_addrpair, skc_portpair, 12) &&
+        ADJACENT(struct sock_common, skc_addrpair, skc_family, 16) &&
+        ADJACENT(struct sock_common, skc_addrpair, skc_net, 48) &&
+        ADJACENT(struct sock_common, skc_addrpair, skc_v6_daddr, 56) &&
+        ADJACENT(struct sock_common, skc_addrpair, skc_v6_rcv_saddr, 72)) {
+        bpf_probe_read_kernel(h, sizeof(*h),
+                              __builtin_preserve_access_index(&sk->__sk_common.skc_addrpair));
     } else {
-        BPF_CORE_READ_INTO(e->saddr, sk, __sk_common.skc_v6_rcv_saddr);
-        BPF_CORE_READ_INTO(e->daddr, sk, __sk_common.skc_v6_daddr);
+        h->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+        h->rcv_saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+        h->dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
+        h->num = BPF_CORE_READ(sk, __sk_common.skc_num);
+        h->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+        h->net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+        BPF_CORE_READ_INTO(&h->v6_daddr, sk, __sk_common.skc_v6_daddr);
+        BPF_CORE_READ_INTO(&h->v6_rcv_saddr, sk, __sk_common.skc_v6_rcv_saddr);
     }
 }
 
-// A received packet's namespace: its device's, or (TCP clears the device
-// of a packet it has taken) its route's device's.
+// Both ends of a socket, local first; its namespace when asked.
+static __always_inline void ends_of(struct event *e, const struct sock *sk, int with_netns)
+{
+    struct sock_head h;
+    sock_head_of(&h, sk);
+    e->family = h.family;
+    e->sport = h.num;
+    e->dport = bpf_ntohs(h.dport);
+    if (h.family == AF_INET) {
+        __builtin_memcpy(e->saddr, &h.rcv_saddr, 4);
+        __builtin_memcpy(e->daddr, &h.daddr, 4);
+    } else {
+        __builtin_memcpy(e->saddr, h.v6_rcv_saddr, 16);
+        __builtin_memcpy(e->daddr, h.v6_daddr, 16);
+    }
+    if (with_netns) {
+        const struct net *net = h.net;
+        e->netns = BPF_CORE_READ(net, ns.inum);
+    }
+}
+
+// A received packet's namespace: its route's device's (TCP clears the
+// device of a packet it has taken), or its device's.
 static __always_inline __u32 netns_of_skb(struct sk_buff *skb)
 {
-    __u32 netns = BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
-    if (netns)
-        return netns;
     struct dst_entry *dst = (struct dst_entry *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
-    return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
+    if (dst)
+        return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
+    return BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
 }
+
+// The same listeners by socket: a wakeup of one already known costs a
+// lookup, not the reads that make its key.
+struct {
+    __uint(type, BPF_MAP_TYPE_LRU_HASH);
+    __uint(max_entries, 16384);
+    __type(key, __u64);
+    __type(value, __u8);
+} listening SEC(".maps");
 
 static __always_inline struct listener_key listener_key(__u32 netns, __u16 port)
 {
@@ -182,109 +251,184 @@ static __always_inline struct listener_key listener_key(__u32 netns, __u16 port)
 
 static __always_inline void learn_listener(const struct sock *sk)
 {
-    struct listener_key k = listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
     __u64 v = (__u64)sk;
-    // Every connection made wakes its listener: write only what changed.
-    __u64 *known = bpf_map_lookup_elem(&listeners, &k);
-    if (!known || *known != v)
-        bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
+    if (bpf_map_lookup_elem(&listening, &v) || !is_tcp(sk))
+        return;
+    struct listener_key k = listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+    __u8 one = 1;
+    bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
+    bpf_map_update_elem(&listening, &v, &one, BPF_ANY);
 }
+
+static __always_inline void forget_listener(const struct sock *sk)
+{
+    __u64 v = (__u64)sk;
+    if (bpf_map_delete_elem(&listening, &v))
+        return;
+    struct listener_key k = listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+    __u64 *known = bpf_map_lookup_elem(&listeners, &k);
+    if (known && *known == v)
+        bpf_map_delete_elem(&listeners, &k);
+}
+
+// Where a packet's headers are: struct sk_buff keeps the protocol, the
+// header offsets and the buffer's start together.
+struct skb_head {
+    __be16 protocol;
+    __u16 transport_header;
+    __u16 network_header;
+    __u16 mac_header;
+    __u32 tail;
+    __u32 end;
+    unsigned char *head;
+};
+
+// The packet's network header, and its protocol (host order; 0 when it is
+// not IP).
+static __always_inline unsigned char *network_of(struct sk_buff *skb, __u16 *protocol)
+{
+    struct skb_head h = {};
+    if (ADJACENT(struct sk_buff, protocol, network_header, 4) &&
+        ADJACENT(struct sk_buff, protocol, head, 16)) {
+        bpf_probe_read_kernel(&h, sizeof(h), __builtin_preserve_access_index(&skb->protocol));
+    } else {
+        h.protocol = BPF_CORE_READ(skb, protocol);
+        h.network_header = BPF_CORE_READ(skb, network_header);
+        h.head = BPF_CORE_READ(skb, head);
+    }
+    *protocol = bpf_ntohs(h.protocol);
+    if (*protocol != ETH_P_IP && *protocol != ETH_P_IPV6)
+        return 0;
+    return h.head + h.network_header;
+}
+
+#define PACKET_OTHER 0
+#define PACKET_TCP 1
+#define PACKET_ICMP 2
+
+// A packet's IP and TCP headers, read at once in the usual case (IPv4
+// without options, IPv6 without extension headers).
+union ip_tcp {
+    struct {
+        struct iphdr ip;
+        struct tcphdr tcp;
+    } v4;
+    struct {
+        struct ipv6hdr ip;
+        struct tcphdr tcp;
+    } v6;
+};
 
 // The sender and receiver of a TCP packet from its headers (saddr/sport
-// the sender's) and its flags; 0 when it is not TCP over IP.
-static __always_inline int packet_of(struct event *e, struct sk_buff *skb, __u16 protocol)
+// the sender's) and its flags. PACKET_ICMP for an ICMP message, where
+// nothing is set.
+static __always_inline int packet_at(struct event *e, unsigned char *network, __u16 protocol)
 {
-    unsigned char *head = BPF_CORE_READ(skb, head);
-    __u16 network = BPF_CORE_READ(skb, network_header);
-    __u32 transport;
+    union ip_tcp h;
+    struct tcphdr *tcp;
     if (protocol == ETH_P_IP) {
-        struct iphdr ip;
-        if (bpf_probe_read_kernel(&ip, sizeof(ip), head + network))
-            return 0;
-        if (ip.protocol != IPPROTO_TCP)
-            return 0;
+        if (bpf_probe_read_kernel(&h, sizeof(h.v4), network))
+            return PACKET_OTHER;
+        if (h.v4.ip.protocol == IPPROTO_ICMP_V4)
+            return PACKET_ICMP;
+        if (h.v4.ip.protocol != IPPROTO_TCP)
+            return PACKET_OTHER;
+        if (h.v4.ip.ihl != 5 &&
+            bpf_probe_read_kernel(&h.v4.tcp, sizeof(h.v4.tcp), network + h.v4.ip.ihl * 4))
+            return PACKET_OTHER;
         e->family = AF_INET;
-        __builtin_memcpy(e->saddr, &ip.saddr, 4);
-        __builtin_memcpy(e->daddr, &ip.daddr, 4);
-        transport = network + ip.ihl * 4;
-    } else if (protocol == ETH_P_IPV6) {
-        struct ipv6hdr ip6;
-        if (bpf_probe_read_kernel(&ip6, sizeof(ip6), head + network))
-            return 0;
-        // Extension headers before TCP are not followed.
-        if (ip6.nexthdr != IPPROTO_TCP)
-            return 0;
-        e->family = AF_INET6;
-        __builtin_memcpy(e->saddr, &ip6.saddr, 16);
-        __builtin_memcpy(e->daddr, &ip6.daddr, 16);
-        transport = network + sizeof(ip6);
+        __builtin_memcpy(e->saddr, &h.v4.ip.saddr, 4);
+        __builtin_memcpy(e->daddr, &h.v4.ip.daddr, 4);
+        tcp = &h.v4.tcp;
     } else {
-        return 0;
+        if (bpf_probe_read_kernel(&h, sizeof(h.v6), network))
+            return PACKET_OTHER;
+        if (h.v6.ip.nexthdr == IPPROTO_ICMP_V6)
+            return PACKET_ICMP;
+        // Extension headers before TCP are not followed.
+        if (h.v6.ip.nexthdr != IPPROTO_TCP)
+            return PACKET_OTHER;
+        e->family = AF_INET6;
+        __builtin_memcpy(e->saddr, &h.v6.ip.saddr, 16);
+        __builtin_memcpy(e->daddr, &h.v6.ip.daddr, 16);
+        tcp = &h.v6.tcp;
     }
-    struct tcphdr tcp;
-    if (bpf_probe_read_kernel(&tcp, sizeof(tcp), head + transport))
-        return 0;
-    e->sport = bpf_ntohs(tcp.source);
-    e->dport = bpf_ntohs(tcp.dest);
-    e->tcp_flags = ((__u8 *)&tcp)[13];
-    return 1;
+    e->sport = bpf_ntohs(tcp->source);
+    e->dport = bpf_ntohs(tcp->dest);
+    e->tcp_flags = ((__u8 *)tcp)[13];
+    return PACKET_TCP;
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int on_state(struct trace_event_raw_inet_sock_set_state *ctx)
+static __always_inline struct event *state_change(__u64 sk, int old, int new)
 {
-    if (ctx->protocol != IPPROTO_TCP)
-        return 0;
-    struct sock *sk = (struct sock *)ctx->skaddr;
+    struct event *e = reserve(KIND_STATE);
+    if (e) {
+        e->skaddr = sk;
+        e->oldstate = old;
+        e->newstate = new;
+    }
+    return e;
+}
+
+// A raw tracepoint: the kernel passes the socket and the states as they
+// are, without first formatting a trace record. Most changes are decided
+// from the states alone, before anything is read.
+SEC("raw_tp/inet_sock_set_state")
+int on_state(struct bpf_raw_tracepoint_args *ctx)
+{
+    struct sock *sk = (struct sock *)ctx->args[0];
+    int old = (int)ctx->args[1], new = (int)ctx->args[2];
     __u64 key = (__u64)sk;
-    int old = ctx->oldstate, new = ctx->newstate;
     if (new == TCP_LISTEN) {
         learn_listener(sk);
         return 0;
     }
-    if (old == TCP_LISTEN && new == TCP_CLOSE) {
-        struct listener_key k = listener_key(netns_of(sk), ctx->sport);
-        __u64 *known = bpf_map_lookup_elem(&listeners, &k);
-        if (known && *known == (__u64)sk)
-            bpf_map_delete_elem(&listeners, &k);
+    if (old == TCP_LISTEN) {
+        if (new == TCP_CLOSE)
+            forget_listener(sk);
         return 0;
     }
     // Only the changes that start or decide an attempt go to user space:
     // a connect, its end, a connection made on a listener, and the close
-    // of one still waiting to be accepted.
-    if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED) {
-        __u8 one = 1;
-        bpf_map_update_elem(&queued, &key, &one, BPF_ANY);
-    } else if (new == TCP_CLOSE && old != TCP_SYN_SENT) {
-        if (bpf_map_delete_elem(&queued, &key))
-            return 0;
-    } else if (!(old == TCP_CLOSE && new == TCP_SYN_SENT) && old != TCP_SYN_SENT) {
+    // of one never accepted. Only the first two begin a record, and only
+    // they ask whether the socket is TCP (SCTP, and DCCP before Linux
+    // 6.16, change states through this tracepoint too): the others are of
+    // sockets user space already knows, or ignores.
+    if (new == TCP_CLOSE && (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT)) {
+        // Never accepted: no struct socket was ever grafted on it (accept()
+        // does, in any of its forms). One the application closed has
+        // left these states before it was orphaned (tcp_close), or had
+        // closed it with a reset before.
+        struct event *e;
+        if (!BPF_CORE_READ(sk, sk_socket) && (e = state_change(key, old, new)))
+            submit(e);
         return 0;
     }
-    struct event *e = reserve(KIND_STATE);
+    if ((old == TCP_SYN_RECV && new == TCP_ESTABLISHED) ||
+        (old == TCP_CLOSE && new == TCP_SYN_SENT)) {
+        if (!is_tcp(sk))
+            return 0;
+    } else if (old != TCP_SYN_SENT) {
+        return 0;
+    }
+    struct event *e = state_change(key, old, new);
     if (!e)
         return 0;
-    e->skaddr = (__u64)ctx->skaddr;
-    e->netns = netns_of(sk);
-    e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
-    e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
-    e->family = ctx->family;
-    e->sport = ctx->sport;
-    e->dport = ctx->dport;
-    e->oldstate = ctx->oldstate;
-    e->newstate = ctx->newstate;
-    // The error a connect() returns; an ICMP error may be left soft.
-    e->value = BPF_CORE_READ(sk, sk_err);
-    if (!e->value)
-        e->value = BPF_CORE_READ(sk, sk_err_soft);
-    // Tracepoint fields at a computed offset are read through the helper
-    // (the verifier refuses a modified context pointer).
-    if (ctx->family == AF_INET) {
-        bpf_probe_read_kernel(e->saddr, 4, ctx->saddr);
-        bpf_probe_read_kernel(e->daddr, 4, ctx->daddr);
+    // The namespace for what begins a record.
+    ends_of(e, sk, old != TCP_SYN_SENT);
+    if (old == TCP_CLOSE) {
+        // A connect(), in its caller's context: nothing to count yet.
+        process_of(e);
     } else {
-        bpf_probe_read_kernel(e->saddr, 16, ctx->saddr_v6);
-        bpf_probe_read_kernel(e->daddr, 16, ctx->daddr_v6);
+        if (new == TCP_ESTABLISHED) {
+            e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+        } else {
+            // The error a connect() returns; an ICMP error may be left soft.
+            e->value = BPF_CORE_READ(sk, sk_err);
+            if (!e->value)
+                e->value = BPF_CORE_READ(sk, sk_err_soft);
+        }
+        e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
     }
     submit(e);
     return 0;
@@ -315,12 +459,12 @@ int on_synack_retransmit(struct trace_event_raw_tcp_retransmit_synack *ctx)
     return 0;
 }
 
-SEC("tracepoint/sock/sk_data_ready")
-int on_data_ready(struct trace_event_raw_sk_data_ready *ctx)
+// Every segment with data on any TCP socket: a raw tracepoint, and one
+// read for the sockets that are not listeners.
+SEC("raw_tp/sk_data_ready")
+int on_data_ready(struct bpf_raw_tracepoint_args *ctx)
 {
-    if (ctx->protocol != IPPROTO_TCP)
-        return 0;
-    const struct sock *sk = ctx->skaddr;
+    const struct sock *sk = (const struct sock *)ctx->args[0];
     if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN)
         learn_listener(sk);
     return 0;
@@ -338,17 +482,15 @@ static __always_inline int accepted(long fd)
         return 0;
     struct socket *sock = BPF_CORE_READ(file, private_data);
     struct sock *child = BPF_CORE_READ(sock, sk);
-    if (!child || BPF_CORE_READ(child, sk_protocol) != IPPROTO_TCP)
-        return 0;
-    __u64 key = (__u64)child;
-    if (bpf_map_delete_elem(&queued, &key))
+    // Of a connection user space knows from its handshake, or not (made
+    // before the trace began): it has the ends.
+    if (!child || !is_tcp(child))
         return 0;
     struct event *e = reserve(KIND_ACCEPTED);
     if (!e)
         return 0;
     e->skaddr = (__u64)child;
-    e->netns = netns_of(child);
-    ends_of(e, child);
+    process_of(e);
     submit(e);
     return 0;
 }
@@ -375,12 +517,14 @@ int on_accept(struct sys_exit_ctx *ctx)
 SEC("tracepoint/skb/kfree_skb")
 int on_drop(struct trace_event_raw_kfree_skb *ctx)
 {
-    __u16 protocol = ctx->protocol;
-    if (protocol != ETH_P_IP && protocol != ETH_P_IPV6)
+    if (ctx->protocol != ETH_P_IP && ctx->protocol != ETH_P_IPV6)
         return 0;
-    struct event probe = {};
     struct sk_buff *skb = ctx->skbaddr;
-    if (!packet_of(&probe, skb, protocol) || !(probe.tcp_flags & TCP_FLAG_SYN))
+    __u16 protocol;
+    unsigned char *network = network_of(skb, &protocol);
+    struct event probe = {};
+    if (!network || packet_at(&probe, network, protocol) != PACKET_TCP ||
+        !(probe.tcp_flags & TCP_FLAG_SYN))
         return 0;
     struct event *e = reserve(KIND_DROP);
     if (!e)
@@ -399,10 +543,12 @@ int on_drop(struct trace_event_raw_kfree_skb *ctx)
     return 0;
 }
 
-static __always_inline int accept_queue_full(const struct sock *sk)
-{
-    return BPF_CORE_READ(sk, sk_ack_backlog) > BPF_CORE_READ(sk, sk_max_ack_backlog);
-}
+// A listener's queues: the accept queue's length and bound, side by side
+// in struct sock.
+struct accept_queue {
+    __u32 length;
+    __u32 bound;
+};
 
 // A SYN consumed at a listener whose accept queue is full was refused
 // (tcp_conn_request counts it in ListenOverflows and frees it as
@@ -417,13 +563,20 @@ static __always_inline int syn_consumed(struct event *probe, struct sk_buff *skb
     if (!known)
         return 0;
     const struct sock *sk = (const struct sock *)*known;
-    int why;
+    struct accept_queue q = {};
+    if (ADJACENT(struct sock, sk_ack_backlog, sk_max_ack_backlog, 4)) {
+        bpf_probe_read_kernel(&q, sizeof(q), __builtin_preserve_access_index(&sk->sk_ack_backlog));
+    } else {
+        q.length = BPF_CORE_READ(sk, sk_ack_backlog);
+        q.bound = BPF_CORE_READ(sk, sk_max_ack_backlog);
+    }
     const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
     int syn_queue = BPF_CORE_READ(icsk, icsk_accept_queue.qlen.counter);
-    __u8 cookies = BPF_CORE_READ(sk, __sk_common.skc_net.net, ipv4.sysctl_tcp_syncookies);
-    if (syn_queue > (int)BPF_CORE_READ(sk, sk_max_ack_backlog) && !cookies)
+    int why;
+    if (syn_queue > (int)q.bound &&
+        !BPF_CORE_READ(sk, __sk_common.skc_net.net, ipv4.sysctl_tcp_syncookies))
         why = DROP_SYN_QUEUE_FULL;
-    else if (accept_queue_full(sk))
+    else if (q.length > q.bound)
         why = DROP_ACCEPT_QUEUE_FULL_SYN;
     else
         return 0;
@@ -443,87 +596,94 @@ static __always_inline int syn_consumed(struct event *probe, struct sk_buff *skb
     return 0;
 }
 
+// An ICMP destination unreachable (RFC 792 type 3, RFC 4443 type 1) as
+// far as the quoted segment's ports, read at once. IPv4 headers with
+// options, and IPv6 extension headers, are not followed.
+union icmp_error {
+    struct {
+        struct iphdr outer;
+        __u8 icmp[8];
+        struct iphdr inner;
+        __be16 ports[2];
+    } v4;
+    struct {
+        struct ipv6hdr outer;
+        __u8 icmp[8];
+        struct ipv6hdr inner;
+        __be16 ports[2];
+    } v6;
+};
+
 // An ICMP destination unreachable that quotes a TCP segment: the quoted
 // headers are the connection's (its source is this host's end).
-static __always_inline int icmp_consumed(struct sk_buff *skb, __u16 protocol)
+static __always_inline int icmp_consumed(struct sk_buff *skb, unsigned char *network,
+                                         __u16 protocol)
 {
-    unsigned char *head = BPF_CORE_READ(skb, head);
-    __u16 network = BPF_CORE_READ(skb, network_header);
-    struct event *e;
-    if (protocol == ETH_P_IP) {
-        struct iphdr outer, inner;
-        __u8 icmp[8];
-        struct {
-            __be16 source;
-            __be16 dest;
-        } ports;
-        if (bpf_probe_read_kernel(&outer, sizeof(outer), head + network) ||
-            outer.protocol != IPPROTO_ICMP_V4)
+    union icmp_error m;
+    __u8 *icmp, *saddr, *daddr, *from;
+    __be16 *ports;
+    int v4 = protocol == ETH_P_IP;
+    if (v4) {
+        if (bpf_probe_read_kernel(&m, sizeof(m.v4), network) || m.v4.outer.ihl != 5 ||
+            m.v4.icmp[0] != 3 || m.v4.inner.ihl != 5 || m.v4.inner.protocol != IPPROTO_TCP)
             return 0;
-        unsigned char *at = head + network + outer.ihl * 4;
-        if (bpf_probe_read_kernel(icmp, sizeof(icmp), at) || icmp[0] != 3)
-            return 0;
-        if (bpf_probe_read_kernel(&inner, sizeof(inner), at + 8) || inner.protocol != IPPROTO_TCP)
-            return 0;
-        if (bpf_probe_read_kernel(&ports, sizeof(ports), at + 8 + inner.ihl * 4))
-            return 0;
-        e = reserve(KIND_ICMP_ERROR);
-        if (!e)
-            return 0;
-        e->family = AF_INET;
-        __builtin_memcpy(e->saddr, &inner.saddr, 4);
-        __builtin_memcpy(e->daddr, &inner.daddr, 4);
-        __builtin_memcpy(e->from, &outer.saddr, 4);
-        e->sport = bpf_ntohs(ports.source);
-        e->dport = bpf_ntohs(ports.dest);
-        e->value = (icmp[0] << 8) | icmp[1];
+        icmp = m.v4.icmp;
+        saddr = (__u8 *)&m.v4.inner.saddr;
+        daddr = (__u8 *)&m.v4.inner.daddr;
+        from = (__u8 *)&m.v4.outer.saddr;
+        ports = m.v4.ports;
     } else {
-        struct ipv6hdr outer, inner;
-        __u8 icmp[8];
-        struct {
-            __be16 source;
-            __be16 dest;
-        } ports;
-        if (bpf_probe_read_kernel(&outer, sizeof(outer), head + network) ||
-            outer.nexthdr != IPPROTO_ICMP_V6)
+        if (bpf_probe_read_kernel(&m, sizeof(m.v6), network) || m.v6.icmp[0] != 1 ||
+            m.v6.inner.nexthdr != IPPROTO_TCP)
             return 0;
-        unsigned char *at = head + network + sizeof(outer);
-        if (bpf_probe_read_kernel(icmp, sizeof(icmp), at) || icmp[0] != 1)
-            return 0;
-        if (bpf_probe_read_kernel(&inner, sizeof(inner), at + 8) || inner.nexthdr != IPPROTO_TCP)
-            return 0;
-        if (bpf_probe_read_kernel(&ports, sizeof(ports), at + 8 + sizeof(inner)))
-            return 0;
-        e = reserve(KIND_ICMP_ERROR);
-        if (!e)
-            return 0;
-        e->family = AF_INET6;
-        __builtin_memcpy(e->saddr, &inner.saddr, 16);
-        __builtin_memcpy(e->daddr, &inner.daddr, 16);
-        __builtin_memcpy(e->from, &outer.saddr, 16);
-        e->sport = bpf_ntohs(ports.source);
-        e->dport = bpf_ntohs(ports.dest);
-        e->value = (icmp[0] << 8) | icmp[1];
+        icmp = m.v6.icmp;
+        saddr = (__u8 *)&m.v6.inner.saddr;
+        daddr = (__u8 *)&m.v6.inner.daddr;
+        from = (__u8 *)&m.v6.outer.saddr;
+        ports = m.v6.ports;
     }
+    struct event *e = reserve(KIND_ICMP_ERROR);
+    if (!e)
+        return 0;
+    e->family = v4 ? AF_INET : AF_INET6;
+    if (v4) {
+        __builtin_memcpy(e->saddr, saddr, 4);
+        __builtin_memcpy(e->daddr, daddr, 4);
+        __builtin_memcpy(e->from, from, 4);
+    } else {
+        __builtin_memcpy(e->saddr, saddr, 16);
+        __builtin_memcpy(e->daddr, daddr, 16);
+        __builtin_memcpy(e->from, from, 16);
+    }
+    e->sport = bpf_ntohs(ports[0]);
+    e->dport = bpf_ntohs(ports[1]);
+    e->value = (icmp[0] << 8) | icmp[1];
     e->netns = netns_of_skb(skb);
     submit(e);
     return 0;
 }
 
-SEC("tracepoint/skb/consume_skb")
-int on_consume(struct trace_event_raw_consume_skb *ctx)
+// Every packet freed as consumed, on the whole host: a raw tracepoint,
+// and two reads for a packet that is neither a SYN nor an ICMP message.
+SEC("raw_tp/consume_skb")
+int on_consume(struct bpf_raw_tracepoint_args *ctx)
 {
-    struct sk_buff *skb = ctx->skbaddr;
-    __u16 protocol = bpf_ntohs(BPF_CORE_READ(skb, protocol));
-    if (protocol != ETH_P_IP && protocol != ETH_P_IPV6)
+    struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
+    __u16 protocol;
+    unsigned char *network = network_of(skb, &protocol);
+    if (!network)
         return 0;
     struct event probe = {};
-    if (packet_of(&probe, skb, protocol)) {
+    switch (packet_at(&probe, network, protocol)) {
+    case PACKET_TCP:
         if ((probe.tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN)
             return syn_consumed(&probe, skb);
         return 0;
+    case PACKET_ICMP:
+        return icmp_consumed(skb, network, protocol);
+    default:
+        return 0;
     }
-    return icmp_consumed(skb, protocol);
 }
 
 char LICENSE[] SEC("license") = "GPL";
