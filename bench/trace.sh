@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# What `synack trace` costs a connect loop (rounds without and with it, in
-# one run: the ratio of median rates), and what it loses under a burst of
-# connects. Needs root, and what the ebpf feature needs to build (clang,
+# What `synack trace` costs a connect loop (pairs of rounds without and
+# with it, in one run: the median of the pairs' ratios), and what it loses
+# under a burst of connects. Needs root, and what the ebpf feature needs to build (clang,
 # libelf-dev, zlib1g-dev, make, bpftool).
 #
 #   bench/trace.sh [CONNECTS_PER_ROUND] [BURST] [PAIRS]   (defaults: 20000 100000 30)
+#   PIN=0 bench/trace.sh ...   the connecting and accepting threads not pinned
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p synack --features ebpf --bin synack --example trace_bench
