@@ -131,8 +131,9 @@ struct Connecting {
 /// was made reaches user space: the kernel puts the connection in the
 /// accept queue first (inet_csk_complete_hashdance), and an accept() on
 /// another CPU may take it in between. Such accepts wait this long (the
-/// window is microseconds), at most [`MAX_EARLY_ACCEPTS`] of them.
-const EARLY_ACCEPT_NS: u64 = 100_000_000;
+/// window is microseconds), at most [`MAX_EARLY_ACCEPTS`] of them; an
+/// older one is of another socket that had the same address.
+const EARLY_ACCEPT_NS: u64 = 1_000_000;
 const MAX_EARLY_ACCEPTS: usize = 4_096;
 
 /// Attempts in progress, and the events that decide them.
@@ -229,9 +230,10 @@ impl Attempts {
                 let s = open.started;
                 Some(Attempt {
                     end: End::Client,
-                    // The local port is known once the SYN goes out.
+                    // The local port is chosen once the connect() began
+                    // (the address before): the end has only the port.
                     local: if e.local.port() != 0 {
-                        e.local
+                        SocketAddr::new(s.local.ip(), e.local.port())
                     } else {
                         s.local
                     },
@@ -255,7 +257,9 @@ impl Attempts {
                 })
             }
             (state::SYN_RECV, state::ESTABLISHED) => {
-                if let Some(accept) = self.early_accepts.remove(&e.socket) {
+                if let Some(accept) = self.early_accepts.remove(&e.socket)
+                    && accept.ts_ns.abs_diff(e.ts_ns) < EARLY_ACCEPT_NS
+                {
                     return Some(accepted(&e, accept));
                 }
                 let socket = e.socket;
@@ -456,6 +460,15 @@ mod tests {
         assert_eq!((done.end, done.accept_wait_ns), (End::Server, Some(0)));
         assert_eq!((done.pid, done.comm.as_deref()), (Some(4242), Some("curl")));
         assert!(a.finish().is_empty(), "nothing left queued");
+        // One of another socket at the same address, long before, is not
+        // this connection's.
+        assert_eq!(a.event(event(Kind::Accepted, 3_000, 0, 0, 0)), None);
+        let made = 3_000 + 2 * EARLY_ACCEPT_NS;
+        assert_eq!(
+            a.event(state(made, state::SYN_RECV, state::ESTABLISHED, 0)),
+            None
+        );
+        assert_eq!(a.finish().len(), 1, "queued, waiting for its own accept");
         // Accepts of connections never seen made age out.
         for i in 0..(MAX_EARLY_ACCEPTS as u64 + 10) {
             let mut e = event(Kind::Accepted, 10_000 + i, 0, 0, 0);

@@ -1,6 +1,9 @@
 //! One event as the BPF program writes it (`struct event` in
-//! src/bpf/handshakes.bpf.c: 136 bytes, native byte order, ports in host
-//! order). Which fields mean what depends on the kind; [`Event`] says.
+//! src/bpf/handshakes.bpf.c: native byte order, ports in host order), as
+//! long as its kind needs: [`BRIEF`] bytes, [`ENDS`] with the addresses,
+//! [`PROCESS`] with the cgroup and command, [`FULL`] with an ICMP
+//! message's sender. Which fields mean what depends on the kind;
+//! [`Event`] says. What an event is too short to hold decodes as zero.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
@@ -13,7 +16,10 @@ pub mod state {
     pub const LISTEN: i32 = 10;
 }
 
-pub const SIZE: usize = 136;
+pub const BRIEF: usize = 48;
+pub const ENDS: usize = 80;
+pub const PROCESS: usize = 104;
+pub const FULL: usize = 120;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,13 +115,13 @@ fn ip(family: u16, raw: &[u8]) -> IpAddr {
     }
 }
 
-/// Decodes one event; `None` when it is shorter than the layout or of a
-/// kind this build does not know.
+/// Decodes one event; `None` when it is shorter than the shortest, or of
+/// a kind this build does not know.
 pub fn decode(b: &[u8]) -> Option<Event> {
-    if b.len() < SIZE {
+    if b.len() < BRIEF {
         return None;
     }
-    let kind = match u16_at(b, 66) {
+    let kind = match u16_at(b, 16) {
         0 => Kind::State,
         1 => Kind::IcmpError,
         2 => Kind::SynAckRetransmit,
@@ -123,26 +129,29 @@ pub fn decode(b: &[u8]) -> Option<Event> {
         4 => Kind::Drop,
         _ => return None,
     };
-    let family = u16_at(b, 60);
-    let comm = &b[100..116];
+    let mut full = [0u8; FULL];
+    full[..b.len().min(FULL)].copy_from_slice(&b[..b.len().min(FULL)]);
+    let b = &full;
+    let family = u16_at(b, 18);
+    let comm = &b[88..104];
     let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
     Some(Event {
         kind,
         ts_ns: u64_at(b, 0),
         socket: u64_at(b, 8),
-        cgroup: u64_at(b, 16),
-        pid: u32_at(b, 32),
-        total_retrans: u32_at(b, 36),
-        netns: u32_at(b, 40),
-        srtt_us: u32_at(b, 44),
-        old: u32_at(b, 48) as i32,
-        new: u32_at(b, 52) as i32,
-        error: u32_at(b, 56) as i32,
-        local: SocketAddr::new(ip(family, &b[68..84]), u16_at(b, 62)),
-        remote: SocketAddr::new(ip(family, &b[84..100]), u16_at(b, 64)),
-        tcp_flags: b[116],
+        local: SocketAddr::new(ip(family, &b[48..64]), u16_at(b, 20)),
+        remote: SocketAddr::new(ip(family, &b[64..80]), u16_at(b, 22)),
+        error: u32_at(b, 24) as i32,
+        netns: u32_at(b, 28),
+        total_retrans: u32_at(b, 32),
+        srtt_us: u32_at(b, 36),
+        old: i32::from(b[40]),
+        new: i32::from(b[41]),
+        tcp_flags: b[42],
+        pid: u32_at(b, 44),
+        cgroup: u64_at(b, 80),
         comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
-        from: ip(family, &b[120..136]),
+        from: ip(family, &b[104..120]),
     })
 }
 
@@ -152,28 +161,29 @@ mod tests {
 
     #[test]
     fn the_layout_of_the_bpf_programs_event_decodes() {
-        let mut b = [0u8; SIZE];
+        let mut b = [0u8; FULL];
         b[0..8].copy_from_slice(&7u64.to_ne_bytes());
         b[8..16].copy_from_slice(&0xffff_8000u64.to_ne_bytes());
-        b[32..36].copy_from_slice(&4242u32.to_ne_bytes());
-        b[44..48].copy_from_slice(&1500u32.to_ne_bytes());
-        b[48..52].copy_from_slice(&state::CLOSE.to_ne_bytes());
-        b[52..56].copy_from_slice(&state::SYN_SENT.to_ne_bytes());
-        b[56..60].copy_from_slice(&111i32.to_ne_bytes());
-        b[60..62].copy_from_slice(&AF_INET.to_ne_bytes());
-        b[62..64].copy_from_slice(&40000u16.to_ne_bytes());
-        b[64..66].copy_from_slice(&80u16.to_ne_bytes());
-        b[66..68].copy_from_slice(&3u16.to_ne_bytes());
-        b[68..72].copy_from_slice(&[10, 0, 0, 1]);
-        b[84..88].copy_from_slice(&[10, 0, 0, 2]);
-        b[100..104].copy_from_slice(b"curl");
-        b[116] = 0x12;
-        b[120..124].copy_from_slice(&[10, 0, 0, 254]);
+        b[16..18].copy_from_slice(&3u16.to_ne_bytes());
+        b[18..20].copy_from_slice(&AF_INET.to_ne_bytes());
+        b[20..22].copy_from_slice(&40000u16.to_ne_bytes());
+        b[22..24].copy_from_slice(&80u16.to_ne_bytes());
+        b[24..28].copy_from_slice(&111i32.to_ne_bytes());
+        b[36..40].copy_from_slice(&1500u32.to_ne_bytes());
+        b[40] = state::CLOSE as u8;
+        b[41] = state::SYN_SENT as u8;
+        b[42] = 0x12;
+        b[44..48].copy_from_slice(&4242u32.to_ne_bytes());
+        b[48..52].copy_from_slice(&[10, 0, 0, 1]);
+        b[64..68].copy_from_slice(&[10, 0, 0, 2]);
+        b[80..88].copy_from_slice(&9u64.to_ne_bytes());
+        b[88..92].copy_from_slice(b"curl");
+        b[104..108].copy_from_slice(&[10, 0, 0, 254]);
         let e = decode(&b).unwrap();
         assert_eq!(e.kind, Kind::Accepted);
         assert_eq!(
-            (e.ts_ns, e.socket, e.pid, e.srtt_us),
-            (7, 0xffff_8000, 4242, 1500)
+            (e.ts_ns, e.socket, e.pid, e.srtt_us, e.cgroup),
+            (7, 0xffff_8000, 4242, 1500, 9)
         );
         assert_eq!(
             (e.old, e.new, e.error),
@@ -183,18 +193,25 @@ mod tests {
         assert_eq!(e.remote, "10.0.0.2:80".parse().unwrap());
         assert_eq!((e.tcp_flags, e.comm.as_str()), (0x12, "curl"));
         assert_eq!(e.from.to_string(), "10.0.0.254");
-        assert_eq!(decode(&b[..SIZE - 1]), None);
-        b[66] = 9;
+        // Shorter kinds: what is not there is zero.
+        let brief = decode(&b[..BRIEF]).unwrap();
+        assert_eq!((brief.pid, brief.local.port()), (4242, 40000));
+        assert!(brief.local.ip().is_unspecified() && brief.comm.is_empty());
+        let ends = decode(&b[..ENDS]).unwrap();
+        assert_eq!((ends.remote, ends.cgroup), (e.remote, 0));
+        assert_eq!(decode(&b[..PROCESS]).unwrap().comm, "curl");
+        assert_eq!(decode(&b[..BRIEF - 1]), None);
+        b[16] = 9;
         assert_eq!(decode(&b), None);
     }
 
     #[test]
     fn events_without_ends_are_those_that_decide_an_open_attempt() {
-        let mut b = [0u8; SIZE];
-        let with = |b: &mut [u8; SIZE], kind: u16, old: i32, new: i32| {
-            b[66..68].copy_from_slice(&kind.to_ne_bytes());
-            b[48..52].copy_from_slice(&old.to_ne_bytes());
-            b[52..56].copy_from_slice(&new.to_ne_bytes());
+        let mut b = [0u8; BRIEF];
+        let with = |b: &mut [u8; BRIEF], kind: u16, old: i32, new: i32| {
+            b[16..18].copy_from_slice(&kind.to_ne_bytes());
+            b[40] = old as u8;
+            b[41] = new as u8;
             decode(b).unwrap().decides()
         };
         assert!(!with(&mut b, 0, state::CLOSE, state::SYN_SENT));

@@ -5,7 +5,7 @@
 //! as its outcome is decided, or as the same records `analyze` writes; the
 //! kernel's drop counter is reported, so a drop is never silent.
 
-use crate::cli::{CaptureArgs, Format};
+use crate::cli::CaptureArgs;
 use crate::output::{self, Run};
 use anyhow::{Context as _, Result, bail};
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -173,15 +173,8 @@ pub fn run(args: &CaptureArgs) -> Result<ExitCode> {
         ..TrackerConfig::default()
     };
     let mut tracker = Tracker::new(config);
-    let lines = args.format == Format::Summary;
-    let mut sink = args.format.sink(args.output.as_deref())?;
-    if let Some(path) = &args.report {
-        let interface = std::path::PathBuf::from(format!("live on {}", args.interface));
-        sink = Box::new(output::Tee(
-            sink,
-            crate::analyze::report_sink(path, &[interface])?,
-        ));
-    }
+    let lines = args.out.lines();
+    let mut sink = args.out.sink(&format!("live on {}", args.interface))?;
     let mut outputs = Outputs {
         live: Lines::new(lines),
         sink: &mut *sink,

@@ -301,6 +301,14 @@ pub struct CaptureArgs {
     /// Also write every frame to this pcapng file (re-analyze it with `synack analyze`)
     #[arg(short = 'w', long, value_name = "FILE")]
     pub write: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: LiveOutputArgs,
+}
+
+/// Where a live source's handshakes go (`capture`, `trace`): lines as
+/// they are decided and a summary, or records; a file; an HTML report.
+#[derive(Args, Debug)]
+pub struct LiveOutputArgs {
     /// Also write an HTML report of the handshakes to this file at the end
     #[arg(long, value_name = "FILE.html")]
     pub report: Option<PathBuf>,
@@ -308,9 +316,30 @@ pub struct CaptureArgs {
     /// for --format parquet)
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Output: a line per handshake as it is decided and a summary, or records
+    /// Output: a line per handshake (and, tracing, per drop) as it is
+    /// decided and a summary, or records
     #[arg(short, long, value_enum, default_value_t = Format::Summary)]
     pub format: Format,
+}
+
+impl LiveOutputArgs {
+    /// Lines as they come: the summary format.
+    pub fn lines(&self) -> bool {
+        self.format == Format::Summary
+    }
+
+    /// The records' sink, and the report's when asked (`source` names
+    /// the input in it).
+    pub fn sink(&self, source: &str) -> anyhow::Result<Box<dyn synack_render::Sink>> {
+        let sink = self.format.sink(self.output.as_deref())?;
+        Ok(match &self.report {
+            Some(path) => Box::new(synack_render::Tee(
+                sink,
+                crate::analyze::report_sink(path, &[PathBuf::from(source)])?,
+            )),
+            None => sink,
+        })
+    }
 }
 
 #[derive(Args, Debug)]
@@ -941,16 +970,8 @@ pub struct TraceArgs {
     /// as /proc/PID/ns/net, or its inode number
     #[arg(long, value_name = "NAME|PATH|INODE")]
     pub netns: Option<String>,
-    /// Also write an HTML report of the handshakes to this file at the end
-    #[arg(long, value_name = "FILE.html")]
-    pub report: Option<PathBuf>,
-    /// Write the records to this file instead of standard output (needed
-    /// for --format parquet)
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Output: a line per attempt and drop as it happens and a summary, or records
-    #[arg(short, long, value_enum, default_value_t = Format::Summary)]
-    pub format: Format,
+    #[command(flatten)]
+    pub out: LiveOutputArgs,
 }
 
 const TRACE_AFTER: &str = "\

@@ -116,7 +116,6 @@ pub fn spawn_for_export(
 
 #[cfg(feature = "ebpf")]
 pub fn run(args: &TraceArgs) -> Result<ExitCode> {
-    use crate::cli::Format;
     use crate::output::{self, Run};
     use anyhow::Context as _;
     use std::io::{BufWriter, Write};
@@ -256,20 +255,13 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
 
     let netns = args.netns.as_deref().map(netns_inode).transpose()?;
     let stop = synack_sys::stop_on_signals();
-    let mut sink = args.format.sink(args.output.as_deref())?;
-    if let Some(path) = &args.report {
-        let source = std::path::PathBuf::from("kernel tracepoints");
-        sink = Box::new(output::Tee(
-            sink,
-            crate::analyze::report_sink(path, &[source])?,
-        ));
-    }
+    let sink = args.out.sink("kernel tracepoints")?;
     let mut tracing = Tracing {
         only: Only { args, netns },
         session: Session::new(synack_trace::tracer::reason_names()),
         tally: Tally::default(),
         sink,
-        lines: (args.format == Format::Summary).then(|| BufWriter::new(std::io::stdout())),
+        lines: args.out.lines().then(|| BufWriter::new(std::io::stdout())),
         stop,
         error: None,
         lost_said: 0,

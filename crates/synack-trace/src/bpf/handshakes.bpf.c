@@ -64,32 +64,44 @@
 #define IPPROTO_ICMP_V4 1
 #define IPPROTO_ICMP_V6 58
 
+// Events are as long as their kind needs: writing them to the ring,
+// whose lines the reader then takes to its own CPU, costs by the byte.
 struct event {
     __u64 ts_ns;
     __u64 skaddr;
-    __u64 cgroup;
-    __u64 aux;
-    __u32 pid;
-    __u32 total_retrans;
-    __u32 netns;
-    __u32 srtt_us;
-    __s32 oldstate;
-    __s32 newstate;
-    __s32 value;
+    __u16 kind;
     __u16 family;
     __u16 sport;
     __u16 dport;
-    __u16 kind;
+    __s32 value;
+    __u32 netns;
+    __u32 total_retrans;
+    __u32 srtt_us;
+    __u8 oldstate;
+    __u8 newstate;
+    __u8 tcp_flags;
+    __u8 pad;
+    __u32 pid;
+    // EVENT_BRIEF ends here: a connect's end, a close.
     __u8 saddr[16];
     __u8 daddr[16];
+    // EVENT_ENDS: a connection made, a drop, a SYN-ACK sent again.
+    __u64 cgroup;
     char comm[16];
-    __u8 tcp_flags;
-    __u8 pad[3];
+    // EVENT_PROCESS: a connect, an accept.
     // ICMP_ERROR: the sender of the ICMP message.
     __u8 from[16];
 };
 
-_Static_assert(sizeof(struct event) == 136, "src/event.rs decodes 136 bytes");
+#define EVENT_BRIEF 48
+#define EVENT_ENDS 80
+#define EVENT_PROCESS 104
+#define EVENT_FULL 120
+
+_Static_assert(sizeof(struct event) == EVENT_FULL, "src/event.rs decodes these lengths");
+_Static_assert(__builtin_offsetof(struct event, saddr) == EVENT_BRIEF, "");
+_Static_assert(__builtin_offsetof(struct event, cgroup) == EVENT_ENDS, "");
+_Static_assert(__builtin_offsetof(struct event, from) == EVENT_PROCESS, "");
 
 #define RING_BYTES (1 << 24)
 
@@ -113,14 +125,16 @@ struct {
     __type(value, __u64);
 } listeners SEC(".maps");
 
-static __always_inline struct event *reserve(__u16 kind)
+// `length` is one of the EVENT_ lengths, a constant at each call (the
+// verifier holds the program to it).
+static __always_inline struct event *reserve(__u16 kind, __u32 length)
 {
-    struct event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    struct event *e = bpf_ringbuf_reserve(&events, length, 0);
     if (!e) {
         __sync_fetch_and_add(&lost_events, 1);
         return 0;
     }
-    __builtin_memset(e, 0, sizeof(*e));
+    __builtin_memset(e, 0, length);
     e->kind = kind;
     e->ts_ns = bpf_ktime_get_ns();
     return e;
@@ -359,9 +373,9 @@ static __always_inline int packet_at(struct event *e, unsigned char *network, __
     return PACKET_TCP;
 }
 
-static __always_inline struct event *state_change(__u64 sk, int old, int new)
+static __always_inline struct event *state_change(__u64 sk, int old, int new, __u32 length)
 {
-    struct event *e = reserve(KIND_STATE);
+    struct event *e = reserve(KIND_STATE, length);
     if (e) {
         e->skaddr = sk;
         e->oldstate = old;
@@ -390,8 +404,8 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
     }
     // Only the changes that start or decide an attempt go to user space:
     // a connect, its end, a connection made on a listener, and the close
-    // of one never accepted. Only the first two begin a record, and only
-    // they ask whether the socket is TCP (SCTP, and DCCP before Linux
+    // of one never accepted. Only a connect and a connection made begin a
+    // record, and only they ask whether the socket is TCP (SCTP, and DCCP before Linux
     // 6.16, change states through this tracepoint too): the others are of
     // sockets user space already knows, or ignores.
     if (new == TCP_CLOSE && (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT)) {
@@ -400,26 +414,18 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
         // left these states before it was orphaned (tcp_close), or had
         // closed it with a reset before.
         struct event *e;
-        if (!BPF_CORE_READ(sk, sk_socket) && (e = state_change(key, old, new)))
+        if (!BPF_CORE_READ(sk, sk_socket) && (e = state_change(key, old, new, EVENT_BRIEF)))
             submit(e);
         return 0;
     }
-    if ((old == TCP_SYN_RECV && new == TCP_ESTABLISHED) ||
-        (old == TCP_CLOSE && new == TCP_SYN_SENT)) {
-        if (!is_tcp(sk))
+    struct event *e;
+    if (old == TCP_SYN_SENT) {
+        // A connect's end: its local port (chosen after the connect()
+        // began), and how it went.
+        e = state_change(key, old, new, EVENT_BRIEF);
+        if (!e)
             return 0;
-    } else if (old != TCP_SYN_SENT) {
-        return 0;
-    }
-    struct event *e = state_change(key, old, new);
-    if (!e)
-        return 0;
-    // The namespace for what begins a record.
-    ends_of(e, sk, old != TCP_SYN_SENT);
-    if (old == TCP_CLOSE) {
-        // A connect(), in its caller's context: nothing to count yet.
-        process_of(e);
-    } else {
+        e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
         if (new == TCP_ESTABLISHED) {
             e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
         } else {
@@ -429,6 +435,21 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
                 e->value = BPF_CORE_READ(sk, sk_err_soft);
         }
         e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+    } else if (old == TCP_CLOSE && new == TCP_SYN_SENT) {
+        // A connect(), in its caller's context.
+        if (!is_tcp(sk) || !(e = state_change(key, old, new, EVENT_PROCESS)))
+            return 0;
+        ends_of(e, sk, 1);
+        process_of(e);
+    } else if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED) {
+        // A connection made on a listener, in softirq.
+        if (!is_tcp(sk) || !(e = state_change(key, old, new, EVENT_ENDS)))
+            return 0;
+        ends_of(e, sk, 1);
+        e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+        e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+    } else {
+        return 0;
     }
     submit(e);
     return 0;
@@ -437,13 +458,12 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
 SEC("tracepoint/tcp/tcp_retransmit_synack")
 int on_synack_retransmit(struct trace_event_raw_tcp_retransmit_synack *ctx)
 {
-    struct event *e = reserve(KIND_SYNACK_RT);
+    struct event *e = reserve(KIND_SYNACK_RT, EVENT_ENDS);
     if (!e)
         return 0;
     const struct sock *listener = ctx->skaddr;
     learn_listener(listener);
     e->skaddr = (__u64)ctx->skaddr;
-    e->aux = (__u64)ctx->req;
     e->netns = netns_of(listener);
     e->family = ctx->family;
     e->sport = ctx->sport;
@@ -486,7 +506,7 @@ static __always_inline int accepted(long fd)
     // before the trace began): it has the ends.
     if (!child || !is_tcp(child))
         return 0;
-    struct event *e = reserve(KIND_ACCEPTED);
+    struct event *e = reserve(KIND_ACCEPTED, EVENT_PROCESS);
     if (!e)
         return 0;
     e->skaddr = (__u64)child;
@@ -526,7 +546,7 @@ int on_drop(struct trace_event_raw_kfree_skb *ctx)
     if (!network || packet_at(&probe, network, protocol) != PACKET_TCP ||
         !(probe.tcp_flags & TCP_FLAG_SYN))
         return 0;
-    struct event *e = reserve(KIND_DROP);
+    struct event *e = reserve(KIND_DROP, EVENT_ENDS);
     if (!e)
         return 0;
     e->family = probe.family;
@@ -536,7 +556,6 @@ int on_drop(struct trace_event_raw_kfree_skb *ctx)
     __builtin_memcpy(e->saddr, probe.saddr, 16);
     __builtin_memcpy(e->daddr, probe.daddr, 16);
     e->value = ctx->reason;
-    e->aux = (__u64)ctx->location;
     e->skaddr = (__u64)ctx->rx_sk;
     e->netns = netns_of_skb(skb);
     submit(e);
@@ -580,7 +599,7 @@ static __always_inline int syn_consumed(struct event *probe, struct sk_buff *skb
         why = DROP_ACCEPT_QUEUE_FULL_SYN;
     else
         return 0;
-    struct event *e = reserve(KIND_DROP);
+    struct event *e = reserve(KIND_DROP, EVENT_ENDS);
     if (!e)
         return 0;
     e->family = probe->family;
@@ -642,7 +661,7 @@ static __always_inline int icmp_consumed(struct sk_buff *skb, unsigned char *net
         from = (__u8 *)&m.v6.outer.saddr;
         ports = m.v6.ports;
     }
-    struct event *e = reserve(KIND_ICMP_ERROR);
+    struct event *e = reserve(KIND_ICMP_ERROR, EVENT_FULL);
     if (!e)
         return 0;
     e->family = v4 ? AF_INET : AF_INET6;
