@@ -398,7 +398,8 @@ impl Handshake {
     ) -> Handshake {
         // Zeek's view of the attempt as it would have logged it then.
         let (conn_state, history) = match outcome {
-            Outcome::Established => (ConnState::S1, "Sh"),
+            // A raw SYN probe's answered SYN (half-open) is the same so far.
+            Outcome::Established | Outcome::HalfOpen => (ConnState::S1, "Sh"),
             Outcome::Refused => (ConnState::REJ, "Sr"),
             Outcome::Unreachable | Outcome::Timeout => (ConnState::S0, "S"),
             _ => (ConnState::OTH, ""),

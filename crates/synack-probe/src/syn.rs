@@ -180,84 +180,53 @@ impl SynReplies {
         attempt: u32,
         sent_ns: i64,
     ) -> synack_core::Handshake {
-        use synack_core::{
-            ConnState, Handshake, IcmpInfo, Outcome, ProbeInfo, Side, handshake::Times,
-        };
+        use synack_core::{Handshake, IcmpInfo, Outcome, ProbeInfo, Source};
         let answer = self
             .synack
             .map(|x| x.0)
             .or(self.rst)
             .or(self.icmp.map(|x| x.0));
         let ns = |d: Duration| d.as_nanos() as i64;
-        let (outcome, state, history) = if self.synack.is_some() {
-            (Outcome::HalfOpen, ConnState::S1, "Sh")
+        let outcome = if self.synack.is_some() {
+            Outcome::HalfOpen
         } else if self.rst.is_some() {
-            (Outcome::Refused, ConnState::REJ, "Sr")
+            Outcome::Refused
         } else if self.icmp.is_some() {
-            (Outcome::Unreachable, ConnState::S0, "S")
+            Outcome::Unreachable
         } else {
-            (Outcome::Timeout, ConnState::S0, "S")
+            Outcome::Timeout
         };
-        Handshake {
-            ts_ns: sent_ns,
-            source: synack_core::Source::Probe,
-            client: SocketAddr::new(
-                if target.is_ipv6() {
-                    IpAddr::from([0u16; 8])
-                } else {
-                    IpAddr::from([0u8; 4])
-                },
-                0,
-            ),
-            server: target,
-            vlan: 0,
-            outcome,
-            conn_state: state,
-            history: history.into(),
-            syn_count: 1,
-            synack_count: self.synacks,
-            syn_synack_ns: self.synack.map(|x| ns(x.0)),
-            synack_ack_ns: None,
-            total_ns: None,
-            setup_ns: None,
-            client_isn: None,
-            server_isn: None,
-            client_opts: None,
-            server_opts: self.synack.map(|x| x.1),
-            syn_retransmit_opts: None,
-            ecn: None,
-            accecn: false,
-            tfo: Default::default(),
-            icmp: self.icmp.map(|(_, t, c, from)| IcmpInfo {
-                v6: target.is_ipv6(),
-                icmp_type: t,
-                code: c,
-                from,
-            }),
-            rst_from: self.rst.map(|_| Side::Server),
-            server_ttl: None,
-            rst_ttl: None,
-            simultaneous_open: false,
-            times: Times {
-                first: sent_ns,
-                last: sent_ns + answer.map_or(0, ns),
-                ..Times::default()
+        // No local socket: the client is the unspecified address.
+        let client = SocketAddr::new(
+            if target.is_ipv6() {
+                IpAddr::from([0u16; 8])
+            } else {
+                IpAddr::from([0u8; 4])
             },
-            client_pkts: 1,
-            server_pkts: u64::from(self.synacks + self.rsts + u32::from(self.icmp.is_some())),
-            client_bytes: 0,
-            server_bytes: 0,
-            evicted: false,
-            announced: false,
-            probe: Some(Box::new(ProbeInfo {
-                target: name.to_string(),
-                attempt,
-                connect_ns: answer.map_or(0, ns),
-                cause: Some(self.label().to_string()),
-                ..ProbeInfo::default()
-            })),
-            trace: None,
-        }
+            0,
+        );
+        let mut h = Handshake::observed(sent_ns, Source::Probe, client, target, outcome);
+        h.synack_count = self.synacks;
+        h.syn_synack_ns = self.synack.map(|x| ns(x.0));
+        h.server_opts = self.synack.map(|x| x.1);
+        h.icmp = self.icmp.map(|(_, t, c, from)| IcmpInfo {
+            v6: target.is_ipv6(),
+            icmp_type: t,
+            code: c,
+            from,
+        });
+        h.rst_from = self.rst.map(|_| synack_core::Side::Server);
+        h.times.last = sent_ns + answer.map_or(0, ns);
+        h.client_pkts = 1;
+        h.server_pkts = u64::from(self.synacks + self.rsts + u32::from(self.icmp.is_some()));
+        h.probe = Some(Box::new(ProbeInfo {
+            target: name.to_string(),
+            attempt,
+            connect_ns: answer.map_or(0, ns),
+            cause: Some(self.label().to_string()),
+            ..ProbeInfo::default()
+        }));
+        h
     }
 }
 
