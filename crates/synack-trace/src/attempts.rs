@@ -28,47 +28,23 @@
 use crate::event::{Event, Kind, state};
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use synack_core::{IcmpInfo, Outcome};
+use synack_sys::errno::{ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT};
 
 pub const MAX_OPEN: usize = 65_536;
 
-pub const ECONNREFUSED: i32 = 111;
-pub const ETIMEDOUT: i32 = 110;
-pub const EHOSTUNREACH: i32 = 113;
-pub const ENETUNREACH: i32 = 101;
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Outcome {
-    Established,
-    Refused,
-    Timeout,
-    Unreachable,
-    /// Closed by the application before an answer (no error).
-    Abandoned,
-    /// Ended by another error.
-    Other(i32),
-}
-
-impl Outcome {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Outcome::Established => "established",
-            Outcome::Refused => "refused",
-            Outcome::Timeout => "timeout",
-            Outcome::Unreachable => "unreachable",
-            Outcome::Abandoned => "incomplete",
-            Outcome::Other(_) => "local_error",
-        }
-    }
-
-    fn of(new_state: i32, errno: i32) -> Outcome {
-        match (new_state, errno) {
-            (state::ESTABLISHED, _) => Outcome::Established,
-            (_, ECONNREFUSED) => Outcome::Refused,
-            (_, ETIMEDOUT) => Outcome::Timeout,
-            (_, EHOSTUNREACH | ENETUNREACH) => Outcome::Unreachable,
-            (_, 0) => Outcome::Abandoned,
-            (_, e) => Outcome::Other(e),
-        }
+/// An attempt's outcome from how its connect() ended: the socket's new
+/// state and its error, read as everywhere else in synack.
+fn outcome_of(new_state: i32, errno: i32) -> Outcome {
+    match (new_state, errno) {
+        (state::ESTABLISHED, _) => Outcome::Established,
+        (_, ECONNREFUSED) => Outcome::Refused,
+        (_, ETIMEDOUT) => Outcome::Timeout,
+        (_, EHOSTUNREACH | ENETUNREACH) => Outcome::Unreachable,
+        // Closed by the application before an answer.
+        (_, 0) => Outcome::Incomplete,
+        // Ended by another error (in `errno`).
+        _ => Outcome::LocalError,
     }
 }
 
@@ -110,21 +86,12 @@ pub struct Attempt {
     /// The errno the attempt ended with (0 without one).
     pub errno: i32,
     /// The ICMP destination unreachable that answered it.
-    pub icmp: Option<Icmp>,
-}
-
-/// An ICMP destination unreachable (RFC 792, RFC 4443).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Icmp {
-    pub v6: bool,
-    pub icmp_type: u8,
-    pub code: u8,
-    pub from: std::net::IpAddr,
+    pub icmp: Option<IcmpInfo>,
 }
 
 struct Connecting {
     started: Event,
-    icmp: Option<Icmp>,
+    icmp: Option<IcmpInfo>,
 }
 
 /// accept() can return a connection before the state change that says it
@@ -174,7 +141,7 @@ impl Attempts {
         match e.kind {
             Kind::State => self.state(e),
             Kind::IcmpError => {
-                let icmp = Icmp {
+                let icmp = IcmpInfo {
                     v6: e.remote.is_ipv6(),
                     icmp_type: (e.error >> 8) as u8,
                     code: e.error as u8,
@@ -225,7 +192,7 @@ impl Attempts {
                     // An ICMP error answered the SYN; the socket may have
                     // gone on until the application gave up or timed out.
                     (_, Some(_)) => Outcome::Unreachable,
-                    _ => Outcome::of(new, errno),
+                    _ => outcome_of(new, errno),
                 };
                 let s = open.started;
                 Some(Attempt {
@@ -386,8 +353,8 @@ mod tests {
             (110, Outcome::Timeout),
             (113, Outcome::Unreachable),
             (101, Outcome::Unreachable),
-            (0, Outcome::Abandoned),
-            (22, Outcome::Other(22)),
+            (0, Outcome::Incomplete),
+            (22, Outcome::LocalError),
         ] {
             a.event(state(0, state::CLOSE, state::SYN_SENT, 0));
             let done = a
@@ -418,7 +385,7 @@ mod tests {
         // The other attempt, to another server, was not touched.
         let mut other = state(6, state::SYN_SENT, state::CLOSE, 0);
         other.socket = 2;
-        assert_eq!(a.event(other).unwrap().outcome, Outcome::Abandoned);
+        assert_eq!(a.event(other).unwrap().outcome, Outcome::Incomplete);
     }
 
     #[test]

@@ -7,8 +7,8 @@
 //! tracepoints (CLOCK_MONOTONIC, put on the wall clock with one offset
 //! read at the start), and the RTT from the kernel's first sample.
 
-use crate::attempts::{Attempt, End, Outcome as Traced};
-use synack_core::{Handshake, IcmpInfo, Outcome, Side, Source, TraceInfo};
+use crate::attempts::{Attempt, End};
+use synack_core::{Handshake, Outcome, Side, Source, TraceInfo};
 use synack_sys::tcp::errno_name;
 
 /// CLOCK_MONOTONIC to the wall clock (ns since the epoch).
@@ -37,14 +37,7 @@ impl Clock {
 
 /// The record of one traced attempt; `cgroup` is its cgroup's path.
 pub fn record(a: &Attempt, clock: Clock, cgroup: Option<String>) -> Handshake {
-    let outcome = match a.outcome {
-        Traced::Established => Outcome::Established,
-        Traced::Refused => Outcome::Refused,
-        Traced::Timeout => Outcome::Timeout,
-        Traced::Unreachable => Outcome::Unreachable,
-        Traced::Abandoned => Outcome::Incomplete,
-        Traced::Other(_) => Outcome::LocalError,
-    };
+    let outcome = a.outcome;
     let established = outcome == Outcome::Established;
     let rtt_ns = a.rtt_us.map(|us| i64::from(us) * 1000);
     let retransmits = a.retransmits;
@@ -74,12 +67,7 @@ pub fn record(a: &Attempt, clock: Clock, cgroup: Option<String>) -> Handshake {
             h.setup_ns = established.then_some(end - ts);
             h.times.last = end;
             h.times.ack = established.then_some(end);
-            h.icmp = a.icmp.map(|i| IcmpInfo {
-                v6: i.v6,
-                icmp_type: i.icmp_type,
-                code: i.code,
-                from: i.from,
-            });
+            h.icmp = a.icmp;
             h.trace = Some(Box::new(info));
             h
         }
@@ -105,7 +93,7 @@ pub fn record(a: &Attempt, clock: Clock, cgroup: Option<String>) -> Handshake {
 mod tests {
     use super::*;
 
-    fn attempt(end: End, outcome: Traced) -> Attempt {
+    fn attempt(end: End, outcome: Outcome) -> Attempt {
         Attempt {
             end,
             local: "10.0.0.1:40000".parse().unwrap(),
@@ -128,7 +116,7 @@ mod tests {
     #[test]
     fn client_and_server_records_put_each_end_in_its_place() {
         let clock = Clock::with_offset(1_700_000_000_000_000_000);
-        let made = record(&attempt(End::Client, Traced::Established), clock, None);
+        let made = record(&attempt(End::Client, Outcome::Established), clock, None);
         assert_eq!(made.source.as_str(), "ebpf");
         assert_eq!(made.client.to_string(), "10.0.0.1:40000");
         assert_eq!((made.syn_count, made.total_ns), (2, Some(1_500_000)));
@@ -136,7 +124,7 @@ mod tests {
         let t = made.trace.as_ref().unwrap();
         assert_eq!((t.local_side, t.pid), (Some(Side::Client), Some(4242)));
 
-        let mut refused = attempt(End::Client, Traced::Refused);
+        let mut refused = attempt(End::Client, Outcome::Refused);
         refused.errno = 111;
         let refused = record(&refused, clock, Some("/user.slice".into()));
         assert_eq!(
@@ -148,7 +136,7 @@ mod tests {
         assert_eq!(t.error, Some((111, "ECONNREFUSED")));
         assert_eq!(t.cgroup.as_deref(), Some("/user.slice"));
 
-        let mut received = attempt(End::Server, Traced::Established);
+        let mut received = attempt(End::Server, Outcome::Established);
         received.accept_wait_ns = Some(200_000_000);
         let received = record(&received, clock, None);
         assert_eq!(received.server.to_string(), "10.0.0.1:40000");
