@@ -5,53 +5,27 @@
 use crate::human_ns;
 use std::io::{self, Write};
 use std::net::SocketAddr;
+use synack_core::json::write_addr;
 use synack_core::{Handshake, Side, time};
 use synack_trace::tally::Tally;
 
 fn clock(ts_ns: i64) -> String {
-    time::rfc3339(ts_ns)[11..26].to_string()
+    let mut l = Vec::with_capacity(32);
+    push_clock(&mut l, ts_ns);
+    String::from_utf8(l).unwrap_or_default()
 }
 
 /// The time of day to the µs (HH:MM:SS.ffffff), appended.
-fn push_clock(l: &mut String, ts_ns: i64) {
-    let mut stamp = Vec::with_capacity(32);
-    time::write_rfc3339(&mut stamp, ts_ns);
-    l.push_str(std::str::from_utf8(stamp.get(11..26).unwrap_or_default()).unwrap_or_default());
+fn push_clock(l: &mut Vec<u8>, ts_ns: i64) {
+    let at = l.len();
+    time::write_rfc3339(l, ts_ns);
+    // Keep HH:MM:SS.ffffff of YYYY-MM-DDTHH:MM:SS.fffffffffZ.
+    l.truncate((at + 26).min(l.len()));
+    l.drain(at..(at + 11).min(l.len()));
 }
 
-/// An address and port, appended: IPv4 digit by digit (the standard
-/// formatting machinery costs more than the rest of a line).
-fn push_addr(l: &mut String, a: SocketAddr) {
-    use std::fmt::Write as _;
-    match a {
-        SocketAddr::V4(v4) => {
-            for (i, octet) in v4.ip().octets().into_iter().enumerate() {
-                if i > 0 {
-                    l.push('.');
-                }
-                push_number(l, u64::from(octet));
-            }
-            l.push(':');
-            push_number(l, u64::from(v4.port()));
-        }
-        SocketAddr::V6(_) => {
-            let _ = write!(l, "{a}");
-        }
-    }
-}
-
-fn push_number(l: &mut String, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut at = digits.len();
-    loop {
-        at -= 1;
-        digits[at] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    l.push_str(std::str::from_utf8(&digits[at..]).unwrap_or_default());
+fn push_number(l: &mut Vec<u8>, n: impl itoa::Integer) {
+    l.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// One traced attempt: time, which end this host was, the ends (this
@@ -61,7 +35,7 @@ pub fn line(h: &Handshake) -> String {
     let Some(t) = &h.trace else {
         return crate::live::line(h);
     };
-    let mut l = String::with_capacity(160);
+    let mut l = Vec::with_capacity(160);
     push_clock(&mut l, h.ts_ns);
     let server = t.local_side == Some(Side::Server);
     let (this, that) = if server {
@@ -69,54 +43,55 @@ pub fn line(h: &Handshake) -> String {
     } else {
         (h.client, h.server)
     };
-    l.push_str(if server { " server " } else { " client " });
-    push_addr(&mut l, this);
-    l.push_str(if server { " < " } else { " > " });
-    push_addr(&mut l, that);
-    l.push(' ');
-    l.push_str(h.outcome.as_str());
+    l.extend_from_slice(if server { b" server " } else { b" client " });
+    write_addr(&mut l, &this);
+    l.extend_from_slice(if server { b" < " } else { b" > " });
+    write_addr(&mut l, &that);
+    l.push(b' ');
+    l.extend_from_slice(h.outcome.as_str().as_bytes());
     if !server {
-        l.push_str(" time=");
-        l.push_str(&human_ns(h.times.last - h.ts_ns));
+        l.extend_from_slice(b" time=");
+        l.extend_from_slice(human_ns(h.times.last - h.ts_ns).as_bytes());
     }
     if let Some(rtt) = h.total_ns {
-        l.push_str(" rtt=");
-        l.push_str(&human_ns(rtt));
+        l.extend_from_slice(b" rtt=");
+        l.extend_from_slice(human_ns(rtt).as_bytes());
     }
     if server {
-        l.push_str(" synack_retransmits=");
-        push_number(&mut l, u64::from(h.synack_count.saturating_sub(1)));
-        l.push_str(" accept_wait=");
+        l.extend_from_slice(b" synack_retransmits=");
+        push_number(&mut l, h.synack_count.saturating_sub(1));
+        l.extend_from_slice(b" accept_wait=");
         match t.accept_wait_ns {
-            Some(w) => l.push_str(&human_ns(w)),
-            None => l.push_str("- (not accepted)"),
+            Some(w) => l.extend_from_slice(human_ns(w).as_bytes()),
+            None => l.extend_from_slice(b"- (not accepted)"),
         }
     } else {
-        l.push_str(" syn_retransmits=");
-        push_number(&mut l, u64::from(h.syn_count.saturating_sub(1)));
+        l.extend_from_slice(b" syn_retransmits=");
+        push_number(&mut l, h.syn_count.saturating_sub(1));
     }
     if let Some(i) = h.icmp {
-        l.push_str(" (");
-        l.push_str(&i.words());
-        l.push(')');
+        l.extend_from_slice(b" (");
+        l.extend_from_slice(i.words().as_bytes());
+        l.push(b')');
     }
     if let Some((_, name)) = t.error {
-        l.push_str(" error=");
-        l.push_str(name);
+        l.extend_from_slice(b" error=");
+        l.extend_from_slice(name.as_bytes());
     }
     if let Some(pid) = t.pid {
-        l.push_str(" pid=");
-        push_number(&mut l, u64::from(pid));
+        l.extend_from_slice(b" pid=");
+        push_number(&mut l, pid);
     }
     if let Some(comm) = &t.comm {
-        l.push_str(" comm=");
-        l.push_str(comm);
+        l.extend_from_slice(b" comm=");
+        l.extend_from_slice(comm.as_bytes());
     }
     if let Some(cgroup) = &t.cgroup {
-        l.push_str(" cgroup=");
-        l.push_str(cgroup);
+        l.extend_from_slice(b" cgroup=");
+        l.extend_from_slice(cgroup.as_bytes());
     }
-    l
+    // Only strings went in.
+    String::from_utf8(l).unwrap_or_default()
 }
 
 /// A handshake packet the kernel dropped: `from` sent it to `to`.
@@ -229,7 +204,7 @@ mod tests {
         let mut l = match t.local_side {
             Some(Side::Server) => format!(
                 "{} server {} < {} {}{rtt} synack_retransmits={} accept_wait={}",
-                clock(h.ts_ns),
+                &time::rfc3339(h.ts_ns)[11..26],
                 h.server,
                 h.client,
                 h.outcome.as_str(),
@@ -239,7 +214,7 @@ mod tests {
             ),
             _ => format!(
                 "{} client {} > {} {} time={}{rtt} syn_retransmits={}",
-                clock(h.ts_ns),
+                &time::rfc3339(h.ts_ns)[11..26],
                 h.client,
                 h.server,
                 h.outcome.as_str(),
