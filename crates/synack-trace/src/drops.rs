@@ -8,9 +8,6 @@
 pub const ACCEPT_QUEUE_FULL_SYN: i32 = -1;
 /// A SYN found the SYN queue full with SYN cookies off.
 pub const SYN_QUEUE_FULL: i32 = -2;
-/// The completing ACK found the accept queue full: the client believes
-/// the connection made, the server has none.
-pub const ACCEPT_QUEUE_FULL_ACK: i32 = -3;
 
 /// The reason in words. `kernel_name` is the kernel's name for a
 /// non-negative code (`SKB_DROP_REASON_NO_SOCKET`, or without the prefix).
@@ -18,9 +15,6 @@ pub fn words(code: i32, kernel_name: Option<&str>) -> String {
     match code {
         ACCEPT_QUEUE_FULL_SYN => return "listen queue overflow: accept queue full".into(),
         SYN_QUEUE_FULL => return "SYN queue full (SYN cookies off)".into(),
-        ACCEPT_QUEUE_FULL_ACK => {
-            return "listen queue overflow: accept queue full at the completing ACK".into();
-        }
         _ => {}
     }
     let Some(name) = kernel_name else {

@@ -42,7 +42,7 @@ pub enum Kind {
     /// accept() returned `socket`, in the acceptor's context: the
     /// process, no ends (the connection's own event has them).
     Accepted,
-    /// A packet with SYN set, or a completing ACK, the kernel dropped:
+    /// A packet with SYN set (a SYN or a SYN-ACK) the kernel dropped:
     /// `local` is the sender, `remote` the receiver, `error` the reason
     /// ([`crate::drops`]), `socket` the listener when known.
     Drop,

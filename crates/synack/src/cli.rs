@@ -984,9 +984,9 @@ A line per attempt, as the kernel decides it:
   timeout (ETIMEDOUT), unreachable (an ICMP error) or local_error;
   received ones are written when accept() takes them, with the time they
   waited in the accept queue.
-A line per handshake packet dropped (SYN, SYN-ACK, or the completing ACK),
-with the kernel's reason and the listener. Events the ring buffer could
-not hold are counted and reported, like capture drops.
+A line per handshake packet dropped (SYN or SYN-ACK), with the kernel's
+reason and the listener. Events the ring buffer could not hold are
+counted and reported, like capture drops.
 
 Examples:
   synack trace --duration 30s
