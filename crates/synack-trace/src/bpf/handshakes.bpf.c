@@ -217,8 +217,8 @@ static __always_inline void sock_head_of(struct sock_head *h, const struct sock 
     }
 }
 
-// Both ends of a socket, local first; its namespace when asked.
-static __always_inline void ends_of(struct event *e, const struct sock *sk, int with_netns)
+// Both ends of a socket, local first, and its namespace.
+static __always_inline void ends_of(struct event *e, const struct sock *sk)
 {
     struct sock_head h;
     sock_head_of(&h, sk);
@@ -232,10 +232,8 @@ static __always_inline void ends_of(struct event *e, const struct sock *sk, int 
         __builtin_memcpy(e->saddr, h.v6_rcv_saddr, 16);
         __builtin_memcpy(e->daddr, h.v6_daddr, 16);
     }
-    if (with_netns) {
-        const struct net *net = h.net;
-        e->netns = BPF_CORE_READ(net, ns.inum);
-    }
+    const struct net *net = h.net;
+    e->netns = BPF_CORE_READ(net, ns.inum);
 }
 
 // A received packet's namespace: its route's device's (TCP clears the
@@ -263,12 +261,18 @@ static __always_inline struct listener_key listener_key(__u32 netns, __u16 port)
     return k;
 }
 
+// A listener's key: its namespace and port.
+static __always_inline struct listener_key listener_key_of(const struct sock *sk)
+{
+    return listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+}
+
 static __always_inline void learn_listener(const struct sock *sk)
 {
     __u64 v = (__u64)sk;
     if (bpf_map_lookup_elem(&listening, &v) || !is_tcp(sk))
         return;
-    struct listener_key k = listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+    struct listener_key k = listener_key_of(sk);
     __u8 one = 1;
     bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
     bpf_map_update_elem(&listening, &v, &one, BPF_ANY);
@@ -279,7 +283,7 @@ static __always_inline void forget_listener(const struct sock *sk)
     __u64 v = (__u64)sk;
     if (bpf_map_delete_elem(&listening, &v))
         return;
-    struct listener_key k = listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+    struct listener_key k = listener_key_of(sk);
     __u64 *known = bpf_map_lookup_elem(&listeners, &k);
     if (known && *known == v)
         bpf_map_delete_elem(&listeners, &k);
@@ -439,13 +443,13 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
         // A connect(), in its caller's context.
         if (!is_tcp(sk) || !(e = state_change(key, old, new, EVENT_PROCESS)))
             return 0;
-        ends_of(e, sk, 1);
+        ends_of(e, sk);
         process_of(e);
     } else if (old == TCP_SYN_RECV && new == TCP_ESTABLISHED) {
         // A connection made on a listener, in softirq.
         if (!is_tcp(sk) || !(e = state_change(key, old, new, EVENT_ENDS)))
             return 0;
-        ends_of(e, sk, 1);
+        ends_of(e, sk);
         e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
         e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
     } else {
