@@ -148,15 +148,26 @@ fn addr(o: &mut Vec<u8>, a: &SocketAddr) {
 pub fn write_addr(o: &mut Vec<u8>, a: &SocketAddr) {
     match a.ip() {
         IpAddr::V4(v4) => {
-            let mut buf = itoa::Buffer::new();
-            for (i, octet) in v4.octets().iter().enumerate() {
-                if i > 0 {
-                    o.push(b'.');
+            // At most 21 bytes (255.255.255.255:65535), made on the stack
+            // and appended at once.
+            let mut text = [0u8; 21];
+            let mut n = 0;
+            let mut put = |digits: &[u8], after: u8| {
+                text[n..n + digits.len()].copy_from_slice(digits);
+                n += digits.len();
+                if after != 0 {
+                    text[n] = after;
+                    n += 1;
                 }
-                o.extend_from_slice(buf.format(*octet).as_bytes());
-            }
-            o.push(b':');
-            o.extend_from_slice(buf.format(a.port()).as_bytes());
+            };
+            let mut buf = itoa::Buffer::new();
+            let [a0, a1, a2, a3] = v4.octets();
+            put(buf.format(a0).as_bytes(), b'.');
+            put(buf.format(a1).as_bytes(), b'.');
+            put(buf.format(a2).as_bytes(), b'.');
+            put(buf.format(a3).as_bytes(), b':');
+            put(buf.format(a.port()).as_bytes(), 0);
+            o.extend_from_slice(&text[..n]);
         }
         IpAddr::V6(_) => {
             let _ = write!(o, "{a}");
@@ -423,5 +434,22 @@ mod tests {
         let mut o = Vec::new();
         string(&mut o, "a\"b\\c\n");
         assert_eq!(o, b"\"a\\\"b\\\\c\\u000a\"");
+    }
+
+    #[test]
+    fn addresses_print_as_display_does() {
+        for a in [
+            "0.0.0.0:0",
+            "255.255.255.255:65535",
+            "10.0.0.1:80",
+            "127.0.0.1:45556",
+            "[2001:db8::1]:443",
+            "[::ffff:10.0.0.1]:8080",
+        ] {
+            let a: SocketAddr = a.parse().unwrap();
+            let mut o = b"x".to_vec();
+            write_addr(&mut o, &a);
+            assert_eq!(String::from_utf8(o).unwrap(), format!("x{a}"));
+        }
     }
 }

@@ -18,33 +18,40 @@ pub fn rfc3339(ts_ns: i64) -> String {
 
 /// Appends the RFC 3339 form of `ts_ns` to `out` without allocating.
 pub fn write_rfc3339(out: &mut Vec<u8>, ts_ns: i64) {
-    let secs = ts_ns.div_euclid(1_000_000_000);
-    let nanos = ts_ns.rem_euclid(1_000_000_000);
-    let days = secs.div_euclid(86_400);
-    let sod = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    let digits = |out: &mut Vec<u8>, mut v: i64, width: usize| {
-        let at = out.len();
-        out.resize(at + width, b'0');
-        for slot in out[at..].iter_mut().rev() {
-            *slot = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
-    };
+    let (y, m, d) = civil_from_days(ts_ns.div_euclid(1_000_000_000).div_euclid(86_400));
     digits(out, y, 4);
     out.push(b'-');
     digits(out, i64::from(m), 2);
     out.push(b'-');
     digits(out, i64::from(d), 2);
     out.push(b'T');
+    write_time_of_day(out, ts_ns, 9);
+    out.push(b'Z');
+}
+
+/// Appends the UTC time of day of `ts_ns`, `HH:MM:SS.f`, with `decimals`
+/// digits of the second (at most 9; cut, not rounded, as a clock reads).
+pub fn write_time_of_day(out: &mut Vec<u8>, ts_ns: i64, decimals: u32) {
+    let decimals = decimals.min(9);
+    let sod = ts_ns.div_euclid(1_000_000_000).rem_euclid(86_400);
+    let nanos = ts_ns.rem_euclid(1_000_000_000);
     digits(out, sod / 3600, 2);
     out.push(b':');
     digits(out, sod % 3600 / 60, 2);
     out.push(b':');
     digits(out, sod % 60, 2);
     out.push(b'.');
-    digits(out, nanos, 9);
-    out.push(b'Z');
+    digits(out, nanos / 10i64.pow(9 - decimals), decimals as usize);
+}
+
+/// `v` in `width` decimal digits, zero-padded (the lowest kept).
+fn digits(out: &mut Vec<u8>, mut v: i64, width: usize) {
+    let at = out.len();
+    out.resize(at + width, b'0');
+    for slot in out[at..].iter_mut().rev() {
+        *slot = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
 }
 
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -89,5 +96,21 @@ mod tests {
             epoch_seconds(1_500_000_000_123_456_789),
             "1500000000.123456"
         );
+    }
+
+    #[test]
+    fn the_time_of_day_is_the_rfc3339_forms_cut_to_its_decimals() {
+        for ts in [0, -1, 951_782_400_000_000_001, 1_795_000_000_123_456_789] {
+            let full = rfc3339(ts);
+            for decimals in [0, 3, 6, 9] {
+                let mut l = Vec::new();
+                write_time_of_day(&mut l, ts, decimals);
+                assert_eq!(
+                    String::from_utf8(l).unwrap(),
+                    full[11..20 + decimals as usize],
+                    "{ts} with {decimals}"
+                );
+            }
+        }
     }
 }

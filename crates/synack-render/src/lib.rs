@@ -138,21 +138,40 @@ pub fn count(n: u64, one: &str, many: &str) -> String {
 /// A duration for people: ns below a microsecond, µs below a millisecond,
 /// ms below a second.
 pub fn human_ns(ns: i64) -> String {
-    // Integer arithmetic: a live line per connection is formatted at
-    // tens of thousands a second, and exact float formatting is slow.
-    let sign = if ns < 0 { "-" } else { "" };
+    let mut out = Vec::with_capacity(16);
+    write_human_ns(&mut out, ns);
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// [`human_ns`], appended: in integers and without allocating, since a
+/// live line per connection is written at tens of thousands a second.
+pub fn write_human_ns(out: &mut Vec<u8>, ns: i64) {
+    let mut number = itoa::Buffer::new();
     let n = ns.unsigned_abs();
     if n < 1_000 {
-        format!("{ns} ns")
-    } else if n < 1_000_000 {
-        format!("{sign}{} µs", round_half_even(n, 1_000))
+        out.extend_from_slice(number.format(ns).as_bytes());
+        out.extend_from_slice(b" ns");
+        return;
+    }
+    if ns < 0 {
+        out.push(b'-');
+    }
+    let (whole, fraction, decimals, unit) = if n < 1_000_000 {
+        (round_half_even(n, 1_000), 0, 0, " µs")
     } else if n < 1_000_000_000 {
         let cs = round_half_even(n, 10_000);
-        format!("{sign}{}.{:02} ms", cs / 100, cs % 100)
+        (cs / 100, cs % 100, 2, " ms")
     } else {
         let ms = round_half_even(n, 1_000_000);
-        format!("{sign}{}.{:03} s", ms / 1000, ms % 1000)
+        (ms / 1000, ms % 1000, 3, " s")
+    };
+    out.extend_from_slice(number.format(whole).as_bytes());
+    if decimals > 0 {
+        out.push(b'.');
+        // Zero-padded: the digits of 10^decimals + fraction after its 1.
+        out.extend_from_slice(&number.format(fraction + 10u64.pow(decimals)).as_bytes()[1..]);
     }
+    out.extend_from_slice(unit.as_bytes());
 }
 
 /// `n / d` rounded to the nearest, ties to even (as `{:.N}` rounds).

@@ -2,7 +2,7 @@
 //! and its part of the summary: drops by reason and listener, SYN-ACKs
 //! sent again, accept-queue waits, and events lost.
 
-use crate::human_ns;
+use crate::{human_ns, write_human_ns};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use synack_core::json::write_addr;
@@ -10,18 +10,9 @@ use synack_core::{Handshake, Side, time};
 use synack_trace::tally::Tally;
 
 fn clock(ts_ns: i64) -> String {
-    let mut l = Vec::with_capacity(32);
-    push_clock(&mut l, ts_ns);
+    let mut l = Vec::with_capacity(16);
+    time::write_time_of_day(&mut l, ts_ns, 6);
     String::from_utf8(l).unwrap_or_default()
-}
-
-/// The time of day to the µs (HH:MM:SS.ffffff), appended.
-fn push_clock(l: &mut Vec<u8>, ts_ns: i64) {
-    let at = l.len();
-    time::write_rfc3339(l, ts_ns);
-    // Keep HH:MM:SS.ffffff of YYYY-MM-DDTHH:MM:SS.fffffffffZ.
-    l.truncate((at + 26).min(l.len()));
-    l.drain(at..(at + 11).min(l.len()));
 }
 
 fn push_number(l: &mut Vec<u8>, n: impl itoa::Integer) {
@@ -29,14 +20,21 @@ fn push_number(l: &mut Vec<u8>, n: impl itoa::Integer) {
 }
 
 /// One traced attempt: time, which end this host was, the ends (this
-/// host's first), outcome, times, retransmissions, the process. Written
-/// into one buffer: a busy host decides tens of thousands a second.
+/// host's first), outcome, times, retransmissions, the process.
 pub fn line(h: &Handshake) -> String {
-    let Some(t) = &h.trace else {
-        return crate::live::line(h);
-    };
     let mut l = Vec::with_capacity(160);
-    push_clock(&mut l, h.ts_ns);
+    write_line(&mut l, h);
+    String::from_utf8(l).unwrap_or_default()
+}
+
+/// [`line`], appended to `l`: a busy host decides tens of thousands of
+/// attempts a second, and this allocates nothing.
+pub fn write_line(l: &mut Vec<u8>, h: &Handshake) {
+    let Some(t) = &h.trace else {
+        l.extend_from_slice(crate::live::line(h).as_bytes());
+        return;
+    };
+    time::write_time_of_day(l, h.ts_ns, 6);
     let server = t.local_side == Some(Side::Server);
     let (this, that) = if server {
         (h.server, h.client)
@@ -44,30 +42,30 @@ pub fn line(h: &Handshake) -> String {
         (h.client, h.server)
     };
     l.extend_from_slice(if server { b" server " } else { b" client " });
-    write_addr(&mut l, &this);
+    write_addr(l, &this);
     l.extend_from_slice(if server { b" < " } else { b" > " });
-    write_addr(&mut l, &that);
+    write_addr(l, &that);
     l.push(b' ');
     l.extend_from_slice(h.outcome.as_str().as_bytes());
     if !server {
         l.extend_from_slice(b" time=");
-        l.extend_from_slice(human_ns(h.times.last - h.ts_ns).as_bytes());
+        write_human_ns(l, h.times.last - h.ts_ns);
     }
     if let Some(rtt) = h.total_ns {
         l.extend_from_slice(b" rtt=");
-        l.extend_from_slice(human_ns(rtt).as_bytes());
+        write_human_ns(l, rtt);
     }
     if server {
         l.extend_from_slice(b" synack_retransmits=");
-        push_number(&mut l, h.synack_count.saturating_sub(1));
+        push_number(l, h.synack_count.saturating_sub(1));
         l.extend_from_slice(b" accept_wait=");
         match t.accept_wait_ns {
-            Some(w) => l.extend_from_slice(human_ns(w).as_bytes()),
+            Some(w) => write_human_ns(l, w),
             None => l.extend_from_slice(b"- (not accepted)"),
         }
     } else {
         l.extend_from_slice(b" syn_retransmits=");
-        push_number(&mut l, h.syn_count.saturating_sub(1));
+        push_number(l, h.syn_count.saturating_sub(1));
     }
     if let Some(i) = h.icmp {
         l.extend_from_slice(b" (");
@@ -80,7 +78,7 @@ pub fn line(h: &Handshake) -> String {
     }
     if let Some(pid) = t.pid {
         l.extend_from_slice(b" pid=");
-        push_number(&mut l, pid);
+        push_number(l, pid);
     }
     if let Some(comm) = &t.comm {
         l.extend_from_slice(b" comm=");
@@ -90,8 +88,6 @@ pub fn line(h: &Handshake) -> String {
         l.extend_from_slice(b" cgroup=");
         l.extend_from_slice(cgroup.as_bytes());
     }
-    // Only strings went in.
-    String::from_utf8(l).unwrap_or_default()
 }
 
 /// A handshake packet the kernel dropped: `from` sent it to `to`.

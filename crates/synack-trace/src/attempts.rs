@@ -25,8 +25,11 @@
 //! Open attempts are bounded ([`MAX_OPEN`] each side, the oldest evicted
 //! and counted).
 
-use crate::event::{Event, Kind, state};
-use std::collections::HashMap;
+use crate::event::{Comm, Event, Kind, state};
+// Keyed by socket address, a kernel pointer no client chooses: FxHash,
+// as the tracker's flow tables (SipHash, std's default, made for keys an
+// attacker picks, cost more than the rest of an event's handling).
+use rustc_hash::FxHashMap as HashMap;
 use std::net::SocketAddr;
 use synack_core::{IcmpInfo, Outcome};
 use synack_sys::errno::{ECONNREFUSED, EHOSTUNREACH, ENETUNREACH, ETIMEDOUT};
@@ -66,7 +69,7 @@ pub struct Attempt {
     /// The caller of connect(), or of accept(); unknown for a connection
     /// never accepted.
     pub pid: Option<u32>,
-    pub comm: Option<String>,
+    pub comm: Option<Comm>,
     pub cgroup: Option<u64>,
     pub netns: u32,
     pub outcome: Outcome,
@@ -345,7 +348,7 @@ mod tests {
         let done = a
             .event(state(51_000_000, state::SYN_SENT, state::ESTABLISHED, 0))
             .unwrap();
-        assert_eq!((done.pid, done.comm.as_deref()), (Some(4242), Some("curl")));
+        assert_eq!((done.pid, done.comm), (Some(4242), Some("curl".into())));
         assert_eq!(done.outcome, Outcome::Established);
         assert_eq!((done.latency_ns, done.rtt_us), (50_999_000, Some(1500)));
         for (errno, outcome) in [
@@ -402,7 +405,7 @@ mod tests {
         let done = a.event(event(Kind::Accepted, 202_000, 0, 0, 0)).unwrap();
         assert_eq!(done.end, End::Server);
         assert_eq!(done.accept_wait_ns, Some(200_000));
-        assert_eq!((done.pid, done.comm.as_deref()), (Some(4242), Some("curl")));
+        assert_eq!((done.pid, done.comm), (Some(4242), Some("curl".into())));
         assert_eq!((done.retransmits, done.rtt_us), (2, Some(1500)));
         // Closed unaccepted, or still queued at the end: no wait, no process.
         a.event(state(3_000, state::SYN_RECV, state::ESTABLISHED, 0));
@@ -425,7 +428,7 @@ mod tests {
             .event(state(2_500, state::SYN_RECV, state::ESTABLISHED, 0))
             .unwrap();
         assert_eq!((done.end, done.accept_wait_ns), (End::Server, Some(0)));
-        assert_eq!((done.pid, done.comm.as_deref()), (Some(4242), Some("curl")));
+        assert_eq!((done.pid, done.comm), (Some(4242), Some("curl".into())));
         assert!(a.finish().is_empty(), "nothing left queued");
         // One of another socket at the same address, long before, is not
         // this connection's.

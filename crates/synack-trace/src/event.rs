@@ -69,9 +69,43 @@ pub struct Event {
     /// Errno, or a drop reason.
     pub error: i32,
     pub tcp_flags: u8,
-    pub comm: String,
+    pub comm: Comm,
     /// The ICMP message's sender.
     pub from: IpAddr,
+}
+
+/// A task's command name as the kernel keeps it (TASK_COMM_LEN bytes,
+/// NUL-padded): a value, not a string, until a record needs one (events
+/// come by the hundred thousand a second).
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+pub struct Comm([u8; 16]);
+
+impl Comm {
+    /// The name, in UTF-8 (a byte that is not becomes U+FFFD).
+    pub fn to_string_lossy(&self) -> String {
+        let end = self.0.iter().position(|c| *c == 0).unwrap_or(16);
+        String::from_utf8_lossy(&self.0[..end]).into_owned()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0[0] == 0
+    }
+}
+
+impl From<&str> for Comm {
+    /// The first 15 bytes, as the kernel cuts a longer name.
+    fn from(name: &str) -> Comm {
+        let mut c = [0u8; 16];
+        let n = name.len().min(15);
+        c[..n].copy_from_slice(&name.as_bytes()[..n]);
+        Comm(c)
+    }
+}
+
+impl std::fmt::Debug for Comm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_string_lossy().fmt(f)
+    }
 }
 
 impl Event {
@@ -97,9 +131,7 @@ fn u32_at(b: &[u8], at: usize) -> u32 {
 }
 
 fn u64_at(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_ne_bytes(a)
+    u64::from_ne_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
 const AF_INET: u16 = 2;
@@ -133,8 +165,6 @@ pub fn decode(b: &[u8]) -> Option<Event> {
     full[..b.len().min(FULL)].copy_from_slice(&b[..b.len().min(FULL)]);
     let b = &full;
     let family = u16_at(b, 18);
-    let comm = &b[88..104];
-    let end = comm.iter().position(|c| *c == 0).unwrap_or(comm.len());
     Some(Event {
         kind,
         ts_ns: u64_at(b, 0),
@@ -150,7 +180,7 @@ pub fn decode(b: &[u8]) -> Option<Event> {
         tcp_flags: b[42],
         pid: u32_at(b, 44),
         cgroup: u64_at(b, 80),
-        comm: String::from_utf8_lossy(&comm[..end]).into_owned(),
+        comm: Comm(b[88..104].try_into().expect("16 bytes")),
         from: ip(family, &b[104..120]),
     })
 }
@@ -191,7 +221,7 @@ mod tests {
         );
         assert_eq!(e.local, "10.0.0.1:40000".parse().unwrap());
         assert_eq!(e.remote, "10.0.0.2:80".parse().unwrap());
-        assert_eq!((e.tcp_flags, e.comm.as_str()), (0x12, "curl"));
+        assert_eq!((e.tcp_flags, e.comm), (0x12, Comm::from("curl")));
         assert_eq!(e.from.to_string(), "10.0.0.254");
         // Shorter kinds: what is not there is zero.
         let brief = decode(&b[..BRIEF]).unwrap();
@@ -199,7 +229,10 @@ mod tests {
         assert!(brief.local.ip().is_unspecified() && brief.comm.is_empty());
         let ends = decode(&b[..ENDS]).unwrap();
         assert_eq!((ends.remote, ends.cgroup), (e.remote, 0));
-        assert_eq!(decode(&b[..PROCESS]).unwrap().comm, "curl");
+        assert_eq!(
+            decode(&b[..PROCESS]).unwrap().comm.to_string_lossy(),
+            "curl"
+        );
         assert_eq!(decode(&b[..BRIEF - 1]), None);
         b[16] = 9;
         assert_eq!(decode(&b), None);

@@ -78,6 +78,10 @@ fn trace(bin: &str, port: u16, format: &str) -> Trace {
     synack_sys::set_cpus(child.id(), 0..cpus()).unwrap();
     let mut out = child.stdout.take().unwrap();
     let out = std::thread::spawn(move || {
+        // The reader of the lines (a terminal's part) is not the
+        // application either: not on its CPU, which a new thread would
+        // inherit from the pinned connecting one.
+        synack_sys::set_cpus(0, 0..cpus()).unwrap();
         let mut text = String::new();
         std::io::Read::read_to_string(&mut out, &mut text).unwrap();
         text

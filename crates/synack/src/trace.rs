@@ -9,7 +9,7 @@ use anyhow::Result;
 use std::process::ExitCode;
 
 #[cfg(not(feature = "ebpf"))]
-const WITHOUT_EBPF: &str = "this synack was built without the ebpf feature: cargo build --release --features ebpf (needs clang, libelf-dev, zlib1g-dev, make and bpftool, and a kernel with BTF)";
+const WITHOUT_EBPF: &str = "this synack was built without the ebpf feature: cargo build --release --features ebpf (needs clang, libelf-dev, zlib1g-dev, make and bpftool, and a kernel with BTF: Linux 6.2 or later)";
 
 #[cfg(not(feature = "ebpf"))]
 pub fn run(_args: &TraceArgs) -> Result<ExitCode> {
@@ -169,6 +169,8 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
         tally: Tally,
         sink: Box<dyn output::Sink>,
         lines: Option<BufWriter<std::io::Stdout>>,
+        /// One line as it is written, its allocation kept for the next.
+        line: Vec<u8>,
         stop: &'static std::sync::atomic::AtomicBool,
         error: Option<std::io::Error>,
         lost_said: u64,
@@ -176,8 +178,15 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
 
     impl Tracing<'_> {
         fn line(&mut self, l: String) {
+            self.line.clear();
+            self.line.extend_from_slice(l.as_bytes());
+            self.write_line();
+        }
+
+        fn write_line(&mut self) {
+            self.line.push(b'\n');
             if let Some(out) = &mut self.lines
-                && let Err(e) = writeln!(out, "{l}")
+                && let Err(e) = out.write_all(&self.line)
             {
                 self.error.get_or_insert(e);
             }
@@ -190,7 +199,11 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
                         return;
                     }
                     self.tally.attempt(&a);
-                    self.line(output::trace::line(&h));
+                    if self.lines.is_some() {
+                        self.line.clear();
+                        output::trace::write_line(&mut self.line, &h);
+                        self.write_line();
+                    }
                     if let Err(e) = self.sink.record(&h) {
                         self.error.get_or_insert(e);
                     }
@@ -261,7 +274,12 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
         session: Session::new(synack_trace::tracer::reason_names()),
         tally: Tally::default(),
         sink,
-        lines: args.out.lines().then(|| BufWriter::new(std::io::stdout())),
+        // Flushed every tick (50 ms) at the latest.
+        lines: args
+            .out
+            .lines()
+            .then(|| BufWriter::with_capacity(1 << 16, std::io::stdout())),
+        line: Vec::with_capacity(256),
         stop,
         error: None,
         lost_said: 0,

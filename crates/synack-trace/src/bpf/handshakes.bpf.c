@@ -5,7 +5,7 @@
 // ones where they fire for much more than handshakes (state changes,
 // data ready, consumed packets), which skip the formatting of a trace
 // record. Each event carries what user space needs of its kind and no
-// more: every read of kernel memory is a helper call, most of the cost.
+// more.
 //
 //   STATE      a TCP state change that starts or decides an attempt
 //              (sock:inet_sock_set_state): a connect, its end, a connection
@@ -161,89 +161,59 @@ static __always_inline void submit(struct event *e)
     bpf_ringbuf_submit(e, flags);
 }
 
+// Kernel memory is read by plain loads: bpf_core_cast (the kfunc
+// bpf_rdonly_cast, Linux 6.2) gives the verifier a pointer's kernel type,
+// and each load through it is one instruction that the kernel guards
+// against faults (a bad pointer reads as zero), where bpf_probe_read_kernel
+// is a helper call: most of what these programs cost when they used it.
+// Field offsets are the running kernel's (CO-RE, fixed at load).
+#define SOCK(address) bpf_core_cast((void *)(address), struct sock)
+
 static __always_inline __u32 netns_of(const struct sock *sk)
 {
-    return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+    return sk->__sk_common.skc_net.net->ns.inum;
 }
 
 static __always_inline int is_tcp(const struct sock *sk)
 {
-    return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+    return sk->sk_protocol == IPPROTO_TCP;
 }
 
-// Each read of kernel memory is a helper call, most of what these
-// programs cost: fields the kernel keeps side by side are read whole
-// where the running kernel's layout (CO-RE offsets, fixed when the
-// program loads) has them so, and one by one otherwise.
-#define ADJACENT(type, first, second, distance) \
-    (bpf_core_field_offset(type, second) == bpf_core_field_offset(type, first) + (distance))
-
-// The head of struct sock_common: both ends (IPv4 and IPv6), the
-// family, the state and the namespace, 88 bytes read at once.
-struct sock_head {
-    __be32 daddr;
-    __be32 rcv_saddr;
-    __u32 hash;
-    __be16 dport;
-    __u16 num;
-    __u16 family;
-    __u8 state;
-    __u8 between[29];
-    struct net *net;
-    __u8 v6_daddr[16];
-    __u8 v6_rcv_saddr[16];
-};
-
-_Static_assert(sizeof(struct sock_head) == 88, "the layout ADJACENT checks below");
-
-static __always_inline void sock_head_of(struct sock_head *h, const struct sock *sk)
+// An IPv6 address, as the kernel keeps it, into an event.
+static __always_inline void copy_in6(__u8 *to, const struct in6_addr *address)
 {
-    if (ADJACENT(struct sock_common, skc_addrpair, skc_portpair, 12) &&
-        ADJACENT(struct sock_common, skc_addrpair, skc_family, 16) &&
-        ADJACENT(struct sock_common, skc_addrpair, skc_net, 48) &&
-        ADJACENT(struct sock_common, skc_addrpair, skc_v6_daddr, 56) &&
-        ADJACENT(struct sock_common, skc_addrpair, skc_v6_rcv_saddr, 72)) {
-        bpf_probe_read_kernel(h, sizeof(*h),
-                              __builtin_preserve_access_index(&sk->__sk_common.skc_addrpair));
-    } else {
-        h->daddr = BPF_CORE_READ(sk, __sk_common.skc_daddr);
-        h->rcv_saddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-        h->dport = BPF_CORE_READ(sk, __sk_common.skc_dport);
-        h->num = BPF_CORE_READ(sk, __sk_common.skc_num);
-        h->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-        h->net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-        BPF_CORE_READ_INTO(&h->v6_daddr, sk, __sk_common.skc_v6_daddr);
-        BPF_CORE_READ_INTO(&h->v6_rcv_saddr, sk, __sk_common.skc_v6_rcv_saddr);
-    }
+    __u32 *words = (__u32 *)to;
+    words[0] = address->in6_u.u6_addr32[0];
+    words[1] = address->in6_u.u6_addr32[1];
+    words[2] = address->in6_u.u6_addr32[2];
+    words[3] = address->in6_u.u6_addr32[3];
 }
 
 // Both ends of a socket, local first, and its namespace.
 static __always_inline void ends_of(struct event *e, const struct sock *sk)
 {
-    struct sock_head h;
-    sock_head_of(&h, sk);
-    e->family = h.family;
-    e->sport = h.num;
-    e->dport = bpf_ntohs(h.dport);
-    if (h.family == AF_INET) {
-        __builtin_memcpy(e->saddr, &h.rcv_saddr, 4);
-        __builtin_memcpy(e->daddr, &h.daddr, 4);
+    const struct sock_common *c = &sk->__sk_common;
+    e->family = c->skc_family;
+    e->sport = c->skc_num;
+    e->dport = bpf_ntohs(c->skc_dport);
+    if (e->family == AF_INET) {
+        *(__u32 *)e->saddr = c->skc_rcv_saddr;
+        *(__u32 *)e->daddr = c->skc_daddr;
     } else {
-        __builtin_memcpy(e->saddr, h.v6_rcv_saddr, 16);
-        __builtin_memcpy(e->daddr, h.v6_daddr, 16);
+        copy_in6(e->saddr, &c->skc_v6_rcv_saddr);
+        copy_in6(e->daddr, &c->skc_v6_daddr);
     }
-    const struct net *net = h.net;
-    e->netns = BPF_CORE_READ(net, ns.inum);
+    e->netns = netns_of(sk);
 }
 
 // A received packet's namespace: its route's device's (TCP clears the
 // device of a packet it has taken), or its device's.
-static __always_inline __u32 netns_of_skb(struct sk_buff *skb)
+static __always_inline __u32 netns_of_skb(const struct sk_buff *skb)
 {
-    struct dst_entry *dst = (struct dst_entry *)(BPF_CORE_READ(skb, _skb_refdst) & ~1UL);
+    unsigned long dst = skb->_skb_refdst & ~1UL;
     if (dst)
-        return BPF_CORE_READ(dst, dev, nd_net.net, ns.inum);
-    return BPF_CORE_READ(skb, dev, nd_net.net, ns.inum);
+        return bpf_core_cast((void *)dst, struct dst_entry)->dev->nd_net.net->ns.inum;
+    return skb->dev->nd_net.net->ns.inum;
 }
 
 // The same listeners by socket: a wakeup of one already known costs a
@@ -264,116 +234,86 @@ static __always_inline struct listener_key listener_key(__u32 netns, __u16 port)
 // A listener's key: its namespace and port.
 static __always_inline struct listener_key listener_key_of(const struct sock *sk)
 {
-    return listener_key(netns_of(sk), BPF_CORE_READ(sk, __sk_common.skc_num));
+    return listener_key(netns_of(sk), sk->__sk_common.skc_num);
 }
 
-static __always_inline void learn_listener(const struct sock *sk)
+// `address` is the socket's (a number: the verifier keeps typed pointers
+// out of maps and events).
+static __always_inline void learn_listener(__u64 address)
 {
-    __u64 v = (__u64)sk;
-    if (bpf_map_lookup_elem(&listening, &v) || !is_tcp(sk))
+    const struct sock *sk = SOCK(address);
+    if (bpf_map_lookup_elem(&listening, &address) || !is_tcp(sk))
         return;
     struct listener_key k = listener_key_of(sk);
     __u8 one = 1;
-    bpf_map_update_elem(&listeners, &k, &v, BPF_ANY);
-    bpf_map_update_elem(&listening, &v, &one, BPF_ANY);
+    bpf_map_update_elem(&listeners, &k, &address, BPF_ANY);
+    bpf_map_update_elem(&listening, &address, &one, BPF_ANY);
 }
 
-static __always_inline void forget_listener(const struct sock *sk)
+static __always_inline void forget_listener(__u64 address)
 {
-    __u64 v = (__u64)sk;
-    if (bpf_map_delete_elem(&listening, &v))
+    if (bpf_map_delete_elem(&listening, &address))
         return;
-    struct listener_key k = listener_key_of(sk);
+    struct listener_key k = listener_key_of(SOCK(address));
     __u64 *known = bpf_map_lookup_elem(&listeners, &k);
-    if (known && *known == v)
+    if (known && *known == address)
         bpf_map_delete_elem(&listeners, &k);
 }
 
-// Where a packet's headers are: struct sk_buff keeps the protocol, the
-// header offsets and the buffer's start together.
-struct skb_head {
-    __be16 protocol;
-    __u16 transport_header;
-    __u16 network_header;
-    __u16 mac_header;
-    __u32 tail;
-    __u32 end;
-    unsigned char *head;
-};
-
 // The packet's network header, and its protocol (host order; 0 when it is
 // not IP).
-static __always_inline unsigned char *network_of(struct sk_buff *skb, __u16 *protocol)
+static __always_inline unsigned long network_of(const struct sk_buff *skb, __u16 *protocol)
 {
-    struct skb_head h = {};
-    if (ADJACENT(struct sk_buff, protocol, network_header, 4) &&
-        ADJACENT(struct sk_buff, protocol, head, 16)) {
-        bpf_probe_read_kernel(&h, sizeof(h), __builtin_preserve_access_index(&skb->protocol));
-    } else {
-        h.protocol = BPF_CORE_READ(skb, protocol);
-        h.network_header = BPF_CORE_READ(skb, network_header);
-        h.head = BPF_CORE_READ(skb, head);
-    }
-    *protocol = bpf_ntohs(h.protocol);
+    *protocol = bpf_ntohs(skb->protocol);
     if (*protocol != ETH_P_IP && *protocol != ETH_P_IPV6)
         return 0;
-    return h.head + h.network_header;
+    return (unsigned long)skb->head + skb->network_header;
 }
 
 #define PACKET_OTHER 0
 #define PACKET_TCP 1
 #define PACKET_ICMP 2
 
-// A packet's IP and TCP headers, read at once in the usual case (IPv4
-// without options, IPv6 without extension headers).
-union ip_tcp {
-    struct {
-        struct iphdr ip;
-        struct tcphdr tcp;
-    } v4;
-    struct {
-        struct ipv6hdr ip;
-        struct tcphdr tcp;
-    } v6;
-};
+// The first byte of an IPv4 header: its version, and its length in words
+// (RFC 791), a bit field in struct iphdr.
+static __always_inline __u32 ipv4_header_bytes(const struct iphdr *ip)
+{
+    return (*(const __u8 *)ip & 0x0f) * 4;
+}
 
 // The sender and receiver of a TCP packet from its headers (saddr/sport
 // the sender's) and its flags. PACKET_ICMP for an ICMP message, where
-// nothing is set.
-static __always_inline int packet_at(struct event *e, unsigned char *network, __u16 protocol)
+// nothing is set. IPv6 extension headers before TCP are not followed.
+static __always_inline int packet_at(struct event *e, unsigned long network, __u16 protocol)
 {
-    union ip_tcp h;
-    struct tcphdr *tcp;
+    const struct tcphdr *tcp;
     if (protocol == ETH_P_IP) {
-        if (bpf_probe_read_kernel(&h, sizeof(h.v4), network))
-            return PACKET_OTHER;
-        if (h.v4.ip.protocol == IPPROTO_ICMP_V4)
+        const struct iphdr *ip = bpf_core_cast((void *)network, struct iphdr);
+        __u8 next = ip->protocol;
+        if (next == IPPROTO_ICMP_V4)
             return PACKET_ICMP;
-        if (h.v4.ip.protocol != IPPROTO_TCP)
-            return PACKET_OTHER;
-        if (h.v4.ip.ihl != 5 &&
-            bpf_probe_read_kernel(&h.v4.tcp, sizeof(h.v4.tcp), network + h.v4.ip.ihl * 4))
+        if (next != IPPROTO_TCP)
             return PACKET_OTHER;
         e->family = AF_INET;
-        __builtin_memcpy(e->saddr, &h.v4.ip.saddr, 4);
-        __builtin_memcpy(e->daddr, &h.v4.ip.daddr, 4);
-        tcp = &h.v4.tcp;
+        *(__u32 *)e->saddr = ip->saddr;
+        *(__u32 *)e->daddr = ip->daddr;
+        tcp = bpf_core_cast((void *)(network + ipv4_header_bytes(ip)), struct tcphdr);
     } else {
-        if (bpf_probe_read_kernel(&h, sizeof(h.v6), network))
-            return PACKET_OTHER;
-        if (h.v6.ip.nexthdr == IPPROTO_ICMP_V6)
+        const struct ipv6hdr *ip = bpf_core_cast((void *)network, struct ipv6hdr);
+        __u8 next = ip->nexthdr;
+        if (next == IPPROTO_ICMP_V6)
             return PACKET_ICMP;
-        // Extension headers before TCP are not followed.
-        if (h.v6.ip.nexthdr != IPPROTO_TCP)
+        if (next != IPPROTO_TCP)
             return PACKET_OTHER;
         e->family = AF_INET6;
-        __builtin_memcpy(e->saddr, &h.v6.ip.saddr, 16);
-        __builtin_memcpy(e->daddr, &h.v6.ip.daddr, 16);
-        tcp = &h.v6.tcp;
+        copy_in6(e->saddr, &ip->saddr);
+        copy_in6(e->daddr, &ip->daddr);
+        tcp = bpf_core_cast((void *)(network + sizeof(struct ipv6hdr)), struct tcphdr);
     }
     e->sport = bpf_ntohs(tcp->source);
     e->dport = bpf_ntohs(tcp->dest);
-    e->tcp_flags = ((__u8 *)tcp)[13];
+    // The flags' byte (RFC 9293 section 3.1), bit fields in struct tcphdr.
+    e->tcp_flags = *((const __u8 *)tcp + 13);
     return PACKET_TCP;
 }
 
@@ -394,16 +334,16 @@ static __always_inline struct event *state_change(__u64 sk, int old, int new, __
 SEC("raw_tp/inet_sock_set_state")
 int on_state(struct bpf_raw_tracepoint_args *ctx)
 {
-    struct sock *sk = (struct sock *)ctx->args[0];
+    __u64 key = ctx->args[0];
     int old = (int)ctx->args[1], new = (int)ctx->args[2];
-    __u64 key = (__u64)sk;
+    const struct sock *sk = SOCK(key);
     if (new == TCP_LISTEN) {
-        learn_listener(sk);
+        learn_listener(key);
         return 0;
     }
     if (old == TCP_LISTEN) {
         if (new == TCP_CLOSE)
-            forget_listener(sk);
+            forget_listener(key);
         return 0;
     }
     // Only the changes that start or decide an attempt go to user space:
@@ -418,10 +358,11 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
         // left these states before it was orphaned (tcp_close), or had
         // closed it with a reset before.
         struct event *e;
-        if (!BPF_CORE_READ(sk, sk_socket) && (e = state_change(key, old, new, EVENT_BRIEF)))
+        if (!sk->sk_socket && (e = state_change(key, old, new, EVENT_BRIEF)))
             submit(e);
         return 0;
     }
+    const struct tcp_sock *tp = bpf_core_cast(sk, struct tcp_sock);
     struct event *e;
     if (old == TCP_SYN_SENT) {
         // A connect's end: its local port (chosen after the connect()
@@ -429,16 +370,16 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
         e = state_change(key, old, new, EVENT_BRIEF);
         if (!e)
             return 0;
-        e->sport = BPF_CORE_READ(sk, __sk_common.skc_num);
+        e->sport = sk->__sk_common.skc_num;
         if (new == TCP_ESTABLISHED) {
-            e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+            e->srtt_us = tp->srtt_us >> 3;
         } else {
             // The error a connect() returns; an ICMP error may be left soft.
-            e->value = BPF_CORE_READ(sk, sk_err);
+            e->value = sk->sk_err;
             if (!e->value)
-                e->value = BPF_CORE_READ(sk, sk_err_soft);
+                e->value = sk->sk_err_soft;
         }
-        e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+        e->total_retrans = tp->total_retrans;
     } else if (old == TCP_CLOSE && new == TCP_SYN_SENT) {
         // A connect(), in its caller's context.
         if (!is_tcp(sk) || !(e = state_change(key, old, new, EVENT_PROCESS)))
@@ -450,8 +391,8 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
         if (!is_tcp(sk) || !(e = state_change(key, old, new, EVENT_ENDS)))
             return 0;
         ends_of(e, sk);
-        e->srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
-        e->total_retrans = BPF_CORE_READ((struct tcp_sock *)sk, total_retrans);
+        e->srtt_us = tp->srtt_us >> 3;
+        e->total_retrans = tp->total_retrans;
     } else {
         return 0;
     }
@@ -465,10 +406,10 @@ int on_synack_retransmit(struct trace_event_raw_tcp_retransmit_synack *ctx)
     struct event *e = reserve(KIND_SYNACK_RT, EVENT_ENDS);
     if (!e)
         return 0;
-    const struct sock *listener = ctx->skaddr;
+    __u64 listener = (__u64)ctx->skaddr;
     learn_listener(listener);
-    e->skaddr = (__u64)ctx->skaddr;
-    e->netns = netns_of(listener);
+    e->skaddr = listener;
+    e->netns = netns_of(SOCK(listener));
     e->family = ctx->family;
     e->sport = ctx->sport;
     e->dport = ctx->dport;
@@ -484,13 +425,12 @@ int on_synack_retransmit(struct trace_event_raw_tcp_retransmit_synack *ctx)
 }
 
 // Every segment with data on any TCP socket: a raw tracepoint, and one
-// read for the sockets that are not listeners.
+// load for the sockets that are not listeners.
 SEC("raw_tp/sk_data_ready")
 int on_data_ready(struct bpf_raw_tracepoint_args *ctx)
 {
-    const struct sock *sk = (const struct sock *)ctx->args[0];
-    if (BPF_CORE_READ(sk, __sk_common.skc_state) == TCP_LISTEN)
-        learn_listener(sk);
+    if (SOCK(ctx->args[0])->__sk_common.skc_state == TCP_LISTEN)
+        learn_listener(ctx->args[0]);
     return 0;
 }
 
@@ -499,13 +439,18 @@ static __always_inline int accepted(long fd)
 {
     if (fd < 0)
         return 0;
-    struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-    struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-    struct file *file = 0;
-    if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+    const struct task_struct *task = bpf_core_cast((void *)bpf_get_current_task(), struct task_struct);
+    const struct fdtable *fdt = task->files->fdt;
+    if (fd >= fdt->max_fds)
         return 0;
-    struct socket *sock = BPF_CORE_READ(file, private_data);
-    struct sock *child = BPF_CORE_READ(sock, sk);
+    // An array of pointers, which no kernel type describes: one helper call.
+    unsigned long file = 0;
+    if (bpf_probe_read_kernel(&file, sizeof(file), (void *)((unsigned long)fdt->fd + fd * 8)) ||
+        !file)
+        return 0;
+    const struct socket *sock =
+        bpf_core_cast(bpf_core_cast((void *)file, struct file)->private_data, struct socket);
+    const struct sock *child = sock->sk;
     // Of a connection user space knows from its handshake, or not (made
     // before the trace began): it has the ends.
     if (!child || !is_tcp(child))
@@ -513,7 +458,7 @@ static __always_inline int accepted(long fd)
     struct event *e = reserve(KIND_ACCEPTED, EVENT_PROCESS);
     if (!e)
         return 0;
-    e->skaddr = (__u64)child;
+    e->skaddr = (unsigned long)sock->sk;
     process_of(e);
     submit(e);
     return 0;
@@ -543,9 +488,9 @@ int on_drop(struct trace_event_raw_kfree_skb *ctx)
 {
     if (ctx->protocol != ETH_P_IP && ctx->protocol != ETH_P_IPV6)
         return 0;
-    struct sk_buff *skb = ctx->skbaddr;
+    const struct sk_buff *skb = bpf_core_cast(ctx->skbaddr, struct sk_buff);
     __u16 protocol;
-    unsigned char *network = network_of(skb, &protocol);
+    unsigned long network = network_of(skb, &protocol);
     struct event probe = {};
     if (!network || packet_at(&probe, network, protocol) != PACKET_TCP ||
         !(probe.tcp_flags & TCP_FLAG_SYN))
@@ -566,40 +511,25 @@ int on_drop(struct trace_event_raw_kfree_skb *ctx)
     return 0;
 }
 
-// A listener's queues: the accept queue's length and bound, side by side
-// in struct sock.
-struct accept_queue {
-    __u32 length;
-    __u32 bound;
-};
-
 // A SYN consumed at a listener whose accept queue is full was refused
 // (tcp_conn_request counts it in ListenOverflows and frees it as
 // consumed); so was one that found the SYN queue full with SYN cookies
 // off (RFC 4987 section 3.6). The queues are read right after the check,
 // in the same softirq: an accept() on another CPU in between can hide one.
-static __always_inline int syn_consumed(struct event *probe, struct sk_buff *skb)
+static __always_inline int syn_consumed(struct event *probe, const struct sk_buff *skb)
 {
     __u32 netns = netns_of_skb(skb);
     struct listener_key k = listener_key(netns, probe->dport);
     __u64 *known = bpf_map_lookup_elem(&listeners, &k);
     if (!known)
         return 0;
-    const struct sock *sk = (const struct sock *)*known;
-    struct accept_queue q = {};
-    if (ADJACENT(struct sock, sk_ack_backlog, sk_max_ack_backlog, 4)) {
-        bpf_probe_read_kernel(&q, sizeof(q), __builtin_preserve_access_index(&sk->sk_ack_backlog));
-    } else {
-        q.length = BPF_CORE_READ(sk, sk_ack_backlog);
-        q.bound = BPF_CORE_READ(sk, sk_max_ack_backlog);
-    }
-    const struct inet_connection_sock *icsk = (const struct inet_connection_sock *)sk;
-    int syn_queue = BPF_CORE_READ(icsk, icsk_accept_queue.qlen.counter);
+    const struct sock *sk = SOCK(*known);
+    __u32 length = sk->sk_ack_backlog, bound = sk->sk_max_ack_backlog;
+    int syn_queue = bpf_core_cast(sk, struct inet_connection_sock)->icsk_accept_queue.qlen.counter;
     int why;
-    if (syn_queue > (int)q.bound &&
-        !BPF_CORE_READ(sk, __sk_common.skc_net.net, ipv4.sysctl_tcp_syncookies))
+    if (syn_queue > (int)bound && !sk->__sk_common.skc_net.net->ipv4.sysctl_tcp_syncookies)
         why = DROP_SYN_QUEUE_FULL;
-    else if (q.length > q.bound)
+    else if (length > bound)
         why = DROP_ACCEPT_QUEUE_FULL_SYN;
     else
         return 0;
@@ -619,81 +549,61 @@ static __always_inline int syn_consumed(struct event *probe, struct sk_buff *skb
     return 0;
 }
 
-// An ICMP destination unreachable (RFC 792 type 3, RFC 4443 type 1) as
-// far as the quoted segment's ports, read at once. IPv4 headers with
-// options, and IPv6 extension headers, are not followed.
-union icmp_error {
-    struct {
-        struct iphdr outer;
-        __u8 icmp[8];
-        struct iphdr inner;
-        __be16 ports[2];
-    } v4;
-    struct {
-        struct ipv6hdr outer;
-        __u8 icmp[8];
-        struct ipv6hdr inner;
-        __be16 ports[2];
-    } v6;
-};
-
-// An ICMP destination unreachable that quotes a TCP segment: the quoted
-// headers are the connection's (its source is this host's end).
-static __always_inline int icmp_consumed(struct sk_buff *skb, unsigned char *network,
+// An ICMP destination unreachable (RFC 792 type 3, RFC 4443 type 1) that
+// quotes a TCP segment: the quoted headers are the connection's (its
+// source is this host's end). IPv4 headers with options, and IPv6
+// extension headers, are not followed.
+static __always_inline int icmp_consumed(const struct sk_buff *skb, unsigned long network,
                                          __u16 protocol)
 {
-    union icmp_error m;
-    __u8 *icmp, *saddr, *daddr, *from;
-    __be16 *ports;
-    int v4 = protocol == ETH_P_IP;
-    if (v4) {
-        if (bpf_probe_read_kernel(&m, sizeof(m.v4), network) || m.v4.outer.ihl != 5 ||
-            m.v4.icmp[0] != 3 || m.v4.inner.ihl != 5 || m.v4.inner.protocol != IPPROTO_TCP)
+    __u8 type, code;
+    const struct tcphdr *ports;
+    struct event *e;
+    if (protocol == ETH_P_IP) {
+        const struct iphdr *outer = bpf_core_cast((void *)network, struct iphdr);
+        const struct icmphdr *icmp = bpf_core_cast((void *)(network + 20), struct icmphdr);
+        const struct iphdr *inner = bpf_core_cast((void *)(network + 28), struct iphdr);
+        if (ipv4_header_bytes(outer) != 20 || icmp->type != 3 || ipv4_header_bytes(inner) != 20 ||
+            inner->protocol != IPPROTO_TCP || !(e = reserve(KIND_ICMP_ERROR, EVENT_FULL)))
             return 0;
-        icmp = m.v4.icmp;
-        saddr = (__u8 *)&m.v4.inner.saddr;
-        daddr = (__u8 *)&m.v4.inner.daddr;
-        from = (__u8 *)&m.v4.outer.saddr;
-        ports = m.v4.ports;
+        type = icmp->type;
+        code = icmp->code;
+        e->family = AF_INET;
+        *(__u32 *)e->saddr = inner->saddr;
+        *(__u32 *)e->daddr = inner->daddr;
+        *(__u32 *)e->from = outer->saddr;
+        ports = bpf_core_cast((void *)(network + 48), struct tcphdr);
     } else {
-        if (bpf_probe_read_kernel(&m, sizeof(m.v6), network) || m.v6.icmp[0] != 1 ||
-            m.v6.inner.nexthdr != IPPROTO_TCP)
+        const struct ipv6hdr *outer = bpf_core_cast((void *)network, struct ipv6hdr);
+        const struct icmp6hdr *icmp = bpf_core_cast((void *)(network + 40), struct icmp6hdr);
+        const struct ipv6hdr *inner = bpf_core_cast((void *)(network + 48), struct ipv6hdr);
+        if (icmp->icmp6_type != 1 || inner->nexthdr != IPPROTO_TCP ||
+            !(e = reserve(KIND_ICMP_ERROR, EVENT_FULL)))
             return 0;
-        icmp = m.v6.icmp;
-        saddr = (__u8 *)&m.v6.inner.saddr;
-        daddr = (__u8 *)&m.v6.inner.daddr;
-        from = (__u8 *)&m.v6.outer.saddr;
-        ports = m.v6.ports;
+        type = icmp->icmp6_type;
+        code = icmp->icmp6_code;
+        e->family = AF_INET6;
+        copy_in6(e->saddr, &inner->saddr);
+        copy_in6(e->daddr, &inner->daddr);
+        copy_in6(e->from, &outer->saddr);
+        ports = bpf_core_cast((void *)(network + 88), struct tcphdr);
     }
-    struct event *e = reserve(KIND_ICMP_ERROR, EVENT_FULL);
-    if (!e)
-        return 0;
-    e->family = v4 ? AF_INET : AF_INET6;
-    if (v4) {
-        __builtin_memcpy(e->saddr, saddr, 4);
-        __builtin_memcpy(e->daddr, daddr, 4);
-        __builtin_memcpy(e->from, from, 4);
-    } else {
-        __builtin_memcpy(e->saddr, saddr, 16);
-        __builtin_memcpy(e->daddr, daddr, 16);
-        __builtin_memcpy(e->from, from, 16);
-    }
-    e->sport = bpf_ntohs(ports[0]);
-    e->dport = bpf_ntohs(ports[1]);
-    e->value = (icmp[0] << 8) | icmp[1];
+    e->sport = bpf_ntohs(ports->source);
+    e->dport = bpf_ntohs(ports->dest);
+    e->value = (type << 8) | code;
     e->netns = netns_of_skb(skb);
     submit(e);
     return 0;
 }
 
 // Every packet freed as consumed, on the whole host: a raw tracepoint,
-// and two reads for a packet that is neither a SYN nor an ICMP message.
+// and a few loads for a packet that is neither a SYN nor an ICMP message.
 SEC("raw_tp/consume_skb")
 int on_consume(struct bpf_raw_tracepoint_args *ctx)
 {
-    struct sk_buff *skb = (struct sk_buff *)ctx->args[0];
+    const struct sk_buff *skb = bpf_core_cast((void *)ctx->args[0], struct sk_buff);
     __u16 protocol;
-    unsigned char *network = network_of(skb, &protocol);
+    unsigned long network = network_of(skb, &protocol);
     if (!network)
         return 0;
     struct event probe = {};
