@@ -6,6 +6,7 @@
 #
 #   bench/trace.sh [CONNECTS_PER_ROUND] [BURST] [PAIRS]   (defaults: 20000 100000 30)
 #   PIN=0 bench/trace.sh ...   the connecting and accepting threads not pinned
+#   TRACE_ARGS="--buffer-kib 1024" bench/trace.sh ...   options for synack trace
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build --release -q -p synack --features ebpf --bin synack --example trace_bench

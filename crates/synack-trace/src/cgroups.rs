@@ -4,7 +4,7 @@
 //! for an id it does not know at most once a second; both the walk and the
 //! cache are bounded.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -23,7 +23,7 @@ impl Cgroups {
     pub fn new(root: impl Into<PathBuf>) -> Cgroups {
         Cgroups {
             root: root.into(),
-            paths: HashMap::new(),
+            paths: HashMap::default(),
             walked: None,
         }
     }

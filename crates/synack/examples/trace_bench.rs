@@ -4,7 +4,7 @@
 //! 1. Overhead: a loop of blocking connects to a local listener (loopback;
 //!    each accepted, both closed with a RST so no TIME-WAIT piles up),
 //!    timed in pairs of rounds without and with `synack trace` running
-//!    (its lines read and dropped), in alternating order: the median of
+//!    (its lines written to a file), in alternating order: the median of
 //!    the pairs' ratios, and its quartiles.
 //! 2. Burst: `BURST` connects from 4 threads as fast as they go, with the
 //!    trace running: attempts it wrote against those made, and the events
@@ -57,35 +57,28 @@ fn connects(target: SocketAddr, n: usize) -> Duration {
     start.elapsed()
 }
 
-/// A running `synack trace`: the process, its standard error, and a
-/// thread reading its standard output as it comes (a full pipe would
-/// stall the trace and overflow its ring buffer).
+/// A running `synack trace`: the process, its standard error, and the
+/// file its standard output goes to (as with a redirect: the lines cost
+/// the trace their writing, and no reader shares the CPUs).
 struct Trace {
     child: Child,
     err: BufReader<std::process::ChildStderr>,
-    out: std::thread::JoinHandle<String>,
+    out: std::path::PathBuf,
 }
 
 /// `synack trace` on `port`, attached (its "tracing" line read).
 fn trace(bin: &str, port: u16, format: &str) -> Trace {
+    let extra = std::env::var("TRACE_ARGS").unwrap_or_default();
+    let out = std::env::temp_dir().join(format!("synack-trace-bench-{}.out", std::process::id()));
     let mut child = Command::new(bin)
         .args(["trace", "--port", &port.to_string(), "--format", format])
-        .stdout(Stdio::piped())
+        .args(extra.split_whitespace())
+        .stdout(std::fs::File::create(&out).unwrap())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     // Spawned from the pinned connecting thread: free it.
     synack_sys::set_cpus(child.id(), 0..cpus()).unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let out = std::thread::spawn(move || {
-        // The reader of the lines (a terminal's part) is not the
-        // application either: not on its CPU, which a new thread would
-        // inherit from the pinned connecting one.
-        synack_sys::set_cpus(0, 0..cpus()).unwrap();
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut out, &mut text).unwrap();
-        text
-    });
     let mut err = BufReader::new(child.stderr.take().unwrap());
     let mut line = String::new();
     while err.read_line(&mut line).unwrap() > 0 && !line.contains("tracing TCP") {}
@@ -117,7 +110,9 @@ fn stop(mut t: Trace) -> (String, String) {
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut t.err, &mut rest).unwrap();
     let _ = t.child.wait();
-    (t.out.join().unwrap(), rest)
+    let out = std::fs::read_to_string(&t.out).unwrap();
+    let _ = std::fs::remove_file(&t.out);
+    (out, rest)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

@@ -970,8 +970,25 @@ pub struct TraceArgs {
     /// as /proc/PID/ns/net, or its inode number
     #[arg(long, value_name = "NAME|PATH|INODE")]
     pub netns: Option<String>,
+    /// Ring buffer for events waiting to be read, in KiB (a power of two);
+    /// events beyond it are lost and reported
+    #[arg(long, value_name = "KIB", default_value_t = 16384)]
+    pub buffer_kib: u64,
     #[command(flatten)]
     pub out: LiveOutputArgs,
+}
+
+#[cfg(feature = "ebpf")]
+impl TraceArgs {
+    /// `--buffer-kib` in bytes, if the kernel can make a ring of it.
+    pub fn ring_bytes(&self) -> anyhow::Result<u32> {
+        let bytes = self.buffer_kib.saturating_mul(1024);
+        if let Some(e) = synack_trace::tracer::ring_size_error(bytes) {
+            anyhow::bail!("--buffer-kib {e}");
+        }
+        u32::try_from(bytes)
+            .map_err(|_| anyhow::anyhow!("--buffer-kib {}: at most 1 GiB", self.buffer_kib))
+    }
 }
 
 const TRACE_AFTER: &str = "\

@@ -103,7 +103,9 @@ pub fn spawn_for_export(
         attached: Some(attached.clone()),
     };
     std::thread::spawn(move || {
-        if let Err(e) = synack_trace::tracer::run(None, &mut feed) {
+        if let Err(e) =
+            synack_trace::tracer::run(None, synack_trace::tracer::DEFAULT_RING_BYTES, &mut feed)
+        {
             let _ = attached.send(Err(e.to_string()));
         }
     });
@@ -284,8 +286,8 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
         error: None,
         lost_said: 0,
     };
-    let totals =
-        synack_trace::tracer::run(args.duration, &mut tracing).map_err(anyhow::Error::msg)?;
+    let totals = synack_trace::tracer::run(args.duration, args.ring_bytes()?, &mut tracing)
+        .map_err(anyhow::Error::msg)?;
     for t in tracing.session.finish() {
         tracing.traced(t);
     }

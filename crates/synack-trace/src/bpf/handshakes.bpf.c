@@ -103,11 +103,12 @@ _Static_assert(__builtin_offsetof(struct event, saddr) == EVENT_BRIEF, "");
 _Static_assert(__builtin_offsetof(struct event, cgroup) == EVENT_ENDS, "");
 _Static_assert(__builtin_offsetof(struct event, from) == EVENT_PROCESS, "");
 
-#define RING_BYTES (1 << 24)
+// The ring's size, set by user space before loading (the map's size too).
+const volatile __u64 ring_bytes = 1 << 24;
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, RING_BYTES);
+    __uint(max_entries, 1 << 24);
 } events SEC(".maps");
 
 __u64 lost_events = 0;
@@ -155,7 +156,7 @@ static __always_inline void process_of(struct event *e)
 // event when connections come fast.
 static __always_inline void submit(struct event *e)
 {
-    __u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > RING_BYTES / 4
+    __u64 flags = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > ring_bytes / 4
                       ? BPF_RB_FORCE_WAKEUP
                       : BPF_RB_NO_WAKEUP;
     bpf_ringbuf_submit(e, flags);
