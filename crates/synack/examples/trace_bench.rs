@@ -10,7 +10,7 @@
 //!    trace running: attempts it wrote against those made, and the events
 //!    it reports lost.
 //!
-//! `cargo run --release -p synack --features ebpf --example trace_bench -- SYNACK_BIN [CONNECTS_PER_ROUND] [BURST] [PAIRS]`
+//! `cargo run --release -p synack --features ebpf --example trace_bench -- SYNACK_BIN [CONNECTS_PER_ROUND] [BURST] [PAIRS]` (PIN=1: threads pinned, see `pin`)
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -30,13 +30,13 @@ fn listener() -> SocketAddr {
     addr
 }
 
-/// The connecting thread on CPU 0, the accepting one on CPU 1 (when there
-/// is one): threads moving between CPUs make rates vary by more than the
-/// trace costs. The trace runs where the scheduler puts it: on a machine
-/// of two CPUs it takes its time from the application's. PIN=0 leaves
-/// all threads to the scheduler.
+/// With PIN=1, the connecting thread on CPU 0 and the accepting one on
+/// CPU 1 (when there is one): the application then holds every CPU of a
+/// machine of two, and the trace takes its time from theirs (the worst
+/// case). By default all threads are left to the scheduler, as programs
+/// run.
 fn pin(cpu: usize) {
-    if cpu < cpus() && std::env::var("PIN").as_deref() != Ok("0") {
+    if cpu < cpus() && std::env::var("PIN").as_deref() == Ok("1") {
         synack_sys::set_cpus(0, [cpu]).unwrap();
     }
 }
@@ -125,11 +125,11 @@ fn main() {
     let bin = args
         .next()
         .expect("the synack binary (built with --features ebpf)");
-    let per_round: usize = args.next().map_or(20_000, |a| a.parse().unwrap());
+    let per_round: usize = args.next().map_or(10_000, |a| a.parse().unwrap());
     let burst: usize = args.next().map_or(100_000, |a| a.parse().unwrap());
-    // Rates here vary by ±10% from round to round: the median of 30
-    // pairs' ratios is steady to about a point.
-    let pairs: usize = args.next().map_or(30, |a| a.parse().unwrap());
+    // Rates here vary by ±10% from round to round: the median of 80
+    // pairs' ratios of short rounds is steady to about a point.
+    let pairs: usize = args.next().map_or(80, |a| a.parse().unwrap());
     let target = listener();
     pin(0);
     connects(target, 2_000); // warm up
