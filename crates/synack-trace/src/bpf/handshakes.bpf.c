@@ -144,11 +144,19 @@ static __always_inline struct event *reserve(__u16 kind, __u32 length)
 // The process in whose context the event came: only a connect() and an
 // accept() run in one that user space uses (the rest run in softirq, in
 // whichever task was interrupted), so only those pay for it.
+// Read from the task by typed loads (see SOCK below), what the helpers
+// bpf_get_current_pid_tgid, _comm and _cgroup_id read, without a call each.
 static __always_inline void process_of(struct event *e)
 {
-    e->cgroup = bpf_get_current_cgroup_id();
-    e->pid = bpf_get_current_pid_tgid() >> 32;
-    bpf_get_current_comm(&e->comm, sizeof(e->comm));
+    const struct task_struct *task =
+        bpf_core_cast((void *)bpf_get_current_task(), struct task_struct);
+    e->pid = task->tgid;
+    // The command's 16 bytes (TASK_COMM_LEN), NUL-padded, in two loads.
+    __u64 *comm = (__u64 *)e->comm;
+    comm[0] = *(const __u64 *)&task->comm[0];
+    comm[1] = *(const __u64 *)&task->comm[8];
+    // The cgroup v2 id: its directory's inode number (cgroup_id()).
+    e->cgroup = task->cgroups->dfl_cgrp->kn->id;
 }
 
 // Wakes the reader only once a quarter of the ring is full: it reads on a
