@@ -64,6 +64,28 @@ impl Cgroups {
     }
 }
 
+/// Where the cgroup v2 hierarchy is mounted: `/sys/fs/cgroup` on most
+/// hosts, `/sys/fs/cgroup/unified` on hybrid ones (v1 controllers beside
+/// it, whose directories have inode numbers of their own that could pass
+/// for a v2 id).
+pub fn cgroup2_root() -> PathBuf {
+    std::fs::read_to_string("/proc/self/mounts")
+        .ok()
+        .and_then(|mounts| cgroup2_mount_in(&mounts))
+        .unwrap_or_else(|| PathBuf::from("/sys/fs/cgroup"))
+}
+
+/// The first cgroup2 mount point in a mount table (`/proc/self/mounts`:
+/// device, mount point, type, ...; a space in a path is written `\040`).
+fn cgroup2_mount_in(mounts: &str) -> Option<PathBuf> {
+    let point = mounts.lines().find_map(|line| {
+        let mut fields = line.split(' ');
+        let point = fields.nth(1)?;
+        (fields.next()? == "cgroup2").then_some(point)
+    })?;
+    Some(PathBuf::from(point.replace("\\040", " ")))
+}
+
 fn relative(root: &Path, dir: &Path) -> String {
     match dir.strip_prefix(root) {
         Ok(rest) => format!("/{}", rest.display()),
@@ -87,5 +109,29 @@ mod tests {
         assert_eq!(c.path(root_id), Some("/"));
         assert_eq!(c.path(1), None);
         std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    #[test]
+    fn cgroup_paths_start_at_the_cgroup2_mount_on_hybrid_hosts() {
+        let hybrid = "tmpfs /sys/fs/cgroup tmpfs rw 0 0\n\
+                      cgroup /sys/fs/cgroup/memory cgroup rw,memory 0 0\n\
+                      cgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n";
+        assert_eq!(
+            cgroup2_mount_in(hybrid),
+            Some(PathBuf::from("/sys/fs/cgroup/unified"))
+        );
+        let unified = "sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nsdelegate 0 0\n";
+        assert_eq!(
+            cgroup2_mount_in(unified),
+            Some(PathBuf::from("/sys/fs/cgroup"))
+        );
+        assert_eq!(
+            cgroup2_mount_in("none /my\\040cgroups cgroup2 rw 0 0\n"),
+            Some(PathBuf::from("/my cgroups"))
+        );
+        assert_eq!(
+            cgroup2_mount_in("cgroup /sys/fs/cgroup/cpu cgroup rw 0 0\n"),
+            None
+        );
     }
 }

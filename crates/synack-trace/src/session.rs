@@ -44,7 +44,7 @@ impl Session {
     pub fn new(reasons: ReasonNames) -> Session {
         Session {
             attempts: Attempts::default(),
-            cgroups: Cgroups::new("/sys/fs/cgroup"),
+            cgroups: Cgroups::new(crate::cgroups::cgroup2_root()),
             clock: Clock::now(),
             reasons,
         }

@@ -143,6 +143,13 @@ fn trace_names_each_injected_outcome_and_the_process() {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
         .collect();
+    // The probes ran in this test's cgroup: its v2 path, as the kernel
+    // gives it ("0::PATH").
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let cgroup = own
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .expect("a cgroup v2 line in /proc/self/cgroup");
     for (pid, target, outcome) in &cases {
         let r = records
             .iter()
@@ -155,6 +162,7 @@ fn trace_names_each_injected_outcome_and_the_process() {
             (Some(u64::from(*pid)), Some("synack")),
             "{r}"
         );
+        assert_eq!(r["cgroup"], cgroup, "{r}");
     }
     let unreachable = records
         .iter()
