@@ -75,8 +75,8 @@ pub fn reason_names() -> ReasonNames {
 }
 
 /// The ring buffer's size by default: at the 165,000 events a second of
-/// 33,000 loopback connects a second (both ends on this host), a second
-/// and a half of them while the reader is away.
+/// 33,000 loopback connects a second (both ends on this host, about 13 MB
+/// a second), a second of them while the reader is away.
 pub const DEFAULT_RING_BYTES: u32 = 16 << 20;
 
 /// Whether `bytes` can size the ring buffer: the kernel wants a power of
