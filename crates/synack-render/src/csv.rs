@@ -53,6 +53,10 @@ impl<W: Write> Sink for CsvSink<W> {
         self.out.write_record(cells).map_err(io_error)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self, _run: &Run<'_>) -> io::Result<()> {
         self.header()?;
         self.out.flush()

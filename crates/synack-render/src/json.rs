@@ -26,6 +26,10 @@ impl<W: Write> Sink for JsonSink<W> {
         self.out.write_all(&self.line)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self, _run: &Run<'_>) -> io::Result<()> {
         self.out.flush()
     }

@@ -68,6 +68,12 @@ pub enum RecordFormat {
 
 pub trait Sink {
     fn record(&mut self, h: &Handshake) -> io::Result<()>;
+    /// Hands the records written so far to the output: live sources call
+    /// it on their tick, so a record stream piped on (`| jq`) is read as
+    /// it comes rather than a buffer at a time.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     fn finish(&mut self, run: &Run<'_>) -> io::Result<()>;
 }
 
@@ -78,6 +84,11 @@ impl Sink for Tee {
     fn record(&mut self, h: &Handshake) -> io::Result<()> {
         self.0.record(h)?;
         self.1.record(h)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
     }
 
     fn finish(&mut self, run: &Run<'_>) -> io::Result<()> {
@@ -224,5 +235,47 @@ mod human_ns_tests {
         assert_eq!(human_ns(2_500), "2 µs", "a tie goes to the even");
         assert_eq!(human_ns(1_234_567), "1.23 ms");
         assert_eq!(human_ns(61_500_000_000), "61.500 s");
+    }
+}
+
+#[cfg(test)]
+mod flush_tests {
+    use super::*;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    /// What reached the writer under the sink's buffer.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(b);
+            Ok(b.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn live_records_reach_the_output_when_flushed_not_at_the_end() {
+        let h = Handshake::observed(
+            1_700_000_000_000_000_000,
+            synack_core::Source::Ebpf,
+            "10.0.0.1:40000".parse().unwrap(),
+            "10.0.0.2:80".parse().unwrap(),
+            synack_core::Outcome::Established,
+        );
+        for format in [RecordFormat::Json, RecordFormat::Csv, RecordFormat::Zeek] {
+            let shared = Shared::default();
+            let mut sink = sink(format, io::BufWriter::new(shared.clone()));
+            sink.record(&h).unwrap();
+            assert!(shared.0.borrow().is_empty(), "{format:?}: buffered");
+            sink.flush().unwrap();
+            let out = String::from_utf8(shared.0.borrow().clone()).unwrap();
+            assert!(out.contains("10.0.0.2"), "{format:?}: {out}");
+        }
     }
 }

@@ -75,6 +75,10 @@ impl<W: Write> Sink for ZeekSink<W> {
         )
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self, _run: &Run<'_>) -> io::Result<()> {
         self.start()?;
         self.out.flush()

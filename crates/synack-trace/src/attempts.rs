@@ -20,7 +20,11 @@
 //! in between its accept-queue wait), when it closes unaccepted, or when
 //! the trace ends. The kernel queues the connection just before that
 //! state change, so an accept() on another CPU can come first: it waits
-//! for the connection's event (its wait is then 0).
+//! for the connection's event (its wait is then 0). A TCP Fast Open
+//! connection is queued when its SYN arrives (RFC 7413 section 4.2) and
+//! may be accepted a round trip or more before its handshake completes:
+//! the accept says so (the connection was still SYN_RECV) and waits for
+//! the handshake's end, or its failure, however long it takes.
 //!
 //! Open attempts are bounded ([`MAX_OPEN`] each side, the oldest evicted
 //! and counted).
@@ -116,6 +120,8 @@ pub struct Attempts {
     /// began, or filtered out: they age out).
     early_accepts: HashMap<u64, Event>,
     early_order: std::collections::VecDeque<(u64, u64)>,
+    /// Accepts of Fast Open connections whose handshake had not completed.
+    accepted_unfinished: HashMap<u64, Event>,
     /// Attempts written early because too many were open at once.
     pub evicted: u64,
 }
@@ -162,6 +168,17 @@ impl Attempts {
             }
             Kind::Accepted => match self.queued.remove(&e.socket) {
                 Some(done) => Some(accepted(&done, e)),
+                None if e.new == state::SYN_RECV => {
+                    let socket = e.socket;
+                    insert_bounded(
+                        &mut self.accepted_unfinished,
+                        socket,
+                        e,
+                        |a| a.ts_ns,
+                        &mut self.evicted,
+                    );
+                    None
+                }
                 None => {
                     self.early_accept(e);
                     None
@@ -227,6 +244,9 @@ impl Attempts {
                 })
             }
             (state::SYN_RECV, state::ESTABLISHED) => {
+                if let Some(accept) = self.accepted_unfinished.remove(&e.socket) {
+                    return Some(accepted(&e, accept));
+                }
                 if let Some(accept) = self.early_accepts.remove(&e.socket)
                     && accept.ts_ns.abs_diff(e.ts_ns) < EARLY_ACCEPT_NS
                 {
@@ -234,6 +254,12 @@ impl Attempts {
                 }
                 let socket = e.socket;
                 insert_bounded(&mut self.queued, socket, e, |q| q.ts_ns, &mut self.evicted);
+                None
+            }
+            // A handshake that never completed: nothing to write (the
+            // server side writes connections made).
+            (state::SYN_RECV, state::CLOSE) => {
+                self.accepted_unfinished.remove(&e.socket);
                 None
             }
             // Closed before anyone accepted it.
@@ -450,6 +476,39 @@ mod tests {
         late.socket = 7;
         a.event(late);
         assert_eq!(a.early_accepts.len(), 1, "the old ones aged out");
+    }
+
+    #[test]
+    fn a_fast_open_connection_accepted_before_its_handshake_completed_is_written_when_it_does() {
+        let mut a = Attempts::default();
+        // accept() returned it while it was SYN_RECV; the client's ACK came
+        // a round trip of 20 ms later, far past the early-accept window.
+        let accept = event(Kind::Accepted, 1_000, 0, state::SYN_RECV, 0);
+        assert_eq!(a.event(accept), None);
+        let done = a
+            .event(state(
+                1_000 + 20_000_000,
+                state::SYN_RECV,
+                state::ESTABLISHED,
+                0,
+            ))
+            .expect("written when the handshake completes");
+        assert_eq!((done.end, done.accept_wait_ns), (End::Server, Some(0)));
+        assert_eq!((done.pid, done.comm), (Some(4242), Some("curl".into())));
+        assert!(a.finish().is_empty());
+        // One whose handshake failed is forgotten: a later connection at
+        // the same socket address is not taken for it.
+        a.event(event(Kind::Accepted, 30_000_000, 0, state::SYN_RECV, 0));
+        assert_eq!(
+            a.event(state(31_000_000, state::SYN_RECV, state::CLOSE, 0)),
+            None
+        );
+        assert_eq!(
+            a.event(state(90_000_000, state::SYN_RECV, state::ESTABLISHED, 0)),
+            None,
+            "queued, waiting for its own accept"
+        );
+        assert_eq!(a.finish().len(), 1);
     }
 
     #[test]

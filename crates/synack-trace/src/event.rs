@@ -30,7 +30,8 @@ pub enum Kind {
     /// ends, `total_retrans`, and `srtt_us` or `error` (the socket's
     /// pending error); a connection made on a listener (SYN_RECV →
     /// ESTABLISHED) the ends, the namespace, `total_retrans`, `srtt_us`;
-    /// the close of one never accepted (→ CLOSE) only the socket.
+    /// the close of one never accepted (→ CLOSE), or never completed
+    /// (SYN_RECV → CLOSE), only the socket.
     State,
     /// An ICMP destination unreachable about a connection: `local` and
     /// `remote` its ends (from the quoted headers), `error` its type << 8
@@ -40,7 +41,9 @@ pub enum Kind {
     /// address, `remote` the client.
     SynAckRetransmit,
     /// accept() returned `socket`, in the acceptor's context: the
-    /// process, no ends (the connection's own event has them).
+    /// process, no ends (the connection's own event has them); `new` is
+    /// the connection's state then: SYN_RECV for a TCP Fast Open one
+    /// accepted before its handshake completed.
     Accepted,
     /// A packet with SYN set (a SYN or a SYN-ACK) the kernel dropped:
     /// `local` is the sender, `remote` the receiver, `error` the reason

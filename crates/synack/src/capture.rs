@@ -110,7 +110,8 @@ impl live::Observer for Outputs<'_> {
     }
 
     fn tick(&mut self, frames: u64, flows: usize) -> io::Result<()> {
-        self.live.status(frames, flows)
+        self.live.status(frames, flows)?;
+        self.sink.flush()
     }
 
     fn done(&self) -> bool {

@@ -264,6 +264,9 @@ pub fn run(args: &TraceArgs) -> Result<ExitCode> {
             {
                 self.error.get_or_insert(e);
             }
+            if let Err(e) = self.sink.flush() {
+                self.error.get_or_insert(e);
+            }
             self.error.is_some() || self.stop.load(std::sync::atomic::Ordering::SeqCst)
         }
     }

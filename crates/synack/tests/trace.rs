@@ -241,6 +241,72 @@ fn trace_counts_a_lost_synack_on_the_server_and_names_the_drop() {
 }
 
 #[test]
+fn trace_writes_a_fast_open_connection_accepted_before_its_handshake_completed() {
+    let Some(mut lab) = synack_lab::testing::lab_or_skip("the trace tests") else {
+        return;
+    };
+    for side in [Side::Client, Side::Server] {
+        lab.sysctl(side, "net.ipv4.tcp_fastopen", "3").unwrap();
+    }
+    // 20 ms of round trip: the client's ACK reaches the server 20 ms after
+    // the SYN carrying its request was queued and accepted.
+    lab.impair(Impairment::Delay {
+        rtt: Duration::from_millis(20),
+        jitter: Duration::ZERO,
+        handshake_only: false,
+        one_way: false,
+    })
+    .unwrap();
+    let listener = lab.listen(8080, false).unwrap();
+    synack_sys::tcp::set_fastopen(&listener, 16).unwrap();
+    let mut trace = Trace::start(&["--duration", "30s", "--port", "8080", "--format", "json"]);
+    // Both connections accepted as soon as they are queued (the first
+    // asks for a cookie, the second carries its request in the SYN), each
+    // with the state it was in then.
+    let acceptor = std::thread::spawn(move || {
+        (0..2)
+            .map(|_| {
+                let (s, peer) = listener.accept().unwrap();
+                let state = synack_sys::tcp::tcp_info(&s).unwrap().state;
+                (peer, state, s)
+            })
+            .collect::<Vec<_>>()
+    });
+    let target = format!("{}:8080", lab.server_v4);
+    let probe = lab
+        .client
+        .command(BIN)
+        .args(["probe", &target, "-c", "2", "--tfo", "--timeout", "3s"])
+        .output()
+        .unwrap();
+    let accepted = acceptor.join().unwrap();
+    let probed = String::from_utf8_lossy(&probe.stdout);
+    // The injected case happened: one was accepted still SYN_RECV (3).
+    let (early, _, _) = accepted
+        .iter()
+        .find(|(_, state, _)| *state == 3)
+        .unwrap_or_else(|| {
+            panic!("no connection accepted before its handshake completed: {probed}")
+        });
+    // Its record comes when its handshake completes, not when the trace
+    // ends, with the acceptor and no wait.
+    let its_record = |l: &str| {
+        l.contains("\"local_side\":\"server\"") && l.contains(&format!("\"client\":\"{early}\""))
+    };
+    let record = trace.until(its_record);
+    let r: serde_json::Value = serde_json::from_str(record.trim()).unwrap();
+    assert_eq!(
+        r["pid"].as_u64(),
+        Some(u64::from(std::process::id())),
+        "{r}"
+    );
+    assert_eq!(r["accept_wait_us"].as_f64(), Some(0.0), "{r}");
+    assert_eq!(r["outcome"], "established", "{r}");
+    let all = trace.stop();
+    assert_eq!(all.lines().filter(|l| its_record(l)).count(), 1, "{all}");
+}
+
+#[test]
 fn trace_names_a_full_accept_queue_and_measures_a_late_accept() {
     if !synack_lab::testing::root_or_skip("the trace tests") {
         return;

@@ -9,7 +9,8 @@
 //
 //   STATE      a TCP state change that starts or decides an attempt
 //              (sock:inet_sock_set_state): a connect, its end, a connection
-//              made on a listener, the close of one never accepted. The
+//              made on a listener, the close of one never accepted or
+//              never completed. The
 //              socket and the states; what each needs of the ends, the
 //              namespace, the pending error, the retransmissions and the
 //              smoothed RTT; the process for a connect() (it runs in the
@@ -22,7 +23,8 @@
 //   SYNACK_RT  a SYN-ACK sent again (tcp:tcp_retransmit_synack), with the
 //              listener.
 //   ACCEPTED   accept() or accept4() returned a TCP connection
-//              (syscalls:sys_exit_accept*): the socket and the acceptor.
+//              (syscalls:sys_exit_accept*): the socket, its state and the
+//              acceptor.
 //   DROP       a SYN or SYN-ACK the kernel dropped: skb:kfree_skb with the
 //              kernel's reason; and a SYN a listener refused because its
 //              accept queue (or, with SYN cookies off, its SYN queue) was
@@ -361,6 +363,14 @@ int on_state(struct bpf_raw_tracepoint_args *ctx)
     // record, and only they ask whether the socket is TCP (SCTP, and DCCP before Linux
     // 6.16, change states through this tracepoint too): the others are of
     // sockets user space already knows, or ignores.
+    if (new == TCP_CLOSE && old == TCP_SYN_RECV) {
+        // A connection that never completed: a Fast Open one, accepted
+        // or not, or one the kernel could not finish making.
+        struct event *e = state_change(key, old, new, EVENT_BRIEF);
+        if (e)
+            submit(e);
+        return 0;
+    }
     if (new == TCP_CLOSE && (old == TCP_ESTABLISHED || old == TCP_CLOSE_WAIT)) {
         // Never accepted: no struct socket was ever grafted on it (accept()
         // does, in any of its forms). One the application closed has
@@ -468,6 +478,10 @@ static __always_inline int accepted(long fd)
     if (!e)
         return 0;
     e->skaddr = (unsigned long)sock->sk;
+    // SYN_RECV for a TCP Fast Open connection, which the kernel queues
+    // (and accept() returns) before its handshake completes (RFC 7413
+    // section 4.2); ESTABLISHED otherwise.
+    e->newstate = child->__sk_common.skc_state;
     process_of(e);
     submit(e);
     return 0;
