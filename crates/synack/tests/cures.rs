@@ -185,9 +185,17 @@ fn cures_at(rtt_ms: u64) {
     // other N-1 do not, so the totals differ by N-1 times the difference
     // of the medians, with no other cost hidden in either.
     let saved = ms(&row(&doc, "http2")["saved_us"]);
-    let per_handshake =
-        ms(&row(&doc, "new_each")["request_p50_us"]) - ms(&row(&doc, "http2")["request_p50_us"]);
-    assert!(per_handshake >= 2.0 * rtt, "{per_handshake} ms: {doc}");
+    let handshake_cost = |d: &serde_json::Value| {
+        ms(&row(d, "new_each")["request_p50_us"]) - ms(&row(d, "http2")["request_p50_us"])
+    };
+    let per_handshake = handshake_cost(&doc);
+    // Two round trips more than without delay, within the tolerance of
+    // every check above: one stream answered a few ms late moves a median
+    // of five (298.5 ms against an exact 300 failed a fresh-clone run).
+    assert!(
+        within(per_handshake, handshake_cost(&base) + 2.0 * rtt),
+        "{per_handshake} ms: {doc}"
+    );
     let predicted = (REQUESTS - 1) as f64 * per_handshake;
     assert!(
         within(saved, predicted),
