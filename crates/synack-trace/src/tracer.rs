@@ -30,10 +30,6 @@ fn explain(what: &str, e: libbpf_rs::Error) -> TraceError {
         TraceError(format!(
             "{what}: not permitted: synack trace needs root, or CAP_BPF and CAP_PERFMON (and CAP_SYS_ADMIN on kernels before 5.8)"
         ))
-    } else if text.contains("kfunc") || text.contains("bpf_rdonly_cast") {
-        TraceError(format!(
-            "{what}: {text}: synack trace needs Linux 6.2 or later (the kfunc bpf_rdonly_cast)"
-        ))
     } else {
         TraceError(format!("{what}: {text}"))
     }

@@ -986,8 +986,8 @@ impl TraceArgs {
         if let Some(e) = synack_trace::tracer::ring_size_error(bytes) {
             anyhow::bail!("--buffer-kib {e}");
         }
-        u32::try_from(bytes)
-            .map_err(|_| anyhow::anyhow!("--buffer-kib {}: at most 1 GiB", self.buffer_kib))
+        // At most 1 GiB, checked just above.
+        Ok(bytes as u32)
     }
 }
 

@@ -477,7 +477,7 @@ static __always_inline int accepted(long fd)
     struct event *e = reserve(KIND_ACCEPTED, EVENT_PROCESS);
     if (!e)
         return 0;
-    e->skaddr = (unsigned long)sock->sk;
+    e->skaddr = (unsigned long)child;
     // SYN_RECV for a TCP Fast Open connection, which the kernel queues
     // (and accept() returns) before its handshake completes (RFC 7413
     // section 4.2); ESTABLISHED otherwise.
